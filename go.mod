@@ -1,0 +1,3 @@
+module github.com/tapegrad/tapegrad
+
+go 1.26

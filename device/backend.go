@@ -1,0 +1,239 @@
+package device
+
+// Buffer is a flat array of elements of one dtype in one device's memory.
+// Each backend has its own concrete buffer type; buffers are handed back only
+// to the backend that made them.
+type Buffer interface {
+	// Len returns the number of elements.
+	Len() int
+	// DType returns the element type.
+	DType() DType
+}
+
+// HostBuffer is implemented by buffers whose memory the Go program can read
+// and write directly (the CPU backend's). Exactly one of the two slices is
+// non-nil, according to the dtype.
+type HostBuffer interface {
+	Buffer
+	Float32s() []float32
+	Float64s() []float64
+}
+
+// Backend executes operations for one device. Methods take buffers and
+// layouts that the caller (package tensor) has already checked: shapes
+// agree, dtypes agree except where a method says otherwise, and every layout
+// stays inside its buffer. Output buffers are written densely in row-major
+// order from index 0 unless a method takes a destination layout.
+//
+// Methods enqueue work on the device's stream and may return before it is
+// done; only Alloc, Download and Synchronize report errors. An error of
+// enqueued work is reported by the next Download or Synchronize.
+type Backend interface {
+	// Device returns the device this backend runs on.
+	Device() Device
+
+	// Alloc returns a buffer of n elements with unspecified contents.
+	Alloc(dt DType, n int) (Buffer, error)
+	// Free gives a buffer's memory back (to a cache or to the system). The
+	// buffer must not be used afterwards; work already enqueued that uses it
+	// still completes correctly.
+	Free(b Buffer)
+	// Upload copies src (a []float32 or []float64 on the host, of dst.Len()
+	// elements) into dst, converting to dst's dtype. It returns once src may
+	// be reused.
+	Upload(dst Buffer, src any)
+	// Download waits for all enqueued work, then copies the elements that l
+	// addresses in src, in row-major order, into dst (a []float32 or
+	// []float64 of l.Size() elements), converting to dst's type.
+	Download(dst any, src Buffer, l Layout) error
+	// Synchronize waits for all enqueued work and reports its first error.
+	Synchronize() error
+
+	// Copy writes the elements of src (layout sl) to the positions of dst
+	// given by dl (same shape), converting dtype if they differ. dl's
+	// positions must not overlap each other or the source.
+	Copy(dst Buffer, dl Layout, src Buffer, sl Layout)
+	// Fill sets the positions of dst given by dl to v.
+	Fill(dst Buffer, dl Layout, v float64)
+	// Arange writes start, start+step, ... to dst[0:n].
+	Arange(dst Buffer, n int, start, step float64)
+	// Random writes n random numbers to dst[0:n] from the counter-based
+	// generator described in [RandomSpec]: dist Uniform gives values in
+	// [a, b), Normal gives mean a and standard deviation b.
+	Random(dst Buffer, n int, dist Dist, seed, counter uint64, a, b float64)
+
+	// Unary writes op(src) to dst.
+	Unary(op UnaryOp, dst Buffer, src Buffer, sl Layout)
+	// Scalar writes op(src, s) to dst.
+	Scalar(op ScalarOp, dst Buffer, src Buffer, sl Layout, s float64)
+	// Binary writes op(a, b) to dst. al and bl have the output's shape
+	// (broadcast axes have stride 0). dst may be the same buffer as a when al
+	// is contiguous at offset 0 (in-place accumulation).
+	Binary(op BinaryOp, dst Buffer, a Buffer, al Layout, b Buffer, bl Layout)
+	// Where writes a where cond != 0 and b elsewhere; all three layouts have
+	// the output's shape.
+	Where(dst Buffer, cond Buffer, cl Layout, a Buffer, al Layout, b Buffer, bl Layout)
+	// Reduce reduces src over the given axes (ascending, unique, at least
+	// one) and writes the result densely in the order of the kept axes.
+	// Float32 sums accumulate in float64. Max and Min propagate NaN.
+	// Results are bitwise reproducible from run to run.
+	Reduce(op ReduceOp, dst Buffer, src Buffer, sl Layout, axes []int)
+	// ArgReduce writes, for each position of the kept axes, the index along
+	// axis of the first maximum (ArgMax) or minimum (ArgMin), as a float; a
+	// NaN counts as the extreme.
+	ArgReduce(op ArgOp, dst Buffer, src Buffer, sl Layout, axis int)
+	// MatMul computes batch matrix products dst[i] = a[i] (m×k) · b[i] (k×n)
+	// for i < batch. dl.ColStride is 1 and dl.RowStride >= n; the output
+	// matrices do not overlap.
+	MatMul(dst Buffer, dl MatLayout, a Buffer, al MatLayout, b Buffer, bl MatLayout, batch, m, n, k int)
+}
+
+// UnaryOp is an elementwise function of one operand.
+type UnaryOp uint8
+
+// The unary operations.
+const (
+	Neg     UnaryOp = iota // -x
+	Abs                    // |x|
+	Sign                   // -1, 0 or 1 (NaN stays NaN)
+	Exp                    // e^x
+	Log                    // natural logarithm
+	Sqrt                   // √x
+	Square                 // x²
+	Recip                  // 1/x
+	Tanh                   // hyperbolic tangent
+	Sigmoid                // 1/(1+e^-x)
+	ReLU                   // max(x, 0); NaN stays NaN
+	Sin                    // sine
+	Cos                    // cosine
+	numUnary
+)
+
+var unaryNames = [...]string{"Neg", "Abs", "Sign", "Exp", "Log", "Sqrt", "Square", "Recip", "Tanh", "Sigmoid", "ReLU", "Sin", "Cos"}
+
+// String returns the operation's name.
+func (op UnaryOp) String() string {
+	if op < numUnary {
+		return unaryNames[op]
+	}
+	return "UnaryOp(?)"
+}
+
+// ScalarOp is an elementwise function of a tensor operand x and a scalar s.
+type ScalarOp uint8
+
+// The scalar operations. Comparisons give 1 where true and 0 where false.
+const (
+	AddS  ScalarOp = iota // x + s
+	SubS                  // x - s
+	RSubS                 // s - x
+	MulS                  // x * s
+	DivS                  // x / s
+	RDivS                 // s / x
+	PowS                  // x ^ s
+	RPowS                 // s ^ x
+	MaxS                  // max(x, s), NaN propagates
+	MinS                  // min(x, s), NaN propagates
+	EqS                   // x == s
+	NeS                   // x != s
+	LtS                   // x < s
+	LeS                   // x <= s
+	GtS                   // x > s
+	GeS                   // x >= s
+	numScalar
+)
+
+var scalarNames = [...]string{"AddS", "SubS", "RSubS", "MulS", "DivS", "RDivS", "PowS", "RPowS", "MaxS", "MinS", "EqS", "NeS", "LtS", "LeS", "GtS", "GeS"}
+
+// String returns the operation's name.
+func (op ScalarOp) String() string {
+	if op < numScalar {
+		return scalarNames[op]
+	}
+	return "ScalarOp(?)"
+}
+
+// BinaryOp is an elementwise function of two operands a and b.
+type BinaryOp uint8
+
+// The binary operations. Comparisons give 1 where true and 0 where false.
+// The *Grad operations are fused backward rules: a is the saved forward
+// value named in the comment, b the incoming gradient.
+const (
+	Add         BinaryOp = iota // a + b
+	Sub                         // a - b
+	Mul                         // a * b
+	Div                         // a / b
+	Pow                         // a ^ b
+	Maximum                     // max(a, b), NaN propagates
+	Minimum                     // min(a, b), NaN propagates
+	Eq                          // a == b
+	Ne                          // a != b
+	Lt                          // a < b
+	Le                          // a <= b
+	Gt                          // a > b
+	Ge                          // a >= b
+	ReLUGrad                    // b where input a > 0, else 0
+	TanhGrad                    // b * (1 - a²), a = tanh output
+	SigmoidGrad                 // b * a * (1 - a), a = sigmoid output
+	numBinary
+)
+
+var binaryNames = [...]string{"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "ReLUGrad", "TanhGrad", "SigmoidGrad"}
+
+// String returns the operation's name.
+func (op BinaryOp) String() string {
+	if op < numBinary {
+		return binaryNames[op]
+	}
+	return "BinaryOp(?)"
+}
+
+// ReduceOp is a reduction.
+type ReduceOp uint8
+
+// The reductions.
+const (
+	Sum   ReduceOp = iota // sum
+	Mean                  // arithmetic mean
+	Max                   // maximum; NaN propagates
+	Min                   // minimum; NaN propagates
+	Norm2                 // square root of the sum of squares
+	numReduce
+)
+
+var reduceNames = [...]string{"Sum", "Mean", "Max", "Min", "Norm2"}
+
+// String returns the reduction's name.
+func (op ReduceOp) String() string {
+	if op < numReduce {
+		return reduceNames[op]
+	}
+	return "ReduceOp(?)"
+}
+
+// ArgOp is an index-of-extreme reduction.
+type ArgOp uint8
+
+// The index reductions.
+const (
+	ArgMax ArgOp = iota
+	ArgMin
+)
+
+// String returns the reduction's name.
+func (op ArgOp) String() string {
+	if op == ArgMax {
+		return "ArgMax"
+	}
+	return "ArgMin"
+}
+
+// Dist is a random distribution.
+type Dist uint8
+
+// The distributions.
+const (
+	Uniform Dist = iota
+	Normal
+)

@@ -1,0 +1,138 @@
+package cpu
+
+import (
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/parallel"
+)
+
+// Copy writes src (layout sl) to the positions dl of dst, converting dtype.
+func (be *Backend) Copy(dst device.Buffer, dl device.Layout, src device.Buffer, sl device.Layout) {
+	d, s := buf(dst), buf(src)
+	switch {
+	case d.dt == device.Float32 && s.dt == device.Float32:
+		copyStrided(d.f32, dl, s.f32, sl)
+	case d.dt == device.Float64 && s.dt == device.Float64:
+		copyStrided(d.f64, dl, s.f64, sl)
+	case d.dt == device.Float32:
+		copyStrided(d.f32, dl, s.f64, sl)
+	default:
+		copyStrided(d.f64, dl, s.f32, sl)
+	}
+}
+
+func copyStrided[D, S float](d []D, dl device.Layout, s []S, sl device.Layout) {
+	n := sl.Size()
+	if n == 0 {
+		return
+	}
+	if dl.IsContiguous() && sl.IsContiguous() {
+		dd, ss := d[dl.Offset:dl.Offset+n], s[sl.Offset:sl.Offset+n]
+		parallel.For(n, grain, func(lo, hi int) { convertCopy(dd[lo:hi], ss[lo:hi]) })
+		return
+	}
+	w := newWalker(dl, sl)
+	parallel.For(n, grain, func(lo, hi int) {
+		w.walk(lo, hi, n, func(_ int, offs []int, m int) {
+			do, so, ds, ss := offs[0], offs[1], w.inner[0], w.inner[1]
+			if ds == 1 && ss == 1 {
+				convertCopy(d[do:do+m], s[so:so+m])
+				return
+			}
+			for i := 0; i < m; i++ {
+				d[do] = D(s[so])
+				do += ds
+				so += ss
+			}
+		})
+	})
+}
+
+// convertCopy copies s to d, using the built-in copy when the types agree.
+func convertCopy[D, S float](d []D, s []S) {
+	switch dd := any(d).(type) {
+	case []float32:
+		if ss, ok := any(s).([]float32); ok {
+			copy(dd, ss)
+			return
+		}
+	case []float64:
+		if ss, ok := any(s).([]float64); ok {
+			copy(dd, ss)
+			return
+		}
+	}
+	s = s[:len(d)]
+	for i, v := range s {
+		d[i] = D(v)
+	}
+}
+
+// Fill sets the positions dl of dst to v.
+func (be *Backend) Fill(dst device.Buffer, dl device.Layout, v float64) {
+	if buf(dst).dt == device.Float64 {
+		fill(buf(dst).f64, dl, v)
+	} else {
+		fill(buf(dst).f32, dl, float32(v))
+	}
+}
+
+func fill[T float](d []T, dl device.Layout, v T) {
+	n := dl.Size()
+	if n == 0 {
+		return
+	}
+	if dl.IsContiguous() {
+		dd := d[dl.Offset : dl.Offset+n]
+		parallel.For(n, grain, func(lo, hi int) {
+			x := dd[lo:hi]
+			for i := range x {
+				x[i] = v
+			}
+		})
+		return
+	}
+	w := newWalker(dl)
+	parallel.For(n, grain, func(lo, hi int) {
+		w.walk(lo, hi, n, func(_ int, offs []int, m int) {
+			o, st := offs[0], w.inner[0]
+			for i := 0; i < m; i++ {
+				d[o] = v
+				o += st
+			}
+		})
+	})
+}
+
+// Arange writes start + i*step to dst[i] for i < n.
+func (be *Backend) Arange(dst device.Buffer, n int, start, step float64) {
+	if buf(dst).dt == device.Float64 {
+		d := buf(dst).f64[:n]
+		for i := range d {
+			d[i] = start + float64(i)*step
+		}
+		return
+	}
+	d := buf(dst).f32[:n]
+	for i := range d {
+		d[i] = float32(start + float64(i)*step)
+	}
+}
+
+// Random fills dst[0:n] from the Philox stream of device.RandomSpec.
+func (be *Backend) Random(dst device.Buffer, n int, dist device.Dist, seed, counter uint64, a, b float64) {
+	// Chunks start at multiples of 4 elements so each block is computed once.
+	const chunk = 1 << 14
+	if buf(dst).dt == device.Float64 {
+		d := buf(dst).f64[:n]
+		parallel.Chunks((n+chunk-1)/chunk, func(c int) {
+			lo, hi := c*chunk, min((c+1)*chunk, n)
+			device.RandomFloat64(d[lo:hi], lo, dist, seed, counter, a, b)
+		})
+		return
+	}
+	d := buf(dst).f32[:n]
+	parallel.Chunks((n+chunk-1)/chunk, func(c int) {
+		lo, hi := c*chunk, min((c+1)*chunk, n)
+		device.RandomFloat32(d[lo:hi], lo, dist, seed, counter, a, b)
+	})
+}

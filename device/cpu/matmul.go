@@ -1,0 +1,93 @@
+package cpu
+
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/gonum"
+
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/parallel"
+)
+
+var impl gonum.Implementation
+
+// MatMul computes dst[i] = a[i]·b[i] for each batch entry with gonum's GEMM.
+// Operands whose rows or columns are dense are passed to GEMM directly (a
+// transposed view becomes a transposed GEMM operand); others are copied
+// into a dense scratch matrix first.
+func (be *Backend) MatMul(dst device.Buffer, dl device.MatLayout, a device.Buffer, al device.MatLayout, b device.Buffer, bl device.MatLayout, batch, m, n, k int) {
+	if buf(dst).dt == device.Float64 {
+		matmul(buf(dst).f64, dl, buf(a).f64, al, buf(b).f64, bl, batch, m, n, k, gemm64)
+	} else {
+		matmul(buf(dst).f32, dl, buf(a).f32, al, buf(b).f32, bl, batch, m, n, k, gemm32)
+	}
+}
+
+type gemmFunc[T float] func(tA, tB blas.Transpose, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int)
+
+func gemm32(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	impl.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+}
+
+func gemm64(tA, tB blas.Transpose, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	impl.Dgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+}
+
+// operandFor returns a GEMM operand for the rows×cols matrix at off with
+// strides rs, cs: the buffer itself (possibly transposed) or a dense copy.
+func operandFor[T float](x []T, off, rows, cols, rs, cs int) ([]T, blas.Transpose, int) {
+	switch {
+	case cs == 1 && (rows == 1 || rs >= cols):
+		ld := max(rs, cols, 1)
+		if rows == 1 {
+			ld = max(cols, 1)
+		}
+		return x[off : off+(rows-1)*ld+cols], blas.NoTrans, ld
+	case rs == 1 && (cols == 1 || cs >= rows):
+		ld := max(cs, rows, 1)
+		if cols == 1 {
+			ld = max(rows, 1)
+		}
+		return x[off : off+(cols-1)*ld+rows], blas.Trans, ld
+	}
+	tmp := make([]T, rows*cols)
+	copyStrided(tmp, device.Contiguous([]int{rows, cols}), x,
+		device.Layout{Shape: []int{rows, cols}, Strides: []int{rs, cs}, Offset: off})
+	return tmp, blas.NoTrans, max(cols, 1)
+}
+
+func matmul[T float](d []T, dl device.MatLayout, a []T, al device.MatLayout, b []T, bl device.MatLayout, batch, m, n, k int, gemm gemmFunc[T]) {
+	if m == 0 || n == 0 || batch == 0 {
+		return
+	}
+	ldc := dl.RowStride
+	if k == 0 {
+		for i := 0; i < batch; i++ {
+			for r := 0; r < m; r++ {
+				row := d[dl.Offset+i*dl.BatchStride+r*ldc:][:n]
+				for j := range row {
+					row[j] = 0
+				}
+			}
+		}
+		return
+	}
+	one := func(i int) {
+		ad, ta, lda := operandFor(a, al.Offset+i*al.BatchStride, m, k, al.RowStride, al.ColStride)
+		bd, tb, ldb := operandFor(b, bl.Offset+i*bl.BatchStride, k, n, bl.RowStride, bl.ColStride)
+		off := dl.Offset + i*dl.BatchStride
+		gemm(ta, tb, m, n, k, ad, lda, bd, ldb, d[off:off+(m-1)*ldc+n], ldc)
+	}
+	// GEMM splits large products across goroutines itself; batches of small
+	// products are spread here instead.
+	if batch > 1 && m*n*k < 1<<18 {
+		parallel.For(batch, max(1, (1<<18)/(m*n*k)), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				one(i)
+			}
+		})
+		return
+	}
+	for i := 0; i < batch; i++ {
+		one(i)
+	}
+}

@@ -1,0 +1,328 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/parallel"
+)
+
+// chunk is the number of elements one partial result covers when a single
+// reduction is split across goroutines. It is fixed, so results do not depend
+// on the number of goroutines.
+const chunk = 1 << 16
+
+// Reduce reduces src over axes and writes the result densely.
+func (be *Backend) Reduce(op device.ReduceOp, dst, src device.Buffer, sl device.Layout, axes []int) {
+	if buf(dst).dt == device.Float64 {
+		reduce(op, buf(dst).f64, buf(src).f64, sl, axes)
+	} else {
+		reduce(op, buf(dst).f32, buf(src).f32, sl, axes)
+	}
+}
+
+// split returns the kept and reduced parts of a layout, each coalesced.
+func split(sl device.Layout, axes []int) (keep, red device.Layout) {
+	isRed := make([]bool, len(sl.Shape))
+	for _, a := range axes {
+		isRed[a] = true
+	}
+	var ks, kst, rs, rst []int
+	for i, d := range sl.Shape {
+		if isRed[i] {
+			rs, rst = append(rs, d), append(rst, sl.Strides[i])
+		} else {
+			ks, kst = append(ks, d), append(kst, sl.Strides[i])
+		}
+	}
+	kshape, kstr := device.Coalesce(ks, kst)
+	rshape, rstr := device.Coalesce(rs, rst)
+	return device.Layout{Shape: kshape, Strides: kstr[0], Offset: sl.Offset},
+		device.Layout{Shape: rshape, Strides: rstr[0]}
+}
+
+func reduce[T float](op device.ReduceOp, d, x []T, sl device.Layout, axes []int) {
+	keep, red := split(sl, axes)
+	nk, nr := keep.Size(), red.Size()
+	d = d[:nk]
+	if nk == 0 {
+		return
+	}
+	if nr == 0 {
+		v := 0.0
+		switch op {
+		case device.Mean, device.Max, device.Min:
+			v = math.NaN()
+		}
+		for i := range d {
+			d[i] = T(v)
+		}
+		return
+	}
+	switch {
+	case len(red.Shape) == 1 && red.Strides[0] == 1:
+		reduceInner(op, d, x, keep, nr)
+	case len(keep.Shape) == 1 && keep.Strides[0] == 1 && nk > 1:
+		reduceOuter(op, d, x, keep.Offset, red, nk)
+	default:
+		// Gather into a dense copy ordered kept axes first, reduced axes
+		// last, then reduce contiguous runs.
+		perm := make([]int, 0, len(sl.Shape))
+		isRed := make([]bool, len(sl.Shape))
+		for _, a := range axes {
+			isRed[a] = true
+		}
+		for i := range sl.Shape {
+			if !isRed[i] {
+				perm = append(perm, i)
+			}
+		}
+		perm = append(perm, axes...)
+		pl := device.Layout{Shape: make([]int, len(perm)), Strides: make([]int, len(perm)), Offset: sl.Offset}
+		for i, p := range perm {
+			pl.Shape[i], pl.Strides[i] = sl.Shape[p], sl.Strides[p]
+		}
+		tmp := make([]T, nk*nr)
+		copyStrided(tmp, device.Contiguous(pl.Shape), x, pl)
+		reduceInner(op, d, tmp, device.Layout{Shape: []int{nk}, Strides: []int{nr}}, nr)
+	}
+}
+
+// reduceInner reduces runs of nr contiguous elements; the run of output i
+// starts at the i-th position of keep.
+func reduceInner[T float](op device.ReduceOp, d, x []T, keep device.Layout, nr int) {
+	nk := len(d)
+	starts := func(fn func(i, off int)) {
+		w := newWalker(keep)
+		w.walk(0, nk, nk, func(pos int, offs []int, m int) {
+			o := offs[0]
+			for i := 0; i < m; i++ {
+				fn(pos+i, o)
+				o += w.inner[0]
+			}
+		})
+	}
+	if nr >= 2*chunk {
+		// Few long runs: split each run into fixed chunks.
+		nc := (nr + chunk - 1) / chunk
+		starts(func(i, off int) {
+			part := make([]float64, nc)
+			parallel.Chunks(nc, func(c int) {
+				lo, hi := c*chunk, min((c+1)*chunk, nr)
+				part[c] = runReduce(op, x[off+lo:off+hi])
+			})
+			d[i] = T(finish(op, combine(op, part), nr))
+		})
+		return
+	}
+	offs := make([]int, nk)
+	starts(func(i, off int) { offs[i] = off })
+	parallel.For(nk*nr, grain, func(lo, hi int) {
+		// Output i belongs to the range holding element i*nr.
+		for i := (lo + nr - 1) / nr; i*nr < hi && i < nk; i++ {
+			d[i] = T(finish(op, runReduce(op, x[offs[i]:offs[i]+nr]), nr))
+		}
+	})
+}
+
+// runReduce reduces a contiguous run. Sums of squares and sums accumulate
+// in float64 with four accumulators.
+func runReduce[T float](op device.ReduceOp, x []T) float64 {
+	switch op {
+	case device.Sum, device.Mean:
+		var s0, s1, s2, s3 float64
+		i := 0
+		for ; i+4 <= len(x); i += 4 {
+			s0 += float64(x[i])
+			s1 += float64(x[i+1])
+			s2 += float64(x[i+2])
+			s3 += float64(x[i+3])
+		}
+		for ; i < len(x); i++ {
+			s0 += float64(x[i])
+		}
+		return (s0 + s1) + (s2 + s3)
+	case device.Norm2:
+		var s0, s1, s2, s3 float64
+		i := 0
+		for ; i+4 <= len(x); i += 4 {
+			a, b, c, e := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
+			s0 += a * a
+			s1 += b * b
+			s2 += c * c
+			s3 += e * e
+		}
+		for ; i < len(x); i++ {
+			a := float64(x[i])
+			s0 += a * a
+		}
+		return (s0 + s1) + (s2 + s3)
+	case device.Max:
+		m := x[0]
+		for _, v := range x {
+			if v > m || v != v {
+				m = v
+				if v != v {
+					break
+				}
+			}
+		}
+		return float64(m)
+	case device.Min:
+		m := x[0]
+		for _, v := range x {
+			if v < m || v != v {
+				m = v
+				if v != v {
+					break
+				}
+			}
+		}
+		return float64(m)
+	}
+	panic("cpu: unknown reduction " + op.String())
+}
+
+// combine merges partial results in order.
+func combine(op device.ReduceOp, part []float64) float64 {
+	r := part[0]
+	for _, v := range part[1:] {
+		switch op {
+		case device.Max:
+			r = maxT(r, v)
+		case device.Min:
+			r = minT(r, v)
+		default:
+			r += v
+		}
+	}
+	return r
+}
+
+// finish turns an accumulated value into the result.
+func finish(op device.ReduceOp, acc float64, n int) float64 {
+	switch op {
+	case device.Mean:
+		return acc / float64(n)
+	case device.Norm2:
+		return math.Sqrt(acc)
+	}
+	return acc
+}
+
+// reduceOuter reduces over red for each of nk dense outputs whose inputs
+// sit at consecutive positions (the reduced axes are outer).
+func reduceOuter[T float](op device.ReduceOp, d, x []T, base int, red device.Layout, nk int) {
+	nr := red.Size()
+	rowOffs := make([]int, nr)
+	w := newWalker(red)
+	w.walk(0, nr, nr, func(pos int, offs []int, m int) {
+		o := offs[0]
+		for i := 0; i < m; i++ {
+			rowOffs[pos+i] = base + o
+			o += w.inner[0]
+		}
+	})
+	cols := func(lo, hi int, rows []int) []float64 {
+		acc := make([]float64, hi-lo)
+		switch op {
+		case device.Max, device.Min:
+			first := x[rows[0]+lo : rows[0]+hi]
+			for j, v := range first {
+				acc[j] = float64(v)
+			}
+			for _, r := range rows[1:] {
+				row := x[r+lo : r+hi]
+				if op == device.Max {
+					for j, v := range row {
+						acc[j] = maxT(acc[j], float64(v))
+					}
+				} else {
+					for j, v := range row {
+						acc[j] = minT(acc[j], float64(v))
+					}
+				}
+			}
+		case device.Norm2:
+			for _, r := range rows {
+				row := x[r+lo : r+hi]
+				for j, v := range row {
+					acc[j] += float64(v) * float64(v)
+				}
+			}
+		default:
+			for _, r := range rows {
+				row := x[r+lo : r+hi]
+				for j, v := range row {
+					acc[j] += float64(v)
+				}
+			}
+		}
+		return acc
+	}
+	if nk >= 256 || nr < 2*chunk/nk {
+		// Split the columns: each output is computed by one goroutine.
+		parallel.For(nk, max(1, grain/nr), func(lo, hi int) {
+			acc := cols(lo, hi, rowOffs)
+			for j, v := range acc {
+				d[lo+j] = T(finish(op, v, nr))
+			}
+		})
+		return
+	}
+	// Few columns, many rows: fixed row chunks, combined in order.
+	rowsPer := max(1, chunk/nk)
+	nc := (nr + rowsPer - 1) / rowsPer
+	parts := make([][]float64, nc)
+	parallel.Chunks(nc, func(c int) {
+		parts[c] = cols(0, nk, rowOffs[c*rowsPer:min((c+1)*rowsPer, nr)])
+	})
+	col := make([]float64, nc)
+	for j := 0; j < nk; j++ {
+		for c := range parts {
+			col[c] = parts[c][j]
+		}
+		d[j] = T(finish(op, combine(op, col), nr))
+	}
+}
+
+// ArgReduce writes the index of the first extreme along axis.
+func (be *Backend) ArgReduce(op device.ArgOp, dst, src device.Buffer, sl device.Layout, axis int) {
+	if buf(dst).dt == device.Float64 {
+		argReduce(op, buf(dst).f64, buf(src).f64, sl, axis)
+	} else {
+		argReduce(op, buf(dst).f32, buf(src).f32, sl, axis)
+	}
+}
+
+func argReduce[T float](op device.ArgOp, d, x []T, sl device.Layout, axis int) {
+	keep, _ := split(sl, []int{axis})
+	nk, n, st := keep.Size(), sl.Shape[axis], sl.Strides[axis]
+	d = d[:nk]
+	if nk == 0 {
+		return
+	}
+	offs := make([]int, nk)
+	w := newWalker(keep)
+	w.walk(0, nk, nk, func(pos int, o []int, m int) {
+		off := o[0]
+		for i := 0; i < m; i++ {
+			offs[pos+i] = off
+			off += w.inner[0]
+		}
+	})
+	parallel.For(nk*n, grain, func(lo, hi int) {
+		for i := (lo + n - 1) / n; i*n < hi && i < nk; i++ {
+			o := offs[i]
+			best, bi := x[o], 0
+			for j := 1; j < n && best == best; j++ {
+				o += st
+				v := x[o]
+				if v != v || (op == device.ArgMax && v > best) || (op == device.ArgMin && v < best) {
+					best, bi = v, j
+				}
+			}
+			d[i] = T(bi)
+		}
+	})
+}

@@ -1,0 +1,258 @@
+package cpu
+
+import (
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/parallel"
+)
+
+// grain is the number of elements below which a loop stays in one
+// goroutine.
+const grain = 1 << 15
+
+// block bounds the length of a row segment whose operands are gathered into
+// scratch memory.
+const block = 4096
+
+// walker visits the elements of several same-shaped layouts in row-major
+// order, a row segment at a time.
+type walker struct {
+	shape   []int   // coalesced shape
+	strides [][]int // coalesced strides, one list per operand
+	base    []int   // offsets of element 0, one per operand
+	inner   []int   // innermost stride per operand
+}
+
+func newWalker(ls ...device.Layout) *walker {
+	st := make([][]int, len(ls))
+	base := make([]int, len(ls))
+	for k, l := range ls {
+		st[k] = l.Strides
+		base[k] = l.Offset
+	}
+	shape, strides := device.Coalesce(ls[0].Shape, st...)
+	inner := make([]int, len(ls))
+	for k := range strides {
+		inner[k] = strides[k][len(shape)-1]
+	}
+	return &walker{shape: shape, strides: strides, base: base, inner: inner}
+}
+
+// walk calls seg for consecutive segments covering elements [lo, hi) in
+// row-major order. pos is the index of the segment's first element, offs
+// the operands' offsets of it, m its length (at most maxSeg). seg must not
+// keep offs.
+func (w *walker) walk(lo, hi, maxSeg int, seg func(pos int, offs []int, m int)) {
+	nd := len(w.shape)
+	idx := make([]int, nd)
+	offs := make([]int, len(w.base))
+	rem := lo
+	for d := nd - 1; d >= 0; d-- {
+		idx[d] = rem % w.shape[d]
+		rem /= w.shape[d]
+	}
+	for k := range offs {
+		o := w.base[k]
+		for d := 0; d < nd; d++ {
+			o += idx[d] * w.strides[k][d]
+		}
+		offs[k] = o
+	}
+	innerLen := w.shape[nd-1]
+	pos := lo
+	for pos < hi {
+		m := innerLen - idx[nd-1]
+		if m > hi-pos {
+			m = hi - pos
+		}
+		if m > maxSeg {
+			m = maxSeg
+		}
+		seg(pos, offs, m)
+		pos += m
+		if pos >= hi {
+			return
+		}
+		// Advance the multi-index by m.
+		idx[nd-1] += m
+		for k := range offs {
+			offs[k] += m * w.inner[k]
+		}
+		for d := nd - 1; d > 0 && idx[d] == w.shape[d]; d-- {
+			idx[d] = 0
+			idx[d-1]++
+			for k := range offs {
+				offs[k] += w.strides[k][d-1] - w.shape[d]*w.strides[k][d]
+			}
+		}
+	}
+}
+
+// operand returns the m elements of x starting at off with stride st: the
+// slice itself when st is 1, else a copy in scratch.
+func operand[T float](x []T, off, st, m int, scratch []T) []T {
+	if st == 1 {
+		return x[off : off+m]
+	}
+	s := scratch[:m]
+	if st == 0 {
+		v := x[off]
+		for i := range s {
+			s[i] = v
+		}
+		return s
+	}
+	for i := range s {
+		s[i] = x[off]
+		off += st
+	}
+	return s
+}
+
+// contiguousSlice returns the elements of a contiguous layout.
+func contiguousSlice[T float](x []T, l device.Layout, n int) []T {
+	return x[l.Offset : l.Offset+n]
+}
+
+// Unary writes op(src) to dst.
+func (be *Backend) Unary(op device.UnaryOp, dst, src device.Buffer, sl device.Layout) {
+	if buf(dst).dt == device.Float64 {
+		unary(op, buf(dst).f64, buf(src).f64, sl)
+	} else {
+		unary(op, buf(dst).f32, buf(src).f32, sl)
+	}
+}
+
+func unary[T float](op device.UnaryOp, d, x []T, sl device.Layout) {
+	n := sl.Size()
+	d = d[:n]
+	if sl.IsContiguous() {
+		x = contiguousSlice(x, sl, n)
+		parallel.For(n, grain, func(lo, hi int) { unaryKernel(op, d[lo:hi], x[lo:hi]) })
+		return
+	}
+	w := newWalker(sl)
+	parallel.For(n, grain, func(lo, hi int) {
+		scratch := make([]T, block)
+		w.walk(lo, hi, block, func(pos int, offs []int, m int) {
+			unaryKernel(op, d[pos:pos+m], operand(x, offs[0], w.inner[0], m, scratch))
+		})
+	})
+}
+
+// Scalar writes op(src, s) to dst.
+func (be *Backend) Scalar(op device.ScalarOp, dst, src device.Buffer, sl device.Layout, s float64) {
+	if buf(dst).dt == device.Float64 {
+		scalarOp(op, buf(dst).f64, buf(src).f64, sl, s)
+	} else {
+		scalarOp(op, buf(dst).f32, buf(src).f32, sl, float32(s))
+	}
+}
+
+func scalarOp[T float](op device.ScalarOp, d, x []T, sl device.Layout, s T) {
+	n := sl.Size()
+	d = d[:n]
+	if sl.IsContiguous() {
+		x = contiguousSlice(x, sl, n)
+		parallel.For(n, grain, func(lo, hi int) { scalarKernel(op, d[lo:hi], x[lo:hi], s) })
+		return
+	}
+	w := newWalker(sl)
+	parallel.For(n, grain, func(lo, hi int) {
+		scratch := make([]T, block)
+		w.walk(lo, hi, block, func(pos int, offs []int, m int) {
+			scalarKernel(op, d[pos:pos+m], operand(x, offs[0], w.inner[0], m, scratch), s)
+		})
+	})
+}
+
+// Binary writes op(a, b) to dst.
+func (be *Backend) Binary(op device.BinaryOp, dst, a device.Buffer, al device.Layout, b device.Buffer, bl device.Layout) {
+	if buf(dst).dt == device.Float64 {
+		binary(op, buf(dst).f64, buf(a).f64, al, buf(b).f64, bl)
+	} else {
+		binary(op, buf(dst).f32, buf(a).f32, al, buf(b).f32, bl)
+	}
+}
+
+func binary[T float](op device.BinaryOp, d, a []T, al device.Layout, b []T, bl device.Layout) {
+	n := al.Size()
+	d = d[:n]
+	aC, bC := al.IsContiguous(), bl.IsContiguous()
+	switch {
+	case aC && bC:
+		a, b = contiguousSlice(a, al, n), contiguousSlice(b, bl, n)
+		parallel.For(n, grain, func(lo, hi int) { binaryVV(op, d[lo:hi], a[lo:hi], b[lo:hi]) })
+		return
+	case aC && bl.IsScalarBroadcast():
+		a, s := contiguousSlice(a, al, n), b[bl.Offset]
+		parallel.For(n, grain, func(lo, hi int) { binaryVS(op, d[lo:hi], a[lo:hi], s) })
+		return
+	case bC && al.IsScalarBroadcast():
+		s, b := a[al.Offset], contiguousSlice(b, bl, n)
+		parallel.For(n, grain, func(lo, hi int) { binarySV(op, d[lo:hi], s, b[lo:hi]) })
+		return
+	}
+	w := newWalker(al, bl)
+	sa, sb := w.inner[0], w.inner[1]
+	maxSeg := n
+	if (sa != 1 && sa != 0) || (sb != 1 && sb != 0) || (sa == 0 && sb == 0) {
+		maxSeg = block
+	}
+	parallel.For(n, grain, func(lo, hi int) {
+		var scratch []T
+		if maxSeg == block {
+			scratch = make([]T, block)
+		}
+		w.walk(lo, hi, maxSeg, func(pos int, offs []int, m int) {
+			dd := d[pos : pos+m]
+			switch {
+			case sa == 1 && sb == 1:
+				binaryVV(op, dd, a[offs[0]:offs[0]+m], b[offs[1]:offs[1]+m])
+			case sa == 1 && sb == 0:
+				binaryVS(op, dd, a[offs[0]:offs[0]+m], b[offs[1]])
+			case sa == 0 && sb == 1:
+				binarySV(op, dd, a[offs[0]], b[offs[1]:offs[1]+m])
+			case sb == 0:
+				binaryVS(op, dd, operand(a, offs[0], sa, m, scratch), b[offs[1]])
+			case sa == 0:
+				binarySV(op, dd, a[offs[0]], operand(b, offs[1], sb, m, scratch))
+			default:
+				// Both strided: gather a into scratch, b into dd, then combine in place.
+				av := operand(a, offs[0], sa, m, scratch)
+				bv := operand(b, offs[1], sb, m, dd)
+				binaryVV(op, dd, av, bv)
+			}
+		})
+	})
+}
+
+// Where writes a where cond != 0, else b.
+func (be *Backend) Where(dst, cond device.Buffer, cl device.Layout, a device.Buffer, al device.Layout, b device.Buffer, bl device.Layout) {
+	if buf(dst).dt == device.Float64 {
+		where(buf(dst).f64, buf(cond).f64, cl, buf(a).f64, al, buf(b).f64, bl)
+	} else {
+		where(buf(dst).f32, buf(cond).f32, cl, buf(a).f32, al, buf(b).f32, bl)
+	}
+}
+
+func where[T float](d, c []T, cl device.Layout, a []T, al device.Layout, b []T, bl device.Layout) {
+	n := cl.Size()
+	d = d[:n]
+	w := newWalker(cl, al, bl)
+	parallel.For(n, grain, func(lo, hi int) {
+		s0, s1, s2 := make([]T, block), make([]T, block), make([]T, block)
+		w.walk(lo, hi, block, func(pos int, offs []int, m int) {
+			cv := operand(c, offs[0], w.inner[0], m, s0)
+			av := operand(a, offs[1], w.inner[1], m, s1)
+			bv := operand(b, offs[2], w.inner[2], m, s2)
+			dd := d[pos : pos+m]
+			for i := range dd {
+				if cv[i] != 0 {
+					dd[i] = av[i]
+				} else {
+					dd[i] = bv[i]
+				}
+			}
+		})
+	})
+}

@@ -1,0 +1,581 @@
+package tensor
+
+import (
+	"fmt"
+	"sort"
+	"sync/atomic"
+
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/mode"
+)
+
+// GradReq says how a backward pass writes an attached gradient.
+type GradReq uint8
+
+// The gradient write modes.
+const (
+	GradWrite GradReq = iota // each backward pass overwrites the gradient (the default)
+	GradAdd                  // each backward pass adds to the gradient
+)
+
+// String returns "write" or "add".
+func (r GradReq) String() string {
+	if r == GradAdd {
+		return "add"
+	}
+	return "write"
+}
+
+type leafInfo struct {
+	grad *Tensor
+	req  GradReq
+}
+
+// AttachGrad attaches a zero gradient buffer to t, so that backward passes
+// compute the gradient of their heads with respect to t (MXNet's
+// attach_grad). req says whether each pass overwrites the gradient
+// (GradWrite, the default) or adds to it (GradAdd). Attaching a gradient
+// makes t a leaf of future graphs: if a recorded operation produced t, t is
+// cut from that history.
+func (t *Tensor) AttachGrad(req ...GradReq) {
+	t.live("AttachGrad")
+	r := GradWrite
+	if len(req) > 1 || (len(req) == 1 && req[0] != GradWrite && req[0] != GradAdd) {
+		fail(ErrArgument, "AttachGrad", fmt.Sprintf("want at most one of GradWrite, GradAdd, got %v", req), t)
+	}
+	if len(req) == 1 {
+		r = req[0]
+	}
+	g := empty("AttachGrad", t.st.be, t.st.dt, append([]int(nil), t.shape...))
+	t.st.be.Fill(g.st.buf, g.layout(), 0)
+	t.leaf = &leafInfo{grad: g, req: r}
+	t.node = nil
+	t.req = true
+}
+
+// Grad returns the gradient buffer attached to t, or nil if none is.
+// Backward writes into this same tensor, so a reference to it sees later
+// gradients.
+func (t *Tensor) Grad() *Tensor {
+	if t.leaf == nil {
+		return nil
+	}
+	return t.leaf.grad
+}
+
+// ZeroGrad sets the attached gradient to zero (useful with GradAdd).
+func (t *Tensor) ZeroGrad() {
+	if t.leaf != nil {
+		g := t.leaf.grad
+		g.st.be.Fill(g.st.buf, g.layout(), 0)
+	}
+}
+
+// RequiresGrad reports whether gradients flow to t: it has a gradient
+// attached or a recorded operation produced it.
+func (t *Tensor) RequiresGrad() bool { return t.req }
+
+// node is a recorded operation: the producer of one tensor.
+type node struct {
+	op       string
+	seq      uint64    // creation order: a node's inputs have smaller seq
+	inputs   []*Tensor // every operand, for the backward rule
+	need     []bool    // need[i]: gradient flows to inputs[i]
+	backward func(c *bctx)
+	shape    []int // the output's shape, dtype and device
+	dt       DType
+	dev      device.Device
+	freed    bool
+}
+
+var nodeSeq atomic.Uint64
+
+// recording reports whether an operation on ts is to be recorded.
+func recording(ts ...*Tensor) bool {
+	if !mode.Recording() {
+		return false
+	}
+	for _, t := range ts {
+		if t.req {
+			return true
+		}
+	}
+	return false
+}
+
+// record makes out the output of a recorded operation with the given
+// backward rule.
+func record(out *Tensor, op string, backward func(c *bctx), inputs ...*Tensor) {
+	n := &node{op: op, seq: nodeSeq.Add(1), inputs: inputs, need: make([]bool, len(inputs)),
+		backward: backward, shape: out.shape, dt: out.st.dt, dev: out.st.dev}
+	for i, in := range inputs {
+		n.need[i] = in.req
+	}
+	out.node = n
+	out.req = true
+}
+
+// bctx is what a backward rule sees: the gradient of its output, its
+// inputs, and where to put the inputs' gradients.
+//
+// Without CreateGraph the rule works on aliases of the saved tensors that
+// carry no autograd state, so nothing it computes is recorded even while
+// another goroutine records; with CreateGraph it works on the tensors
+// themselves and every operation it runs is recorded.
+type bctx struct {
+	n      *node
+	g      *Tensor
+	create bool
+	grads  []*Tensor
+	ins    []*Tensor
+}
+
+// needs reports whether input i wants a gradient.
+func (c *bctx) needs(i int) bool { return c.n.need[i] }
+
+// in returns input i.
+func (c *bctx) in(i int) *Tensor {
+	if c.create {
+		return c.n.inputs[i]
+	}
+	if c.ins == nil {
+		c.ins = make([]*Tensor, len(c.n.inputs))
+	}
+	if c.ins[i] == nil {
+		c.ins[i] = c.n.inputs[i].alias()
+	}
+	return c.ins[i]
+}
+
+// use returns a tensor saved by the rule's closure (such as the output),
+// aliased like the inputs.
+func (c *bctx) use(t *Tensor) *Tensor {
+	if c.create {
+		return t
+	}
+	return t.alias()
+}
+
+// set gives input i the gradient g (of the output's shape or of the
+// input's; the engine sums broadcast axes away).
+func (c *bctx) set(i int, g *Tensor) {
+	if c.n.need[i] {
+		c.grads[i] = g
+	}
+}
+
+// BackwardOptions configures [RunBackward].
+type BackwardOptions struct {
+	// RetainGraph keeps the graph for another backward pass; by default a
+	// pass frees it.
+	RetainGraph bool
+	// CreateGraph records the backward computation itself, so that the
+	// gradients it returns can be differentiated again. It implies
+	// RetainGraph.
+	CreateGraph bool
+}
+
+// Backward computes the gradient of t with respect to every tensor with an
+// attached gradient that t depends on, and writes it to their Grad buffers
+// according to their GradReq. headGrad is the gradient of some loss with
+// respect to t (default: ones, as in MXNet). The graph is freed; a second
+// Backward through it panics with ErrGraphFreed. Backward does not record,
+// even inside autograd.Record.
+func (t *Tensor) Backward(headGrad ...*Tensor) {
+	if len(headGrad) > 1 {
+		fail(ErrArgument, "Backward", fmt.Sprintf("want at most one head gradient, got %d", len(headGrad)), t)
+	}
+	RunBackward([]*Tensor{t}, headGrad, nil, BackwardOptions{})
+}
+
+// RunBackward is the backward engine behind [Tensor.Backward] and package
+// autograd's Backward and Grad. It differentiates heads (with head
+// gradients headGrads, nil entries or a nil slice meaning ones).
+//
+// With vars == nil it writes the gradients of all attached tensors the
+// heads depend on, and returns nil. Otherwise it returns the gradients of
+// the heads with respect to vars (zeros for a var the heads do not depend
+// on) and writes no Grad buffer.
+//
+// Operations are differentiated in the reverse order of their recording, so
+// gradient sums are formed in the same order on every run and the results
+// are bitwise reproducible.
+func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor {
+	const op = "Backward"
+	if len(heads) == 0 {
+		fail(ErrArgument, op, "no heads")
+	}
+	if headGrads != nil && len(headGrads) != len(heads) {
+		fail(ErrArgument, op, fmt.Sprintf("%d head gradients for %d heads", len(headGrads), len(heads)))
+	}
+	if o.CreateGraph {
+		o.RetainGraph = true
+	}
+	e := &engine{create: o.CreateGraph, startSeq: storageSeq.Load(),
+		nodeIdx: map[*node]int{}, leafIdx: map[*Tensor]int{}}
+
+	// Check everything before computing anything, so that a misuse leaves
+	// all gradients and graphs as they were.
+	for i, h := range heads {
+		h.live(op)
+		if h.node == nil && h.leaf == nil {
+			fail(ErrNotRecorded, op, "the head was not produced by an operation recorded inside autograd.Record and has no gradient attached", h)
+		}
+		if h.node != nil && h.node.freed {
+			fail(ErrGraphFreed, op, "the head's graph was freed by an earlier backward pass; pass RetainGraph to keep it", h)
+		}
+		if headGrads != nil && headGrads[i] != nil {
+			g := headGrads[i]
+			g.live(op)
+			if !sameShape(g.shape, h.shape) {
+				fail(ErrShape, op, "head gradient shape differs from the head's", h, g)
+			}
+			if g.st.dt != h.st.dt {
+				fail(ErrDType, op, "head gradient dtype differs from the head's", h, g)
+			}
+			if g.st.dev != h.st.dev {
+				fail(ErrDevice, op, "head gradient device differs from the head's", h, g)
+			}
+		}
+	}
+	var wanted map[*node]int
+	var wantedLeaf map[*Tensor]int
+	if vars != nil {
+		wanted, wantedLeaf = map[*node]int{}, map[*Tensor]int{}
+		for i, v := range vars {
+			v.live("Grad")
+			switch {
+			case v.node != nil:
+				wanted[v.node] = i
+			case v.leaf != nil:
+				wantedLeaf[v] = i
+			default:
+				fail(ErrNotRecorded, "Grad", fmt.Sprintf("variable %d has no gradient attached and was not produced by a recorded operation", i), v)
+			}
+		}
+	}
+	e.collect(heads)
+
+	// Seed the heads' gradients.
+	for i, h := range heads {
+		var g *Tensor
+		if headGrads != nil && headGrads[i] != nil {
+			g = headGrads[i]
+			if g.req && !e.create {
+				g = g.alias()
+			}
+		} else {
+			one := Full(1, nil, On(h.st.dev), WithDType(h.st.dt))
+			g = one.BroadcastTo(h.shape...)
+		}
+		e.accumulate(e.slotOf(h), g, false)
+	}
+
+	// In Grad mode, skip operations that lead to no wanted variable.
+	var useful []bool
+	if vars != nil {
+		useful = make([]bool, len(e.nodes))
+		for i := len(e.nodes) - 1; i >= 0; i-- { // ascending seq: inputs first
+			n := e.nodes[i]
+			if _, ok := wanted[n]; ok {
+				useful[i] = true
+				continue
+			}
+			for k, in := range n.inputs {
+				if !n.need[k] {
+					continue
+				}
+				if in.node != nil {
+					if j, ok := e.nodeIdx[in.node]; ok && useful[j] {
+						useful[i] = true
+					}
+				} else if _, ok := wantedLeaf[in]; ok {
+					useful[i] = true
+				}
+			}
+		}
+	}
+
+	var results []*Tensor
+	if vars != nil {
+		results = make([]*Tensor, len(vars))
+	}
+	for i, n := range e.nodes {
+		s := &e.acc[i]
+		if k, ok := wanted[n]; ok && s.t != nil {
+			results[k] = s.t
+			s.owned = false
+		}
+		if s.t == nil || (useful != nil && !useful[i]) {
+			continue
+		}
+		e.run(n, s)
+	}
+
+	if vars == nil {
+		e.writeLeaves()
+	} else {
+		for v, k := range wantedLeaf {
+			if j, ok := e.leafIdx[v]; ok && e.leafAcc[j].t != nil {
+				results[k] = e.leafAcc[j].t
+			}
+		}
+		for k, r := range results {
+			if r == nil {
+				v := vars[k]
+				results[k] = Zeros(v.Shape(), On(v.st.dev), WithDType(v.st.dt))
+			} else if !e.create && r.req {
+				results[k] = r.alias()
+			}
+		}
+	}
+	if !o.RetainGraph {
+		for _, n := range e.nodes {
+			n.freed = true
+			n.backward = nil
+			n.inputs = nil
+		}
+	}
+	return results
+}
+
+type gradSlot struct {
+	t     *Tensor
+	owned bool // the engine made t's buffer and nothing else refers to it
+}
+
+type engine struct {
+	create   bool
+	startSeq uint64 // storages with a larger seq were made during this pass
+
+	nodes   []*node // reachable nodes, newest first
+	nodeIdx map[*node]int
+	acc     []gradSlot
+
+	leaves  []*Tensor // reachable attached tensors, in discovery order
+	leafIdx map[*Tensor]int
+	leafAcc []gradSlot
+}
+
+// collect finds the nodes and leaves reachable from heads with an explicit
+// stack and orders the nodes newest first.
+func (e *engine) collect(heads []*Tensor) {
+	var stack []*node
+	visitLeaf := func(t *Tensor) {
+		if _, ok := e.leafIdx[t]; !ok {
+			e.leafIdx[t] = len(e.leaves)
+			e.leaves = append(e.leaves, t)
+		}
+	}
+	for _, h := range heads {
+		if h.node != nil {
+			if _, ok := e.nodeIdx[h.node]; !ok {
+				e.nodeIdx[h.node] = -1
+				stack = append(stack, h.node)
+			}
+		} else {
+			visitLeaf(h)
+		}
+	}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if n.freed {
+			panic(&Error{Kind: ErrGraphFreed, Op: "Backward", Detail: fmt.Sprintf(
+				"operation %s in the graph was freed by an earlier backward pass; pass RetainGraph to keep it", n.op)})
+		}
+		e.nodes = append(e.nodes, n)
+		for k, in := range n.inputs {
+			if !n.need[k] {
+				continue
+			}
+			switch {
+			case in.node != nil:
+				if _, ok := e.nodeIdx[in.node]; !ok {
+					e.nodeIdx[in.node] = -1
+					stack = append(stack, in.node)
+				}
+			case in.leaf != nil:
+				visitLeaf(in)
+			}
+		}
+	}
+	sort.Slice(e.nodes, func(i, j int) bool { return e.nodes[i].seq > e.nodes[j].seq })
+	for i, n := range e.nodes {
+		e.nodeIdx[n] = i
+	}
+	e.acc = make([]gradSlot, len(e.nodes))
+	e.leafAcc = make([]gradSlot, len(e.leaves))
+}
+
+// slotOf returns where the gradient of t accumulates.
+func (e *engine) slotOf(t *Tensor) *gradSlot {
+	if t.node != nil {
+		if i, ok := e.nodeIdx[t.node]; ok {
+			return &e.acc[i]
+		}
+		return nil
+	}
+	if i, ok := e.leafIdx[t]; ok {
+		return &e.leafAcc[i]
+	}
+	return nil
+}
+
+// fresh reports whether t's buffer was made during this pass and no other
+// tensor views it.
+func (e *engine) fresh(t *Tensor) bool {
+	return t.st.seq > e.startSeq && !t.st.shared.Load() && t.st.buf != nil
+}
+
+// run applies n's backward rule to the gradient in s and routes the
+// results to n's inputs.
+func (e *engine) run(n *node, s *gradSlot) {
+	g := s.t
+	c := &bctx{n: n, g: g, create: e.create, grads: make([]*Tensor, len(n.inputs))}
+	n.backward(c)
+
+	owned := make([]bool, len(c.grads))
+	passThrough := 0
+	for i, r := range c.grads {
+		if r == nil {
+			continue
+		}
+		if r.st == g.st {
+			passThrough++
+			owned[i] = s.owned && r == g
+		} else {
+			owned[i] = !e.create && e.fresh(r)
+		}
+		for j := 0; j < i; j++ {
+			if c.grads[j] != nil && c.grads[j].st == r.st {
+				owned[i], owned[j] = false, false
+			}
+		}
+	}
+	if passThrough > 1 {
+		for i, r := range c.grads {
+			if r != nil && r.st == g.st {
+				owned[i] = false
+			}
+		}
+	}
+	if passThrough == 0 && s.owned {
+		g.st.release()
+	}
+	s.t, s.owned = nil, false
+
+	for i, r := range c.grads {
+		if r == nil {
+			continue
+		}
+		in := n.inputs[i]
+		if r.st.dt != in.st.dt || r.st.dev != in.st.dev {
+			panic(&Error{Kind: ErrDType, Op: n.op, Detail: fmt.Sprintf(
+				"backward rule gave input %d a gradient of dtype %v on %v, want %v on %v",
+				i, r.st.dt, r.st.dev, in.st.dt, in.st.dev)})
+		}
+		if !sameShape(r.shape, in.shape) {
+			u := sumTo(n.op, r, in.shape)
+			if owned[i] {
+				r.st.release()
+			}
+			r, owned[i] = u, !e.create && e.fresh(u)
+		}
+		slot := e.slotOf(in)
+		if slot == nil {
+			if owned[i] {
+				r.st.release()
+			}
+			continue
+		}
+		e.accumulate(slot, r, owned[i])
+	}
+}
+
+// accumulate adds g to the slot, in place where the engine owns a buffer.
+func (e *engine) accumulate(s *gradSlot, g *Tensor, owned bool) {
+	switch {
+	case s.t == nil:
+		s.t, s.owned = g, owned
+	case e.create:
+		s.t, s.owned = s.t.Add(g), false
+	case s.owned && s.t.dense():
+		addInto(s.t, g)
+		if owned {
+			g.st.release()
+		}
+	case owned && g.dense():
+		addInto(g, s.t)
+		if s.owned {
+			s.t.st.release()
+		}
+		s.t, s.owned = g, true
+	default:
+		sum := rawBinary("Backward", device.Add, s.t, g)
+		if s.owned {
+			s.t.st.release()
+		}
+		if owned {
+			g.st.release()
+		}
+		s.t, s.owned = sum, true
+	}
+}
+
+// addInto adds g to the dense tensor dst in place.
+func addInto(dst, g *Tensor) {
+	dst.st.be.Binary(device.Add, dst.st.buf, dst.st.buf, dst.layout(), g.st.buf, g.layout())
+}
+
+// writeLeaves stores the accumulated gradients in the attached buffers.
+func (e *engine) writeLeaves() {
+	for i, t := range e.leaves {
+		s := e.leafAcc[i]
+		li := t.leaf
+		if li == nil {
+			continue
+		}
+		dst := li.grad
+		switch {
+		case s.t == nil:
+			if li.req == GradWrite {
+				dst.st.be.Fill(dst.st.buf, dst.layout(), 0)
+			}
+		case e.create:
+			if li.req == GradAdd {
+				li.grad = dst.Add(s.t)
+			} else {
+				li.grad = s.t
+			}
+		case li.req == GradAdd:
+			addInto(dst, s.t)
+			if s.owned {
+				s.t.st.release()
+			}
+		case s.owned && s.t.dense() && dst.dense() && !dst.st.shared.Load() && dst.node == nil:
+			// Hand the engine's buffer to the gradient tensor instead of
+			// copying it.
+			old := dst.st
+			dst.st = s.t.st
+			old.release()
+		default:
+			dst.st.be.Copy(dst.st.buf, dst.layout(), s.t.st.buf, s.t.layout())
+			if s.owned {
+				s.t.st.release()
+			}
+		}
+	}
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

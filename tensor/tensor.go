@@ -1,0 +1,559 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+	"reflect"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/device/cpu"
+)
+
+// DType is an element type: [Float32] (the default) or [Float64].
+type DType = device.DType
+
+// The element types.
+const (
+	Float32 = device.Float32
+	Float64 = device.Float64
+)
+
+// Tensor is an n-dimensional array of float32 or float64 on one device,
+// optionally part of a recorded autograd graph.
+//
+// A Tensor is a view: a shape, strides and an offset into a storage buffer.
+// Reshape (of a contiguous tensor), Transpose, Slice, Index, BroadcastTo and
+// Detach return views that share the buffer; every other operation returns
+// a tensor with a buffer of its own. Tensors are never modified in place by
+// operations, except the gradient buffers that Backward writes and the
+// parameters that optimisers update explicitly.
+//
+// A Tensor may be read by several goroutines at once. Its gradient buffer
+// is written by Backward; do not run backward passes that write the same
+// gradient concurrently.
+type Tensor struct {
+	st      *storage
+	shape   []int
+	strides []int
+	offset  int
+
+	node *node     // the recorded operation that produced the tensor
+	leaf *leafInfo // the attached gradient, after AttachGrad
+	req  bool      // gradients flow to this tensor (attached or recorded)
+}
+
+// storage is a device buffer shared by the views of it.
+type storage struct {
+	buf     device.Buffer // nil after release
+	be      device.Backend
+	dev     device.Device
+	dt      DType
+	seq     uint64      // creation order; see the backward engine
+	shared  atomic.Bool // another Tensor may view this buffer
+	cleanup runtime.Cleanup
+	managed bool // cleanup registered
+}
+
+var storageSeq atomic.Uint64
+
+// cleanupMin is the size from which CPU buffers are returned to the
+// backend's cache when their tensor becomes unreachable; smaller ones are
+// left to the garbage collector. Buffers of other devices are always freed
+// through the backend.
+const cleanupMin = 64 << 10
+
+type bufRef struct {
+	be  device.Backend
+	buf device.Buffer
+}
+
+func freeBuffer(r bufRef) { r.be.Free(r.buf) }
+
+func newStorage(op string, be device.Backend, dt DType, n int) *storage {
+	b, err := be.Alloc(dt, n)
+	if err != nil {
+		// Let the garbage collector give unreachable buffers back, then
+		// retry once.
+		reclaim(be)
+		if b, err = be.Alloc(dt, n); err != nil {
+			panic(&Error{Kind: ErrOutOfMemory, Op: op, Devices: []device.Device{be.Device()},
+				Detail: fmt.Sprintf("allocating %d %s elements (%d bytes)", n, dt, n*dt.Size()), Err: err})
+		}
+	}
+	st := &storage{buf: b, be: be, dev: be.Device(), dt: dt, seq: storageSeq.Add(1)}
+	if st.dev.Kind() != device.KindCPU || n*dt.Size() >= cleanupMin {
+		st.cleanup = runtime.AddCleanup(st, freeBuffer, bufRef{be, b})
+		st.managed = true
+	}
+	return st
+}
+
+// cacheEmptier is implemented by backends with a buffer cache.
+type cacheEmptier interface{ EmptyCache() }
+
+// reclaim runs the garbage collector, waits for the cleanups it queued,
+// and empties the backend's cache.
+func reclaim(be device.Backend) {
+	for i := 0; i < 2; i++ {
+		done := make(chan struct{})
+		sentinel := new(int)
+		runtime.AddCleanup(sentinel, func(c chan struct{}) { close(c) }, done)
+		sentinel = nil
+		runtime.GC()
+		<-done
+	}
+	if c, ok := be.(cacheEmptier); ok {
+		c.EmptyCache()
+	}
+}
+
+// release gives the buffer back to the backend now.
+func (st *storage) release() {
+	if st.buf == nil {
+		return
+	}
+	if st.managed {
+		st.cleanup.Stop()
+	}
+	st.be.Free(st.buf)
+	st.buf = nil
+}
+
+// --- construction -------------------------------------------------------
+
+type options struct {
+	dev   device.Device
+	devOK bool
+	dt    DType
+	dtOK  bool
+}
+
+// Option configures a constructor.
+type Option func(*options)
+
+// On places the new tensor on device d (default: [device.Default]).
+func On(d device.Device) Option { return func(o *options) { o.dev, o.devOK = d, true } }
+
+// WithDType sets the new tensor's element type.
+func WithDType(dt DType) Option { return func(o *options) { o.dt, o.dtOK = dt, true } }
+
+var defaultDevice = sync.OnceValue(device.Default)
+
+func resolve(opts []Option, dt DType) options {
+	o := options{dt: dt}
+	for _, f := range opts {
+		f(&o)
+	}
+	if !o.devOK {
+		o.dev = defaultDevice()
+	}
+	if o.dt != Float32 && o.dt != Float64 {
+		panic(&Error{Kind: ErrDType, Op: "WithDType", Detail: fmt.Sprintf("unsupported dtype %v", o.dt)})
+	}
+	return o
+}
+
+var cpuBackend device.Backend = cpu.Get()
+
+func backendOf(op string, d device.Device) device.Backend {
+	if d == device.CPU() {
+		return cpuBackend
+	}
+	be, err := device.Lookup(d)
+	if err != nil {
+		panic(&Error{Kind: ErrDevice, Op: op, Devices: []device.Device{d}, Err: err})
+	}
+	return be
+}
+
+// empty returns a new contiguous tensor whose contents are unspecified.
+func empty(op string, be device.Backend, dt DType, shape []int) *Tensor {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return &Tensor{st: newStorage(op, be, dt, n), shape: shape, strides: contiguousStrides(shape)}
+}
+
+func contiguousStrides(shape []int) []int {
+	st := make([]int, len(shape))
+	s := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		st[i] = s
+		s *= shape[i]
+	}
+	return st
+}
+
+func checkShape(op string, shape []int) []int {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			panic(&Error{Kind: ErrShape, Op: op, Shapes: [][]int{shape}, Detail: "negative dimension"})
+		}
+		if d > 0 && n > math.MaxInt/d {
+			panic(&Error{Kind: ErrShape, Op: op, Shapes: [][]int{shape}, Detail: "too many elements"})
+		}
+		n *= d
+	}
+	return append([]int(nil), shape...)
+}
+
+// FromSlice returns a tensor of the given shape holding a copy of data. The
+// dtype follows T unless [WithDType] says otherwise.
+func FromSlice[T float32 | float64](data []T, shape []int, opts ...Option) *Tensor {
+	shape = checkShape("FromSlice", shape)
+	dt := Float32
+	if _, ok := any(data).([]float64); ok {
+		dt = Float64
+	}
+	o := resolve(opts, dt)
+	if n := device.NumElements(shape); n != len(data) {
+		panic(&Error{Kind: ErrShape, Op: "FromSlice", Shapes: [][]int{shape},
+			Detail: fmt.Sprintf("%d values for %d elements", len(data), n)})
+	}
+	t := empty("FromSlice", backendOf("FromSlice", o.dev), o.dt, shape)
+	t.st.be.Upload(t.st.buf, data)
+	return t
+}
+
+// Array returns a tensor holding a copy of v: a number, or nested slices (or
+// arrays) of float32, float64 or int of any depth. Nested slices must not be
+// ragged. The dtype is Float64 for float64 elements and Float32 otherwise,
+// unless [WithDType] says otherwise.
+func Array(v any, opts ...Option) *Tensor {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() {
+		panic(&Error{Kind: ErrDType, Op: "Array", Detail: "nil value"})
+	}
+	// The element type and the depth come from the Go type.
+	typ := rv.Type()
+	depth := 0
+	for typ.Kind() == reflect.Slice || typ.Kind() == reflect.Array {
+		typ = typ.Elem()
+		depth++
+	}
+	dt := Float32
+	switch typ.Kind() {
+	case reflect.Float64:
+		dt = Float64
+	case reflect.Float32, reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	default:
+		panic(&Error{Kind: ErrDType, Op: "Array", Detail: fmt.Sprintf("unsupported element type %v in %T", typ, v)})
+	}
+	shape := make([]int, depth)
+	for d, x := 0, rv; d < depth; d++ {
+		shape[d] = x.Len()
+		if x.Len() == 0 {
+			break
+		}
+		x = x.Index(0)
+	}
+	vals := make([]float64, 0, device.NumElements(shape))
+	var walk func(x reflect.Value, d int, path []int)
+	walk = func(x reflect.Value, d int, path []int) {
+		if d == depth {
+			switch {
+			case x.CanFloat():
+				vals = append(vals, x.Float())
+			case x.CanInt():
+				vals = append(vals, float64(x.Int()))
+			default:
+				vals = append(vals, float64(x.Uint()))
+			}
+			return
+		}
+		if x.Len() != shape[d] {
+			panic(&Error{Kind: ErrShape, Op: "Array", Detail: fmt.Sprintf(
+				"ragged input: element %v has length %d, want %d", path, x.Len(), shape[d])})
+		}
+		for i := 0; i < x.Len(); i++ {
+			walk(x.Index(i), d+1, append(path, i))
+		}
+	}
+	walk(rv, 0, nil)
+	o := resolve(opts, dt)
+	t := empty("Array", backendOf("Array", o.dev), o.dt, shape)
+	t.st.be.Upload(t.st.buf, vals)
+	return t
+}
+
+// Full returns a tensor of the given shape with every element set to value.
+func Full(value float64, shape []int, opts ...Option) *Tensor {
+	shape = checkShape("Full", shape)
+	o := resolve(opts, Float32)
+	t := empty("Full", backendOf("Full", o.dev), o.dt, shape)
+	t.st.be.Fill(t.st.buf, t.layout(), value)
+	return t
+}
+
+// Zeros returns a tensor of zeros.
+func Zeros(shape []int, opts ...Option) *Tensor { return Full(0, shape, opts...) }
+
+// Ones returns a tensor of ones.
+func Ones(shape []int, opts ...Option) *Tensor { return Full(1, shape, opts...) }
+
+// Scalar returns a 0-d tensor holding v.
+func Scalar(v float64, opts ...Option) *Tensor { return Full(v, nil, opts...) }
+
+// Arange returns the 1-d tensor start, start+step, ... of the values below
+// stop (above stop for a negative step), as NumPy's arange.
+func Arange(start, stop, step float64, opts ...Option) *Tensor {
+	if step == 0 || math.IsNaN(step) || math.IsInf(start, 0) || math.IsInf(stop, 0) || math.IsNaN(start) || math.IsNaN(stop) {
+		panic(&Error{Kind: ErrArgument, Op: "Arange", Detail: fmt.Sprintf("start %v, stop %v, step %v", start, stop, step)})
+	}
+	n := int(math.Ceil((stop - start) / step))
+	if n < 0 {
+		n = 0
+	}
+	o := resolve(opts, Float32)
+	t := empty("Arange", backendOf("Arange", o.dev), o.dt, []int{n})
+	t.st.be.Arange(t.st.buf, n, start, step)
+	return t
+}
+
+// The random generator: a Philox key (the seed) and the next block counter.
+var rng struct {
+	sync.Mutex
+	seed, counter uint64
+}
+
+// DefaultSeed is the generator's seed until [Seed] is called, so that
+// programs are reproducible by default.
+const DefaultSeed = 0x5eed_7a9e_67ad
+
+func init() { rng.seed = DefaultSeed }
+
+// Seed restarts the random generator from seed. The same seed gives the same
+// sequence of random tensors on every device (see [device.RandomSpec]).
+func Seed(seed uint64) {
+	rng.Lock()
+	rng.seed, rng.counter = seed, 0
+	rng.Unlock()
+}
+
+func nextRandom(dt DType, n int) (seed, counter uint64) {
+	b := device.RandomBlocks(dt, n)
+	rng.Lock()
+	seed, counter = rng.seed, rng.counter
+	rng.counter += b
+	rng.Unlock()
+	return seed, counter
+}
+
+func random(op string, dist device.Dist, a, b float64, shape []int, opts []Option) *Tensor {
+	shape = checkShape(op, shape)
+	o := resolve(opts, Float32)
+	t := empty(op, backendOf(op, o.dev), o.dt, shape)
+	n := t.Size()
+	seed, ctr := nextRandom(o.dt, n)
+	t.st.be.Random(t.st.buf, n, dist, seed, ctr, a, b)
+	return t
+}
+
+// RandUniform returns a tensor of values drawn uniformly from [low, high).
+func RandUniform(low, high float64, shape []int, opts ...Option) *Tensor {
+	return random("RandUniform", device.Uniform, low, high, shape, opts)
+}
+
+// RandNormal returns a tensor of values drawn from the normal distribution.
+func RandNormal(mean, std float64, shape []int, opts ...Option) *Tensor {
+	return random("RandNormal", device.Normal, mean, std, shape, opts)
+}
+
+// --- accessors ----------------------------------------------------------
+
+// Shape returns a copy of the tensor's shape (empty for a 0-d tensor).
+func (t *Tensor) Shape() []int { return append([]int{}, t.shape...) }
+
+// Rank returns the number of dimensions.
+func (t *Tensor) Rank() int { return len(t.shape) }
+
+// Size returns the number of elements.
+func (t *Tensor) Size() int { return device.NumElements(t.shape) }
+
+// DType returns the element type.
+func (t *Tensor) DType() DType { return t.st.dt }
+
+// Device returns the device the tensor lives on.
+func (t *Tensor) Device() device.Device { return t.st.dev }
+
+func (t *Tensor) layout() device.Layout {
+	return device.Layout{Shape: t.shape, Strides: t.strides, Offset: t.offset}
+}
+
+// live panics with ErrReleased if t's buffer was released.
+func (t *Tensor) live(op string) {
+	if t.st.buf == nil {
+		fail(ErrReleased, op, "the tensor's buffer was released", t)
+	}
+}
+
+func (t *Tensor) isContiguous() bool { return t.layout().IsContiguous() }
+
+// dense reports whether t is contiguous from offset 0 over its whole buffer.
+func (t *Tensor) dense() bool {
+	return t.offset == 0 && t.st.buf != nil && t.st.buf.Len() == t.Size() && t.isContiguous()
+}
+
+// Float32s returns a copy of the elements in row-major order as float32.
+func (t *Tensor) Float32s() []float32 {
+	t.live("Float32s")
+	out := make([]float32, t.Size())
+	if err := t.st.be.Download(out, t.st.buf, t.layout()); err != nil {
+		panic(&Error{Kind: ErrBackend, Op: "Float32s", Devices: []device.Device{t.st.dev}, Err: err})
+	}
+	return out
+}
+
+// Float64s returns a copy of the elements in row-major order as float64.
+func (t *Tensor) Float64s() []float64 {
+	t.live("Float64s")
+	out := make([]float64, t.Size())
+	if err := t.st.be.Download(out, t.st.buf, t.layout()); err != nil {
+		panic(&Error{Kind: ErrBackend, Op: "Float64s", Devices: []device.Device{t.st.dev}, Err: err})
+	}
+	return out
+}
+
+// Item returns the value of a one-element tensor.
+func (t *Tensor) Item() float64 {
+	if t.Size() != 1 {
+		failf(ErrShape, "Item", []*Tensor{t}, "Item needs exactly one element, the tensor has %d", t.Size())
+	}
+	return t.Float64s()[0]
+}
+
+// Release gives the tensor's buffer back to its device now, instead of when
+// the garbage collector finds the tensor unreachable. Using t afterwards
+// panics with ErrReleased. Release does nothing when the buffer is shared
+// with other views (they keep it alive) or already released.
+func (t *Tensor) Release() {
+	if t.st.shared.Load() {
+		return
+	}
+	t.st.release()
+}
+
+// view returns a tensor sharing t's storage with the given layout, marking
+// the storage shared.
+func (t *Tensor) view(shape, strides []int, offset int) *Tensor {
+	t.st.shared.Store(true)
+	return &Tensor{st: t.st, shape: shape, strides: strides, offset: offset}
+}
+
+// alias returns a tensor sharing t's storage and layout without its
+// autograd state, for use inside the backward engine only: it does not mark
+// the storage shared.
+func (t *Tensor) alias() *Tensor {
+	return &Tensor{st: t.st, shape: t.shape, strides: t.strides, offset: t.offset}
+}
+
+// Detach returns a view of t that is cut from the autograd graph: no
+// gradient flows through it.
+func (t *Tensor) Detach() *Tensor {
+	t.live("Detach")
+	return t.view(t.shape, t.strides, t.offset)
+}
+
+// Contiguous returns t if its elements are in row-major order, else a
+// row-major copy. It is differentiable.
+func (t *Tensor) Contiguous() *Tensor {
+	t.live("Contiguous")
+	if t.isContiguous() {
+		return t
+	}
+	return t.Clone()
+}
+
+// materialize returns a dense copy of t without recording.
+func materialize(op string, t *Tensor) *Tensor {
+	out := empty(op, t.st.be, t.st.dt, append([]int(nil), t.shape...))
+	t.st.be.Copy(out.st.buf, out.layout(), t.st.buf, t.layout())
+	return out
+}
+
+// Clone returns a row-major copy of t. It is differentiable.
+func (t *Tensor) Clone() *Tensor {
+	t.live("Clone")
+	out := materialize("Clone", t)
+	if recording(t) {
+		record(out, "Clone", func(c *bctx) { c.set(0, c.g) }, t)
+	}
+	return out
+}
+
+// AsType returns t converted to dtype dt (t itself if it has that dtype).
+// It is differentiable: the gradient is converted back.
+func (t *Tensor) AsType(dt DType) *Tensor {
+	t.live("AsType")
+	if dt != Float32 && dt != Float64 {
+		fail(ErrDType, "AsType", fmt.Sprintf("unsupported dtype %v", dt), t)
+	}
+	if dt == t.st.dt {
+		return t
+	}
+	out := empty("AsType", t.st.be, dt, append([]int(nil), t.shape...))
+	t.st.be.Copy(out.st.buf, out.layout(), t.st.buf, t.layout())
+	if recording(t) {
+		src := t.st.dt
+		record(out, "AsType", func(c *bctx) { c.set(0, c.g.AsType(src)) }, t)
+	}
+	return out
+}
+
+// To returns a copy of t on device d (t itself if it is already there). It
+// is differentiable: the gradient is copied back to t's device.
+func (t *Tensor) To(d device.Device) *Tensor {
+	t.live("To")
+	if d == t.st.dev {
+		return t
+	}
+	be := backendOf("To", d)
+	out := empty("To", be, t.st.dt, append([]int(nil), t.shape...))
+	transfer(out, t)
+	if recording(t) {
+		src := t.st.dev
+		record(out, "To", func(c *bctx) { c.set(0, c.g.To(src)) }, t)
+	}
+	return out
+}
+
+// transfer copies src into the dense tensor dst on another device, staging
+// through host memory when neither side is the CPU.
+func transfer(dst, src *Tensor) {
+	if _, ok := src.st.buf.(device.HostBuffer); ok {
+		s := src
+		if !src.dense() {
+			s = materialize("To", src)
+		}
+		hb := s.st.buf.(device.HostBuffer)
+		if s.st.dt == Float64 {
+			dst.st.be.Upload(dst.st.buf, hb.Float64s())
+		} else {
+			dst.st.be.Upload(dst.st.buf, hb.Float32s())
+		}
+		return
+	}
+	if h, ok := dst.st.buf.(device.HostBuffer); ok {
+		var err error
+		if dst.st.dt == Float64 {
+			err = src.st.be.Download(h.Float64s(), src.st.buf, src.layout())
+		} else {
+			err = src.st.be.Download(h.Float32s(), src.st.buf, src.layout())
+		}
+		if err != nil {
+			panic(&Error{Kind: ErrBackend, Op: "To", Devices: []device.Device{src.st.dev, dst.st.dev}, Err: err})
+		}
+		return
+	}
+	if src.st.dt == Float64 {
+		dst.st.be.Upload(dst.st.buf, src.Float64s())
+	} else {
+		dst.st.be.Upload(dst.st.buf, src.Float32s())
+	}
+}

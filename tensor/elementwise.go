@@ -188,11 +188,15 @@ func (a *Tensor) Pow(b *Tensor) *Tensor {
 
 // Maximum returns the elementwise maximum of a and b, with NumPy
 // broadcasting. NaN propagates. Where a == b the gradient is split evenly.
-func (a *Tensor) Maximum(b *Tensor) *Tensor { return extremum("Maximum", device.Maximum, device.Gt, a, b) }
+func (a *Tensor) Maximum(b *Tensor) *Tensor {
+	return extremum("Maximum", device.Maximum, device.Gt, a, b)
+}
 
 // Minimum returns the elementwise minimum of a and b, with NumPy
 // broadcasting. NaN propagates. Where a == b the gradient is split evenly.
-func (a *Tensor) Minimum(b *Tensor) *Tensor { return extremum("Minimum", device.Minimum, device.Lt, a, b) }
+func (a *Tensor) Minimum(b *Tensor) *Tensor {
+	return extremum("Minimum", device.Minimum, device.Lt, a, b)
+}
 
 func extremum(op string, bop, wins device.BinaryOp, a, b *Tensor) *Tensor {
 	out := rawBinary(op, bop, a, b)
@@ -323,11 +327,15 @@ func (a *Tensor) PowScalar(s float64) *Tensor {
 
 // MaximumScalar returns max(a, s) elementwise. NaN propagates; at a == s
 // the gradient is halved.
-func (a *Tensor) MaximumScalar(s float64) *Tensor { return extremumScalar("MaximumScalar", device.MaxS, device.GtS, a, s) }
+func (a *Tensor) MaximumScalar(s float64) *Tensor {
+	return extremumScalar("MaximumScalar", device.MaxS, device.GtS, a, s)
+}
 
 // MinimumScalar returns min(a, s) elementwise. NaN propagates; at a == s
 // the gradient is halved.
-func (a *Tensor) MinimumScalar(s float64) *Tensor { return extremumScalar("MinimumScalar", device.MinS, device.LtS, a, s) }
+func (a *Tensor) MinimumScalar(s float64) *Tensor {
+	return extremumScalar("MinimumScalar", device.MinS, device.LtS, a, s)
+}
 
 func extremumScalar(op string, sop, wins device.ScalarOp, a *Tensor, s float64) *Tensor {
 	out := rawScalar(op, sop, a, s)

@@ -70,6 +70,10 @@ type Backend interface {
 	// (broadcast axes have stride 0). dst may be the same buffer as a when al
 	// is contiguous at offset 0 (in-place accumulation).
 	Binary(op BinaryOp, dst Buffer, a Buffer, al Layout, b Buffer, bl Layout)
+	// AddScaled writes alpha·a + beta·b to dst; al and bl have the output's
+	// shape. dst may be the same buffer as a when al is contiguous at offset
+	// 0 (in-place accumulation, as in y += beta·x).
+	AddScaled(dst Buffer, a Buffer, al Layout, alpha float64, b Buffer, bl Layout, beta float64)
 	// Where writes a where cond != 0 and b elsewhere; all three layouts have
 	// the output's shape.
 	Where(dst Buffer, cond Buffer, cl Layout, a Buffer, al Layout, b Buffer, bl Layout)

@@ -127,9 +127,7 @@ func (a *Tensor) Sub(b *Tensor) *Tensor {
 	if recording(a, b) {
 		record(out, "Sub", func(c *bctx) {
 			c.set(0, c.g)
-			if c.needs(1) {
-				c.set(1, c.g.Neg())
-			}
+			c.setScaled(1, c.g, -1)
 		}, a, b)
 	}
 	return out
@@ -270,7 +268,7 @@ func (a *Tensor) SubScalar(s float64) *Tensor {
 func (a *Tensor) RSubScalar(s float64) *Tensor {
 	out := rawScalar("RSubScalar", device.RSubS, a, s)
 	if recording(a) {
-		record(out, "RSubScalar", func(c *bctx) { c.set(0, c.g.Neg()) }, a)
+		record(out, "RSubScalar", func(c *bctx) { c.setScaled(0, c.g, -1) }, a)
 	}
 	return out
 }
@@ -279,7 +277,7 @@ func (a *Tensor) RSubScalar(s float64) *Tensor {
 func (a *Tensor) MulScalar(s float64) *Tensor {
 	out := rawScalar("MulScalar", device.MulS, a, s)
 	if recording(a) {
-		record(out, "MulScalar", func(c *bctx) { c.set(0, c.g.MulScalar(s)) }, a)
+		record(out, "MulScalar", func(c *bctx) { c.setScaled(0, c.g, s) }, a)
 	}
 	return out
 }
@@ -388,7 +386,7 @@ func unary(op string, uop device.UnaryOp, a *Tensor, rule func(c *bctx, out *Ten
 
 // Neg returns -a.
 func (a *Tensor) Neg() *Tensor {
-	return unary("Neg", device.Neg, a, func(c *bctx, _ *Tensor) { c.set(0, c.g.Neg()) })
+	return unary("Neg", device.Neg, a, func(c *bctx, _ *Tensor) { c.setScaled(0, c.g, -1) })
 }
 
 // Abs returns |a|. Its gradient at 0 is 0.

@@ -127,6 +127,7 @@ type bctx struct {
 	g      *Tensor
 	create bool
 	grads  []*Tensor
+	scales []float64
 	ins    []*Tensor
 }
 
@@ -160,8 +161,22 @@ func (c *bctx) use(t *Tensor) *Tensor {
 // input's; the engine sums broadcast axes away).
 func (c *bctx) set(i int, g *Tensor) {
 	if c.n.need[i] {
-		c.grads[i] = g
+		c.grads[i], c.scales[i] = g, 1
 	}
+}
+
+// setScaled gives input i the gradient s·g. The engine folds the factor
+// into the next pass over the gradient (an accumulation or a write to the
+// attached buffer) instead of spending a pass on it.
+func (c *bctx) setScaled(i int, g *Tensor, s float64) {
+	if !c.n.need[i] {
+		return
+	}
+	if c.create {
+		c.grads[i], c.scales[i] = g.MulScalar(s), 1
+		return
+	}
+	c.grads[i], c.scales[i] = g, s
 }
 
 // BackwardOptions configures [RunBackward].
@@ -268,7 +283,7 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 			one := Full(1, nil, On(h.st.dev), WithDType(h.st.dt))
 			g = one.BroadcastTo(h.shape...)
 		}
-		e.accumulate(e.slotOf(h), g, false)
+		e.accumulate(e.slotOf(h), g, 1, false)
 	}
 
 	// In Grad mode, skip operations that lead to no wanted variable.
@@ -303,7 +318,7 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	for i, n := range e.nodes {
 		s := &e.acc[i]
 		if k, ok := wanted[n]; ok && s.t != nil {
-			results[k] = s.t
+			results[k] = e.value(s)
 			s.owned = false
 		}
 		if s.t == nil || (useful != nil && !useful[i]) {
@@ -317,7 +332,7 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	} else {
 		for v, k := range wantedLeaf {
 			if j, ok := e.leafIdx[v]; ok && e.leafAcc[j].t != nil {
-				results[k] = e.leafAcc[j].t
+				results[k] = e.value(&e.leafAcc[j])
 			}
 		}
 		for k, r := range results {
@@ -339,9 +354,30 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	return results
 }
 
+// gradSlot accumulates the gradient of one tensor: scale·t.
 type gradSlot struct {
 	t     *Tensor
+	scale float64
 	owned bool // the engine made t's buffer and nothing else refers to it
+}
+
+// value returns the slot's gradient as a tensor, applying a pending scale
+// (in place when the engine owns the buffer).
+func (e *engine) value(s *gradSlot) *Tensor {
+	if s.scale == 1 {
+		return s.t
+	}
+	if s.owned && s.t.dense() {
+		s.t.st.be.Scalar(device.MulS, s.t.st.buf, s.t.st.buf, s.t.layout(), s.scale)
+	} else {
+		t := rawScalar("Backward", device.MulS, s.t, s.scale)
+		if s.owned {
+			s.t.st.release()
+		}
+		s.t, s.owned = t, true
+	}
+	s.scale = 1
+	return s.t
 }
 
 type engine struct {
@@ -431,8 +467,11 @@ func (e *engine) fresh(t *Tensor) bool {
 // run applies n's backward rule to the gradient in s and routes the
 // results to n's inputs.
 func (e *engine) run(n *node, s *gradSlot) {
-	g := s.t
-	c := &bctx{n: n, g: g, create: e.create, grads: make([]*Tensor, len(n.inputs))}
+	g := e.value(s)
+	c := &bctx{n: n, g: g, create: e.create, grads: make([]*Tensor, len(n.inputs)), scales: make([]float64, len(n.inputs))}
+	if g.req && !e.create {
+		c.g = g.alias()
+	}
 	n.backward(c)
 
 	owned := make([]bool, len(c.grads))
@@ -463,7 +502,7 @@ func (e *engine) run(n *node, s *gradSlot) {
 	if passThrough == 0 && s.owned {
 		g.st.release()
 	}
-	s.t, s.owned = nil, false
+	s.t, s.owned, s.scale = nil, false, 1
 
 	for i, r := range c.grads {
 		if r == nil {
@@ -489,49 +528,48 @@ func (e *engine) run(n *node, s *gradSlot) {
 			}
 			continue
 		}
-		e.accumulate(slot, r, owned[i])
+		e.accumulate(slot, r, c.scales[i], owned[i])
 	}
 }
 
-// accumulate adds g to the slot, in place where the engine owns a buffer.
-func (e *engine) accumulate(s *gradSlot, g *Tensor, owned bool) {
+// accumulate adds scale·g to the slot, in place where the engine owns a
+// buffer: one pass over the data whatever the scales.
+func (e *engine) accumulate(s *gradSlot, g *Tensor, scale float64, owned bool) {
 	switch {
 	case s.t == nil:
-		s.t, s.owned = g, owned
+		s.t, s.scale, s.owned = g, scale, owned
 	case e.create:
-		s.t, s.owned = s.t.Add(g), false
+		s.t, s.scale, s.owned = e.value(s).Add(g), 1, false
 	case s.owned && s.t.dense():
-		addInto(s.t, g)
+		s.t.st.be.AddScaled(s.t.st.buf, s.t.st.buf, s.t.layout(), s.scale, g.st.buf, g.layout(), scale)
+		s.scale = 1
 		if owned {
 			g.st.release()
 		}
 	case owned && g.dense():
-		addInto(g, s.t)
+		g.st.be.AddScaled(g.st.buf, g.st.buf, g.layout(), scale, s.t.st.buf, s.t.layout(), s.scale)
 		if s.owned {
 			s.t.st.release()
 		}
-		s.t, s.owned = g, true
+		s.t, s.scale, s.owned = g, 1, true
 	default:
-		sum := rawBinary("Backward", device.Add, s.t, g)
+		checkPair("Backward", s.t, g)
+		sum := empty("Backward", g.st.be, g.st.dt, append([]int(nil), g.shape...))
+		g.st.be.AddScaled(sum.st.buf, s.t.st.buf, s.t.layout(), s.scale, g.st.buf, g.layout(), scale)
 		if s.owned {
 			s.t.st.release()
 		}
 		if owned {
 			g.st.release()
 		}
-		s.t, s.owned = sum, true
+		s.t, s.scale, s.owned = sum, 1, true
 	}
-}
-
-// addInto adds g to the dense tensor dst in place.
-func addInto(dst, g *Tensor) {
-	dst.st.be.Binary(device.Add, dst.st.buf, dst.st.buf, dst.layout(), g.st.buf, g.layout())
 }
 
 // writeLeaves stores the accumulated gradients in the attached buffers.
 func (e *engine) writeLeaves() {
 	for i, t := range e.leaves {
-		s := e.leafAcc[i]
+		s := &e.leafAcc[i]
 		li := t.leaf
 		if li == nil {
 			continue
@@ -544,23 +582,28 @@ func (e *engine) writeLeaves() {
 			}
 		case e.create:
 			if li.req == GradAdd {
-				li.grad = dst.Add(s.t)
+				li.grad = dst.Add(e.value(s))
 			} else {
-				li.grad = s.t
+				li.grad = e.value(s)
 			}
 		case li.req == GradAdd:
-			addInto(dst, s.t)
+			dst.st.be.AddScaled(dst.st.buf, dst.st.buf, dst.layout(), 1, s.t.st.buf, s.t.layout(), s.scale)
 			if s.owned {
 				s.t.st.release()
 			}
 		case s.owned && s.t.dense() && dst.dense() && !dst.st.shared.Load() && dst.node == nil:
 			// Hand the engine's buffer to the gradient tensor instead of
 			// copying it.
+			e.value(s)
 			old := dst.st
 			dst.st = s.t.st
 			old.release()
 		default:
-			dst.st.be.Copy(dst.st.buf, dst.layout(), s.t.st.buf, s.t.layout())
+			if s.scale == 1 {
+				dst.st.be.Copy(dst.st.buf, dst.layout(), s.t.st.buf, s.t.layout())
+			} else {
+				dst.st.be.Scalar(device.MulS, dst.st.buf, s.t.st.buf, s.t.layout(), s.scale)
+			}
 			if s.owned {
 				s.t.st.release()
 			}

@@ -54,7 +54,8 @@ type storage struct {
 	seq     uint64      // creation order; see the backward engine
 	shared  atomic.Bool // another Tensor may view this buffer
 	cleanup runtime.Cleanup
-	managed bool // cleanup registered
+	managed bool  // cleanup registered
+	bytes   int64 // buffer size, when managed
 }
 
 var storageSeq atomic.Uint64
@@ -66,11 +67,58 @@ var storageSeq atomic.Uint64
 const cleanupMin = 64 << 10
 
 type bufRef struct {
-	be  device.Backend
-	buf device.Buffer
+	be    device.Backend
+	buf   device.Buffer
+	bytes int64
 }
 
-func freeBuffer(r bufRef) { r.be.Free(r.buf) }
+func freeBuffer(r bufRef) {
+	r.be.Free(r.buf)
+	pacer.outstanding.Add(-r.bytes)
+}
+
+// The pacer triggers garbage collections for the sake of large buffers.
+//
+// Buffers handed back by cleanups are recycled through the backends'
+// caches, but the Go runtime only collects (and so runs cleanups) when its
+// own heap grows, and recycled buffers do not grow it: a loop that drops a
+// large tensor per iteration would otherwise keep allocating new buffers
+// while its old ones wait for a collection. The pacer applies the Go
+// runtime's own rule to managed buffers: when the bytes of live managed
+// buffers double from what the last collection left, it collects and waits
+// for the cleanups to run. Collections are cheap here because buffers hold
+// no pointers.
+var pacer struct {
+	outstanding atomic.Int64 // bytes of managed buffers not yet freed
+	goal        atomic.Int64 // collect when outstanding exceeds this
+	running     atomic.Bool
+}
+
+const minPacerGoal = 256 << 20
+
+func pace() {
+	out := pacer.outstanding.Load()
+	goal := pacer.goal.Load()
+	if goal == 0 {
+		goal = minPacerGoal
+	}
+	if out <= goal || !pacer.running.CompareAndSwap(false, true) {
+		return
+	}
+	collect()
+	pacer.goal.Store(max(2*pacer.outstanding.Load(), minPacerGoal))
+	pacer.running.Store(false)
+}
+
+// collect runs the garbage collector and waits for the cleanups it queued.
+func collect() {
+	done := make(chan struct{})
+	sentinel := new([64]byte) // not a tiny allocation, so it dies alone
+	runtime.AddCleanup(sentinel, func(c chan struct{}) { close(c) }, done)
+	sentinel = nil
+	runtime.GC()
+	<-done
+}
 
 func newStorage(op string, be device.Backend, dt DType, n int) *storage {
 	b, err := be.Alloc(dt, n)
@@ -84,9 +132,12 @@ func newStorage(op string, be device.Backend, dt DType, n int) *storage {
 		}
 	}
 	st := &storage{buf: b, be: be, dev: be.Device(), dt: dt, seq: storageSeq.Add(1)}
-	if st.dev.Kind() != device.KindCPU || n*dt.Size() >= cleanupMin {
-		st.cleanup = runtime.AddCleanup(st, freeBuffer, bufRef{be, b})
+	if bytes := int64(n * dt.Size()); st.dev.Kind() != device.KindCPU || bytes >= cleanupMin {
+		st.cleanup = runtime.AddCleanup(st, freeBuffer, bufRef{be, b, bytes})
 		st.managed = true
+		st.bytes = bytes
+		pacer.outstanding.Add(bytes)
+		pace()
 	}
 	return st
 }
@@ -97,14 +148,8 @@ type cacheEmptier interface{ EmptyCache() }
 // reclaim runs the garbage collector, waits for the cleanups it queued,
 // and empties the backend's cache.
 func reclaim(be device.Backend) {
-	for i := 0; i < 2; i++ {
-		done := make(chan struct{})
-		sentinel := new(int)
-		runtime.AddCleanup(sentinel, func(c chan struct{}) { close(c) }, done)
-		sentinel = nil
-		runtime.GC()
-		<-done
-	}
+	collect()
+	collect()
 	if c, ok := be.(cacheEmptier); ok {
 		c.EmptyCache()
 	}
@@ -117,6 +162,7 @@ func (st *storage) release() {
 	}
 	if st.managed {
 		st.cleanup.Stop()
+		pacer.outstanding.Add(-st.bytes)
 	}
 	st.be.Free(st.buf)
 	st.buf = nil

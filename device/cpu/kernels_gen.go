@@ -26,11 +26,11 @@ func unaryKernel[T float](op device.UnaryOp, d, x []T) {
 		}
 	case device.Exp:
 		for i, x := range x {
-			d[i] = T(math.Exp(float64(x)))
+			d[i] = expT(x)
 		}
 	case device.Log:
 		for i, x := range x {
-			d[i] = T(math.Log(float64(x)))
+			d[i] = logT(x)
 		}
 	case device.Sqrt:
 		for i, x := range x {
@@ -46,7 +46,7 @@ func unaryKernel[T float](op device.UnaryOp, d, x []T) {
 		}
 	case device.Tanh:
 		for i, x := range x {
-			d[i] = T(math.Tanh(float64(x)))
+			d[i] = tanhT(x)
 		}
 	case device.Sigmoid:
 		for i, x := range x {

@@ -26,10 +26,7 @@ func signT[T float](x T) T {
 }
 
 func reluT[T float](x T) T {
-	if x < 0 {
-		return 0
-	}
-	return x // NaN propagates
+	return max(x, 0) // branch-free; NaN propagates
 }
 
 func reluGradT[T float](x, g T) T {
@@ -39,11 +36,6 @@ func reluGradT[T float](x, g T) T {
 	return 0
 }
 
-func sigmoidT[T float](x T) T {
-	// 1/(1+e^-x) overflows gracefully: e^-x = +Inf gives 0.
-	return T(1 / (1 + math.Exp(-float64(x))))
-}
-
 func powT[T float](x, y T) T {
 	if y == 2 {
 		return x * x
@@ -51,20 +43,11 @@ func powT[T float](x, y T) T {
 	return T(math.Pow(float64(x), float64(y)))
 }
 
-// maxT and minT propagate NaN from either side, as NumPy's maximum does.
-func maxT[T float](a, b T) T {
-	if a > b || a != a {
-		return a
-	}
-	return b
-}
+// maxT and minT propagate NaN from either side, as NumPy's maximum does
+// (so do Go's built-in max and min, which compile without branches).
+func maxT[T float](a, b T) T { return max(a, b) }
 
-func minT[T float](a, b T) T {
-	if a < b || a != a {
-		return a
-	}
-	return b
-}
+func minT[T float](a, b T) T { return min(a, b) }
 
 func b2f[T float](c bool) T {
 	if c {

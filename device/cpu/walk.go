@@ -256,3 +256,46 @@ func where[T float](d, c []T, cl device.Layout, a []T, al device.Layout, b []T, 
 		})
 	})
 }
+
+// AddScaled writes alpha·a + beta·b to dst.
+func (be *Backend) AddScaled(dst, a device.Buffer, al device.Layout, alpha float64, b device.Buffer, bl device.Layout, beta float64) {
+	if buf(dst).dt == device.Float64 {
+		addScaled(buf(dst).f64, buf(a).f64, al, alpha, buf(b).f64, bl, beta)
+	} else {
+		addScaled(buf(dst).f32, buf(a).f32, al, float32(alpha), buf(b).f32, bl, float32(beta))
+	}
+}
+
+func addScaled[T float](d, a []T, al device.Layout, alpha T, b []T, bl device.Layout, beta T) {
+	n := al.Size()
+	d = d[:n]
+	kernel := func(d, a, b []T) {
+		a, b = a[:len(d)], b[:len(d)]
+		switch {
+		case alpha == 1 && beta == 1:
+			for i := range d {
+				d[i] = a[i] + b[i]
+			}
+		case alpha == 1:
+			for i := range d {
+				d[i] = a[i] + beta*b[i]
+			}
+		default:
+			for i := range d {
+				d[i] = alpha*a[i] + beta*b[i]
+			}
+		}
+	}
+	if al.IsContiguous() && bl.IsContiguous() {
+		a, b = contiguousSlice(a, al, n), contiguousSlice(b, bl, n)
+		parallel.For(n, grain, func(lo, hi int) { kernel(d[lo:hi], a[lo:hi], b[lo:hi]) })
+		return
+	}
+	w := newWalker(al, bl)
+	parallel.For(n, grain, func(lo, hi int) {
+		sa, sb := make([]T, block), make([]T, block)
+		w.walk(lo, hi, block, func(pos int, offs []int, m int) {
+			kernel(d[pos:pos+m], operand(a, offs[0], w.inner[0], m, sa), operand(b, offs[1], w.inner[1], m, sb))
+		})
+	})
+}

@@ -1,0 +1,69 @@
+package cpu
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// ulps returns the distance in float32 units in the last place between got
+// and the correctly rounded float32 of want.
+func ulps(got float32, want float64) float64 {
+	w := float32(want)
+	if got == w || (math.IsNaN(float64(got)) && math.IsNaN(want)) {
+		return 0
+	}
+	if math.IsInf(float64(w), 0) || math.IsInf(float64(got), 0) {
+		return math.Inf(1)
+	}
+	d := math.Abs(float64(got) - float64(w))
+	u := math.Abs(float64(math.Nextafter32(w, float32(math.Inf(1))) - w))
+	if u == 0 {
+		u = math.SmallestNonzeroFloat32
+	}
+	return d / u
+}
+
+func checkFn(t *testing.T, name string, fast func(float32) float32, ref func(float64) float64, lo, hi float64, special []float64) {
+	t.Helper()
+	r := rand.New(rand.NewPCG(1, 2))
+	worst, at := 0.0, 0.0
+	check := func(x float32) {
+		got := fast(x)
+		want := ref(float64(x))
+		if u := ulps(got, want); u > worst {
+			worst, at = u, float64(x)
+		}
+	}
+	for i := 0; i < 2_000_000; i++ {
+		check(float32(lo + (hi-lo)*r.Float64()))
+	}
+	// Dense sweep near zero and over every exponent.
+	for e := -40; e <= 40; e++ {
+		for k := 0; k < 200; k++ {
+			x := math.Ldexp(1+float64(k)/200, e)
+			if x >= lo && x <= hi {
+				check(float32(x))
+			}
+			if -x >= lo && -x <= hi {
+				check(float32(-x))
+			}
+		}
+	}
+	for _, x := range special {
+		check(float32(x))
+	}
+	if worst > 1 {
+		t.Errorf("%s: %.2f ulp at %v: got %v, want %v", name, worst, at, fast(float32(at)), float32(ref(at)))
+	}
+	t.Logf("%s: max error %.3f ulp", name, worst)
+}
+
+func TestFastMath32(t *testing.T) {
+	inf, nan := math.Inf(1), math.NaN()
+	special := []float64{0, math.Copysign(0, -1), inf, -inf, nan, 1, -1, 88.7, 88.8, -103.9, -104, 1e-45, math.MaxFloat32}
+	checkFn(t, "exp", expT[float32], math.Exp, -110, 90, special)
+	checkFn(t, "log", logT[float32], math.Log, 0, 1e30, append(special, 1e-38, 1e-44, 0.999999, 1.000001))
+	checkFn(t, "tanh", tanhT[float32], math.Tanh, -12, 12, append(special, 1e-4, 0.17, 0.18, 9, 9.2))
+	checkFn(t, "sigmoid", sigmoidT[float32], func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }, -110, 50, special)
+}

@@ -236,14 +236,15 @@ write_sources() {
 # applies), then the file named by APT_CONFIG, which points everything else
 # into $APT_DIR and drops the system's update hooks (PackageKit, appstream).
 write_apt_conf() {
-	local conf=$APT_DIR/apt.conf
+	# APT_CONFIG replaces /etc/apt/apt.conf, so include that, and any
+	# APT_CONFIG the caller set.
+	local includes=""
+	[[ ! -r /etc/apt/apt.conf ]] || includes+='#include "/etc/apt/apt.conf";'$'\n'
+	[[ -z ${APT_CONFIG:-} ]] || includes+="#include \"$APT_CONFIG\";"$'\n'
 	mkdir -p "$APT_DIR/empty.d" "$APT_DIR/state/lists/partial" "$APT_DIR/cache/archives/partial"
 	: >"$APT_DIR/state/status"
 	{
-		[[ ! -r /etc/apt/apt.conf ]] || echo '#include "/etc/apt/apt.conf";'
-		if [[ -n ${APT_CONFIG:-} && ${APT_CONFIG} != "$conf" ]]; then
-			echo "#include \"$APT_CONFIG\";"
-		fi
+		printf '%s' "$includes"
 		cat <<-EOF
 			Dir::Etc::SourceList "$APT_DIR/sources.list";
 			Dir::Etc::SourceParts "$APT_DIR/empty.d";
@@ -269,7 +270,7 @@ write_apt_conf() {
 			#clear APT::Update::Post-Invoke;
 			#clear APT::Update::Post-Invoke-Success;
 		EOF
-	} >"$conf"
+	} >"$APT_DIR/apt.conf"
 }
 
 papt() { # papt CMD ARGS...: run an apt tool with the private configuration
@@ -499,7 +500,7 @@ ensure() { # ensure [refresh]
 	apt_update
 	resolve_versions
 	if [[ -f $TOOLCHAIN/VERSIONS && $(<"$TOOLCHAIN/VERSIONS") == "$(stamp_text)" ]]; then
-		log "up to date: $(tr '\n' ' ' <"$TOOLCHAIN/VERSIONS")"
+		log "up to date: $(paste -sd ' ' "$TOOLCHAIN/VERSIONS")"
 	else
 		install_toolchain
 	fi

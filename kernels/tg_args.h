@@ -1,0 +1,222 @@
+// tg_args.h: the argument structs of tapegrad's CUDA kernels.
+//
+// Every kernel takes exactly one parameter: one of these structs, by value.
+// The host (package device/cuda, args.go) packs a Go struct of identical
+// layout and passes its bytes with CU_LAUNCH_PARAM_BUFFER_POINTER, so shape
+// and stride metadata travel in the launch itself: no host-to-device copy of
+// metadata per launch. All fields are 8 bytes wide; the layout has no
+// padding. Changing a struct here means changing args.go in the same commit
+// (TestArgLayout checks the sizes and offsets).
+//
+// Conventions:
+//   - Element offsets and strides count elements, not bytes, and are 64-bit.
+//   - Pointers in the contiguous ("dense") argument structs are already
+//     advanced to element 0 by the host.
+//   - Shapes are row-major; ndim is 1..TG_MAX_DIMS after the host has merged
+//     axes that can be walked as one (device.Coalesce).
+//   - Element i (0 <= i < n) of a strided operand is at
+//     offset + sum_d idx_d(i) * strides[d], idx from the row-major shape.
+#ifndef TG_ARGS_H
+#define TG_ARGS_H
+
+#define TG_MAX_DIMS 8
+
+typedef long long tg_i64;
+typedef unsigned long long tg_u64;
+
+// The iteration space of a strided kernel.
+typedef struct {
+    tg_i64 n;                   // number of elements (product of shape)
+    tg_i64 ndim;                // axes used, 1..TG_MAX_DIMS
+    tg_i64 shape[TG_MAX_DIMS];  // unused entries are 1
+} TgShape;                      // 80 bytes
+
+// Where the elements of one strided operand are.
+typedef struct {
+    tg_i64 offset;
+    tg_i64 strides[TG_MAX_DIMS]; // unused entries are 0
+} TgView;                        // 72 bytes
+
+// Unary and scalar ops on dense operands: dst[i] = f(src[i], s).
+// Kernels tg_unary_<op>_<dt>, tg_scalar_<op>_<dt>.
+typedef struct {
+    void *dst;
+    const void *src;
+    tg_i64 n;
+    double s;
+} TgMapArgs;                     // 32 bytes
+
+// Unary and scalar ops on a strided source, dense dst.
+// Kernels tg_unary_<op>_<dt>_s, tg_scalar_<op>_<dt>_s.
+typedef struct {
+    void *dst;
+    const void *src;
+    double s;
+    TgShape shape;
+    TgView x;
+} TgMapStridedArgs;              // 176 bytes
+
+// Binary ops on dense operands (variants below), and tg_axpby_<dt>:
+// dst[i] = alpha*a[i] + beta*b[i].
+//   _vv:  a[i], b[i]                       (n elements)
+//   _vs:  a[i], b[0]
+//   _sv:  a[0], b[i]
+//   _row: a[i], b[i % cols]                (b is one row repeated)
+//   _rowr: a[i % cols], b[i]               (a is one row repeated)
+//   _col: a[i], b[i / cols]                (b is one column repeated)
+//   _colr: a[i / cols], b[i]               (a is one column repeated)
+// Kernels tg_binary_<op>_<dt>_<variant>.
+typedef struct {
+    void *dst;
+    const void *a;
+    const void *b;
+    tg_i64 n;
+    tg_i64 cols;
+    double alpha;
+    double beta;
+} TgZipArgs;                     // 56 bytes
+
+// Binary ops on strided operands, dense dst; also tg_axpby_<dt>_s.
+// Kernels tg_binary_<op>_<dt>_s.
+typedef struct {
+    void *dst;
+    const void *a;
+    const void *b;
+    double alpha;
+    double beta;
+    TgShape shape;
+    TgView va;
+    TgView vb;
+} TgZipStridedArgs;              // 264 bytes
+
+// dst[i] = c[i] != 0 ? a[i] : b[i], all strided, dst dense.
+// Kernel tg_where_<dt>_s.
+typedef struct {
+    void *dst;
+    const void *c;
+    const void *a;
+    const void *b;
+    TgShape shape;
+    TgView vc;
+    TgView va;
+    TgView vb;
+} TgWhereArgs;                   // 328 bytes
+
+// Strided copy with conversion: dst at vd <- src at vs, same shape.
+// Kernel tg_copy_<srcdt>_<dstdt>_s. Dense conversion: tg_convert_<src>_<dst>
+// with TgMapArgs (s unused).
+typedef struct {
+    void *dst;
+    const void *src;
+    TgShape shape;
+    TgView vd;
+    TgView vs;
+} TgCopyArgs;                    // 240 bytes
+
+// dst at vd <- v. Kernel tg_fill_<dt>_s; dense fill tg_fill_<dt> uses
+// TgMapArgs with s = v (src unused).
+typedef struct {
+    void *dst;
+    double v;
+    TgShape shape;
+    TgView vd;
+} TgFillArgs;                    // 168 bytes
+
+// dst[i] = (T)(start + (double)i * step), computed in double and rounded.
+// Kernel tg_arange_<dt>.
+typedef struct {
+    void *dst;
+    tg_i64 n;
+    double start;
+    double step;
+} TgArangeArgs;                  // 32 bytes
+
+// Philox4x32-10 stream of device/random.go (RandomSpec), elements
+// first .. first+n-1 of the stream that starts at block `counter`.
+// Kernels tg_random_uniform_<dt>, tg_random_normal_<dt>.
+typedef struct {
+    void *dst;
+    tg_i64 n;
+    tg_u64 seed;
+    tg_u64 counter;
+    double a;
+    double b;
+} TgRandomArgs;                  // 48 bytes
+
+// Reductions, pass 1, "inner": output row r reduces the contiguous run
+// src[off(r) + j], 0 <= j < run, where off(r) is the position of element r
+// of the kept layout (keep/vkeep; keep.n == rows). The run is split into
+// `chunks` pieces of `chunk` elements (the last may be shorter); the block
+// for (r, c) writes part[r*chunks + c]. Accumulation is in double.
+// Kernel tg_reduce_<op>_<dt>_inner.
+typedef struct {
+    double *part;
+    const void *src;
+    tg_i64 rows;
+    tg_i64 run;
+    tg_i64 chunks;
+    tg_i64 chunk;
+    TgShape keep;
+    TgView vkeep;
+} TgReduceInnerArgs;             // 200 bytes
+
+// Reductions, pass 1, "outer": column j (0 <= j < cols) reduces
+// src[base + off(r) + j] over the reduced rows r, off(r) from the reduced
+// layout (red/vred; red.n == rows). Rows are split into `chunks` pieces of
+// `chunk` rows; column j of piece c is written to part[c*cols + j].
+// Kernel tg_reduce_<op>_<dt>_outer.
+typedef struct {
+    double *part;
+    const void *src;
+    tg_i64 cols;
+    tg_i64 rows;
+    tg_i64 chunks;
+    tg_i64 chunk;
+    tg_i64 base;
+    TgShape red;
+    TgView vred;
+} TgReduceOuterArgs;             // 208 bytes
+
+// Reductions, pass 2: output o combines its `chunks` partials in order
+// (part[o*chunks + c] when transposed == 0, part[c*outputs + o] when
+// transposed == 1) and applies the finish: mean divides by count, norm2
+// takes the square root. Writes (T) result to dst[o].
+// Kernel tg_reduce_<op>_<dt>_final.
+typedef struct {
+    void *dst;
+    const double *part;
+    tg_i64 outputs;
+    tg_i64 chunks;
+    tg_i64 count;
+    tg_i64 transposed;
+} TgReduceFinalArgs;             // 48 bytes
+
+// Index of the first extreme along an axis: output o scans
+// src[off(o) + j*stride], 0 <= j < len, off(o) from keep/vkeep; NaN counts
+// as the extreme (first NaN wins). Writes the index as T to dst[o].
+// Kernels tg_argmax_<dt>, tg_argmin_<dt>.
+typedef struct {
+    void *dst;
+    const void *src;
+    tg_i64 outputs;
+    tg_i64 len;
+    tg_i64 stride;
+    TgShape keep;
+    TgView vkeep;
+} TgArgReduceArgs;               // 192 bytes
+
+// Batched GEMM fallback (used when cuBLAS cannot be loaded): for each
+// batch entry i, C_i (m×n) = A_i (m×k) · B_i (k×n), with A_i[r][c] at
+// a_off + i*a_bs + r*a_rs + c*a_cs (likewise B), C_i[r][c] at
+// c_off + i*c_bs + r*c_ld + c. Kernel tg_gemm_<dt>.
+typedef struct {
+    void *c;
+    const void *a;
+    const void *b;
+    tg_i64 m, n, k, batch;
+    tg_i64 a_off, a_bs, a_rs, a_cs;
+    tg_i64 b_off, b_bs, b_rs, b_cs;
+    tg_i64 c_off, c_bs, c_ld;
+} TgGemmArgs;                    // 144 bytes
+
+#endif

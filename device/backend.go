@@ -92,6 +92,15 @@ type Backend interface {
 	MatMul(dst Buffer, dl MatLayout, a Buffer, al MatLayout, b Buffer, bl MatLayout, batch, m, n, k int)
 }
 
+// PeerCopier is implemented by backends that can copy directly from the
+// buffers of another backend of their kind (between GPUs, say), ordering
+// the copy after earlier work on both devices without blocking the host.
+type PeerCopier interface {
+	// CopyFrom copies the elements of src (a buffer of from, layout sl) into
+	// the dense dst. It reports false if it cannot copy from that backend.
+	CopyFrom(dst Buffer, src Buffer, from Backend, sl Layout) bool
+}
+
 // UnaryOp is an elementwise function of one operand.
 type UnaryOp uint8
 
@@ -112,6 +121,9 @@ const (
 	Cos                    // cosine
 	numUnary
 )
+
+// NumUnaryOps is the number of unary operations.
+const NumUnaryOps = int(numUnary)
 
 var unaryNames = [...]string{"Neg", "Abs", "Sign", "Exp", "Log", "Sqrt", "Square", "Recip", "Tanh", "Sigmoid", "ReLU", "Sin", "Cos"}
 
@@ -146,6 +158,9 @@ const (
 	GeS                   // x >= s
 	numScalar
 )
+
+// NumScalarOps is the number of scalar operations.
+const NumScalarOps = int(numScalar)
 
 var scalarNames = [...]string{"AddS", "SubS", "RSubS", "MulS", "DivS", "RDivS", "PowS", "RPowS", "MaxS", "MinS", "EqS", "NeS", "LtS", "LeS", "GtS", "GeS"}
 
@@ -183,6 +198,9 @@ const (
 	numBinary
 )
 
+// NumBinaryOps is the number of binary operations.
+const NumBinaryOps = int(numBinary)
+
 var binaryNames = [...]string{"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "ReLUGrad", "TanhGrad", "SigmoidGrad"}
 
 // String returns the operation's name.
@@ -205,6 +223,9 @@ const (
 	Norm2                 // square root of the sum of squares
 	numReduce
 )
+
+// NumReduceOps is the number of reductions.
+const NumReduceOps = int(numReduce)
 
 var reduceNames = [...]string{"Sum", "Mean", "Max", "Min", "Norm2"}
 

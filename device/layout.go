@@ -176,3 +176,25 @@ type MatLayout struct {
 	RowStride   int
 	ColStride   int
 }
+
+// SplitAxes separates a layout into the part that a reduction over axes
+// keeps and the part it reduces, each with its axes merged by [Coalesce].
+// The kept part carries l's offset; the reduced part has offset 0.
+func SplitAxes(l Layout, axes []int) (keep, red Layout) {
+	isRed := make([]bool, len(l.Shape))
+	for _, a := range axes {
+		isRed[a] = true
+	}
+	var ks, kst, rs, rst []int
+	for i, d := range l.Shape {
+		if isRed[i] {
+			rs, rst = append(rs, d), append(rst, l.Strides[i])
+		} else {
+			ks, kst = append(ks, d), append(kst, l.Strides[i])
+		}
+	}
+	kshape, kstr := Coalesce(ks, kst)
+	rshape, rstr := Coalesce(rs, rst)
+	return Layout{Shape: kshape, Strides: kstr[0], Offset: l.Offset},
+		Layout{Shape: rshape, Strides: rstr[0]}
+}

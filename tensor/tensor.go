@@ -597,6 +597,9 @@ func transfer(dst, src *Tensor) {
 		}
 		return
 	}
+	if pc, ok := dst.st.be.(device.PeerCopier); ok && pc.CopyFrom(dst.st.buf, src.st.buf, src.st.be, src.layout()) {
+		return
+	}
 	if src.st.dt == Float64 {
 		dst.st.be.Upload(dst.st.buf, src.Float64s())
 	} else {

@@ -21,28 +21,8 @@ func (be *Backend) Reduce(op device.ReduceOp, dst, src device.Buffer, sl device.
 	}
 }
 
-// split returns the kept and reduced parts of a layout, each coalesced.
-func split(sl device.Layout, axes []int) (keep, red device.Layout) {
-	isRed := make([]bool, len(sl.Shape))
-	for _, a := range axes {
-		isRed[a] = true
-	}
-	var ks, kst, rs, rst []int
-	for i, d := range sl.Shape {
-		if isRed[i] {
-			rs, rst = append(rs, d), append(rst, sl.Strides[i])
-		} else {
-			ks, kst = append(ks, d), append(kst, sl.Strides[i])
-		}
-	}
-	kshape, kstr := device.Coalesce(ks, kst)
-	rshape, rstr := device.Coalesce(rs, rst)
-	return device.Layout{Shape: kshape, Strides: kstr[0], Offset: sl.Offset},
-		device.Layout{Shape: rshape, Strides: rstr[0]}
-}
-
 func reduce[T float](op device.ReduceOp, d, x []T, sl device.Layout, axes []int) {
-	keep, red := split(sl, axes)
+	keep, red := device.SplitAxes(sl, axes)
 	nk, nr := keep.Size(), red.Size()
 	d = d[:nk]
 	if nk == 0 {
@@ -296,7 +276,7 @@ func (be *Backend) ArgReduce(op device.ArgOp, dst, src device.Buffer, sl device.
 }
 
 func argReduce[T float](op device.ArgOp, d, x []T, sl device.Layout, axis int) {
-	keep, _ := split(sl, []int{axis})
+	keep, _ := device.SplitAxes(sl, []int{axis})
 	nk, n, st := keep.Size(), sl.Shape[axis], sl.Strides[axis]
 	d = d[:nk]
 	if nk == 0 {

@@ -1,0 +1,160 @@
+package cuda
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/tapegrad/tapegrad/device"
+)
+
+// The Go mirrors of the kernel argument structs in kernels/tg_args.h. Every
+// kernel takes one of them by value; the launch passes the struct's bytes
+// (CU_LAUNCH_PARAM_BUFFER_POINTER), so shapes and strides travel inside the
+// launch. All fields are 8 bytes wide, so Go and C lay them out alike;
+// TestArgLayout pins the sizes and offsets.
+
+// maxDims is TG_MAX_DIMS: the most axes a strided kernel walks after
+// device.Coalesce has merged what it can.
+const maxDims = 8
+
+type tgShape struct {
+	N     int64
+	NDim  int64
+	Shape [maxDims]int64
+}
+
+type tgView struct {
+	Offset  int64
+	Strides [maxDims]int64
+}
+
+type mapArgs struct {
+	Dst, Src Ptr
+	N        int64
+	S        float64
+}
+
+type mapStridedArgs struct {
+	Dst, Src Ptr
+	S        float64
+	Shape    tgShape
+	X        tgView
+}
+
+type zipArgs struct {
+	Dst, A, B   Ptr
+	N, Cols     int64
+	Alpha, Beta float64
+}
+
+type zipStridedArgs struct {
+	Dst, A, B   Ptr
+	Alpha, Beta float64
+	Shape       tgShape
+	VA, VB      tgView
+}
+
+type whereArgs struct {
+	Dst, C, A, B Ptr
+	Shape        tgShape
+	VC, VA, VB   tgView
+}
+
+type copyArgs struct {
+	Dst, Src Ptr
+	Shape    tgShape
+	VD, VS   tgView
+}
+
+type fillArgs struct {
+	Dst   Ptr
+	V     float64
+	Shape tgShape
+	VD    tgView
+}
+
+type arangeArgs struct {
+	Dst         Ptr
+	N           int64
+	Start, Step float64
+}
+
+type randomArgs struct {
+	Dst           Ptr
+	N             int64
+	Seed, Counter uint64
+	A, B          float64
+}
+
+type reduceInnerArgs struct {
+	Part, Src                Ptr
+	Rows, Run, Chunks, Chunk int64
+	Keep                     tgShape
+	VKeep                    tgView
+}
+
+type reduceOuterArgs struct {
+	Part, Src                       Ptr
+	Cols, Rows, Chunks, Chunk, Base int64
+	Red                             tgShape
+	VRed                            tgView
+}
+
+type reduceFinalArgs struct {
+	Dst, Part                          Ptr
+	Outputs, Chunks, Count, Transposed int64
+}
+
+type argReduceArgs struct {
+	Dst, Src             Ptr
+	Outputs, Len, Stride int64
+	Keep                 tgShape
+	VKeep                tgView
+}
+
+type gemmArgs struct {
+	C, A, B             Ptr
+	M, N, K, Batch      int64
+	AOff, ABS, ARS, ACS int64
+	BOff, BBS, BRS, BCS int64
+	COff, CBS, CLd      int64
+}
+
+// argBytes returns the bytes of an argument struct.
+func argBytes[T any](a *T) (unsafe.Pointer, uintptr) {
+	return unsafe.Pointer(a), unsafe.Sizeof(*a)
+}
+
+// ErrTooManyDims is returned (wrapped) for layouts that keep more than
+// maxDims axes after merging.
+var ErrTooManyDims = fmt.Errorf("cuda: more than %d axes after merging", maxDims)
+
+// strided turns same-shaped layouts into the kernel's shape and views,
+// merging axes first.
+func strided(ls ...device.Layout) (tgShape, []tgView, error) {
+	st := make([][]int, len(ls))
+	for k, l := range ls {
+		st[k] = l.Strides
+	}
+	shape, strides := device.Coalesce(ls[0].Shape, st...)
+	var s tgShape
+	if len(shape) > maxDims {
+		return s, nil, fmt.Errorf("%w: shape %v", ErrTooManyDims, ls[0].Shape)
+	}
+	s.N = int64(device.NumElements(shape))
+	s.NDim = int64(len(shape))
+	for i := range s.Shape {
+		s.Shape[i] = 1
+	}
+	for i, d := range shape {
+		s.Shape[i] = int64(d)
+	}
+	views := make([]tgView, len(ls))
+	for k, l := range ls {
+		views[k].Offset = int64(l.Offset)
+		for i, v := range strides[k] {
+			views[k].Strides[i] = int64(v)
+		}
+	}
+	return s, views, nil
+}

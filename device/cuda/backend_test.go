@@ -1,0 +1,486 @@
+package cuda
+
+import (
+	"errors"
+	"math"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/tapegrad/tapegrad/device"
+)
+
+// TestArgLayout parses kernels/tg_args.h and checks that every Go argument
+// struct has the same fields, in the same order, at the same offsets.
+func TestArgLayout(t *testing.T) {
+	src, err := os.ReadFile("../../kernels/tg_args.h")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Field sizes in bytes of the C structs, flattened.
+	sizes := map[string]int{"TgShape": 80, "TgView": 72}
+	structRe := regexp.MustCompile(`(?s)typedef struct \{(.*?)\} (\w+);`)
+	fieldRe := regexp.MustCompile(`^\s*(?:const\s+)?([\w]+)\s*(\*?)\s*(.*);`)
+	cOffsets := map[string][]int{}
+	for _, m := range structRe.FindAllStringSubmatch(string(src), -1) {
+		name := m[2]
+		off := 0
+		var offs []int
+		for _, line := range strings.Split(m[1], "\n") {
+			line = strings.TrimSpace(strings.SplitN(line, "//", 2)[0])
+			if line == "" {
+				continue
+			}
+			f := fieldRe.FindStringSubmatch(line)
+			if f == nil {
+				t.Fatalf("%s: cannot parse field %q", name, line)
+			}
+			typ, ptr, names := f[1], f[2], f[3]
+			for _, n := range strings.Split(names, ",") {
+				n = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(n), "*"))
+				width := 8
+				if sz, ok := sizes[typ]; ok && ptr == "" {
+					width = sz
+				}
+				count := 1
+				if strings.Contains(n, "[TG_MAX_DIMS]") {
+					count = maxDims
+				}
+				offs = append(offs, off)
+				off += width * count
+			}
+		}
+		sizes[name] = off
+		cOffsets[name] = offs
+	}
+	goStructs := map[string]any{
+		"TgShape": tgShape{}, "TgView": tgView{}, "TgMapArgs": mapArgs{}, "TgMapStridedArgs": mapStridedArgs{},
+		"TgZipArgs": zipArgs{}, "TgZipStridedArgs": zipStridedArgs{}, "TgWhereArgs": whereArgs{},
+		"TgCopyArgs": copyArgs{}, "TgFillArgs": fillArgs{}, "TgArangeArgs": arangeArgs{},
+		"TgRandomArgs": randomArgs{}, "TgReduceInnerArgs": reduceInnerArgs{}, "TgReduceOuterArgs": reduceOuterArgs{},
+		"TgReduceFinalArgs": reduceFinalArgs{}, "TgArgReduceArgs": argReduceArgs{}, "TgGemmArgs": gemmArgs{},
+	}
+	if len(cOffsets) != len(goStructs) {
+		t.Errorf("header has %d structs, Go mirrors %d", len(cOffsets), len(goStructs))
+	}
+	for name, v := range goStructs {
+		offs, ok := cOffsets[name]
+		if !ok {
+			t.Errorf("%s: not in tg_args.h", name)
+			continue
+		}
+		typ := reflect.TypeOf(v)
+		if int(typ.Size()) != sizes[name] {
+			t.Errorf("%s: Go size %d, C size %d", name, typ.Size(), sizes[name])
+		}
+		if typ.NumField() != len(offs) {
+			t.Errorf("%s: Go has %d fields, C %d", name, typ.NumField(), len(offs))
+			continue
+		}
+		for i := 0; i < typ.NumField(); i++ {
+			if got := int(typ.Field(i).Offset); got != offs[i] {
+				t.Errorf("%s.%s: Go offset %d, C offset %d", name, typ.Field(i).Name, got, offs[i])
+			}
+		}
+	}
+}
+
+func TestKernelNamesUnique(t *testing.T) {
+	seen := map[string]bool{}
+	valid := regexp.MustCompile(`^tg_[a-z0-9]+(_[a-z0-9]+)*$`)
+	for _, k := range kernelTable {
+		if seen[k.name] {
+			t.Errorf("kernel %s registered twice", k.name)
+		}
+		seen[k.name] = true
+		if !valid.MatchString(k.name) {
+			t.Errorf("kernel name %q", k.name)
+		}
+	}
+	for _, want := range []string{"tg_unary_exp_f32", "tg_unary_relu_f64_s", "tg_scalar_rsubs_f32_s",
+		"tg_binary_sigmoidgrad_f64_colr", "tg_axpby_f32", "tg_copy_f32_f64_s", "tg_convert_f64_f32",
+		"tg_random_normal_f64", "tg_reduce_norm2_f32_final", "tg_argmin_f64", "tg_gemm_f32"} {
+		if !seen[want] {
+			t.Errorf("kernel %s missing", want)
+		}
+	}
+}
+
+func newFake(t *testing.T, devices int) (*fakeDriver, []*Backend) {
+	t.Helper()
+	drv := newFakeDriver(devices)
+	var bs []*Backend
+	for i := 0; i < devices; i++ {
+		b, err := NewBackend(drv, i, fakePTX)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, b)
+	}
+	return drv, bs
+}
+
+func alloc(t *testing.T, b *Backend, dt device.DType, n int) *Buffer {
+	t.Helper()
+	buf, err := b.Alloc(dt, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bufOf(buf)
+}
+
+func lastLaunch(t *testing.T, c *fakeContext) launchRecord {
+	t.Helper()
+	if len(c.launches) == 0 {
+		t.Fatal("no launch")
+	}
+	return c.launches[len(c.launches)-1]
+}
+
+func TestUploadDownload(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b := bs[0]
+	x := alloc(t, b, device.Float32, 5)
+	b.Upload(x, []float32{1, 2, 3, 4, 5})
+	got := make([]float32, 5)
+	if err := b.Download(got, x, device.Contiguous([]int{5})); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, []float32{1, 2, 3, 4, 5}) {
+		t.Fatalf("round trip: %v", got)
+	}
+	// Upload with conversion converts on the host.
+	y := alloc(t, b, device.Float64, 3)
+	b.Upload(y, []float32{1.5, -2, 3})
+	g64 := make([]float64, 3)
+	if err := b.Download(g64, y, device.Contiguous([]int{3})); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(g64, []float64{1.5, -2, 3}) {
+		t.Fatalf("converted upload: %v", g64)
+	}
+	// A strided download gathers on the device first: a copy kernel.
+	n := len(drv.ctxs[0].launches)
+	l := device.Layout{Shape: []int{2}, Strides: []int{2}, Offset: 1}
+	_ = b.Download(make([]float32, 2), x, l)
+	if len(drv.ctxs[0].launches) != n+1 || lastLaunch(t, drv.ctxs[0]).name != "tg_copy_f32_f32_s" {
+		t.Fatalf("strided download launched %v", drv.ctxs[0].launches[n:])
+	}
+}
+
+func TestUnaryVariants(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, c := bs[0], drv.ctxs[0]
+	x := alloc(t, b, device.Float32, 12)
+	d := alloc(t, b, device.Float32, 12)
+	b.Unary(device.Exp, d, x, device.Contiguous([]int{3, 4}))
+	l := lastLaunch(t, c)
+	if l.name != "tg_unary_exp_f32" {
+		t.Fatalf("dense unary launched %s", l.name)
+	}
+	if a := decode[mapArgs](l); a.N != 12 || a.Dst != d.ptr || a.Src != x.ptr {
+		t.Fatalf("dense args %+v", a)
+	}
+	// A transposed view: strided kernel with merged shape and strides.
+	tl := device.Layout{Shape: []int{4, 3}, Strides: []int{1, 4}, Offset: 0}
+	b.Unary(device.Tanh, d, x, tl)
+	l = lastLaunch(t, c)
+	if l.name != "tg_unary_tanh_f32_s" {
+		t.Fatalf("strided unary launched %s", l.name)
+	}
+	a := decode[mapStridedArgs](l)
+	if a.Shape.N != 12 || a.Shape.NDim != 2 || a.Shape.Shape[0] != 4 || a.Shape.Shape[1] != 3 || a.X.Strides[0] != 1 || a.X.Strides[1] != 4 {
+		t.Fatalf("strided args %+v", a)
+	}
+	// Offsets of dense views are folded into the pointer.
+	b.Scalar(device.MulS, d, x, device.Layout{Shape: []int{4}, Strides: []int{1}, Offset: 8}, 2.5)
+	l = lastLaunch(t, c)
+	if ma := decode[mapArgs](l); l.name != "tg_scalar_muls_f32" || ma.Src != x.ptr+32 || ma.S != 2.5 {
+		t.Fatalf("scalar launch %s %+v", l.name, ma)
+	}
+}
+
+func TestZipVariants(t *testing.T) {
+	c := func(shape ...int) device.Layout { return device.Contiguous(shape) }
+	bc := func(shape []int, strides ...int) device.Layout {
+		return device.Layout{Shape: shape, Strides: strides}
+	}
+	cases := []struct {
+		name   string
+		al, bl device.Layout
+		want   int
+		cols   int64
+	}{
+		{"dense", c(3, 4), c(3, 4), vVV, 0},
+		{"scalar b", c(3, 4), bc([]int{3, 4}, 0, 0), vVS, 0},
+		{"scalar a", bc([]int{3, 4}, 0, 0), c(3, 4), vSV, 0},
+		{"row", c(3, 4), bc([]int{3, 4}, 0, 1), vRow, 4},
+		{"row reversed", bc([]int{3, 4}, 0, 1), c(3, 4), vRowR, 4},
+		{"col", c(3, 4), bc([]int{3, 4}, 1, 0), vCol, 4},
+		{"col reversed", bc([]int{3, 4}, 1, 0), c(3, 4), vColR, 4},
+		{"transposed", bc([]int{4, 3}, 1, 4), c(4, 3), vS, 0},
+		{"3-d row", c(2, 3, 4), bc([]int{2, 3, 4}, 0, 0, 1), vRow, 4},
+		{"middle broadcast", c(2, 3, 4), bc([]int{2, 3, 4}, 4, 0, 1), vS, 0},
+	}
+	for _, tc := range cases {
+		v, cols := zipVariant(tc.al, tc.bl)
+		if v != tc.want || cols != tc.cols {
+			t.Errorf("%s: variant %s cols %d, want %s cols %d", tc.name, variantNames[v], cols, variantNames[tc.want], tc.cols)
+		}
+	}
+}
+
+func TestBinaryAndAxpbyLaunches(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	x := alloc(t, b, device.Float64, 12)
+	y := alloc(t, b, device.Float64, 4)
+	d := alloc(t, b, device.Float64, 12)
+	b.Binary(device.Add, d, x, device.Contiguous([]int{3, 4}), y, device.Layout{Shape: []int{3, 4}, Strides: []int{0, 1}})
+	l := lastLaunch(t, ctx)
+	if za := decode[zipArgs](l); l.name != "tg_binary_add_f64_row" || za.Cols != 4 || za.N != 12 {
+		t.Fatalf("row broadcast launched %s %+v", l.name, za)
+	}
+	// AddScaled has only dense and strided kernels.
+	b.AddScaled(d, d, device.Contiguous([]int{12}), 1, x, device.Contiguous([]int{12}), -0.5)
+	l = lastLaunch(t, ctx)
+	if za := decode[zipArgs](l); l.name != "tg_axpby_f64" || za.Beta != -0.5 || za.Alpha != 1 || za.Dst != za.A {
+		t.Fatalf("axpby launched %s %+v", l.name, za)
+	}
+	b.AddScaled(d, d, device.Contiguous([]int{3, 4}), 2, y, device.Layout{Shape: []int{3, 4}, Strides: []int{0, 1}}, 3)
+	if l = lastLaunch(t, ctx); l.name != "tg_axpby_f64_s" {
+		t.Fatalf("broadcast axpby launched %s", l.name)
+	}
+}
+
+func TestTooManyDims(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b := bs[0]
+	x := alloc(t, b, device.Float32, 1<<10)
+	shape := []int{2, 2, 2, 2, 2, 2, 2, 2, 2, 2}
+	st := []int{1, 2, 4, 8, 16, 32, 64, 128, 256, 512} // reversed: nothing merges
+	b.Unary(device.Neg, x, x, device.Layout{Shape: shape, Strides: st})
+	err := b.Synchronize()
+	if !errors.Is(err, ErrTooManyDims) || !strings.Contains(err.Error(), "tg_unary_neg_f32_s") {
+		t.Fatalf("want ErrTooManyDims naming the kernel, got %v", err)
+	}
+	if len(drv.ctxs[0].launches) != 0 {
+		t.Fatal("launched anyway")
+	}
+}
+
+func TestReducePlans(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	n := 1 << 20
+	x := alloc(t, b, device.Float32, n)
+	out := alloc(t, b, device.Float32, 1024)
+
+	// All elements: one run of 1M elements, split into 16 chunks.
+	b.Reduce(device.Sum, out, x, device.Contiguous([]int{n}), []int{0})
+	k := len(ctx.launches)
+	in, fin := ctx.launches[k-2], ctx.launches[k-1]
+	ia, fa := decode[reduceInnerArgs](in), decode[reduceFinalArgs](fin)
+	if in.name != "tg_reduce_sum_f32_inner" || fin.name != "tg_reduce_sum_f32_final" {
+		t.Fatalf("all-reduce launched %s, %s", in.name, fin.name)
+	}
+	if ia.Rows != 1 || ia.Run != int64(n) || ia.Chunks != 16 || ia.Chunk != reduceChunk || in.grid[0] != 16 {
+		t.Fatalf("inner args %+v grid %v", ia, in.grid)
+	}
+	if fa.Outputs != 1 || fa.Chunks != 16 || fa.Count != int64(n) || fa.Transposed != 0 || fa.Part != ia.Part {
+		t.Fatalf("final args %+v", fa)
+	}
+
+	// Sum over axis 0 of [1024, 1024]: the outer plan, 64 rows per chunk.
+	b.Mean(out, x)
+	k = len(ctx.launches)
+	oa := decode[reduceOuterArgs](ctx.launches[k-2])
+	if ctx.launches[k-2].name != "tg_reduce_mean_f32_outer" || oa.Cols != 1024 || oa.Rows != 1024 || oa.Chunk != 64 || oa.Chunks != 16 {
+		t.Fatalf("outer launch %s %+v", ctx.launches[k-2].name, oa)
+	}
+	if g := ctx.launches[k-2].grid; g[0] != 4 || g[1] != 16 {
+		t.Fatalf("outer grid %v", g)
+	}
+	if fa := decode[reduceFinalArgs](ctx.launches[k-1]); fa.Transposed != 1 || fa.Count != 1024 {
+		t.Fatalf("outer final %+v", fa)
+	}
+
+	// A middle axis of [4, 256, 1024] cannot be walked as inner or outer: a
+	// copy to reorder, then the inner plan.
+	k = len(ctx.launches)
+	b.Reduce(device.Max, out, x, device.Contiguous([]int{4, 256, 1024}), []int{1})
+	names := []string{}
+	for _, l := range ctx.launches[k:] {
+		names = append(names, l.name)
+	}
+	if strings.Join(names, ",") != "tg_copy_f32_f32_s,tg_reduce_max_f32_inner,tg_reduce_max_f32_final" {
+		t.Fatalf("middle-axis reduce launched %v", names)
+	}
+}
+
+// Mean is a helper for the outer-plan test: the mean over axis 0.
+func (b *Backend) Mean(dst, src *Buffer) {
+	b.Reduce(device.Mean, dst, src, device.Contiguous([]int{1024, 1024}), []int{0})
+}
+
+func TestMatMulPlans(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	a := alloc(t, b, device.Float32, 6*4)
+	w := alloc(t, b, device.Float32, 4*5)
+	c := alloc(t, b, device.Float32, 6*5)
+
+	// Without cuBLAS: the fallback kernel with the layouts as given.
+	b.MatMul(c, device.MatLayout{RowStride: 5, ColStride: 1}, a, device.MatLayout{RowStride: 4, ColStride: 1}, w, device.MatLayout{RowStride: 1, ColStride: 4}, 1, 6, 5, 4)
+	l := lastLaunch(t, ctx)
+	g := decode[gemmArgs](l)
+	if l.name != "tg_gemm_f32" || g.M != 6 || g.N != 5 || g.K != 4 || g.BRS != 1 || g.BCS != 4 || g.CLd != 5 {
+		t.Fatalf("gemm launch %s %+v", l.name, g)
+	}
+
+	// With cuBLAS: row-major C = A·B as column-major Cᵀ = Bᵀ·Aᵀ; a
+	// transposed B (row stride 1) becomes a cuBLAS transpose.
+	fb := &fakeBLAS{}
+	ctx.blas = fb
+	b.MatMul(c, device.MatLayout{RowStride: 5, ColStride: 1}, a, device.MatLayout{RowStride: 4, ColStride: 1}, w, device.MatLayout{RowStride: 1, ColStride: 4}, 1, 6, 5, 4)
+	if len(fb.calls) != 1 {
+		t.Fatalf("%d cuBLAS calls", len(fb.calls))
+	}
+	call := fb.calls[0]
+	want := gemmCall{transA: true, transB: false, m: 5, n: 6, k: 4, lda: 4, ldb: 4, ldc: 5, a: w.ptr, b: a.ptr, c: c.ptr, batch: 1}
+	if call != want {
+		t.Fatalf("cuBLAS call %+v, want %+v", call, want)
+	}
+	// A layout cuBLAS cannot take (both strides > 1) is copied first.
+	n := len(ctx.launches)
+	b.MatMul(c, device.MatLayout{RowStride: 5, ColStride: 1}, a, device.MatLayout{RowStride: 8, ColStride: 2}, w, device.MatLayout{RowStride: 5, ColStride: 1}, 1, 3, 5, 4)
+	if len(ctx.launches) != n+1 || ctx.launches[n].name != "tg_copy_f32_f32_s" || fb.calls[1].ldb != 4 || fb.calls[1].transB || fb.calls[1].lda != 5 {
+		t.Fatalf("non-dense operand: launches %v, call %+v", ctx.launches[n:], fb.calls[1])
+	}
+}
+
+func TestAllocatorCaching(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	for _, tc := range []struct{ in, want int64 }{{1, 512}, {512, 512}, {513, 1024}, {1000, 1024}, {1025, 1536}, {5000, 5120}, {3 << 20, 3 << 20}, {(3 << 20) + 1, 7 << 19}} {
+		if got := classSize(tc.in); got != tc.want {
+			t.Errorf("classSize(%d) = %d, want %d", tc.in, got, tc.want)
+		}
+	}
+	x := alloc(t, b, device.Float32, 1000)
+	b.Free(x)
+	y := alloc(t, b, device.Float32, 900) // same class: reused
+	if y.ptr != x.ptr || ctx.allocs != 1 {
+		t.Fatalf("no reuse: %#x vs %#x, %d driver allocations", y.ptr, x.ptr, ctx.allocs)
+	}
+	s := b.MemStats()
+	if s.Allocated != 4096 || s.Reserved != 4096 || s.CacheHits != 1 || s.DriverAllocs != 1 || s.PeakAllocated != 4096 {
+		t.Fatalf("stats %+v", s)
+	}
+	b.Free(y)
+	syncs := ctx.syncs
+	b.EmptyCache()
+	if s := b.MemStats(); s.Reserved != 0 || s.Allocated != 0 || ctx.frees != 1 || ctx.syncs != syncs+1 {
+		t.Fatalf("after EmptyCache: %+v, %d frees, %d syncs", s, ctx.frees, ctx.syncs-syncs)
+	}
+}
+
+func TestAllocatorOutOfMemory(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	// A failing allocation first gives the cache back, then retries.
+	x := alloc(t, b, device.Float32, 1<<10)
+	b.Free(x)
+	ctx.failAlloc = 1
+	if _, err := b.Alloc(device.Float32, 1<<20); err != nil {
+		t.Fatalf("retry after emptying the cache failed: %v", err)
+	}
+	if ctx.frees != 1 {
+		t.Fatalf("cache not emptied before retrying: %d frees", ctx.frees)
+	}
+	// A request beyond the device fails with ErrOutOfMemory and the sizes.
+	_, err := b.Alloc(device.Float64, 1<<28)
+	if !errors.Is(err, ErrOutOfMemory) || !strings.Contains(err.Error(), "2147483648 bytes") || !strings.Contains(err.Error(), "of 1073741824 bytes free") {
+		t.Fatalf("want ErrOutOfMemory with sizes, got %v", err)
+	}
+}
+
+func TestAsyncErrorSurfacesAtSync(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	x := alloc(t, b, device.Float32, 8)
+	ctx.launchErr = errors.New("CUDA_ERROR_LAUNCH_OUT_OF_RESOURCES")
+	b.Unary(device.Sqrt, x, x, device.Contiguous([]int{8}))
+	ctx.launchErr = nil
+	b.Unary(device.Exp, x, x, device.Contiguous([]int{8}))
+	err := b.Synchronize()
+	if err == nil || !strings.Contains(err.Error(), "tg_unary_sqrt_f32") || !strings.Contains(err.Error(), "OUT_OF_RESOURCES") {
+		t.Fatalf("want the first failed kernel named, got %v", err)
+	}
+	if err := b.Synchronize(); err != nil {
+		t.Fatalf("error not cleared: %v", err)
+	}
+}
+
+func TestModuleLoadError(t *testing.T) {
+	drv := newFakeDriver(1)
+	b, err := NewBackend(drv, 0, func(string) (string, error) { return "bad", nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := alloc(t, b, device.Float32, 4)
+	b.Fill(x, device.Contiguous([]int{4}), 1)
+	if err := b.Synchronize(); err == nil || !strings.Contains(err.Error(), "syntax error") || !strings.Contains(err.Error(), "elementwise") {
+		t.Fatalf("want the JIT log in the error, got %v", err)
+	}
+}
+
+func TestPeerCopyOrdersWithEvents(t *testing.T) {
+	drv, bs := newFake(t, 2)
+	b0, b1 := bs[0], bs[1]
+	src := alloc(t, b0, device.Float32, 4)
+	b0.Upload(src, []float32{1, 2, 3, 4})
+	dst := alloc(t, b1, device.Float32, 4)
+	if !b1.CopyFrom(dst, src, b0, device.Contiguous([]int{4})) {
+		t.Fatal("CopyFrom refused")
+	}
+	got := make([]float32, 4)
+	if err := b1.Download(got, dst, device.Contiguous([]int{4})); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, []float32{1, 2, 3, 4}) {
+		t.Fatalf("peer copy gave %v", got)
+	}
+	// dst's stream records an event that src's stream waits for; the copy
+	// runs on src's stream; dst's stream waits for the copy.
+	c0, c1 := drv.ctxs[0], drv.ctxs[1]
+	s0, s1 := b0.stream, b1.stream
+	want1 := []string{"record e" + itoa(int(b1.peerA)) + " s" + itoa(int(s1)), "wait s" + itoa(int(s1)) + " e" + itoa(int(b1.peerB))}
+	want0 := []string{"wait s" + itoa(int(s0)) + " e" + itoa(int(b1.peerA)), "peer s" + itoa(int(s0)) + " 16", "record e" + itoa(int(b1.peerB)) + " s" + itoa(int(s0))}
+	if !reflect.DeepEqual(c1.calls, want1) || !reflect.DeepEqual(c0.calls, want0) {
+		t.Fatalf("calls on dst %v (want %v), on src %v (want %v)", c1.calls, want1, c0.calls, want0)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+func TestGeometry(t *testing.T) {
+	if g := grid1D(1, 4); g != [3]uint32{1, 1, 1} {
+		t.Errorf("grid1D(1) = %v", g)
+	}
+	if g := grid1D(1<<30, 4); g[0] != maxBlocks {
+		t.Errorf("grid1D(1<<30) = %v", g)
+	}
+	if g := grid1D(256*4*10+1, 4); g[0] != 11 {
+		t.Errorf("grid1D = %v", g)
+	}
+	if c, k := reduceSplit(100); c != 1 || k != 100 {
+		t.Errorf("reduceSplit(100) = %d, %d", c, k)
+	}
+	if c, _ := outerSplit(math.MaxInt32, 1<<17); c > 65535 {
+		t.Errorf("outerSplit gives %d chunks, beyond gridDim.y", c)
+	}
+}

@@ -1,0 +1,59 @@
+// Package cuda is tapegrad's CUDA backend: tensors in GPU memory, with
+// operations running as PTX kernels (package kernels) loaded through the
+// CUDA driver API (gorgonia.org/cu) and matrix products through cuBLAS.
+//
+// # Building
+//
+// The backend registers itself only in binaries built with the cuda build
+// tag:
+//
+//	go build -tags cuda ./...
+//
+// Such a binary links libcuda.so.1 dynamically and is meant for machines
+// with an NVIDIA driver and a GPU: gorgonia.org/cu calls cuInit in its
+// package initialisation and exits the process when that fails, so a
+// cuda-tagged binary does not start on a machine without a driver. Without
+// the tag nothing imports gorgonia.org/cu, no GPU code is linked, and
+// device.Default() is the CPU. scripts/cuda-toolchain.sh fetches the CUDA
+// 11.8 headers and libcuda from Debian for building without a CUDA install.
+//
+// # Design
+//
+// Everything that can be checked without a GPU lives in files without the
+// build tag and talks to the driver through the small [Driver] and
+// [Context] interfaces: the caching allocator (alloc.go), the kernel
+// argument structs (args.go, mirroring kernels/tg_args.h), the kernel-name
+// table and launch geometry (kernels.go), and the choice of kernel for each
+// operation and layout (backend.go). The tests run all of it against a fake
+// driver. cu.go (cuda tag) is the real driver.
+//
+//   - Launches: a kernel takes one argument struct by value, passed as a
+//     packed buffer (CU_LAUNCH_PARAM_BUFFER_POINTER) by a cgo shim of our own
+//     that makes the device's primary context current and launches in one
+//     cgo call. Shapes and strides travel in the launch: there is no
+//     host-to-device copy of metadata. gorgonia.org/cu's Function.Launch (two
+//     mallocs per launch, 8-byte arguments only) and its channel-based
+//     cu.Ctx (16–20 µs per call) are not used.
+//   - Streams: each device has one non-blocking stream. Operations enqueue
+//     and return; host reads (Float32s, Item, String) synchronise. Backward
+//     passes run their kernels on the stream of the device that owns the
+//     tensors simply because every operation runs on its tensors' device;
+//     a gradient crossing devices (the backward of To) is ordered with
+//     events on both streams, never a device-wide synchronisation.
+//   - Memory: a caching allocator per device rounds requests to size classes
+//     and reuses freed blocks without cuMemFree; reuse needs no
+//     synchronisation because a device's work is ordered on its stream.
+//     MemStats reports allocated, reserved and peak bytes; EmptyCache gives
+//     cached memory back. Tensors free their memory when the garbage
+//     collector finds them unreachable, or at once on Tensor.Release. When an
+//     allocation fails the allocator empties its cache and retries, then the
+//     tensor package runs the garbage collector, waits for cleanups and
+//     retries once more before reporting out-of-memory with the device's
+//     free and total memory.
+//   - Errors: launch failures and faults of asynchronous work are kept and
+//     reported by the next synchronisation (Download, Synchronize), naming
+//     the kernel that failed or the last one launched.
+//   - Reductions are deterministic: a first pass writes float64 partial
+//     results of fixed-size chunks, a second combines them in a fixed order;
+//     no floating-point atomics, so results are bitwise identical run to run.
+package cuda

@@ -90,6 +90,85 @@ type Backend interface {
 	// for i < batch. dl.ColStride is 1 and dl.RowStride >= n; the output
 	// matrices do not overlap.
 	MatMul(dst Buffer, dl MatLayout, a Buffer, al MatLayout, b Buffer, bl MatLayout, batch, m, n, k int)
+
+	// Im2Col writes the windows of src (shape [N, C, H, W] at layout sl)
+	// into the dense dst of shape [N, C·KH·KW, OH·OW]: row (c, ky, kx),
+	// column (oy, ox) of image n holds src[n, c, oy·SH+ky−PH, ox·SW+kx−PW],
+	// or 0 where that position is outside the input.
+	Im2Col(dst, src Buffer, sl Layout, g ConvGeom)
+	// Col2Im is the adjoint of Im2Col: each position of the dense dst
+	// [N, C, H, W] receives the sum of the entries of the dense src
+	// [N, C·KH·KW, OH·OW] that Im2Col reads from it, summed in a fixed order.
+	Col2Im(dst, src Buffer, g ConvGeom)
+	// MaxPool writes the maximum of each window of src (shape [N, C, H, W]
+	// at layout sl) to the dense dst [N, C, OH, OW], and the index y·W+x of
+	// the window's first maximum to the dense idx (same dtype). Positions
+	// outside the input are ignored; NaN counts as the maximum.
+	MaxPool(dst, idx, src Buffer, sl Layout, g ConvGeom)
+	// PoolScatter writes to each position of the dense dx [N, C, H, W] the
+	// sum, in a fixed order, of the entries of the dense dy [N, C, OH, OW]
+	// whose idx points at it (zero elsewhere).
+	PoolScatter(dx, dy, idx Buffer, g ConvGeom)
+	// PoolGather writes dst[n, c, o] = src[n, c, idx[n, c, o]] for the dense
+	// src [N, C, H, W] and dense idx and dst [N, C, OH, OW].
+	PoolGather(dst, src, idx Buffer, g ConvGeom)
+
+	// SoftmaxCE computes for each row i of the dense logits [n, c]
+	// loss[i] = log Σ_j exp(x_ij) − x_{i,label_i} and the row's softmax
+	// into the dense prob [n, c], subtracting the row maximum first.
+	// labels holds class indices as floats; a label outside [0, c) gives a
+	// NaN loss.
+	SoftmaxCE(loss, prob, logits, labels Buffer, n, c int)
+	// SoftmaxCEGrad writes dlogits[i, j] = g_i·(prob[i, j] − [j = label_i])
+	// with g_i the element i of g at layout gl (shape [n]; stride 0 when one
+	// value is broadcast).
+	SoftmaxCEGrad(dlogits, prob, labels, g Buffer, gl Layout, n, c int)
+
+	// SGDStep updates the n dense parameters w in place from their
+	// gradient g (see [SGDParams]); v is the momentum buffer (unused when
+	// Momentum is 0).
+	SGDStep(w, v, g Buffer, n int, p SGDParams)
+	// AdamStep updates the n dense parameters w in place (see [AdamParams]);
+	// m and v are the first- and second-moment buffers.
+	AdamStep(w, m, v, g Buffer, n int, p AdamParams)
+}
+
+// ConvGeom describes the windows of a 2-D convolution or pooling over
+// NCHW data.
+type ConvGeom struct {
+	N, C, H, W int // input batch, channels, height, width
+	KH, KW     int // window
+	SH, SW     int // stride
+	PH, PW     int // padding on each side
+	OH, OW     int // output height and width: (H+2·PH−KH)/SH + 1, likewise OW
+}
+
+// SGDParams are the hyper-parameters of one SGD step (PyTorch's
+// torch.optim.SGD without dampening):
+//
+//	d = g + WeightDecay·w
+//	v = d on the first step (First), else Momentum·v + d   (if Momentum != 0)
+//	d = d + Momentum·v if Nesterov, else v                  (if Momentum != 0)
+//	w = w − LR·d
+//
+// Each line is rounded in the parameters' dtype, in this order.
+type SGDParams struct {
+	LR, Momentum, WeightDecay float64
+	Nesterov, First           bool
+}
+
+// AdamParams are the hyper-parameters of one Adam step, Step counting
+// from 1 (PyTorch's torch.optim.Adam and, with Decoupled, AdamW):
+//
+//	g = g + WeightDecay·w                  (Adam)
+//	w = w − LR·WeightDecay·w               (AdamW: Decoupled)
+//	m = Beta1·m + (1−Beta1)·g
+//	v = Beta2·v + (1−Beta2)·g²
+//	w = w − LR · (m/(1−Beta1^Step)) / (√(v/(1−Beta2^Step)) + Eps)
+type AdamParams struct {
+	LR, Beta1, Beta2, Eps, WeightDecay float64
+	Step                               int
+	Decoupled                          bool
 }
 
 // PeerCopier is implemented by backends that can copy directly from the

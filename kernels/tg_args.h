@@ -219,4 +219,86 @@ typedef struct {
     tg_i64 c_off, c_bs, c_ld;
 } TgGemmArgs;                    // 144 bytes
 
+// --- training (module nn) ---------------------------------------------------
+
+// The windows of a 2-D convolution or pooling over NCHW data
+// (device.ConvGeom): oh = (h + 2*ph - kh)/sh + 1, likewise ow.
+typedef struct {
+    tg_i64 n, c, h, w;
+    tg_i64 kh, kw, sh, sw, ph, pw, oh, ow;
+} TgConvGeom;                    // 96 bytes
+
+// tg_im2col_<dt>: dense src [n, c, h, w] -> dense dst [n, c*kh*kw, oh*ow],
+// zero outside the input; one thread per dst element.
+// tg_col2im_<dt>: dense src [n, c*kh*kw, oh*ow] -> dense dst [n, c, h, w],
+// each dst element gathering its (ky, kx) contributions in order (no
+// atomics); one thread per dst element.
+typedef struct {
+    void *dst;
+    const void *src;
+    TgConvGeom g;
+} TgConvArgs;                    // 112 bytes
+
+// tg_maxpool_<dt>: dense src [n, c, h, w] -> dense dst [n, c, oh, ow] and
+// idx (y*w + x of the window's first maximum, as T; NaN counts as the
+// maximum); one thread per output.
+// tg_poolscatter_<dt>: dst = dx [n, c, h, w], src = dy [n, c, oh, ow]:
+// each dx element sums, over the windows covering it in (oy, ox) order, the
+// dy entries whose idx names it; one thread per dx element.
+// tg_poolgather_<dt>: dst [n, c, oh, ow] = src [n, c, h, w] at idx.
+typedef struct {
+    void *dst;
+    void *idx;
+    const void *src;
+    TgConvGeom g;
+} TgPoolArgs;                    // 120 bytes
+
+// tg_softmaxce_<dt>: for each row i of the dense logits [n, c]:
+// loss[i] = log sum_j exp(x_ij - m) + m - x[i, label_i] (m the row max,
+// accumulated in double; NaN for a label outside [0, c) or not integral) and
+// prob[i, :] = softmax of the row. One block of 256 threads per row
+// (grid-stride over rows), fixed-order tree reductions.
+typedef struct {
+    void *loss;
+    void *prob;
+    const void *logits;
+    const void *labels;
+    tg_i64 n, c;
+} TgSoftmaxArgs;                 // 48 bytes
+
+// tg_softmaxcegrad_<dt>: dlogits[i, j] = g_i * (prob[i, j] - [j == label_i])
+// with g_i = g[g_off + i*g_stride]; one thread per element.
+typedef struct {
+    void *dlogits;
+    const void *prob;
+    const void *labels;
+    const void *g;
+    tg_i64 n, c;
+    tg_i64 g_off, g_stride;
+} TgSoftmaxGradArgs;             // 64 bytes
+
+// tg_sgd_<dt>: one SGD step on n dense parameters, as device.SGDParams
+// (each line rounded in T, in order); v unused when momentum == 0.
+typedef struct {
+    void *w;
+    void *v;
+    const void *g;
+    tg_i64 n;
+    double lr, momentum, wd;
+    tg_i64 nesterov, first;
+} TgSGDArgs;                     // 72 bytes
+
+// tg_adam_<dt>: one Adam/AdamW step on n dense parameters, as
+// device.AdamParams; c1 = 1 - beta1^step and c2 = 1 - beta2^step are computed
+// by the host in double and rounded to T.
+typedef struct {
+    void *w;
+    void *m;
+    void *v;
+    const void *g;
+    tg_i64 n;
+    double lr, beta1, beta2, eps, wd, c1, c2;
+    tg_i64 decoupled;
+} TgAdamArgs;                    // 104 bytes
+
 #endif

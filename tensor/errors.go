@@ -31,6 +31,9 @@ var (
 	// ErrGraphFreed: a backward pass through a graph that an earlier backward
 	// pass freed (pass RetainGraph to keep it).
 	ErrGraphFreed = errors.New("graph already freed by a backward pass")
+	// ErrModified: an input of a recorded operation was modified in place
+	// (by an optimiser step or Assign) before the backward pass reached it.
+	ErrModified = errors.New("modified in place after being recorded")
 	// ErrReleased: use of a tensor after Release.
 	ErrReleased = errors.New("tensor released")
 	// ErrOutOfMemory: a device could not allocate a buffer.

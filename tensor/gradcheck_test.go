@@ -71,3 +71,26 @@ func TestGradCheckSmoke(t *testing.T) {
 		})
 	}
 }
+
+func TestGradCheckNN(t *testing.T) {
+	tensor.Seed(7)
+	labels := tensor.Array([]float64{2, 0, 1, 2})
+	cases := []gradCase{
+		{"Conv2D", func(x []*T) *T { return tensor.Conv2D(x[0], x[1], x[2], 1, 1) }, ins(rnd(2, 3, 5, 4), rnd(4, 3, 3, 3), rnd(4))},
+		{"Conv2D/stride2-nobias", func(x []*T) *T { return tensor.Conv2D(x[0], x[1], nil, 2, 0) }, ins(rnd(1, 2, 7, 6), rnd(3, 2, 3, 2))},
+		{"Conv2D/transposed-input", func(x []*T) *T { return tensor.Conv2D(x[0].Transpose(0, 1, 3, 2), x[1], nil, 1, 0) }, ins(rnd(2, 2, 4, 5), rnd(2, 2, 2, 2))},
+		{"MaxPool2D", one(func(a *T) *T { return tensor.MaxPool2D(a, 2, 2, 0) }), ins(rnd(2, 3, 4, 6))},
+		{"MaxPool2D/overlap-pad", one(func(a *T) *T { return tensor.MaxPool2D(a, 3, 2, 1) }), ins(rnd(1, 2, 5, 5))},
+		{"SoftmaxCE", one(func(a *T) *T { return tensor.SoftmaxCrossEntropy(a, labels) }), ins(rnd(4, 3))},
+		{"SoftmaxCE/mean", one(func(a *T) *T { return tensor.SoftmaxCrossEntropy(a.MulScalar(3), labels).Mean() }), ins(rnd(4, 3))},
+		{"LogSoftmax", one(func(a *T) *T { return a.LogSoftmax(-1) }), ins(rnd(3, 4))},
+		{"Softmax", one(func(a *T) *T { return a.Softmax(0) }), ins(rnd(3, 4))},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if err := autograd.CheckGrad(c.f, c.inputs(), autograd.CheckOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

@@ -68,6 +68,7 @@ func (t *Tensor) ZeroGrad() {
 	if t.leaf != nil {
 		g := t.leaf.grad
 		g.st.be.Fill(g.st.buf, g.layout(), 0)
+		g.st.version.Add(1)
 	}
 }
 
@@ -80,12 +81,18 @@ type node struct {
 	op       string
 	seq      uint64    // creation order: a node's inputs have smaller seq
 	inputs   []*Tensor // every operand, for the backward rule
-	need     []bool    // need[i]: gradient flows to inputs[i]
+	edges    []edge    // per input: whether gradient flows, its version
 	backward func(c *bctx)
 	shape    []int // the output's shape, dtype and device
 	dt       DType
 	dev      device.Device
 	freed    bool
+}
+
+// edge is what a node knows of one of its inputs.
+type edge struct {
+	need    bool   // gradient flows to the input
+	version uint64 // the input's storage version when recorded
 }
 
 var nodeSeq atomic.Uint64
@@ -106,10 +113,10 @@ func recording(ts ...*Tensor) bool {
 // record makes out the output of a recorded operation with the given
 // backward rule.
 func record(out *Tensor, op string, backward func(c *bctx), inputs ...*Tensor) {
-	n := &node{op: op, seq: nodeSeq.Add(1), inputs: inputs, need: make([]bool, len(inputs)),
+	n := &node{op: op, seq: nodeSeq.Add(1), inputs: inputs, edges: make([]edge, len(inputs)),
 		backward: backward, shape: out.shape, dt: out.st.dt, dev: out.st.dev}
 	for i, in := range inputs {
-		n.need[i] = in.req
+		n.edges[i] = edge{need: in.req, version: in.st.version.Load()}
 	}
 	out.node = n
 	out.req = true
@@ -132,7 +139,7 @@ type bctx struct {
 }
 
 // needs reports whether input i wants a gradient.
-func (c *bctx) needs(i int) bool { return c.n.need[i] }
+func (c *bctx) needs(i int) bool { return c.n.edges[i].need }
 
 // in returns input i.
 func (c *bctx) in(i int) *Tensor {
@@ -160,7 +167,7 @@ func (c *bctx) use(t *Tensor) *Tensor {
 // set gives input i the gradient g (of the output's shape or of the
 // input's; the engine sums broadcast axes away).
 func (c *bctx) set(i int, g *Tensor) {
-	if c.n.need[i] {
+	if c.n.edges[i].need {
 		c.grads[i], c.scales[i] = g, 1
 	}
 }
@@ -169,7 +176,7 @@ func (c *bctx) set(i int, g *Tensor) {
 // into the next pass over the gradient (an accumulation or a write to the
 // attached buffer) instead of spending a pass on it.
 func (c *bctx) setScaled(i int, g *Tensor, s float64) {
-	if !c.n.need[i] {
+	if !c.n.edges[i].need {
 		return
 	}
 	if c.create {
@@ -297,7 +304,7 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 				continue
 			}
 			for k, in := range n.inputs {
-				if !n.need[k] {
+				if !n.edges[k].need {
 					continue
 				}
 				if in.node != nil {
@@ -422,7 +429,7 @@ func (e *engine) collect(heads []*Tensor) {
 		}
 		e.nodes = append(e.nodes, n)
 		for k, in := range n.inputs {
-			if !n.need[k] {
+			if !n.edges[k].need {
 				continue
 			}
 			switch {
@@ -467,6 +474,12 @@ func (e *engine) fresh(t *Tensor) bool {
 // run applies n's backward rule to the gradient in s and routes the
 // results to n's inputs.
 func (e *engine) run(n *node, s *gradSlot) {
+	for i, in := range n.inputs {
+		if in.st.version.Load() != n.edges[i].version {
+			panic(&Error{Kind: ErrModified, Op: n.op, Shapes: [][]int{in.Shape()}, Devices: []device.Device{in.st.dev}, Detail: fmt.Sprintf(
+				"input %d was modified in place (an optimiser step or Assign) after the operation was recorded", i)})
+		}
+	}
 	g := e.value(s)
 	c := &bctx{n: n, g: g, create: e.create, grads: make([]*Tensor, len(n.inputs)), scales: make([]float64, len(n.inputs))}
 	if g.req && !e.create {
@@ -575,6 +588,7 @@ func (e *engine) writeLeaves() {
 			continue
 		}
 		dst := li.grad
+		dst.st.version.Add(1)
 		switch {
 		case s.t == nil:
 			if li.req == GradWrite {

@@ -53,6 +53,7 @@ type storage struct {
 	dt      DType
 	seq     uint64      // creation order; see the backward engine
 	shared  atomic.Bool // another Tensor may view this buffer
+	version atomic.Uint64 // bumped by in-place writes (SGDStep, Assign, ...)
 	cleanup runtime.Cleanup
 	managed bool  // cleanup registered
 	bytes   int64 // buffer size, when managed

@@ -120,6 +120,50 @@ type gemmArgs struct {
 	COff, CBS, CLd      int64
 }
 
+type tgConvGeom struct {
+	N, C, H, W                     int64
+	KH, KW, SH, SW, PH, PW, OH, OW int64
+}
+
+func convGeom(g device.ConvGeom) tgConvGeom {
+	return tgConvGeom{int64(g.N), int64(g.C), int64(g.H), int64(g.W), int64(g.KH), int64(g.KW),
+		int64(g.SH), int64(g.SW), int64(g.PH), int64(g.PW), int64(g.OH), int64(g.OW)}
+}
+
+type convArgs struct {
+	Dst, Src Ptr
+	G        tgConvGeom
+}
+
+type poolArgs struct {
+	Dst, Idx, Src Ptr
+	G             tgConvGeom
+}
+
+type softmaxArgs struct {
+	Loss, Prob, Logits, Labels Ptr
+	N, C                       int64
+}
+
+type softmaxGradArgs struct {
+	DLogits, Prob, Labels, G Ptr
+	N, C, GOff, GStride      int64
+}
+
+type sgdArgs struct {
+	W, V, G          Ptr
+	N                int64
+	LR, Momentum, WD float64
+	Nesterov, First  int64
+}
+
+type adamArgs struct {
+	W, M, V, G                        Ptr
+	N                                 int64
+	LR, Beta1, Beta2, Eps, WD, C1, C2 float64
+	Decoupled                         int64
+}
+
 // argBytes returns the bytes of an argument struct.
 func argBytes[T any](a *T) (unsafe.Pointer, uintptr) {
 	return unsafe.Pointer(a), unsafe.Sizeof(*a)

@@ -21,7 +21,7 @@ func TestArgLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Field sizes in bytes of the C structs, flattened.
-	sizes := map[string]int{"TgShape": 80, "TgView": 72}
+	sizes := map[string]int{"TgShape": 80, "TgView": 72, "TgConvGeom": 96}
 	structRe := regexp.MustCompile(`(?s)typedef struct \{(.*?)\} (\w+);`)
 	fieldRe := regexp.MustCompile(`^\s*(?:const\s+)?([\w]+)\s*(\*?)\s*(.*);`)
 	cOffsets := map[string][]int{}
@@ -62,6 +62,8 @@ func TestArgLayout(t *testing.T) {
 		"TgCopyArgs": copyArgs{}, "TgFillArgs": fillArgs{}, "TgArangeArgs": arangeArgs{},
 		"TgRandomArgs": randomArgs{}, "TgReduceInnerArgs": reduceInnerArgs{}, "TgReduceOuterArgs": reduceOuterArgs{},
 		"TgReduceFinalArgs": reduceFinalArgs{}, "TgArgReduceArgs": argReduceArgs{}, "TgGemmArgs": gemmArgs{},
+		"TgConvGeom": tgConvGeom{}, "TgConvArgs": convArgs{}, "TgPoolArgs": poolArgs{}, "TgSoftmaxArgs": softmaxArgs{},
+		"TgSoftmaxGradArgs": softmaxGradArgs{}, "TgSGDArgs": sgdArgs{}, "TgAdamArgs": adamArgs{},
 	}
 	if len(cOffsets) != len(goStructs) {
 		t.Errorf("header has %d structs, Go mirrors %d", len(cOffsets), len(goStructs))
@@ -484,3 +486,7 @@ func TestGeometry(t *testing.T) {
 		t.Errorf("outerSplit gives %d chunks, beyond gridDim.y", c)
 	}
 }
+
+// The backend implements the whole device.Backend interface.
+var _ device.Backend = (*Backend)(nil)
+var _ device.PeerCopier = (*Backend)(nil)

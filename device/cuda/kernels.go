@@ -18,6 +18,7 @@ const (
 	modRandom      = "random"
 	modReduce      = "reduce"
 	modGemm        = "gemm"
+	modNN          = "nn"
 )
 
 type kernelInfo struct {
@@ -69,6 +70,9 @@ var (
 	kReduce  [device.NumReduceOps][2][3]int
 	kArg     [2][2]int // [ArgOp][dtype]
 	kGemm    [2]int
+	// training kernels, by dtype
+	kIm2Col, kCol2Im, kMaxPool, kPoolScatter, kPoolGather [2]int
+	kSoftmaxCE, kSoftmaxCEGrad, kSGD, kAdam              [2]int
 )
 
 func lower(s interface{ String() string }) string { return strings.ToLower(s.String()) }
@@ -113,6 +117,15 @@ func init() {
 		kArg[device.ArgMax][dt] = reg(modReduce, "tg_argmax_"+d)
 		kArg[device.ArgMin][dt] = reg(modReduce, "tg_argmin_"+d)
 		kGemm[dt] = reg(modGemm, "tg_gemm_"+d)
+		kIm2Col[dt] = reg(modNN, "tg_im2col_"+d)
+		kCol2Im[dt] = reg(modNN, "tg_col2im_"+d)
+		kMaxPool[dt] = reg(modNN, "tg_maxpool_"+d)
+		kPoolScatter[dt] = reg(modNN, "tg_poolscatter_"+d)
+		kPoolGather[dt] = reg(modNN, "tg_poolgather_"+d)
+		kSoftmaxCE[dt] = reg(modNN, "tg_softmaxce_"+d)
+		kSoftmaxCEGrad[dt] = reg(modNN, "tg_softmaxcegrad_"+d)
+		kSGD[dt] = reg(modNN, "tg_sgd_"+d)
+		kAdam[dt] = reg(modNN, "tg_adam_"+d)
 	}
 }
 

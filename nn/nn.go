@@ -1,0 +1,172 @@
+// Package nn holds the building blocks of neural networks on top of
+// package tensor: parameter initialisation, layers, losses and accuracy.
+//
+// A layer is a value with a Forward method and the parameters it owns;
+// parameters are ordinary tensors with a gradient attached, so any
+// optimiser (package optim) or hand-written update can train them:
+//
+//	model := nn.Sequential{
+//		nn.NewDense(784, 256), nn.ReLU{},
+//		nn.NewDense(256, 10),
+//	}
+//	var loss *tensor.Tensor
+//	autograd.Record(func() { loss = nn.CrossEntropy(model.Forward(x), y) })
+//	loss.Backward()
+//	opt.Step()
+package nn
+
+import (
+	"math"
+
+	"github.com/tapegrad/tapegrad/tensor"
+)
+
+// GlorotUniform returns a tensor of the given shape drawn uniformly from
+// ±√(6/(fanIn+fanOut)) (Glorot and Bengio, 2010), suited to tanh and
+// sigmoid layers.
+func GlorotUniform(fanIn, fanOut int, shape []int, opts ...tensor.Option) *tensor.Tensor {
+	a := math.Sqrt(6 / float64(fanIn+fanOut))
+	return tensor.RandUniform(-a, a, shape, opts...)
+}
+
+// HeNormal returns a tensor of the given shape drawn from a normal
+// distribution with standard deviation √(2/fanIn) (He et al., 2015), suited
+// to ReLU layers.
+func HeNormal(fanIn int, shape []int, opts ...tensor.Option) *tensor.Tensor {
+	return tensor.RandNormal(0, math.Sqrt(2/float64(fanIn)), shape, opts...)
+}
+
+// HeUniform returns a tensor drawn uniformly from ±√(6/fanIn).
+func HeUniform(fanIn int, shape []int, opts ...tensor.Option) *tensor.Tensor {
+	a := math.Sqrt(6 / float64(fanIn))
+	return tensor.RandUniform(-a, a, shape, opts...)
+}
+
+// Layer is a step of a network.
+type Layer interface {
+	// Forward applies the layer to a batch.
+	Forward(x *tensor.Tensor) *tensor.Tensor
+	// Params returns the layer's trainable tensors (none for stateless
+	// layers), in a fixed order.
+	Params() []*tensor.Tensor
+}
+
+// Sequential applies layers in order.
+type Sequential []Layer
+
+// Forward applies every layer in turn.
+func (s Sequential) Forward(x *tensor.Tensor) *tensor.Tensor {
+	for _, l := range s {
+		x = l.Forward(x)
+	}
+	return x
+}
+
+// Params returns the parameters of all layers, in order.
+func (s Sequential) Params() []*tensor.Tensor {
+	var ps []*tensor.Tensor
+	for _, l := range s {
+		ps = append(ps, l.Params()...)
+	}
+	return ps
+}
+
+// Dense is a fully connected layer: y = x·W + B for x of shape [batch, in].
+type Dense struct {
+	W *tensor.Tensor // [in, out]
+	B *tensor.Tensor // [out]
+}
+
+// NewDense returns a dense layer with He-uniform weights (for ReLU
+// networks) and zero bias, gradients attached.
+func NewDense(in, out int, opts ...tensor.Option) *Dense {
+	d := &Dense{W: HeUniform(in, []int{in, out}, opts...), B: tensor.Zeros([]int{out}, opts...)}
+	d.W.AttachGrad()
+	d.B.AttachGrad()
+	return d
+}
+
+// Forward returns x·W + B.
+func (d *Dense) Forward(x *tensor.Tensor) *tensor.Tensor { return x.MatMul(d.W).Add(d.B) }
+
+// Params returns W and B.
+func (d *Dense) Params() []*tensor.Tensor { return []*tensor.Tensor{d.W, d.B} }
+
+// Conv2D is a 2-D convolution layer over [N, C, H, W] batches.
+type Conv2D struct {
+	W               *tensor.Tensor // [out, in, k, k]
+	B               *tensor.Tensor // [out]
+	Stride, Padding int
+}
+
+// NewConv2D returns a convolution layer with k×k filters, He-uniform
+// weights and zero bias, gradients attached.
+func NewConv2D(in, out, k, stride, padding int, opts ...tensor.Option) *Conv2D {
+	c := &Conv2D{W: HeUniform(in*k*k, []int{out, in, k, k}, opts...), B: tensor.Zeros([]int{out}, opts...),
+		Stride: stride, Padding: padding}
+	c.W.AttachGrad()
+	c.B.AttachGrad()
+	return c
+}
+
+// Forward convolves x with the layer's filters and adds the bias.
+func (c *Conv2D) Forward(x *tensor.Tensor) *tensor.Tensor {
+	return tensor.Conv2D(x, c.W, c.B, c.Stride, c.Padding)
+}
+
+// Params returns W and B.
+func (c *Conv2D) Params() []*tensor.Tensor { return []*tensor.Tensor{c.W, c.B} }
+
+// MaxPool2D is a max-pooling layer.
+type MaxPool2D struct{ Kernel, Stride, Padding int }
+
+// Forward pools x.
+func (p MaxPool2D) Forward(x *tensor.Tensor) *tensor.Tensor {
+	return tensor.MaxPool2D(x, p.Kernel, p.Stride, p.Padding)
+}
+
+// Params returns nil.
+func (MaxPool2D) Params() []*tensor.Tensor { return nil }
+
+// ReLU applies max(x, 0).
+type ReLU struct{}
+
+// Forward applies the rectifier.
+func (ReLU) Forward(x *tensor.Tensor) *tensor.Tensor { return x.ReLU() }
+
+// Params returns nil.
+func (ReLU) Params() []*tensor.Tensor { return nil }
+
+// Tanh applies the hyperbolic tangent.
+type Tanh struct{}
+
+// Forward applies tanh.
+func (Tanh) Forward(x *tensor.Tensor) *tensor.Tensor { return x.Tanh() }
+
+// Params returns nil.
+func (Tanh) Params() []*tensor.Tensor { return nil }
+
+// Flatten reshapes [N, ...] to [N, rest].
+type Flatten struct{}
+
+// Forward flattens all axes after the first.
+func (Flatten) Forward(x *tensor.Tensor) *tensor.Tensor { return x.Reshape(x.Shape()[0], -1) }
+
+// Params returns nil.
+func (Flatten) Params() []*tensor.Tensor { return nil }
+
+// CrossEntropy returns the mean softmax cross-entropy of logits [N, C]
+// against labels [N] (class indices), computed by one fused operation.
+func CrossEntropy(logits, labels *tensor.Tensor) *tensor.Tensor {
+	return tensor.SoftmaxCrossEntropy(logits, labels).Mean()
+}
+
+// Accuracy returns the fraction of rows of logits whose largest entry is at
+// the label's index. It reads the result back to the host.
+func Accuracy(logits, labels *tensor.Tensor) float64 {
+	n := labels.Size()
+	if n == 0 {
+		return math.NaN()
+	}
+	return logits.ArgMax(1).Eq(labels).Sum().Item() / float64(n)
+}

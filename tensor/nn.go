@@ -1,0 +1,202 @@
+package tensor
+
+import (
+	"fmt"
+
+	"github.com/tapegrad/tapegrad/device"
+)
+
+// The operations of neural networks: convolution, pooling, softmax and the
+// fused softmax cross-entropy loss. Convolution is im2col followed by one
+// batched MatMul; im2col and its adjoint col2im are operations of their own,
+// each the other's backward rule, so gradients of every order work.
+
+// convGeom checks a convolution or pooling window against an input of
+// shape [N, C, H, W] and returns the geometry.
+func convGeom(op string, x *Tensor, kh, kw, stride, pad int) device.ConvGeom {
+	if len(x.shape) != 4 {
+		fail(ErrShape, op, "input must have shape [N, C, H, W]", x)
+	}
+	if kh < 1 || kw < 1 || stride < 1 || pad < 0 {
+		fail(ErrArgument, op, fmt.Sprintf("window %dx%d, stride %d, padding %d", kh, kw, stride, pad), x)
+	}
+	g := device.ConvGeom{N: x.shape[0], C: x.shape[1], H: x.shape[2], W: x.shape[3],
+		KH: kh, KW: kw, SH: stride, SW: stride, PH: pad, PW: pad}
+	if g.H+2*pad < kh || g.W+2*pad < kw {
+		fail(ErrShape, op, fmt.Sprintf("window %dx%d larger than the padded input %dx%d", kh, kw, g.H+2*pad, g.W+2*pad), x)
+	}
+	g.OH = (g.H+2*pad-kh)/stride + 1
+	g.OW = (g.W+2*pad-kw)/stride + 1
+	return g
+}
+
+// dense returns t if it is dense from offset 0, else a dense copy (not
+// recorded).
+func (t *Tensor) denseCopy(op string) *Tensor {
+	if t.dense() {
+		return t
+	}
+	return materialize(op, t)
+}
+
+// im2col returns the windows of x as [N, C·KH·KW, OH·OW].
+func im2col(x *Tensor, g device.ConvGeom) *Tensor {
+	const op = "Im2Col"
+	out := empty(op, x.st.be, x.st.dt, []int{g.N, g.C * g.KH * g.KW, g.OH * g.OW})
+	x.st.be.Im2Col(out.st.buf, x.st.buf, x.layout(), g)
+	if recording(x) {
+		record(out, op, func(c *bctx) { c.set(0, col2im(c.g, g)) }, x)
+	}
+	return out
+}
+
+// col2im sums windows [N, C·KH·KW, OH·OW] back into [N, C, H, W].
+func col2im(col *Tensor, g device.ConvGeom) *Tensor {
+	const op = "Col2Im"
+	src := col.denseCopy(op)
+	out := empty(op, col.st.be, col.st.dt, []int{g.N, g.C, g.H, g.W})
+	col.st.be.Col2Im(out.st.buf, src.st.buf, g)
+	if recording(col) {
+		record(out, op, func(c *bctx) { c.set(0, im2col(c.g, g)) }, col)
+	}
+	return out
+}
+
+// Conv2D returns the 2-D convolution (cross-correlation, as in PyTorch and
+// MXNet) of x, of shape [N, C, H, W], with the filters w, of shape
+// [O, C, KH, KW], plus the bias b (shape [O], or nil), with the given stride
+// and zero padding on every side. The result has shape [N, O, OH, OW] with
+// OH = (H + 2·padding − KH)/stride + 1, likewise OW. It is differentiable
+// in x, w and b.
+func Conv2D(x, w, b *Tensor, stride, padding int) *Tensor {
+	const op = "Conv2D"
+	checkPair(op, x, w)
+	if len(w.shape) != 4 || len(x.shape) != 4 || w.shape[1] != x.shape[1] {
+		fail(ErrShape, op, "want input [N, C, H, W] and filters [O, C, KH, KW]", x, w)
+	}
+	g := convGeom(op, x, w.shape[2], w.shape[3], stride, padding)
+	o := w.shape[0]
+	col := im2col(x, g)
+	out := w.Reshape(o, g.C*g.KH*g.KW).MatMul(col) // [N, O, OH·OW]
+	if b != nil {
+		checkPair(op, x, b)
+		if len(b.shape) != 1 || b.shape[0] != o {
+			fail(ErrShape, op, fmt.Sprintf("bias must have shape [%d]", o), w, b)
+		}
+		out = out.Add(b.Reshape(o, 1))
+	}
+	return out.Reshape(g.N, o, g.OH, g.OW)
+}
+
+// MaxPool2D returns the maximum of each kernel×kernel window of x (shape
+// [N, C, H, W]) taken every stride positions, with padding positions on
+// each side that never win. NaN counts as the maximum. The gradient goes to
+// the first maximum of each window. padding must be at most kernel/2.
+func MaxPool2D(x *Tensor, kernel, stride, padding int) *Tensor {
+	const op = "MaxPool2D"
+	x.live(op)
+	g := convGeom(op, x, kernel, kernel, stride, padding)
+	if 2*padding > kernel {
+		fail(ErrArgument, op, fmt.Sprintf("padding %d is more than half the window %d", padding, kernel), x)
+	}
+	shape := []int{g.N, g.C, g.OH, g.OW}
+	out := empty(op, x.st.be, x.st.dt, shape)
+	idx := empty(op, x.st.be, x.st.dt, append([]int(nil), shape...))
+	x.st.be.MaxPool(out.st.buf, idx.st.buf, x.st.buf, x.layout(), g)
+	if recording(x) {
+		record(out, op, func(c *bctx) { c.set(0, poolScatter(c.g, idx, g)) }, x)
+	}
+	return out
+}
+
+// poolScatter sums dy back to the positions idx names (the gradient of a
+// max-pool). It is linear in dy, with poolGather as its adjoint.
+func poolScatter(dy, idx *Tensor, g device.ConvGeom) *Tensor {
+	const op = "PoolScatter"
+	src := dy.denseCopy(op)
+	out := empty(op, dy.st.be, dy.st.dt, []int{g.N, g.C, g.H, g.W})
+	dy.st.be.PoolScatter(out.st.buf, src.st.buf, idx.st.buf, g)
+	if recording(dy) {
+		record(out, op, func(c *bctx) { c.set(0, poolGather(c.g, idx, g)) }, dy)
+	}
+	return out
+}
+
+// poolGather reads x at the positions idx names.
+func poolGather(x, idx *Tensor, g device.ConvGeom) *Tensor {
+	const op = "PoolGather"
+	src := x.denseCopy(op)
+	out := empty(op, x.st.be, x.st.dt, []int{g.N, g.C, g.OH, g.OW})
+	x.st.be.PoolGather(out.st.buf, src.st.buf, idx.st.buf, g)
+	if recording(x) {
+		record(out, op, func(c *bctx) { c.set(0, poolScatter(c.g, idx, g)) }, x)
+	}
+	return out
+}
+
+// LogSoftmax returns x − log Σ exp(x) along axis (negative counts from the
+// end), computed stably by subtracting the maximum first. It is
+// differentiable.
+func (t *Tensor) LogSoftmax(axis int) *Tensor {
+	ax := normAxes("LogSoftmax", t, []int{axis})[0]
+	m := t.Detach().MaxKeepDims(ax)
+	shifted := t.Sub(m)
+	return shifted.Sub(shifted.Exp().SumKeepDims(ax).Log())
+}
+
+// Softmax returns exp(x) / Σ exp(x) along axis, computed stably. It is
+// differentiable.
+func (t *Tensor) Softmax(axis int) *Tensor {
+	ax := normAxes("Softmax", t, []int{axis})[0]
+	e := t.Sub(t.Detach().MaxKeepDims(ax)).Exp()
+	return e.Div(e.SumKeepDims(ax))
+}
+
+// OneHot returns a tensor of shape [n, classes] with a 1 at (i, labels[i])
+// and 0 elsewhere, for labels of shape [n] holding class indices. Not
+// differentiable.
+func OneHot(labels *Tensor, classes int) *Tensor {
+	if len(labels.shape) != 1 {
+		fail(ErrShape, "OneHot", "labels must be 1-d", labels)
+	}
+	cls := Arange(0, float64(classes), 1, On(labels.st.dev), WithDType(labels.st.dt))
+	return labels.ExpandDims(1).Detach().Eq(cls)
+}
+
+// SoftmaxCrossEntropy returns, for logits of shape [N, C] and labels of
+// shape [N] holding class indices (as floats of the logits' dtype), the
+// per-sample losses −log softmax(logits)[i, labels[i]], shape [N]. Forward
+// and backward are one fused operation each (the softmax is computed once,
+// with the row maximum subtracted, and saved). A label outside [0, C) gives
+// a NaN loss. Differentiable in the logits, to any order.
+func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
+	const op = "SoftmaxCrossEntropy"
+	checkPair(op, logits, labels)
+	if len(logits.shape) != 2 || len(labels.shape) != 1 || labels.shape[0] != logits.shape[0] {
+		fail(ErrShape, op, "want logits [N, C] and labels [N]", logits, labels)
+	}
+	n, k := logits.shape[0], logits.shape[1]
+	x := logits.denseCopy(op)
+	lab := labels.denseCopy(op)
+	loss := empty(op, logits.st.be, logits.st.dt, []int{n})
+	prob := empty(op, logits.st.be, logits.st.dt, []int{n, k})
+	logits.st.be.SoftmaxCE(loss.st.buf, prob.st.buf, x.st.buf, lab.st.buf, n, k)
+	if recording(logits) {
+		record(loss, op, func(c *bctx) {
+			if !c.needs(0) {
+				return
+			}
+			if c.create {
+				// Recorded form, so that the gradient can be differentiated.
+				p := c.in(0).Softmax(1)
+				c.set(0, p.Sub(OneHot(lab, k)).Mul(c.g.ExpandDims(1)))
+				return
+			}
+			g := c.g
+			d := empty(op, g.st.be, g.st.dt, []int{n, k})
+			g.st.be.SoftmaxCEGrad(d.st.buf, prob.st.buf, lab.st.buf, g.st.buf, g.layout(), n, k)
+			c.set(0, d)
+		}, logits)
+	}
+	return loss
+}

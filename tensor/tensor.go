@@ -51,8 +51,8 @@ type storage struct {
 	be      device.Backend
 	dev     device.Device
 	dt      DType
-	seq     uint64      // creation order; see the backward engine
-	shared  atomic.Bool // another Tensor may view this buffer
+	seq     uint64        // creation order; see the backward engine
+	shared  atomic.Bool   // another Tensor may view this buffer
 	version atomic.Uint64 // bumped by in-place writes (SGDStep, Assign, ...)
 	cleanup runtime.Cleanup
 	managed bool  // cleanup registered

@@ -72,7 +72,7 @@ var (
 	kGemm    [2]int
 	// training kernels, by dtype
 	kIm2Col, kCol2Im, kMaxPool, kPoolScatter, kPoolGather [2]int
-	kSoftmaxCE, kSoftmaxCEGrad, kSGD, kAdam              [2]int
+	kSoftmaxCE, kSoftmaxCEGrad, kSGD, kAdam               [2]int
 )
 
 func lower(s interface{ String() string }) string { return strings.ToLower(s.String()) }

@@ -61,6 +61,7 @@ type Options struct {
 	SelfTest bool
 	List     bool
 	CPUProf  string
+	Validate bool // validate the JSON files in flag.Args() and exit
 
 	WarmupMin  time.Duration // warm-up lasts at least this long
 	WarmupRuns int           // and at least this many runs
@@ -102,7 +103,7 @@ func (o *Options) selfTest() {
 }
 
 func parseFlags() *Options {
-	var quick, self, list bool
+	var quick, self, list, validate bool
 	var pattern, jsonPath, prof string
 	flag.BoolVar(&quick, "quick", false, "sizes up to 1M elements only, fewer repetitions")
 	flag.StringVar(&jsonPath, "json", "", "write the results as JSON to this file")
@@ -110,9 +111,10 @@ func parseFlags() *Options {
 	flag.BoolVar(&self, "selftest", false, "run one small case of each kind with minimal timing, check results and the JSON schema; exit 1 on failure")
 	flag.BoolVar(&list, "list", false, "list the case names and exit")
 	flag.StringVar(&prof, "cpuprofile", "", "write a CPU profile of the whole run to this file")
+	flag.BoolVar(&validate, "validate", false, "only validate the JSON files given as arguments (any peer's, torch_bench.py's too) against the schema")
 	flag.Parse()
 	o := newOptions(quick)
-	o.JSONPath, o.List, o.CPUProf = jsonPath, list, prof
+	o.JSONPath, o.List, o.CPUProf, o.Validate = jsonPath, list, prof, validate
 	if pattern != "" {
 		re, err := regexp.Compile(pattern)
 		if err != nil {
@@ -129,6 +131,22 @@ func parseFlags() *Options {
 
 func main() {
 	o := parseFlags()
+	if o.Validate {
+		code := 0
+		for _, path := range flag.Args() {
+			data, err := os.ReadFile(path)
+			if err == nil {
+				err = ValidateJSON(data)
+			}
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "%s: %v\n", path, err)
+				code = 1
+				continue
+			}
+			fmt.Fprintf(os.Stderr, "%s: valid\n", path)
+		}
+		os.Exit(code)
+	}
 	if o.List {
 		for _, n := range caseNames(o) {
 			if o.Want(n) {
@@ -451,4 +469,84 @@ func fill(n int, seed uint64) []float32 {
 		out[i] = float32(int64(s>>40)-(1<<23)) / (1 << 23)
 	}
 	return out
+}
+
+// checkSample compares 64 spread-out elements of got with want(i).
+func checkSample(got []float32, n int, want func(i int) float64, tol float64) error {
+	if len(got) != n {
+		return fmt.Errorf("got %d elements, want %d", len(got), n)
+	}
+	step := max(1, n/64)
+	for i := 0; i < n; i += step {
+		w := want(i)
+		if d := math.Abs(float64(got[i]) - w); d > tol*(1+math.Abs(w)) {
+			return fmt.Errorf("element %d = %g, want %g", i, got[i], w)
+		}
+	}
+	return nil
+}
+
+// checkReduce compares the outputs of a reduction with a float64 reference.
+// scale[i] is the size of the terms reduced into output i (sum of |x| for a
+// sum, the norm itself for a norm). A result off by more than 5% of its scale
+// fails; a result that differs from the reference by more than 1e-4
+// (relative) passes with a note, because naive float32 accumulation over
+// millions of terms is the peer's own accuracy, not a benchmark error.
+func checkReduce(got []float32, want, scale []float64) (note string, err error) {
+	if len(got) != len(want) {
+		return "", fmt.Errorf("got %d elements, want %d", len(got), len(want))
+	}
+	worst, wi := 0.0, -1
+	for i, w := range want {
+		d := math.Abs(float64(got[i]) - w)
+		if d > 0.05*scale[i]+1e-6 {
+			return "", fmt.Errorf("element %d = %g, want %g", i, got[i], w)
+		}
+		if rel := d / math.Max(math.Abs(w), 1); rel > worst {
+			worst, wi = rel, i
+		}
+	}
+	if worst > 1e-4 {
+		note = fmt.Sprintf("float32 accuracy: element %d = %.7g, float64 reference %.7g (relative error %.2g)", wi, got[wi], want[wi], worst)
+	}
+	return note, nil
+}
+
+// sumRef returns the float64 sums of xs over groups (output i sums the
+// elements j with group(j) == i) and the matching sums of |x|.
+func sumRef(xs []float32, nOut int, group func(j int) int) (want, scale []float64) {
+	want, scale = make([]float64, nOut), make([]float64, nOut)
+	for j, v := range xs {
+		g := group(j)
+		want[g] += float64(v)
+		scale[g] += math.Abs(float64(v))
+	}
+	return want, scale
+}
+
+// normRef is the float64 L2 norm of xs (as want and scale).
+func normRef(xs []float32) (want, scale []float64) {
+	s := 0.0
+	for _, v := range xs {
+		s += float64(v) * float64(v)
+	}
+	return []float64{math.Sqrt(s)}, []float64{math.Sqrt(s)}
+}
+
+func rotNote(k int) string {
+	if k <= 1 {
+		return ""
+	}
+	return fmt.Sprintf("inputs rotate among %d copies", k)
+}
+
+// join joins the non-empty parts with "; ".
+func join(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "; ")
 }

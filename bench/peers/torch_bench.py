@@ -626,7 +626,7 @@ def main(argv=None):
     ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile entries")
     ap.add_argument("--selftest", "-selftest", action="store_true",
                     help="one small case of each kind, minimal timing; checks results and the JSON schema")
-    ap.add_argument("--list", action="store_true", help="list the case names and exit")
+    ap.add_argument("--list", "-list", action="store_true", help="list the case names and exit")
     args = ap.parse_args(argv)
     if torch is None:
         raise SystemExit("torch is not installed")

@@ -1,0 +1,668 @@
+#!/usr/bin/env python3
+"""PyTorch peer benchmark for tapegrad (same workloads and JSON schema as the
+Go peers in bench/peers/gorgonia and bench/peers/gomlx).
+
+    python3 torch_bench.py [--device cuda|cpu] [--quick] [--json FILE]
+                           [--cases REGEXP] [--no-compile] [--selftest]
+
+Every case runs in eager mode; unless --no-compile, a "compile" entry is also
+measured with torch.compile (default inductor mode, dynamic=False); a compile
+failure is recorded as a skipped entry with the reason.
+
+Timing: a warm-up (>= 3 runs and >= 100 ms; 20 ms with --quick), then
+repetitions until ~0.2 s are covered (>= 5 reps). A repetition is a batch of
+back-to-back calls lasting >= 1 ms; its time is the batch time over the batch
+size (so sub-microsecond kernels are resolved). On CUDA a repetition is timed
+with torch.cuda.Event pairs; on CPU with time.perf_counter_ns. The median,
+min and max over repetitions are reported, per call.
+
+Inputs that fit in 50 MB (an H100's L2 is 50 MB) rotate among several copies
+(enough for > 100 MB of inputs, at most 16; at most 4 for matmul) so that a
+cache does not flatter the result; the case note says so. fp32 matmuls run
+with torch.set_float32_matmul_precision("highest") (no TF32).
+"""
+
+import argparse
+import datetime
+import json
+import math
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+import traceback
+
+try:
+    import torch
+    import torch.nn.functional as F
+except ImportError:  # allows --help and py_compile without torch
+    torch = None
+
+L2_BYTES = 50 << 20
+
+ELEMENTWISE_KINDS = [
+    "copy", "unary/exp", "unary/tanh", "unary/relu", "binary/add", "binary/mul", "scalar/mul",
+    "broadcast/row/add", "broadcast/col/add", "reduce/sum/all", "reduce/sum/inner", "reduce/sum/outer", "norm",
+]
+
+
+def rotate_copies(input_bytes, cap=16):
+    """Copies to rotate through: enough for > 2x50 MB of inputs, at most cap."""
+    if input_bytes <= 0 or input_bytes > L2_BYTES:
+        return 1
+    return max(1, min(cap, -(-2 * L2_BYTES // input_bytes)))
+
+
+def rot_note(k):
+    return "inputs rotate among %d copies" % k if k > 1 else ""
+
+
+def join_notes(*parts):
+    return "; ".join(p for p in parts if p)
+
+
+class Options:
+    def __init__(self, args):
+        self.quick = args.quick or args.selftest
+        self.selftest = args.selftest
+        self.device = args.device
+        self.compile = not args.no_compile
+        self.cases = re.compile(args.cases) if args.cases else None
+        self.json = args.json
+        self.reps_min = 5
+        self.reps_max = 2000
+        self.rep_min_s = 1e-3
+        self.warmup_runs = 3
+        if args.selftest:
+            self.warmup_s, self.target_s, self.budget_s = 0.001, 0.005, 0.3
+            self.reps_min, self.warmup_runs = 2, 1
+        elif self.quick:
+            self.warmup_s, self.target_s, self.budget_s = 0.02, 0.05, 1.0
+        else:
+            self.warmup_s, self.target_s, self.budget_s = 0.1, 0.2, 10.0
+
+    def cuda(self):
+        return self.device.startswith("cuda")
+
+    def sizes(self):
+        if self.quick:
+            return [1024, 65536, 1048576]
+        s = [1024, 65536, 1048576, 16777216]
+        if self.cuda():
+            s.append(67108864)
+        return s
+
+    def matmul_shapes(self):
+        sq = [256, 512, 1024, 2048] + ([4096] if self.cuda() else [])
+        shapes = [(n, n, n) for n in sq] + [(256, 784, 512), (256, 512, 10)]
+        if self.quick:
+            lim = 1 << 20
+            shapes = [s for s in shapes if s[0] * s[1] <= lim and s[1] * s[2] <= lim and s[0] * s[2] <= lim]
+        return shapes
+
+    def want(self, name):
+        return self.cases is None or self.cases.search(name) is not None
+
+
+SELFTEST_CASES = (r"^(copy/1024|unary/(exp|relu)/1024|binary/add/1024|scalar/mul/1024|broadcast/(row|col)/add/1024|"
+                  r"reduce/sum/(all|inner|outer)/1024|norm/1024|matmul/256x512x10|seed/1024|overhead/op|mlp/step)$")
+
+
+class Timer:
+    """Times fn(i) (i is a running call index, used to rotate inputs)."""
+
+    def __init__(self, opt):
+        self.opt = opt
+        self.cuda = opt.cuda()
+
+    def _sync(self):
+        if self.cuda:
+            torch.cuda.synchronize()
+
+    def run(self, fn):
+        opt = self.opt
+        i = 0
+        # Warm-up, estimating the cost of one call.
+        self._sync()
+        t0 = time.perf_counter()
+        n = 0
+        while n < opt.warmup_runs or time.perf_counter() - t0 < opt.warmup_s:
+            fn(i)
+            i += 1
+            n += 1
+            if n % 8 == 0 or n < 8:
+                self._sync()
+            if time.perf_counter() - t0 > opt.budget_s:
+                break
+        self._sync()
+        per = (time.perf_counter() - t0) / n
+        batch = 1 if per >= opt.rep_min_s else int(opt.rep_min_s / max(per, 1e-9)) + 1
+        samples = []
+        total = 0.0
+        if self.cuda:
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        while len(samples) < opt.reps_min or (total < opt.target_s and len(samples) < opt.reps_max):
+            if self.cuda:
+                start.record()
+                for _ in range(batch):
+                    fn(i)
+                    i += 1
+                end.record()
+                end.synchronize()
+                d = start.elapsed_time(end) * 1e-3
+            else:
+                t = time.perf_counter_ns()
+                for _ in range(batch):
+                    fn(i)
+                    i += 1
+                d = (time.perf_counter_ns() - t) * 1e-9
+            total += d
+            samples.append(d / batch)
+            if total > opt.budget_s and len(samples) >= min(3, opt.reps_min):
+                break
+        samples.sort()
+        return statistics.median(samples), samples[0], samples[-1], len(samples)
+
+
+class Runner:
+    def __init__(self, opt):
+        self.opt = opt
+        self.timer = Timer(opt)
+        self.cases = []
+        self.start = time.time()
+        dev = torch.device(opt.device)
+        if opt.cuda():
+            machine = torch.cuda.get_device_name(dev)
+        else:
+            machine = cpu_model()
+        self.report = {
+            "peer": "torch",
+            "version": torch.__version__ + (" (CUDA %s)" % torch.version.cuda if opt.cuda() and torch.version.cuda else ""),
+            "device": "cuda" if opt.cuda() else "cpu",
+            "machine": machine,
+            "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "mode": "eager",
+            "cases": self.cases,
+        }
+
+    def add(self, case):
+        case.setdefault("dtype", "float32")
+        case = {k: v for k, v in case.items() if v not in (None, "", 0) or k in ("name",)}
+        case.setdefault("dtype", "float32")
+        self.cases.append(case)
+        if case.get("skipped"):
+            print("%-28s %-8s skipped: %s" % (case["name"], case.get("mode", ""), case["skipped"]), file=sys.stderr)
+        else:
+            extra = "  %10.3f %s" % (case["value"], case["unit"]) if case.get("unit") else ""
+            print("%-28s %-8s median %12s  (min %s, max %s, %d reps)%s" % (
+                case["name"], case.get("mode", ""), fmt_ns(case["median_ns"]), fmt_ns(case["min_ns"]),
+                fmt_ns(case["max_ns"]), case["reps"], extra), file=sys.stderr)
+
+    def measure(self, case, fn, check=None, value_fn=None, setup=None):
+        """Times fn(i) for case (a dict with name, mode, size, bytes/flops/note).
+
+        setup() (optional) builds the callable: for compile entries it runs
+        torch.compile, and any failure (compile or check) becomes "skipped".
+        check(fn) (optional) runs the callable on every input copy and raises
+        if a result is wrong; a string it returns is added to the note.
+        """
+        case = dict(case)
+        try:
+            if setup is not None:
+                fn = setup()
+            if check is not None:
+                extra = check(fn)
+                if isinstance(extra, str) and extra:
+                    case["note"] = join_notes(case.get("note", ""), extra)
+            med, lo, hi, reps = self.timer.run(fn)
+        except Exception as e:  # noqa: BLE001 - recorded in the JSON
+            msg = "%s: %s" % (type(e).__name__, str(e).strip().splitlines()[0] if str(e).strip() else "")
+            case["skipped"] = msg[:300]
+            if os.environ.get("TORCH_BENCH_TRACE"):
+                traceback.print_exc()
+            self.add(case)
+            return
+        case["median_ns"] = max(1, int(round(med * 1e9)))
+        case["min_ns"] = int(round(lo * 1e9))
+        case["max_ns"] = int(round(hi * 1e9))
+        case["reps"] = reps
+        if value_fn is not None:
+            case["value"] = round(value_fn(med), 3)
+        elif case.get("flops"):
+            case["value"], case["unit"] = round(case["flops"] / case["median_ns"], 3), "GFLOP/s"
+        elif case.get("bytes"):
+            case["value"], case["unit"] = round(case["bytes"] / case["median_ns"], 3), "GB/s"
+        self.add(case)
+
+    def finish(self):
+        print("torch: %d cases in %.1fs" % (len(self.cases), time.time() - self.start), file=sys.stderr)
+        errs = validate(self.report)
+        if errs:
+            raise SystemExit("result does not match the schema:\n  " + "\n  ".join(errs))
+        if self.opt.json:
+            with open(self.opt.json, "w") as f:
+                json.dump(self.report, f, indent=2)
+                f.write("\n")
+            print("wrote %s" % self.opt.json, file=sys.stderr)
+
+
+SCHEMA_CASE_FIELDS = {"name", "mode", "size", "dtype", "median_ns", "min_ns", "max_ns", "reps", "bytes", "flops",
+                      "value", "unit", "note", "skipped"}
+SCHEMA_TOP_FIELDS = {"peer", "version", "device", "machine", "date", "go", "mode", "cases"}
+
+
+def validate(rep):
+    """The same checks as ValidateJSON in the Go peers' harness.go."""
+    errs = []
+    for k in set(rep) - SCHEMA_TOP_FIELDS:
+        errs.append("unknown field %r" % k)
+    for k in ("peer", "version", "device", "machine", "date", "mode"):
+        if not rep.get(k):
+            errs.append("missing %r" % k)
+    try:
+        datetime.datetime.strptime(rep.get("date", ""), "%Y-%m-%dT%H:%M:%SZ")
+    except ValueError:
+        errs.append("date is not RFC3339 UTC: %r" % rep.get("date"))
+    cases = rep.get("cases") or []
+    if not cases:
+        errs.append("no cases")
+    seen = set()
+    for i, c in enumerate(cases):
+        cid = "case %d (%s)" % (i, c.get("name"))
+        for k in set(c) - SCHEMA_CASE_FIELDS:
+            errs.append("%s: unknown field %r" % (cid, k))
+        if not c.get("name"):
+            errs.append(cid + ": no name")
+        key = (c.get("name"), c.get("mode"))
+        if key in seen:
+            errs.append(cid + ": duplicate name+mode")
+        seen.add(key)
+        if not c.get("size") and not c.get("value"):
+            errs.append(cid + ": neither size nor value")
+        if not c.get("dtype"):
+            errs.append(cid + ": no dtype")
+        if c.get("skipped"):
+            continue
+        if not c.get("median_ns", 0) > 0 or not c.get("reps", 0) > 0:
+            errs.append(cid + ": median_ns and reps must be > 0")
+        elif not c.get("min_ns", 0) <= c["median_ns"] <= c.get("max_ns", 0):
+            errs.append(cid + ": want min_ns <= median_ns <= max_ns")
+        if c.get("value") and not c.get("unit"):
+            errs.append(cid + ": value without unit")
+        v = c.get("value", 0)
+        if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
+            errs.append(cid + ": bad value")
+    return errs
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return "%s (%d logical CPUs)" % (line.split(":", 1)[1].strip(), os.cpu_count() or 0)
+    except OSError:
+        pass
+    return "%s (%d logical CPUs)" % (platform.processor() or platform.machine(), os.cpu_count() or 0)
+
+
+def fmt_ns(ns):
+    if ns >= 1e9:
+        return "%.3fs" % (ns / 1e9)
+    if ns >= 1e6:
+        return "%.3fms" % (ns / 1e6)
+    if ns >= 1e3:
+        return "%.3fus" % (ns / 1e3)
+    return "%dns" % ns
+
+
+# ---------------------------------------------------------------- workloads
+
+def modes(opt):
+    return ["eager", "compile"] if opt.compile else ["eager"]
+
+
+def compiled(fn):
+    """torch.compile with a clean dynamo cache (each case has its own shapes)."""
+    torch._dynamo.reset()
+    return torch.compile(fn, dynamic=False)
+
+
+def assert_close(got, want, tol, what):
+    got = got.detach().double().cpu().flatten()
+    want = want.detach().double().cpu().flatten()
+    if got.shape != want.shape:
+        raise AssertionError("%s: shape %s, want %s" % (what, tuple(got.shape), tuple(want.shape)))
+    err = ((got - want).abs() / (1 + want.abs())).max().item() if got.numel() else 0.0
+    if not err <= tol:
+        raise AssertionError("%s: max relative error %.3g > %.3g" % (what, err, tol))
+
+
+def check_reduce(got, want, scale, what):
+    """Like checkReduce in the Go peers: fail if off by > 5% of the scale of
+    the reduced terms; return a note if off the float64 reference by > 1e-4
+    (relative), since that is the peer's float32 accumulation accuracy."""
+    got = got.detach().double().cpu().flatten()
+    want = want.detach().double().cpu().flatten()
+    scale = scale.detach().double().cpu().flatten()
+    if got.shape != want.shape:
+        raise AssertionError("%s: shape %s, want %s" % (what, tuple(got.shape), tuple(want.shape)))
+    d = (got - want).abs()
+    if bool((d > 0.05 * scale + 1e-6).any()):
+        i = int(torch.argmax(d - 0.05 * scale))
+        raise AssertionError("%s: element %d = %g, want %g" % (what, i, got[i].item(), want[i].item()))
+    rel = d / want.abs().clamp(min=1)
+    i = int(torch.argmax(rel))
+    if rel[i].item() > 1e-4:
+        return "float32 accuracy: element %d = %.7g, float64 reference %.7g (relative error %.2g)" % (
+            i, got[i].item(), want[i].item(), rel[i].item())
+    return ""
+
+
+def elementwise(r, n):
+    opt = r.opt
+    dev = torch.device(opt.device)
+    rows, cols = n // 1024, 1024
+    g = torch.Generator(device="cpu").manual_seed(n)
+
+    def rand(*shape):
+        return (torch.rand(*shape, generator=g) * 2 - 1).to(dev)
+
+    specs = []  # (kind, n_inputs builder, fn, ref(float64 inputs), bytes, note, tol)
+    one = lambda: [rand(n)]  # noqa: E731
+    specs.append(("unary/exp", one, lambda x: torch.exp(x), lambda x: torch.exp(x), 8 * n, "", 1e-5))
+    specs.append(("unary/tanh", one, lambda x: torch.tanh(x), lambda x: torch.tanh(x), 8 * n, "", 1e-5))
+    specs.append(("unary/relu", one, lambda x: torch.relu(x), lambda x: torch.relu(x), 8 * n, "", 0))
+    specs.append(("scalar/mul", one, lambda x: x * 2.0, lambda x: x * 2.0, 8 * n, "", 0))
+    two = lambda: [rand(n), rand(n)]  # noqa: E731
+    specs.append(("binary/add", two, lambda a, b: a + b, lambda a, b: a + b, 12 * n, "", 1e-6))
+    specs.append(("binary/mul", two, lambda a, b: a * b, lambda a, b: a * b, 12 * n, "", 1e-6))
+    specs.append(("broadcast/row/add", lambda: [rand(rows, cols), rand(cols)], lambda x, b: x + b,
+                  lambda x, b: x + b, 8 * n + 4 * cols, "[R,1024] + [1024]", 1e-6))
+    specs.append(("broadcast/col/add", lambda: [rand(rows, cols), rand(rows, 1)], lambda x, b: x + b,
+                  lambda x, b: x + b, 8 * n + 4 * rows, "[R,1024] + [R,1]", 1e-6))
+    # Reductions: ref returns (float64 result, scale of the reduced terms) and
+    # the check is check_reduce (tol None).
+    mat = lambda: [rand(rows, cols)]  # noqa: E731
+    specs.append(("reduce/sum/all", mat, lambda x: x.sum(), lambda x: (x.sum(), x.abs().sum()), 4 * n, "", None))
+    specs.append(("reduce/sum/inner", mat, lambda x: x.sum(dim=1), lambda x: (x.sum(dim=1), x.abs().sum(dim=1)),
+                  4 * n, "", None))
+    specs.append(("reduce/sum/outer", mat, lambda x: x.sum(dim=0), lambda x: (x.sum(dim=0), x.abs().sum(dim=0)),
+                  4 * n, "", None))
+    specs.append(("norm", one, lambda x: torch.linalg.vector_norm(x),
+                  lambda x: (torch.linalg.vector_norm(x), torch.linalg.vector_norm(x)),
+                  4 * n, "torch.linalg.vector_norm", None))
+
+    # copy: dst.copy_(src); (src, dst) pairs rotate together.
+    name = "copy/%d" % n
+    if opt.want(name):
+        k = rotate_copies(4 * n)
+        pairs = [(rand(n), torch.empty(n, device=dev)) for _ in range(k)]
+
+        def copy_fn(s, d):
+            d.copy_(s)
+            return d
+
+        for mode in modes(opt):
+            holder = {}
+
+            def setup(mode=mode, holder=holder):
+                holder["f"] = compiled(copy_fn) if mode == "compile" else copy_fn
+                return lambda i: holder["f"](*pairs[i % k])
+
+            def check(fn, holder=holder):
+                for j, (s, d) in enumerate(pairs):
+                    d.zero_()
+                    fn(j)
+                    assert_close(d, s, 0, "copy")
+
+            r.measure({"name": name, "mode": mode, "size": n, "bytes": 8 * n, "note": rot_note(k)},
+                      None, check=check, setup=setup)
+        del pairs
+
+    for kind, build, fn, ref, nbytes, note, tol in specs:
+        name = "%s/%d" % (kind, n)
+        if not opt.want(name):
+            continue
+        first = build()
+        k = rotate_copies(sum(t.numel() * 4 for t in first))
+        inputs = [first] + [build() for _ in range(k - 1)]
+        for mode in modes(opt):
+            holder = {}
+
+            def setup(mode=mode, fn=fn, holder=holder, inputs=inputs, k=k):
+                holder["f"] = compiled(fn) if mode == "compile" else fn
+                return lambda i: holder["f"](*inputs[i % k])
+
+            def check(f, inputs=inputs, ref=ref, tol=tol, kind=kind):
+                note = ""
+                for j, ins in enumerate(inputs):
+                    want = ref(*[t.double() for t in ins])
+                    if tol is None:
+                        note = check_reduce(f(j), want[0], want[1], kind) or note
+                    else:
+                        assert_close(f(j), want, tol, kind)
+                return note
+
+            r.measure({"name": name, "mode": mode, "size": n, "bytes": nbytes, "note": join_notes(note, rot_note(k))},
+                      None, check=check, setup=setup)
+        del inputs, first
+
+
+def matmul(r, m, kk, n):
+    opt = r.opt
+    name = "matmul/%dx%dx%d" % (m, kk, n)
+    if not opt.want(name):
+        return
+    dev = torch.device(opt.device)
+    g = torch.Generator(device="cpu").manual_seed(m * 7 + kk * 3 + n)
+    k = rotate_copies(4 * (m * kk + kk * n), cap=4)
+    inputs = [((torch.rand(m, kk, generator=g) * 2 - 1).to(dev), (torch.rand(kk, n, generator=g) * 2 - 1).to(dev))
+              for _ in range(k)]
+
+    def mm(a, b):
+        return a @ b
+
+    for mode in modes(opt):
+        holder = {}
+
+        def setup(mode=mode, holder=holder):
+            holder["f"] = compiled(mm) if mode == "compile" else mm
+            return lambda i: holder["f"](*inputs[i % k])
+
+        def check(f):
+            for j, (a, b) in enumerate(inputs):
+                assert_close(f(j), a.double() @ b.double(), 1e-3, "matmul")
+
+        r.measure({"name": name, "mode": mode, "size": m * n, "flops": 2 * m * kk * n,
+                   "note": join_notes("fp32, TF32 off", rot_note(k))}, None, check=check, setup=setup)
+
+
+def seed(r, n):
+    """x attached to grad; y = sum(2*x*x); y.backward() per iteration."""
+    opt = r.opt
+    name = "seed/%d" % n
+    if not opt.want(name):
+        return
+    dev = torch.device(opt.device)
+    g = torch.Generator(device="cpu").manual_seed(7)
+    x = (torch.rand(n, generator=g) * 2 - 1).to(dev).requires_grad_(True)
+
+    def fwd(x):
+        return (2 * x * x).sum()
+
+    for mode in modes(opt):
+        holder = {}
+
+        def setup(mode=mode, holder=holder):
+            holder["f"] = compiled(fwd) if mode == "compile" else fwd
+
+            def step(i):
+                x.grad = None
+                holder["f"](x).backward()
+            return step
+
+        def check(step):
+            step(0)
+            assert_close(x.grad, 4 * x.detach().double(), 1e-6, "seed grad")
+
+        note = "y = sum(2*x*x); y.backward(); x.grad = None per iteration"
+        if mode == "compile":
+            note += "; forward compiled, backward by AOTAutograd"
+        r.measure({"name": name, "mode": mode, "size": n, "note": note}, None, check=check, setup=setup)
+
+
+def overhead(r):
+    """100 elementwise ops (50 x {tanh, add x}) on 16 elements + sum, fwd+bwd."""
+    opt = r.opt
+    name = "overhead/op"
+    if not opt.want(name):
+        return
+    dev = torch.device(opt.device)
+    g = torch.Generator(device="cpu").manual_seed(3)
+    x = ((torch.rand(16, generator=g) * 2 - 1) * 0.1).to(dev).requires_grad_(True)
+    pairs = 50
+
+    def chain(x):
+        y = x
+        for _ in range(pairs):
+            y = torch.tanh(y) + x
+        return y.sum()
+
+    # Reference gradient in float64 by autograd.
+    xd = x.detach().double().requires_grad_(True)
+    chain(xd).backward()
+    want = xd.grad.detach()
+
+    for mode in modes(opt):
+        holder = {}
+
+        def setup(mode=mode, holder=holder):
+            holder["f"] = compiled(chain) if mode == "compile" else chain
+
+            def step(i):
+                x.grad = None
+                holder["f"](x).backward()
+            return step
+
+        def check(step):
+            step(0)
+            assert_close(x.grad, want, 1e-4, "overhead grad")
+
+        note = "100 ops = 50x(tanh, add x) on [16], then sum; recorded and differentiated each run; value = median/100"
+        if mode == "compile":
+            note = "compiled (fused) chain: " + note
+        r.measure({"name": name, "mode": mode, "size": 16, "unit": "ns/op", "note": note}, None, check=check,
+                  setup=setup, value_fn=lambda med: med * 1e9 / (2 * pairs))
+
+
+def mlp(r):
+    """784-512-10, batch 256, ReLU, cross-entropy with int labels, SGD 0.01."""
+    opt = r.opt
+    name = "mlp/step"
+    if not opt.want(name):
+        return
+    dev = torch.device(opt.device)
+    batch, n_in, hid, n_out = 256, 784, 512, 10
+    g = torch.Generator(device="cpu").manual_seed(11)
+    x = (torch.rand(batch, n_in, generator=g) * 2 - 1).to(dev)
+    labels = torch.tensor([(i * 7 + 3) % n_out for i in range(batch)], dtype=torch.long, device=dev)
+
+    for mode in modes(opt):
+        holder = {}
+
+        def setup(mode=mode, holder=holder):
+            torch.manual_seed(0)
+            model = torch.nn.Sequential(torch.nn.Linear(n_in, hid), torch.nn.ReLU(), torch.nn.Linear(hid, n_out)).to(dev)
+            sgd = torch.optim.SGD(model.parameters(), lr=0.01)
+
+            def loss_fn(x, labels):
+                return F.cross_entropy(model(x), labels)
+
+            f = compiled(loss_fn) if mode == "compile" else loss_fn
+            holder["losses"] = []
+
+            def step(i, record=False):
+                sgd.zero_grad(set_to_none=True)
+                loss = f(x, labels)
+                loss.backward()
+                sgd.step()
+                if record:
+                    holder["losses"].append(loss.item())
+            return step
+
+        def check(step, holder=holder):
+            for _ in range(3):
+                step(0, record=True)
+            ls = holder["losses"]
+            if not all(b < a for a, b in zip(ls, ls[1:])) or not ls[-1] < 10:
+                raise AssertionError("loss not decreasing: %s" % ls)
+
+        note = ("784-512-10, batch 256, nn.Linear+ReLU, F.cross_entropy with int64 labels, "
+                "torch.optim.SGD lr 0.01 (zero_grad, forward, backward, step)")
+        if mode == "compile":
+            note += "; model+loss compiled, backward by AOTAutograd, optimizer step eager"
+        r.measure({"name": name, "mode": mode, "size": batch, "unit": "steps/s", "note": note}, None,
+                  check=check, setup=setup, value_fn=lambda med: 1.0 / med)
+
+
+def case_names(opt):
+    names = []
+    for n in opt.sizes():
+        names += ["%s/%d" % (k, n) for k in ELEMENTWISE_KINDS]
+    names += ["matmul/%dx%dx%d" % s for s in opt.matmul_shapes()]
+    names += ["seed/%d" % n for n in opt.sizes()]
+    return names + ["overhead/op", "mlp/step"]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--device", default=None, help="cuda (default when available), cuda:N or cpu")
+    ap.add_argument("--quick", "-quick", action="store_true", help="sizes up to 1M elements only, fewer repetitions")
+    ap.add_argument("--json", "-json", default="", help="write the results as JSON to this file")
+    ap.add_argument("--cases", "-cases", default="", help="only run cases whose name matches this regular expression")
+    ap.add_argument("--no-compile", action="store_true", help="skip the torch.compile entries")
+    ap.add_argument("--selftest", "-selftest", action="store_true",
+                    help="one small case of each kind, minimal timing; checks results and the JSON schema")
+    ap.add_argument("--list", "-list", action="store_true", help="list the case names and exit")
+    args = ap.parse_args(argv)
+    if torch is None:
+        raise SystemExit("torch is not installed")
+    if args.device is None:
+        args.device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.selftest and not args.cases:
+        args.cases = SELFTEST_CASES
+    opt = Options(args)
+    if args.list:
+        print("\n".join(n for n in case_names(opt) if opt.want(n)))
+        return 0
+    if opt.cuda() and torch.device(opt.device).index is not None:
+        torch.cuda.set_device(torch.device(opt.device))
+    torch.set_float32_matmul_precision("highest")
+
+    r = Runner(opt)
+    with torch.no_grad():
+        for n in opt.sizes():
+            elementwise(r, n)
+        for s in opt.matmul_shapes():
+            matmul(r, *s)
+    for n in opt.sizes():
+        seed(r, n)
+    overhead(r)
+    mlp(r)
+    r.finish()
+    if opt.selftest:
+        bad = [c["name"] + " (" + c.get("mode", "") + "): " + c["skipped"]
+               for c in r.cases if c.get("skipped") and c.get("mode") != "compile"]
+        if bad or not r.cases:
+            print("selftest FAILED:\n  " + "\n  ".join(bad or ["no case ran"]), file=sys.stderr)
+            return 1
+        print("selftest ok: %d entries checked, JSON valid (compile entries may be skipped)" % len(r.cases),
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

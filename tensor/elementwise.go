@@ -69,7 +69,7 @@ func sumTo(op string, g *Tensor, shape []int) *Tensor {
 			fail(ErrShape, op, fmt.Sprintf("cannot sum gradient of shape %v to %v", g.shape, shape), g)
 		}
 	}
-	out := empty(op, g.st.be, g.st.dt, append([]int(nil), shape...))
+	out := empty(op, g.st.be, g.st.dt, shape)
 	if len(axes) == 0 {
 		g.st.be.Copy(out.st.buf, out.layout(), g.st.buf, g.layout())
 	} else {
@@ -241,7 +241,7 @@ func (a *Tensor) Ge(b *Tensor) *Tensor { return rawBinary("Ge", device.Ge, a, b)
 // rawScalar computes op(a, s) without recording.
 func rawScalar(op string, sop device.ScalarOp, a *Tensor, s float64) *Tensor {
 	a.live(op)
-	out := empty(op, a.st.be, a.st.dt, append([]int(nil), a.shape...))
+	out := empty(op, a.st.be, a.st.dt, a.shape)
 	a.st.be.Scalar(sop, out.st.buf, a.st.buf, a.layout(), s)
 	return out
 }
@@ -370,7 +370,7 @@ func (a *Tensor) GeScalar(s float64) *Tensor { return rawScalar("GeScalar", devi
 // rawUnary computes op(a) without recording.
 func rawUnary(op string, uop device.UnaryOp, a *Tensor) *Tensor {
 	a.live(op)
-	out := empty(op, a.st.be, a.st.dt, append([]int(nil), a.shape...))
+	out := empty(op, a.st.be, a.st.dt, a.shape)
 	a.st.be.Unary(uop, out.st.buf, a.st.buf, a.layout())
 	return out
 }

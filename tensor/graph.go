@@ -46,7 +46,7 @@ func (t *Tensor) AttachGrad(req ...GradReq) {
 	if len(req) == 1 {
 		r = req[0]
 	}
-	g := empty("AttachGrad", t.st.be, t.st.dt, append([]int(nil), t.shape...))
+	g := empty("AttachGrad", t.st.be, t.st.dt, t.shape)
 	t.st.be.Fill(g.st.buf, g.layout(), 0)
 	t.leaf = &leafInfo{grad: g, req: r}
 	t.node = nil
@@ -87,6 +87,11 @@ type node struct {
 	dt       DType
 	dev      device.Device
 	freed    bool
+
+	// Inline storage for the common case of at most two inputs, so that
+	// recording an operation costs one allocation for the node.
+	inlInputs [2]*Tensor
+	inlEdges  [2]edge
 }
 
 // edge is what a node knows of one of its inputs.
@@ -113,8 +118,15 @@ func recording(ts ...*Tensor) bool {
 // record makes out the output of a recorded operation with the given
 // backward rule.
 func record(out *Tensor, op string, backward func(c *bctx), inputs ...*Tensor) {
-	n := &node{op: op, seq: nodeSeq.Add(1), inputs: inputs, edges: make([]edge, len(inputs)),
-		backward: backward, shape: out.shape, dt: out.st.dt, dev: out.st.dev}
+	n := &node{op: op, seq: nodeSeq.Add(1), backward: backward, shape: out.shape, dt: out.st.dt, dev: out.st.dev}
+	if len(inputs) <= len(n.inlInputs) {
+		n.inputs = n.inlInputs[:len(inputs):len(inputs)]
+		n.edges = n.inlEdges[:len(inputs):len(inputs)]
+		copy(n.inputs, inputs)
+	} else {
+		n.inputs = append([]*Tensor(nil), inputs...)
+		n.edges = make([]edge, len(inputs))
+	}
 	for i, in := range inputs {
 		n.edges[i] = edge{need: in.req, version: in.st.version.Load()}
 	}
@@ -136,6 +148,10 @@ type bctx struct {
 	grads  []*Tensor
 	scales []float64
 	ins    []*Tensor
+
+	inlGrads  [2]*Tensor
+	inlScales [2]float64
+	inlIns    [2]*Tensor
 }
 
 // needs reports whether input i wants a gradient.
@@ -147,7 +163,11 @@ func (c *bctx) in(i int) *Tensor {
 		return c.n.inputs[i]
 	}
 	if c.ins == nil {
-		c.ins = make([]*Tensor, len(c.n.inputs))
+		if k := len(c.n.inputs); k <= len(c.inlIns) {
+			c.ins = c.inlIns[:k]
+		} else {
+			c.ins = make([]*Tensor, k)
+		}
 	}
 	if c.ins[i] == nil {
 		c.ins[i] = c.n.inputs[i].alias()
@@ -481,13 +501,24 @@ func (e *engine) run(n *node, s *gradSlot) {
 		}
 	}
 	g := e.value(s)
-	c := &bctx{n: n, g: g, create: e.create, grads: make([]*Tensor, len(n.inputs)), scales: make([]float64, len(n.inputs))}
+	c := &bctx{n: n, g: g, create: e.create}
+	if k := len(n.inputs); k <= len(c.inlGrads) {
+		c.grads, c.scales = c.inlGrads[:k], c.inlScales[:k]
+	} else {
+		c.grads, c.scales = make([]*Tensor, k), make([]float64, k)
+	}
 	if g.req && !e.create {
 		c.g = g.alias()
 	}
 	n.backward(c)
 
-	owned := make([]bool, len(c.grads))
+	var inlOwned [2]bool
+	owned := inlOwned[:0]
+	if len(c.grads) <= len(inlOwned) {
+		owned = inlOwned[:len(c.grads)]
+	} else {
+		owned = make([]bool, len(c.grads))
+	}
 	passThrough := 0
 	for i, r := range c.grads {
 		if r == nil {
@@ -567,7 +598,7 @@ func (e *engine) accumulate(s *gradSlot, g *Tensor, scale float64, owned bool) {
 		s.t, s.scale, s.owned = g, 1, true
 	default:
 		checkPair("Backward", s.t, g)
-		sum := empty("Backward", g.st.be, g.st.dt, append([]int(nil), g.shape...))
+		sum := empty("Backward", g.st.be, g.st.dt, g.shape)
 		g.st.be.AddScaled(sum.st.buf, s.t.st.buf, s.t.layout(), s.scale, g.st.buf, g.layout(), scale)
 		if s.owned {
 			s.t.st.release()

@@ -243,7 +243,7 @@ func (t *Tensor) Slice(axis, start, end int) *Tensor {
 // along axis: the gradient of a slice. It is differentiable.
 func sliceGrad(g *Tensor, shape []int, axis, start int) *Tensor {
 	const op = "SliceGrad"
-	out := empty(op, g.st.be, g.st.dt, append([]int(nil), shape...))
+	out := empty(op, g.st.be, g.st.dt, shape)
 	g.st.be.Fill(out.st.buf, out.layout(), 0)
 	dst := out.layout()
 	dst.Shape = g.shape

@@ -216,13 +216,19 @@ func backendOf(op string, d device.Device) device.Backend {
 	return be
 }
 
-// empty returns a new contiguous tensor whose contents are unspecified.
+// empty returns a new contiguous tensor of the given shape (copied) whose
+// contents are unspecified. The shape and strides share one allocation.
 func empty(op string, be device.Backend, dt DType, shape []int) *Tensor {
-	n := 1
-	for _, d := range shape {
-		n *= d
+	r := len(shape)
+	ss := make([]int, 2*r)
+	copy(ss, shape)
+	n, s := 1, 1
+	for i := r - 1; i >= 0; i-- {
+		ss[r+i] = s
+		s *= shape[i]
+		n *= shape[i]
 	}
-	return &Tensor{st: newStorage(op, be, dt, n), shape: shape, strides: contiguousStrides(shape)}
+	return &Tensor{st: newStorage(op, be, dt, n), shape: ss[:r:r], strides: ss[r:]}
 }
 
 func contiguousStrides(shape []int) []int {
@@ -519,7 +525,7 @@ func (t *Tensor) Contiguous() *Tensor {
 
 // materialize returns a dense copy of t without recording.
 func materialize(op string, t *Tensor) *Tensor {
-	out := empty(op, t.st.be, t.st.dt, append([]int(nil), t.shape...))
+	out := empty(op, t.st.be, t.st.dt, t.shape)
 	t.st.be.Copy(out.st.buf, out.layout(), t.st.buf, t.layout())
 	return out
 }
@@ -544,7 +550,7 @@ func (t *Tensor) AsType(dt DType) *Tensor {
 	if dt == t.st.dt {
 		return t
 	}
-	out := empty("AsType", t.st.be, dt, append([]int(nil), t.shape...))
+	out := empty("AsType", t.st.be, dt, t.shape)
 	t.st.be.Copy(out.st.buf, out.layout(), t.st.buf, t.layout())
 	if recording(t) {
 		src := t.st.dt
@@ -561,7 +567,7 @@ func (t *Tensor) To(d device.Device) *Tensor {
 		return t
 	}
 	be := backendOf("To", d)
-	out := empty("To", be, t.st.dt, append([]int(nil), t.shape...))
+	out := empty("To", be, t.st.dt, t.shape)
 	transfer(out, t)
 	if recording(t) {
 		src := t.st.dev

@@ -127,6 +127,10 @@ func unary[T float](op device.UnaryOp, d, x []T, sl device.Layout) {
 	d = d[:n]
 	if sl.IsContiguous() {
 		x = contiguousSlice(x, sl, n)
+		if n < 2*grain {
+			unaryKernel(op, d, x) // no closure: small ops allocate nothing here
+			return
+		}
 		parallel.For(n, grain, func(lo, hi int) { unaryKernel(op, d[lo:hi], x[lo:hi]) })
 		return
 	}
@@ -153,6 +157,10 @@ func scalarOp[T float](op device.ScalarOp, d, x []T, sl device.Layout, s T) {
 	d = d[:n]
 	if sl.IsContiguous() {
 		x = contiguousSlice(x, sl, n)
+		if n < 2*grain {
+			scalarKernel(op, d, x, s)
+			return
+		}
 		parallel.For(n, grain, func(lo, hi int) { scalarKernel(op, d[lo:hi], x[lo:hi], s) })
 		return
 	}
@@ -181,14 +189,26 @@ func binary[T float](op device.BinaryOp, d, a []T, al device.Layout, b []T, bl d
 	switch {
 	case aC && bC:
 		a, b = contiguousSlice(a, al, n), contiguousSlice(b, bl, n)
+		if n < 2*grain {
+			binaryVV(op, d, a, b)
+			return
+		}
 		parallel.For(n, grain, func(lo, hi int) { binaryVV(op, d[lo:hi], a[lo:hi], b[lo:hi]) })
 		return
 	case aC && bl.IsScalarBroadcast():
 		a, s := contiguousSlice(a, al, n), b[bl.Offset]
+		if n < 2*grain {
+			binaryVS(op, d, a, s)
+			return
+		}
 		parallel.For(n, grain, func(lo, hi int) { binaryVS(op, d[lo:hi], a[lo:hi], s) })
 		return
 	case bC && al.IsScalarBroadcast():
 		s, b := a[al.Offset], contiguousSlice(b, bl, n)
+		if n < 2*grain {
+			binarySV(op, d, s, b)
+			return
+		}
 		parallel.For(n, grain, func(lo, hi int) { binarySV(op, d[lo:hi], s, b[lo:hi]) })
 		return
 	}

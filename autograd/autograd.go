@@ -43,6 +43,8 @@
 package autograd
 
 import (
+	"io"
+
 	"github.com/tapegrad/tapegrad/internal/mode"
 	"github.com/tapegrad/tapegrad/tensor"
 )
@@ -141,3 +143,21 @@ func Grad(heads, vars []*tensor.Tensor, opts ...Option) []*tensor.Tensor {
 	}
 	return tensor.RunBackward(heads, c.headGrads, vars, c.opts)
 }
+
+// Function is a user-defined differentiable operation (see
+// tensor.Function): a forward computation and its backward rule, recorded
+// like a built-in operation.
+type Function = tensor.Function
+
+// FunctionContext carries what a Function saves for its backward rule.
+type FunctionContext = tensor.FunctionContext
+
+// DetectAnomaly runs fn with anomaly detection on (see
+// tensor.DetectAnomaly): the first NaN or infinity produced by a recorded
+// operation or by a backward rule panics, naming the operation and the
+// file:line that recorded it.
+func DetectAnomaly(fn func()) { tensor.DetectAnomaly(fn) }
+
+// WriteDOT writes the graph recorded behind heads in Graphviz DOT (see
+// tensor.WriteDOT).
+func WriteDOT(w io.Writer, heads ...*tensor.Tensor) error { return tensor.WriteDOT(w, heads...) }

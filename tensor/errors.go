@@ -34,6 +34,8 @@ var (
 	// ErrModified: an input of a recorded operation was modified in place
 	// (by an optimiser step or Assign) before the backward pass reached it.
 	ErrModified = errors.New("modified in place after being recorded")
+	// ErrAnomaly: anomaly detection found a NaN or an infinity.
+	ErrAnomaly = errors.New("non-finite value (anomaly detection)")
 	// ErrReleased: use of a tensor after Release.
 	ErrReleased = errors.New("tensor released")
 	// ErrOutOfMemory: a device could not allocate a buffer.

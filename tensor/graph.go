@@ -27,8 +27,9 @@ func (r GradReq) String() string {
 }
 
 type leafInfo struct {
-	grad *Tensor
-	req  GradReq
+	grad  *Tensor
+	req   GradReq
+	hooks []hook
 }
 
 // AttachGrad attaches a zero gradient buffer to t, so that backward passes
@@ -65,7 +66,7 @@ func (t *Tensor) Grad() *Tensor {
 
 // ZeroGrad sets the attached gradient to zero (useful with GradAdd).
 func (t *Tensor) ZeroGrad() {
-	if t.leaf != nil {
+	if t.leaf != nil && t.leaf.grad != nil {
 		g := t.leaf.grad
 		g.st.be.Fill(g.st.buf, g.layout(), 0)
 		g.st.version.Add(1)
@@ -87,6 +88,10 @@ type node struct {
 	dt       DType
 	dev      device.Device
 	freed    bool
+
+	hooks    []hook    // gradient hooks of the output (RegisterHook)
+	retained *leafInfo // where the output's gradient is kept (RetainGrad)
+	site     string    // file:line of the recording call, in anomaly mode
 
 	// Inline storage for the common case of at most two inputs, so that
 	// recording an operation costs one allocation for the node.
@@ -132,6 +137,10 @@ func record(out *Tensor, op string, backward func(c *bctx), inputs ...*Tensor) {
 	}
 	out.node = n
 	out.req = true
+	if anomaly.Load() != 0 {
+		n.site = callSite()
+		checkFinite(out, "forward: the output of "+op, n.site)
+	}
 }
 
 // bctx is what a backward rule sees: the gradient of its output, its
@@ -252,6 +261,11 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	}
 	if o.CreateGraph {
 		o.RetainGraph = true
+		// The backward computation must be recorded whatever the caller's
+		// scope. Like every recording scope this is process-wide while it
+		// lasts.
+		sc := mode.Enter(true, mode.Training())
+		defer mode.Exit(sc)
 	}
 	e := &engine{create: o.CreateGraph, startSeq: storageSeq.Load(),
 		nodeIdx: map[*node]int{}, leafIdx: map[*Tensor]int{}}
@@ -344,6 +358,9 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	}
 	for i, n := range e.nodes {
 		s := &e.acc[i]
+		if s.t != nil && (n.hooks != nil || n.retained != nil) {
+			e.hookAndRetain(n.hooks, n.retained, s)
+		}
 		if k, ok := wanted[n]; ok && s.t != nil {
 			results[k] = e.value(s)
 			s.owned = false
@@ -359,6 +376,9 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	} else {
 		for v, k := range wantedLeaf {
 			if j, ok := e.leafIdx[v]; ok && e.leafAcc[j].t != nil {
+				if v.leaf != nil && v.leaf.hooks != nil {
+					e.hookAndRetain(v.leaf.hooks, nil, &e.leafAcc[j])
+				}
 				results[k] = e.value(&e.leafAcc[j])
 			}
 		}
@@ -511,6 +531,13 @@ func (e *engine) run(n *node, s *gradSlot) {
 		c.g = g.alias()
 	}
 	n.backward(c)
+	if anomaly.Load() != 0 {
+		for i, r := range c.grads {
+			if r != nil {
+				checkFinite(r, fmt.Sprintf("backward: the gradient that %s gave its input %d", n.op, i), n.site)
+			}
+		}
+	}
 
 	var inlOwned [2]bool
 	owned := inlOwned[:0]
@@ -617,6 +644,9 @@ func (e *engine) writeLeaves() {
 		li := t.leaf
 		if li == nil {
 			continue
+		}
+		if s.t != nil && li.hooks != nil {
+			e.hookAndRetain(li.hooks, nil, s)
 		}
 		dst := li.grad
 		dst.st.version.Add(1)

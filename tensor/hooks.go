@@ -1,0 +1,258 @@
+package tensor
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"sort"
+	"strings"
+	"sync/atomic"
+
+	"github.com/tapegrad/tapegrad/device"
+)
+
+// Gradient hooks, retained gradients of intermediate results, anomaly
+// detection and Graphviz export. None of them costs anything on the
+// ordinary path beyond a nil check or an atomic load per recorded
+// operation.
+
+type hook struct {
+	id uint64
+	fn func(g *Tensor) *Tensor
+}
+
+var hookID atomic.Uint64
+
+// RegisterHook adds fn to the functions called with t's gradient during
+// backward passes, once the gradient is complete (before it flows further
+// back, or before it is written to an attached buffer). fn may return a
+// replacement of the same shape, dtype and device (clipping, say), or nil
+// to keep the gradient. Hooks run in the order they were registered. t must
+// be recorded or have a gradient attached. The returned function removes the
+// hook.
+func (t *Tensor) RegisterHook(fn func(g *Tensor) *Tensor) (remove func()) {
+	const op = "RegisterHook"
+	t.live(op)
+	h := hook{id: hookID.Add(1), fn: fn}
+	var list *[]hook
+	switch {
+	case t.node != nil:
+		list = &t.node.hooks
+	case t.leaf != nil:
+		list = &t.leaf.hooks
+	default:
+		fail(ErrNotRecorded, op, "the tensor is neither recorded nor has a gradient attached", t)
+	}
+	*list = append(*list, h)
+	return func() {
+		for i, x := range *list {
+			if x.id == h.id {
+				*list = append((*list)[:i:i], (*list)[i+1:]...)
+				return
+			}
+		}
+	}
+}
+
+// RetainGrad makes backward passes keep the gradient of t, a recorded
+// intermediate result, so that t.Grad() returns it afterwards (each pass
+// replaces it). For a tensor with a gradient attached it does nothing.
+func (t *Tensor) RetainGrad() {
+	t.live("RetainGrad")
+	if t.leaf != nil && t.node == nil {
+		return
+	}
+	if t.node == nil {
+		fail(ErrNotRecorded, "RetainGrad", "the tensor was not produced by a recorded operation", t)
+	}
+	if t.node.retained == nil {
+		t.leaf = &leafInfo{}
+		t.node.retained = t.leaf
+	}
+}
+
+// hookAndRetain runs hooks on the gradient in s and keeps it for a
+// retaining tensor. A gradient handed to user code may be kept by it, so
+// the engine stops treating its buffer as its own.
+func (e *engine) hookAndRetain(hooks []hook, keep *leafInfo, s *gradSlot) {
+	g := e.value(s)
+	g.st.shared.Store(true)
+	s.owned = false
+	for _, h := range hooks {
+		r := h.fn(g)
+		if r == nil {
+			continue
+		}
+		if !sameShape(r.shape, g.shape) || r.st.dt != g.st.dt || r.st.dev != g.st.dev {
+			fail(ErrShape, "RegisterHook", "a hook returned a gradient of another shape, dtype or device", g, r)
+		}
+		r.st.shared.Store(true)
+		g = r
+	}
+	s.t, s.scale, s.owned = g, 1, false
+	if keep != nil {
+		if e.create {
+			keep.grad = g
+		} else {
+			keep.grad = g.alias()
+		}
+	}
+}
+
+// --- anomaly detection ----------------------------------------------------------
+
+var anomaly atomic.Int32
+
+// DetectAnomaly runs fn with anomaly detection on: every recorded
+// operation remembers the file:line that recorded it, its output is checked
+// for NaN and ±Inf as it is recorded, and every gradient a backward rule
+// computes is checked too; the first non-finite value panics with an
+// *Error of kind ErrAnomaly naming the operation, forward or backward, and
+// where it was recorded. The checks read values back from the device, so
+// the mode is for debugging. The mode is process-wide and nests.
+func DetectAnomaly(fn func()) {
+	anomaly.Add(1)
+	defer anomaly.Add(-1)
+	fn()
+}
+
+// callSite returns file:line of the first caller outside tapegrad's own
+// library packages.
+func callSite() string {
+	var pcs [32]uintptr
+	n := runtime.Callers(3, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if !isLibraryFrame(f.Function) {
+			return fmt.Sprintf("%s:%d", shortFile(f.File), f.Line)
+		}
+		if !more {
+			return "unknown"
+		}
+	}
+}
+
+var libraryPrefixes = []string{
+	"github.com/tapegrad/tapegrad/tensor.", "github.com/tapegrad/tapegrad/autograd.",
+	"github.com/tapegrad/tapegrad/nn.", "github.com/tapegrad/tapegrad/optim.", "runtime.",
+}
+
+func isLibraryFrame(fn string) bool {
+	for _, p := range libraryPrefixes {
+		if strings.HasPrefix(fn, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func shortFile(f string) string {
+	if i := strings.LastIndex(f, "/"); i >= 0 {
+		if j := strings.LastIndex(f[:i], "/"); j >= 0 {
+			return f[j+1:]
+		}
+	}
+	return f
+}
+
+// checkFinite panics with ErrAnomaly if t holds a NaN or an infinity.
+func checkFinite(t *Tensor, what, site string) {
+	for i, v := range t.Float64s() {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			panic(&Error{Kind: ErrAnomaly, Op: "DetectAnomaly", Shapes: [][]int{t.Shape()}, Devices: []device.Device{t.st.dev},
+				Detail: fmt.Sprintf("%s (recorded at %s) has %v at element %d", what, site, v, i)})
+		}
+	}
+}
+
+// --- Graphviz ------------------------------------------------------------------
+
+// WriteDOT writes the graph recorded behind heads in Graphviz DOT: one box
+// per recorded operation (name, output shape, dtype, device, and the
+// recording site in anomaly mode), one ellipse per tensor with an attached
+// gradient, edges from inputs to the operations that used them. Node names
+// follow the recording order, so the output is deterministic.
+func WriteDOT(w io.Writer, heads ...*Tensor) error {
+	var b strings.Builder
+	b.WriteString("digraph tapegrad {\n  rankdir=BT;\n  node [fontname=\"Helvetica\", fontsize=10];\n")
+	nodeIDs := map[*node]string{}
+	leafIDs := map[*Tensor]string{}
+	var order []*node
+	var stack []*node
+	var leaves []*Tensor
+	visitLeaf := func(t *Tensor) string {
+		if id, ok := leafIDs[t]; ok {
+			return id
+		}
+		id := fmt.Sprintf("leaf%d", len(leafIDs))
+		leafIDs[t] = id
+		leaves = append(leaves, t)
+		return id
+	}
+	push := func(n *node) {
+		if _, ok := nodeIDs[n]; !ok {
+			nodeIDs[n] = ""
+			stack = append(stack, n)
+		}
+	}
+	for _, h := range heads {
+		if h.node != nil {
+			push(h.node)
+		} else if h.leaf != nil {
+			visitLeaf(h)
+		}
+	}
+	for len(stack) > 0 {
+		n := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		order = append(order, n)
+		for k, in := range n.inputs {
+			if !n.edges[k].need {
+				continue
+			}
+			if in.node != nil {
+				push(in.node)
+			} else if in.leaf != nil {
+				visitLeaf(in)
+			}
+		}
+	}
+	sort.Slice(order, func(i, j int) bool { return order[i].seq < order[j].seq })
+	for i, n := range order {
+		nodeIDs[n] = fmt.Sprintf("op%d", i)
+	}
+	for _, t := range leaves {
+		fmt.Fprintf(&b, "  %s [shape=ellipse, label=\"leaf\\n%v %v\\n%v\"];\n", leafIDs[t], t.shape, t.st.dt, t.st.dev)
+	}
+	for _, n := range order {
+		label := fmt.Sprintf("%s\\n%v %v\\n%v", n.op, n.shape, n.dt, n.dev)
+		if n.freed {
+			label += "\\n(freed)"
+		}
+		if n.site != "" {
+			label += "\\n" + n.site
+		}
+		fmt.Fprintf(&b, "  %s [shape=box, label=\"%s\"];\n", nodeIDs[n], label)
+	}
+	for _, n := range order {
+		for k, in := range n.inputs {
+			if !n.edges[k].need {
+				continue
+			}
+			from := ""
+			if in.node != nil {
+				from = nodeIDs[in.node]
+			} else if in.leaf != nil {
+				from = leafIDs[in]
+			}
+			if from != "" {
+				fmt.Fprintf(&b, "  %s -> %s [label=\"%d\"];\n", from, nodeIDs[n], k)
+			}
+		}
+	}
+	b.WriteString("}\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}

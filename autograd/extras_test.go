@@ -61,7 +61,7 @@ type opCase struct {
 	in   func() []*T
 }
 
-func u(f func(*T) *T) func([]*T) *T    { return func(x []*T) *T { return f(x[0]) } }
+func u(f func(*T) *T) func([]*T) *T     { return func(x []*T) *T { return f(x[0]) } }
 func b(f func(*T, *T) *T) func([]*T) *T { return func(x []*T) *T { return f(x[0], x[1]) } }
 func in(ts ...func() *T) func() []*T {
 	return func() []*T {

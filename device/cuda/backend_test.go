@@ -490,3 +490,28 @@ func TestGeometry(t *testing.T) {
 // The backend implements the whole device.Backend interface.
 var _ device.Backend = (*Backend)(nil)
 var _ device.PeerCopier = (*Backend)(nil)
+
+// Large downloads go through page-locked staging memory, reused.
+func TestStagedDownload(t *testing.T) {
+	_, bs := newFake(t, 1)
+	b := bs[0]
+	n := 1 << 19 // 2 MiB of float32
+	x := alloc(t, b, device.Float32, n)
+	src := make([]float32, n)
+	for i := range src {
+		src[i] = float32(i)
+	}
+	b.Upload(x, src)
+	for round := 0; round < 2; round++ {
+		got := make([]float32, n)
+		if err := b.Download(got, x, device.Contiguous([]int{n})); err != nil {
+			t.Fatal(err)
+		}
+		if got[n-1] != float32(n-1) || got[12345] != 12345 {
+			t.Fatalf("staged download: got[%d] = %v", n-1, got[n-1])
+		}
+	}
+	if b.stageN < int64(4*n) {
+		t.Fatalf("staging buffer of %d bytes", b.stageN)
+	}
+}

@@ -92,13 +92,15 @@ type Backend interface {
 	MatMul(dst Buffer, dl MatLayout, a Buffer, al MatLayout, b Buffer, bl MatLayout, batch, m, n, k int)
 
 	// Im2Col writes the windows of src (shape [N, C, H, W] at layout sl)
-	// into the dense dst of shape [N, C·KH·KW, OH·OW]: row (c, ky, kx),
-	// column (oy, ox) of image n holds src[n, c, oy·SH+ky−PH, ox·SW+kx−PW],
-	// or 0 where that position is outside the input.
+	// into the dense dst of shape [C·KH·KW, N·OH·OW]: row (c, ky, kx),
+	// column (n, oy, ox) holds src[n, c, oy·SH+ky−PH, ox·SW+kx−PW], or 0
+	// where that position is outside the input. With the batch inside the
+	// columns, a convolution is one matrix product [O, C·KH·KW]·dst.
 	Im2Col(dst, src Buffer, sl Layout, g ConvGeom)
 	// Col2Im is the adjoint of Im2Col: each position of the dense dst
 	// [N, C, H, W] receives the sum of the entries of the dense src
-	// [N, C·KH·KW, OH·OW] that Im2Col reads from it, summed in a fixed order.
+	// [C·KH·KW, N·OH·OW] that Im2Col reads from it, summed in (ky, kx)
+	// order.
 	Col2Im(dst, src Buffer, g ConvGeom)
 	// MaxPool writes the maximum of each window of src (shape [N, C, H, W]
 	// at layout sl) to the dense dst [N, C, OH, OW], and the index y·W+x of

@@ -42,8 +42,8 @@ TG_DEV void im2col(const TgConvArgs &a) {
         tg_i64 t = i;
         const tg_i64 ox = t % g.ow; t /= g.ow;
         const tg_i64 oy = t % g.oh; t /= g.oh;
-        const tg_i64 r = t % ckk;
-        const tg_i64 n = t / ckk;
+        const tg_i64 n = t % g.n;
+        const tg_i64 r = t / g.n;
         const tg_i64 kx = r % g.kw, ky = (r / g.kw) % g.kh, c = r / kk;
         const tg_i64 iy = oy * g.sh + ky - g.ph, ix = ox * g.sw + kx - g.pw;
         T v = 0;
@@ -59,7 +59,6 @@ TG_DEV void im2col(const TgConvArgs &a) {
 template <typename T>
 TG_DEV void col2im(const TgConvArgs &a) {
     const TgConvGeom g = a.g;
-    const tg_i64 kk = g.kh * g.kw, ckk = g.c * kk;
     const tg_i64 total = g.n * g.c * g.h * g.w;
     T *dst = (T *)a.dst;
     const T *col = (const T *)a.src;
@@ -79,7 +78,7 @@ TG_DEV void col2im(const TgConvArgs &a) {
                 if (tx < 0 || tx % g.sw != 0 || tx / g.sw >= g.ow) continue;
                 const tg_i64 ox = tx / g.sw;
                 const tg_i64 r = (c * g.kh + ky) * g.kw + kx;
-                s += col[((n * ckk + r) * g.oh + oy) * g.ow + ox];
+                s += col[((r * g.n + n) * g.oh + oy) * g.ow + ox];
             }
         }
         dst[i] = s;

@@ -228,9 +228,10 @@ typedef struct {
     tg_i64 kh, kw, sh, sw, ph, pw, oh, ow;
 } TgConvGeom;                    // 96 bytes
 
-// tg_im2col_<dt>: dense src [n, c, h, w] -> dense dst [n, c*kh*kw, oh*ow],
-// zero outside the input; one thread per dst element.
-// tg_col2im_<dt>: dense src [n, c*kh*kw, oh*ow] -> dense dst [n, c, h, w],
+// tg_im2col_<dt>: dense src [n, c, h, w] -> dense dst [c*kh*kw, n*oh*ow]
+// (row (c, ky, kx), column (n, oy, ox)), zero outside the input; one thread
+// per dst element.
+// tg_col2im_<dt>: dense src [c*kh*kw, n*oh*ow] -> dense dst [n, c, h, w],
 // each dst element gathering its (ky, kx) contributions in order (no
 // atomics); one thread per dst element.
 typedef struct {

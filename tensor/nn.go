@@ -39,10 +39,10 @@ func (t *Tensor) denseCopy(op string) *Tensor {
 	return materialize(op, t)
 }
 
-// im2col returns the windows of x as [N, C·KH·KW, OH·OW].
+// im2col returns the windows of x as [C·KH·KW, N·OH·OW].
 func im2col(x *Tensor, g device.ConvGeom) *Tensor {
 	const op = "Im2Col"
-	out := empty(op, x.st.be, x.st.dt, []int{g.N, g.C * g.KH * g.KW, g.OH * g.OW})
+	out := empty(op, x.st.be, x.st.dt, []int{g.C * g.KH * g.KW, g.N * g.OH * g.OW})
 	x.st.be.Im2Col(out.st.buf, x.st.buf, x.layout(), g)
 	if recording(x) {
 		record(out, op, func(c *bctx) { c.set(0, col2im(c.g, g)) }, x)
@@ -50,7 +50,7 @@ func im2col(x *Tensor, g device.ConvGeom) *Tensor {
 	return out
 }
 
-// col2im sums windows [N, C·KH·KW, OH·OW] back into [N, C, H, W].
+// col2im sums windows [C·KH·KW, N·OH·OW] back into [N, C, H, W].
 func col2im(col *Tensor, g device.ConvGeom) *Tensor {
 	const op = "Col2Im"
 	src := col.denseCopy(op)
@@ -76,16 +76,21 @@ func Conv2D(x, w, b *Tensor, stride, padding int) *Tensor {
 	}
 	g := convGeom(op, x, w.shape[2], w.shape[3], stride, padding)
 	o := w.shape[0]
-	col := im2col(x, g)
-	out := w.Reshape(o, g.C*g.KH*g.KW).MatMul(col) // [N, O, OH·OW]
 	if b != nil {
 		checkPair(op, x, b)
 		if len(b.shape) != 1 || b.shape[0] != o {
 			fail(ErrShape, op, fmt.Sprintf("bias must have shape [%d]", o), w, b)
 		}
-		out = out.Add(b.Reshape(o, 1))
 	}
-	return out.Reshape(g.N, o, g.OH, g.OW)
+	// One matrix product for the whole batch: [O, C·KH·KW]·[C·KH·KW, N·OH·OW]
+	// gives [O, N, OH, OW]; the NCHW result is a transposed view of it, made
+	// dense by the bias addition when there is a bias.
+	col := im2col(x, g)
+	out := w.Reshape(o, g.C*g.KH*g.KW).MatMul(col).Reshape(o, g.N, g.OH, g.OW).Transpose(1, 0, 2, 3)
+	if b != nil {
+		out = out.Add(b.Reshape(1, o, 1, 1))
+	}
+	return out
 }
 
 // MaxPool2D returns the maximum of each kernel×kernel window of x (shape

@@ -36,6 +36,7 @@ func (be *Backend) Im2Col(dst, src device.Buffer, sl device.Layout, g device.Con
 func im2col[T float](d, x []T, g device.ConvGeom) {
 	kk := g.KH * g.KW
 	ohw := g.OH * g.OW
+	// Each (image, channel) plane fills its own rows' segments.
 	parallel.For(g.N*g.C, max(1, grain/max(1, kk*ohw)), func(lo, hi int) {
 		for nc := lo; nc < hi; nc++ {
 			n, c := nc/g.C, nc%g.C
@@ -43,7 +44,7 @@ func im2col[T float](d, x []T, g device.ConvGeom) {
 			for ky := 0; ky < g.KH; ky++ {
 				for kx := 0; kx < g.KW; kx++ {
 					r := (c*g.KH+ky)*g.KW + kx
-					row := d[(n*g.C*kk+r)*ohw : (n*g.C*kk+r+1)*ohw]
+					row := d[(r*g.N+n)*ohw : (r*g.N+n+1)*ohw]
 					for oy := 0; oy < g.OH; oy++ {
 						iy := oy*g.SH + ky - g.PH
 						out := row[oy*g.OW : (oy+1)*g.OW]
@@ -91,7 +92,7 @@ func col2im[T float](d, col []T, g device.ConvGeom) {
 			for ky := 0; ky < g.KH; ky++ {
 				for kx := 0; kx < g.KW; kx++ {
 					r := (c*g.KH+ky)*g.KW + kx
-					row := col[(n*g.C*kk+r)*ohw : (n*g.C*kk+r+1)*ohw]
+					row := col[(r*g.N+n)*ohw : (r*g.N+n+1)*ohw]
 					for oy := 0; oy < g.OH; oy++ {
 						iy := oy*g.SH + ky - g.PH
 						if iy < 0 || iy >= g.H {

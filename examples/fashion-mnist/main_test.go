@@ -1,0 +1,88 @@
+package main
+
+import (
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/tapegrad/tapegrad/data"
+	"github.com/tapegrad/tapegrad/device"
+)
+
+// cfgForTest is a short run on a subset, on the CPU.
+func cfgForTest(model string, epochs, train int) config {
+	return config{Model: model, Epochs: epochs, Batch: 100, Optimizer: "adam", LR: 1e-3, Seed: 7,
+		Train: train, Test: 2000, Device: device.CPU()}
+}
+
+func needData(t *testing.T, err error) {
+	t.Helper()
+	if errors.Is(err, data.ErrNotFound) {
+		t.Skipf("Fashion-MNIST is not available (%v); bash scripts/fashion-mnist.sh fetches it", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A short run on 10,000 training images reaches 0.80 test accuracy (on the
+// first 2,000 test images) in two epochs.
+func TestMLPLearns(t *testing.T) {
+	res, err := train(cfgForTest("mlp", 2, 10000))
+	needData(t, err)
+	acc := res.Epochs[len(res.Epochs)-1].Accuracy
+	t.Logf("MLP, 2 epochs on 10k images: test accuracy %.4f, losses %.4f -> %.4f", acc, res.Epochs[0].Loss, res.Epochs[1].Loss)
+	if acc < 0.80 {
+		t.Fatalf("test accuracy %.4f, want >= 0.80", acc)
+	}
+	if res.Epochs[1].Loss >= res.Epochs[0].Loss {
+		t.Fatalf("loss did not decrease: %v", res.Epochs)
+	}
+}
+
+// The convnet trains too (a smaller subset: convolutions are costly on the
+// CPU).
+func TestCNNLearns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short")
+	}
+	res, err := train(cfgForTest("cnn", 1, 3000))
+	needData(t, err)
+	acc := res.Epochs[0].Accuracy
+	t.Logf("CNN, 1 epoch on 3k images: test accuracy %.4f", acc)
+	if acc < 0.65 {
+		t.Fatalf("test accuracy %.4f, want >= 0.65", acc)
+	}
+}
+
+// The same seed gives bitwise the same loss curve.
+func TestDeterministic(t *testing.T) {
+	cfg := cfgForTest("mlp", 1, 2000)
+	a, err := train(cfg)
+	needData(t, err)
+	b, err := train(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.Losses) != len(b.Losses) {
+		t.Fatalf("%d and %d steps", len(a.Losses), len(b.Losses))
+	}
+	for i := range a.Losses {
+		if a.Losses[i] != b.Losses[i] {
+			t.Fatalf("step %d: loss %v, then %v", i, a.Losses[i], b.Losses[i])
+		}
+	}
+	cfg.Seed++
+	c, _ := train(cfg)
+	if c.Losses[len(c.Losses)-1] == a.Losses[len(a.Losses)-1] {
+		t.Fatal("another seed gave the same final loss")
+	}
+}
+
+func TestPlot(t *testing.T) {
+	res := &result{Epochs: []epochStats{{Loss: 1, Accuracy: 0.5}, {Loss: 0.5, Accuracy: 0.8}}}
+	path := filepath.Join(t.TempDir(), "curves.png")
+	if err := writePlot(path, res, "test"); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -14,15 +14,17 @@ import "math"
 //
 //   - Float32: element i takes block C + i/4. Uniform uses word i%4: u =
 //     float32(w>>8)·2⁻²⁴ in [0, 1), value = a + float32((b−a)·u) rounded
-//     step by step in float32. Normal uses the pair of words (2p, 2p+1) with
-//     p = (i%4)/2 for a Box–Muller transform computed in float64:
-//     u1 = (w₀+1)·2⁻³², u2 = w₁·2⁻³², r = √(−2 ln u1), and z = r·cos(2πu2)
-//     for even i, r·sin(2πu2) for odd i; value = float32(a + b·z).
+//     step by step in float32; a value that rounds up to b is replaced by
+//     the largest float32 below b, so that values stay in [a, b). Normal
+//     uses the pair of words (2p, 2p+1) with p = (i%4)/2 for a Box–Muller
+//     transform computed in float64: u1 = (w₀+1)·2⁻³², u2 = w₁·2⁻³²,
+//     r = √(−2 ln u1), and z = r·cos(2πu2) for even i, r·sin(2πu2) for
+//     odd i; value = float32(a + b·z).
 //   - Float64: element i takes block C + i/2. Uniform uses the 64-bit word
 //     pair (2j, 2j+1), j = i%2, high word first: u = (bits>>11)·2⁻⁵³,
-//     value = a + (b−a)·u. Normal uses all four words: u1 from words (0,1) as
-//     ((bits>>11)+1)·2⁻⁵³, u2 from words (2,3) as (bits>>11)·2⁻⁵³, and cos
-//     for even i, sin for odd i.
+//     value = a + (b−a)·u, with b replaced in the same way. Normal uses
+//     all four words: u1 from words (0,1) as ((bits>>11)+1)·2⁻⁵³, u2 from
+//     words (2,3) as (bits>>11)·2⁻⁵³, and cos for even i, sin for odd i.
 //
 // Uniform values are bitwise identical across backends. Normal values use
 // log, sqrt, sin and cos, whose last-bit rounding may differ between math
@@ -65,7 +67,7 @@ func RandomBlocks(dt DType, n int) uint64 {
 // counter, as [RandomSpec] defines. Element i of dst is element first+i of
 // the stream, so a caller may fill a stream in independent chunks.
 func RandomFloat32(dst []float32, first int, dist Dist, seed, counter uint64, a, b float64) {
-	lo, span := float32(a), float32(b)-float32(a)
+	lo, hi, span := float32(a), float32(b), float32(b)-float32(a)
 	var w [4]uint32
 	blk := uint64(math.MaxUint64)
 	for j := range dst {
@@ -76,7 +78,11 @@ func RandomFloat32(dst []float32, first int, dist Dist, seed, counter uint64, a,
 		}
 		if dist == Uniform {
 			u := float32(w[i%4]>>8) * (1.0 / (1 << 24))
-			dst[j] = lo + float32(span*u)
+			v := lo + float32(span*u)
+			if v >= hi && hi > lo {
+				v = math.Nextafter32(hi, lo) // rounded up to b: stay in [a, b)
+			}
+			dst[j] = v
 			continue
 		}
 		p := (i % 4) / 2
@@ -100,7 +106,11 @@ func RandomFloat64(dst []float64, first int, dist Dist, seed, counter uint64, a,
 			k := 2 * (i % 2)
 			bits := uint64(w[k])<<32 | uint64(w[k+1])
 			u := float64(bits>>11) * (1.0 / (1 << 53))
-			dst[j] = a + float64((b-a)*u)
+			v := a + float64((b-a)*u)
+			if v >= b && b > a {
+				v = math.Nextafter(b, a) // rounded up to b: stay in [a, b)
+			}
+			dst[j] = v
 			continue
 		}
 		b0 := uint64(w[0])<<32 | uint64(w[1])

@@ -172,7 +172,10 @@ func (a *Tensor) Pow(b *Tensor) *Tensor {
 		record(out, "Pow", func(c *bctx) {
 			x, p := c.in(0), c.in(1)
 			if c.needs(0) {
-				c.set(0, c.g.Mul(p).Mul(x.Pow(p.AddScalar(-1))))
+				// d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (as
+				// PowScalar(0) does), also at a == 0 where 0·0^-1 is NaN.
+				d := c.g.Mul(p).Mul(x.Pow(p.AddScalar(-1)))
+				c.set(0, Where(p.EqScalar(0), zerosLike(d), d))
 			}
 			if c.needs(1) {
 				// d(a^b)/db = a^b ln a, taken as 0 where a == 0.

@@ -310,6 +310,12 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 			}
 		}
 	}
+	if o.CreateGraph {
+		// Record the backward computation even outside autograd.Record, as
+		// MXNet does, so that the gradients can be differentiated again.
+		sc := mode.Enter(true, mode.Training())
+		defer mode.Exit(sc)
+	}
 	e.collect(heads)
 
 	// Seed the heads' gradients.
@@ -656,10 +662,14 @@ func (e *engine) writeLeaves() {
 				dst.st.be.Fill(dst.st.buf, dst.layout(), 0)
 			}
 		case e.create:
+			// The new gradient tensor must own its buffer: the accumulated
+			// value may be a head gradient the caller passed in or a
+			// broadcast view, which later passes (writing in place) and
+			// ZeroGrad must not write through.
 			if li.req == GradAdd {
 				li.grad = dst.Add(e.value(s))
 			} else {
-				li.grad = e.value(s)
+				li.grad = e.value(s).Clone()
 			}
 		case li.req == GradAdd:
 			dst.st.be.AddScaled(dst.st.buf, dst.st.buf, dst.layout(), 1, s.t.st.buf, s.t.layout(), s.scale)

@@ -18,6 +18,11 @@ func (a *Tensor) MatMul(b *Tensor) *Tensor {
 	if len(a.shape) == 0 || len(b.shape) == 0 {
 		fail(ErrShape, op, "0-d operands have no matrix product; use Mul", a, b)
 	}
+	// Check the inner dimensions here, so that the error names the shapes
+	// the caller passed rather than those of the expanded 1-d operands.
+	if ka, kb := a.shape[len(a.shape)-1], b.shape[max(len(b.shape)-2, 0)]; ka != kb {
+		fail(ErrShape, op, fmt.Sprintf("inner dimensions differ: %d and %d", ka, kb), a, b)
+	}
 	av, bv := a, b
 	if len(a.shape) == 1 {
 		av = a.ExpandDims(0)
@@ -62,7 +67,14 @@ func matmul(a, b *Tensor) *Tensor {
 	if k != k2 {
 		fail(ErrShape, op, fmt.Sprintf("inner dimensions differ: %d and %d", k, k2), a, b)
 	}
-	// Broadcast the batch axes.
+	// Broadcast the batch axes. They are checked here because
+	// broadcastShape reports errors with the tensors it is given, and the
+	// stand-ins below have no storage.
+	for i := 1; i <= min(ra, rb)-2; i++ {
+		if da, db := a.shape[ra-2-i], b.shape[rb-2-i]; da != db && da != 1 && db != 1 {
+			fail(ErrShape, op, fmt.Sprintf("cannot broadcast batch axes: axis %d has lengths %d and %d", -2-i, da, db), a, b)
+		}
+	}
 	ab := &Tensor{shape: a.shape[:ra-2]}
 	bb := &Tensor{shape: b.shape[:rb-2]}
 	batchShape := broadcastShape(op, ab, bb)

@@ -353,8 +353,12 @@ func Stack(ts []*Tensor, axis int) *Tensor {
 	if len(ts) == 0 {
 		fail(ErrArgument, "Stack", "no tensors")
 	}
+	if r := len(ts[0].shape) + 1; axis < -r || axis >= r {
+		fail(ErrAxis, "Stack", fmt.Sprintf("axis %d out of range for rank %d", axis, r), ts...)
+	}
 	ex := make([]*Tensor, len(ts))
 	for i, t := range ts {
+		checkPair("Stack", ts[0], t)
 		if !sameShape(t.shape, ts[0].shape) {
 			fail(ErrShape, "Stack", "shapes differ", ts...)
 		}

@@ -236,6 +236,9 @@ func binary[T float](op device.BinaryOp, d, a []T, al device.Layout, b []T, bl d
 				binaryVS(op, dd, operand(a, offs[0], sa, m, scratch), b[offs[1]])
 			case sa == 0:
 				binarySV(op, dd, a[offs[0]], operand(b, offs[1], sb, m, scratch))
+			case sa == 1:
+				// a is read in place (and may be dst itself): gather only b.
+				binaryVV(op, dd, a[offs[0]:offs[0]+m], operand(b, offs[1], sb, m, scratch))
 			default:
 				// Both strided: gather a into scratch, b into dd, then combine in place.
 				av := operand(a, offs[0], sa, m, scratch)

@@ -1,0 +1,297 @@
+// Package multidevice_test runs package tensor against a second device: a
+// fake "cuda:0" whose backend delegates to the CPU backend but hides its
+// buffers from the host, as a GPU's are. It lives in a package of its own
+// because registering a CUDA provider changes the whole process (the list
+// of available devices, the default device).
+package multidevice_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tapegrad/tapegrad/autograd"
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/device/cpu"
+	"github.com/tapegrad/tapegrad/tensor"
+)
+
+type T = tensor.Tensor
+
+// fakeBuf is a buffer of the fake device: not a device.HostBuffer.
+type fakeBuf struct{ b *cpu.Buffer }
+
+func (f *fakeBuf) Len() int            { return f.b.Len() }
+func (f *fakeBuf) DType() device.DType { return f.b.DType() }
+
+func un(b device.Buffer) device.Buffer { return b.(*fakeBuf).b }
+
+type fakeBackend struct {
+	allocs, frees atomic.Int64
+}
+
+var cb = cpu.Get()
+
+func (*fakeBackend) Device() device.Device { return device.CUDA(0) }
+func (f *fakeBackend) Alloc(dt device.DType, n int) (device.Buffer, error) {
+	b, err := cb.Alloc(dt, n)
+	if err != nil {
+		return nil, err
+	}
+	f.allocs.Add(1)
+	return &fakeBuf{b.(*cpu.Buffer)}, nil
+}
+func (f *fakeBackend) Free(b device.Buffer) { f.frees.Add(1); cb.Free(un(b)) }
+func (*fakeBackend) Upload(dst device.Buffer, src any) {
+	if _, ok := src.([]float32); !ok {
+		if _, ok := src.([]float64); !ok {
+			panic("fake: Upload from a device buffer")
+		}
+	}
+	cb.Upload(un(dst), src)
+}
+func (*fakeBackend) Download(dst any, src device.Buffer, l device.Layout) error {
+	return cb.Download(dst, un(src), l)
+}
+func (*fakeBackend) Synchronize() error { return nil }
+func (*fakeBackend) Copy(dst device.Buffer, dl device.Layout, src device.Buffer, sl device.Layout) {
+	cb.Copy(un(dst), dl, un(src), sl)
+}
+func (*fakeBackend) Fill(dst device.Buffer, dl device.Layout, v float64) { cb.Fill(un(dst), dl, v) }
+func (*fakeBackend) Arange(dst device.Buffer, n int, start, step float64) {
+	cb.Arange(un(dst), n, start, step)
+}
+func (*fakeBackend) Random(dst device.Buffer, n int, dist device.Dist, seed, counter uint64, a, b float64) {
+	cb.Random(un(dst), n, dist, seed, counter, a, b)
+}
+func (*fakeBackend) Unary(op device.UnaryOp, dst, src device.Buffer, sl device.Layout) {
+	cb.Unary(op, un(dst), un(src), sl)
+}
+func (*fakeBackend) Scalar(op device.ScalarOp, dst, src device.Buffer, sl device.Layout, s float64) {
+	cb.Scalar(op, un(dst), un(src), sl, s)
+}
+func (*fakeBackend) Binary(op device.BinaryOp, dst, a device.Buffer, al device.Layout, b device.Buffer, bl device.Layout) {
+	cb.Binary(op, un(dst), un(a), al, un(b), bl)
+}
+func (*fakeBackend) AddScaled(dst, a device.Buffer, al device.Layout, alpha float64, b device.Buffer, bl device.Layout, beta float64) {
+	cb.AddScaled(un(dst), un(a), al, alpha, un(b), bl, beta)
+}
+func (*fakeBackend) Where(dst, c device.Buffer, cl device.Layout, a device.Buffer, al device.Layout, b device.Buffer, bl device.Layout) {
+	cb.Where(un(dst), un(c), cl, un(a), al, un(b), bl)
+}
+func (*fakeBackend) Reduce(op device.ReduceOp, dst, src device.Buffer, sl device.Layout, axes []int) {
+	cb.Reduce(op, un(dst), un(src), sl, axes)
+}
+func (*fakeBackend) ArgReduce(op device.ArgOp, dst, src device.Buffer, sl device.Layout, axis int) {
+	cb.ArgReduce(op, un(dst), un(src), sl, axis)
+}
+func (*fakeBackend) MatMul(dst device.Buffer, dl device.MatLayout, a device.Buffer, al device.MatLayout, b device.Buffer, bl device.MatLayout, batch, m, n, k int) {
+	cb.MatMul(un(dst), dl, un(a), al, un(b), bl, batch, m, n, k)
+}
+
+type provider struct{ be *fakeBackend }
+
+func (provider) Count() int { return 1 }
+func (p provider) Open(i int) (device.Backend, error) {
+	if i != 0 {
+		return nil, errors.New("fake: no such device")
+	}
+	return p.be, nil
+}
+
+var fake = &fakeBackend{}
+
+var gpu = device.CUDA(0)
+
+func TestMain(m *testing.M) {
+	// Fix tensor's default device to the CPU before the fake CUDA device
+	// exists, then register it.
+	os.Setenv(device.EnvVar, "cpu")
+	tensor.Zeros(nil)
+	device.Register(device.KindCUDA, provider{fake})
+	os.Exit(m.Run())
+}
+
+func values(t *testing.T, what string, got *T, want ...float64) {
+	t.Helper()
+	v := got.Float64s()
+	if len(v) != len(want) {
+		t.Fatalf("%s = %v, want %v", what, v, want)
+	}
+	for i := range v {
+		if v[i] != want[i] {
+			t.Fatalf("%s = %v, want %v", what, v, want)
+		}
+	}
+}
+
+func wantErr(t *testing.T, what string, fn func(), kind error, parts ...string) {
+	t.Helper()
+	err := tensor.Maybe(fn)
+	var te *tensor.Error
+	if !errors.Is(err, kind) || !errors.As(err, &te) {
+		t.Errorf("%s: error %v, want %v", what, err, kind)
+		return
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: message %q does not contain %q", what, err, p)
+		}
+	}
+}
+
+func TestRegistry(t *testing.T) {
+	av := device.Available()
+	if len(av) != 2 || av[0] != device.CPU() || av[1] != gpu {
+		t.Fatalf("Available() = %v, want [cpu cuda:0]", av)
+	}
+	if be, err := device.Lookup(gpu); err != nil || be != device.Backend(fake) {
+		t.Fatalf("Lookup(cuda:0) = %v, %v", be, err)
+	}
+	_, err := device.Lookup(device.CUDA(1))
+	if !errors.Is(err, device.ErrUnavailable) || !strings.Contains(err.Error(), "has 1") {
+		t.Errorf("Lookup(cuda:1) error %v", err)
+	}
+	// Default prefers the GPU when TAPEGRAD_DEVICE is unset, and honours
+	// it when set.
+	t.Setenv(device.EnvVar, "")
+	os.Unsetenv(device.EnvVar)
+	if d := device.Default(); d != gpu {
+		t.Errorf("Default() with a GPU and no %s = %v, want cuda:0", device.EnvVar, d)
+	}
+	t.Setenv(device.EnvVar, "cpu")
+	if d := device.Default(); d != device.CPU() {
+		t.Errorf("Default() with %s=cpu = %v", device.EnvVar, d)
+	}
+	t.Setenv(device.EnvVar, "cuda")
+	if d := device.Default(); d != gpu {
+		t.Errorf("Default() with %s=cuda = %v", device.EnvVar, d)
+	}
+	t.Setenv(device.EnvVar, "cuda:1")
+	func() {
+		defer func() {
+			if r := recover(); r == nil || !strings.Contains(r.(string), "cuda:1") {
+				t.Errorf("Default() with %s=cuda:1 on a 1-GPU machine: panic %v", device.EnvVar, r)
+			}
+		}()
+		device.Default()
+	}()
+}
+
+func TestOpsOnDevice(t *testing.T) {
+	x := tensor.Array([][]float64{{1, 2, 3}, {4, 5, 6}}, tensor.On(gpu))
+	if x.Device() != gpu {
+		t.Fatalf("Array(On(cuda:0)) is on %v", x.Device())
+	}
+	y := x.Add(x.T().T()).Mul(tensor.Scalar(0.5, tensor.On(gpu), tensor.WithDType(tensor.Float64)))
+	if y.Device() != gpu {
+		t.Errorf("result on %v", y.Device())
+	}
+	values(t, "ops on the device", y, 1, 2, 3, 4, 5, 6)
+	values(t, "reduction on the device", x.Sum(0), 5, 7, 9)
+	values(t, "matmul on the device", x.MatMul(x.T()), 14, 32, 32, 77)
+	if s := x.String(); s != "[[1 2 3]\n [4 5 6]]" {
+		t.Errorf("String on the device = %q", s)
+	}
+	if x.Sum().Item() != 21 {
+		t.Errorf("Item on the device = %v", x.Sum().Item())
+	}
+	tensor.Seed(3)
+	r1 := tensor.RandUniform(0, 1, []int{10}, tensor.On(gpu)).Float32s()
+	tensor.Seed(3)
+	r2 := tensor.RandUniform(0, 1, []int{10}).Float32s()
+	for i := range r1 {
+		if r1[i] != r2[i] {
+			t.Fatalf("the same seed gives other numbers on another device: %v vs %v", r1, r2)
+		}
+	}
+}
+
+func TestMixedDevices(t *testing.T) {
+	c := tensor.Ones([]int{2})
+	g := tensor.Ones([]int{2}, tensor.On(gpu))
+	parts := []string{"device mismatch", "devices cpu, cuda:0", "To"}
+	wantErr(t, "Add", func() { c.Add(g) }, tensor.ErrDevice, append(parts, "Add")...)
+	wantErr(t, "MatMul", func() { g.MatMul(c) }, tensor.ErrDevice, "MatMul", "cuda:0, cpu")
+	wantErr(t, "Where", func() { tensor.Where(c, g, g) }, tensor.ErrDevice, "Where")
+	wantErr(t, "Concat", func() { tensor.Concat([]*T{g, c}, 0) }, tensor.ErrDevice, "Concat")
+	wantErr(t, "Stack", func() { tensor.Stack([]*T{c, g}, 0) }, tensor.ErrDevice, "Stack")
+	wantErr(t, "Maximum", func() { c.Maximum(g) }, tensor.ErrDevice, "Maximum")
+	values(t, "operands unchanged", g, 1, 1)
+
+	// A head gradient on another device.
+	x := tensor.Ones([]int{2}, tensor.On(gpu))
+	x.AttachGrad()
+	var y *T
+	autograd.Record(func() { y = x.MulScalar(3) })
+	wantErr(t, "head gradient device", func() { y.Backward(c) }, tensor.ErrDevice, "head gradient device")
+	y.Backward(g)
+	values(t, "gradient on the device", x.Grad(), 3, 3)
+	if x.Grad().Device() != gpu {
+		t.Errorf("gradient of a cuda:0 tensor is on %v", x.Grad().Device())
+	}
+}
+
+func TestTo(t *testing.T) {
+	for _, dt := range []tensor.DType{tensor.Float32, tensor.Float64} {
+		h := tensor.Arange(0, 6, 1, tensor.WithDType(dt)).Reshape(2, 3)
+		d := h.To(gpu)
+		if d.Device() != gpu || d.DType() != dt {
+			t.Fatalf("To(cuda:0): %v %v", d.Device(), d.DType())
+		}
+		values(t, "host to device", d, 0, 1, 2, 3, 4, 5)
+		values(t, "transposed host to device", h.T().To(gpu), 0, 3, 1, 4, 2, 5)
+		back := d.T().To(device.CPU())
+		if back.Device() != device.CPU() {
+			t.Fatalf("To(cpu) is on %v", back.Device())
+		}
+		values(t, "transposed device to host", back, 0, 3, 1, 4, 2, 5)
+		if d.To(gpu) != d || h.To(device.CPU()) != h {
+			t.Error("To the same device should return the receiver")
+		}
+	}
+	// Gradients flow back across devices.
+	x := tensor.Array([]float64{1, -2, 3})
+	x.AttachGrad()
+	var y *T
+	autograd.Record(func() { y = x.To(gpu).Square().Sum().To(device.CPU()) })
+	y.Backward()
+	values(t, "gradient across devices", x.Grad(), 2, -4, 6)
+	if x.Grad().Device() != device.CPU() {
+		t.Errorf("gradient of a cpu tensor is on %v", x.Grad().Device())
+	}
+	f := func(xs []*T) *T {
+		a := xs[0].To(gpu)
+		return a.Exp().MatMul(xs[1].To(gpu)).Tanh().To(device.CPU()).Mul(xs[0].Sum())
+	}
+	tensor.Seed(4)
+	in := []*T{
+		tensor.RandUniform(-1, 1, []int{2, 3}, tensor.WithDType(tensor.Float64)),
+		tensor.RandUniform(-1, 1, []int{3, 2}, tensor.WithDType(tensor.Float64)),
+	}
+	if err := autograd.CheckGrad(f, in, autograd.CheckOptions{}); err != nil {
+		t.Error(err)
+	}
+	// CheckGrad on device inputs.
+	gin := []*T{in[0].To(gpu), in[1].To(gpu)}
+	g := func(xs []*T) *T { return xs[0].MatMul(xs[1]).Sigmoid().Sum(0) }
+	if err := autograd.CheckGrad(g, gin, autograd.CheckOptions{}); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestReleaseFreesDeviceMemory(t *testing.T) {
+	x := tensor.Zeros([]int{100}, tensor.On(gpu))
+	before := fake.frees.Load()
+	x.Release()
+	if got := fake.frees.Load() - before; got != 1 {
+		t.Errorf("Release freed %d device buffers, want 1", got)
+	}
+	wantErr(t, "use after Release", func() { x.Sum() }, tensor.ErrReleased, "Sum")
+	x.Release()
+	if got := fake.frees.Load() - before; got != 1 {
+		t.Errorf("a second Release freed again (%d)", got)
+	}
+}

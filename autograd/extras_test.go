@@ -11,8 +11,6 @@ import (
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
-type T = tensor.Tensor
-
 func rnd(shape ...int) *T { return tensor.RandUniform(-1, 1, shape, tensor.WithDType(tensor.Float64)) }
 func pos(shape ...int) *T { return tensor.RandUniform(0.5, 2, shape, tensor.WithDType(tensor.Float64)) }
 

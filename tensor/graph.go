@@ -310,12 +310,6 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 			}
 		}
 	}
-	if o.CreateGraph {
-		// Record the backward computation even outside autograd.Record, as
-		// MXNet does, so that the gradients can be differentiated again.
-		sc := mode.Enter(true, mode.Training())
-		defer mode.Exit(sc)
-	}
 	e.collect(heads)
 
 	// Seed the heads' gradients.

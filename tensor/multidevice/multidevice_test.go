@@ -91,6 +91,36 @@ func (*fakeBackend) MatMul(dst device.Buffer, dl device.MatLayout, a device.Buff
 	cb.MatMul(un(dst), dl, un(a), al, un(b), bl, batch, m, n, k)
 }
 
+func (*fakeBackend) Im2Col(dst, src device.Buffer, sl device.Layout, g device.ConvGeom) {
+	cb.Im2Col(un(dst), un(src), sl, g)
+}
+func (*fakeBackend) Col2Im(dst, src device.Buffer, g device.ConvGeom) { cb.Col2Im(un(dst), un(src), g) }
+func (*fakeBackend) MaxPool(dst, idx, src device.Buffer, sl device.Layout, g device.ConvGeom) {
+	cb.MaxPool(un(dst), un(idx), un(src), sl, g)
+}
+func (*fakeBackend) PoolScatter(dx, dy, idx device.Buffer, g device.ConvGeom) {
+	cb.PoolScatter(un(dx), un(dy), un(idx), g)
+}
+func (*fakeBackend) PoolGather(dst, src, idx device.Buffer, g device.ConvGeom) {
+	cb.PoolGather(un(dst), un(src), un(idx), g)
+}
+func (*fakeBackend) SoftmaxCE(loss, prob, logits, labels device.Buffer, n, c int) {
+	cb.SoftmaxCE(un(loss), un(prob), un(logits), un(labels), n, c)
+}
+func (*fakeBackend) SoftmaxCEGrad(d, prob, labels, g device.Buffer, gl device.Layout, n, c int) {
+	cb.SoftmaxCEGrad(un(d), un(prob), un(labels), un(g), gl, n, c)
+}
+func (*fakeBackend) SGDStep(w, v, g device.Buffer, n int, p device.SGDParams) {
+	var vv device.Buffer
+	if v != nil {
+		vv = un(v)
+	}
+	cb.SGDStep(un(w), vv, un(g), n, p)
+}
+func (*fakeBackend) AdamStep(w, m, v, g device.Buffer, n int, p device.AdamParams) {
+	cb.AdamStep(un(w), un(m), un(v), un(g), n, p)
+}
+
 type provider struct{ be *fakeBackend }
 
 func (provider) Count() int { return 1 }

@@ -97,7 +97,7 @@ func Parse(s string) (Device, error) {
 	switch {
 	case t == "cpu":
 		return CPU(), nil
-	case t == "cuda" || t == "gpu":
+	case t == "cuda":
 		return CUDA(0), nil
 	case strings.HasPrefix(t, "cuda:"):
 		n, err := strconv.Atoi(t[len("cuda:"):])

@@ -200,3 +200,12 @@ func TestAvailableAndLookup(t *testing.T) {
 		}
 	}
 }
+
+// The contract accepts exactly "cpu", "cuda" and "cuda:N".
+func TestParseRejectsAliases(t *testing.T) {
+	for _, s := range []string{"gpu", "GPU", "cuda0", "cuda:", "cpu:0"} {
+		if _, err := device.Parse(s); err == nil {
+			t.Errorf("Parse(%q) accepted", s)
+		}
+	}
+}

@@ -1,0 +1,319 @@
+// Package kernels holds tapegrad's CUDA kernels: CUDA C sources compiled
+// to PTX, and the PTX embedded in the Go binary, so that building the CUDA
+// backend needs no CUDA compiler. The driver JIT-compiles the PTX for the
+// GPU it finds (compute capability 8.0 and newer).
+//
+// # Modules
+//
+// Each op family is one CUDA source file and one PTX module:
+//
+//	elementwise.cu  unary, scalar and binary ops, axpby, where, copy and
+//	                convert, fill, arange
+//	random.cu       Philox4x32-10 uniform and normal streams (device.RandomSpec)
+//	reduce.cu       two-pass reductions (sum mean max min norm2), argmax, argmin
+//	gemm.cu         tiled batched GEMM, the fallback when cuBLAS is missing
+//
+// tg_common.cuh has the helpers they share (strided offsets, vector loads,
+// the element math). The launch geometry each kernel expects is documented
+// at the top of its .cu file. [PTX] returns a module's text; [Kernels]
+// lists the entry points a module contains, with their argument structs.
+// The text is not NUL-terminated; cuModuleLoadData needs a copy that is.
+//
+// # ABI
+//
+// Every kernel takes exactly one parameter: one of the structs of
+// tg_args.h, by value (in PTX, `.param .align 8 .b8 <name>_param_0[size]`).
+// The host packs a Go struct of the same layout and passes its bytes with
+// CU_LAUNCH_PARAM_BUFFER_POINTER. [Args] lists the structs and their sizes.
+//
+// Kernel names are tg_<family>_<op>_<dt>[_<variant>], with dt "f32" or
+// "f64" and the op names of [UnaryOps], [ScalarOps], [BinaryOps],
+// [ReduceOps], [ArgOps] and [Dists], which follow the order of the device
+// package's enums (so UnaryOps[device.Exp] == "exp"). The *Name functions
+// build each name from the device package's types.
+//
+// # Regenerating
+//
+// The .ptx files are generated and committed. After changing a .cu or .cuh
+// file, run
+//
+//	go generate ./kernels     # kernels/generate.sh: nvcc 11.8, pinned flags
+//	kernels/check.sh          # regenerates into a temporary directory and
+//	                          # compares, assembles with ptxas for sm_80 and
+//	                          # sm_90, reports registers and spills
+//
+// The CUDA 11.8 toolchain comes from scripts/cuda-toolchain.sh; no GPU is
+// needed. The tests of this package check the embedded PTX against the
+// names and sizes here, without nvcc.
+package kernels
+
+//go:generate ./generate.sh
+
+import (
+	"embed"
+	"fmt"
+
+	"github.com/tapegrad/tapegrad/device"
+)
+
+//go:embed *.ptx
+var ptxFiles embed.FS
+
+// The module names, which are also the base names of the .cu and .ptx files.
+const (
+	Elementwise = "elementwise"
+	Random      = "random"
+	Reduce      = "reduce"
+	Gemm        = "gemm"
+)
+
+// ModuleNames lists every module.
+var ModuleNames = []string{Elementwise, Random, Reduce, Gemm}
+
+// The op names used in kernel names, in the order of the device package's
+// enums: UnaryOps[op] names device.UnaryOp op, and so on. Each is the
+// lower-case String of the enum value.
+var (
+	UnaryOps  = []string{"neg", "abs", "sign", "exp", "log", "sqrt", "square", "recip", "tanh", "sigmoid", "relu", "sin", "cos"}
+	ScalarOps = []string{"adds", "subs", "rsubs", "muls", "divs", "rdivs", "pows", "rpows", "maxs", "mins", "eqs", "nes", "lts", "les", "gts", "ges"}
+	BinaryOps = []string{"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "relugrad", "tanhgrad", "sigmoidgrad"}
+	ReduceOps = []string{"sum", "mean", "max", "min", "norm2"}
+	ArgOps    = []string{"argmax", "argmin"}
+	Dists     = []string{"uniform", "normal"} // device.Uniform, device.Normal
+	DTypes    = []string{"f32", "f64"}        // device.Float32, device.Float64
+)
+
+// Variant is an operand pattern of the binary kernels.
+type Variant uint8
+
+// The binary kernel variants. All but Strided take TgZipArgs with dense
+// operands; Strided takes TgZipStridedArgs.
+const (
+	VV      Variant = iota // a[i], b[i]
+	VS                     // a[i], b[0]
+	SV                     // a[0], b[i]
+	Row                    // a[i], b[i % cols]
+	RowR                   // a[i % cols], b[i]
+	Col                    // a[i], b[i / cols]
+	ColR                   // a[i / cols], b[i]
+	Strided                // a and b at TgViews
+	numVariants
+)
+
+// Variants are the kernel name suffixes of the binary variants, by Variant.
+var Variants = []string{"vv", "vs", "sv", "row", "rowr", "col", "colr", "s"}
+
+// Pass is a pass of the two-pass reductions.
+type Pass uint8
+
+// The reduction passes.
+const (
+	Inner Pass = iota // pass 1, reduced elements contiguous (TgReduceInnerArgs)
+	Outer             // pass 1, one thread per output column (TgReduceOuterArgs)
+	Final             // pass 2 (TgReduceFinalArgs)
+)
+
+// Passes are the kernel name suffixes of the passes, by Pass.
+var Passes = []string{"inner", "outer", "final"}
+
+// ArgStruct is one of the argument structs of tg_args.h.
+type ArgStruct struct {
+	Name string // the C typedef name
+	Size int    // bytes
+}
+
+// The argument structs of tg_args.h.
+var (
+	MapArgs         = ArgStruct{"TgMapArgs", 32}
+	MapStridedArgs  = ArgStruct{"TgMapStridedArgs", 176}
+	ZipArgs         = ArgStruct{"TgZipArgs", 56}
+	ZipStridedArgs  = ArgStruct{"TgZipStridedArgs", 264}
+	WhereArgs       = ArgStruct{"TgWhereArgs", 328}
+	CopyArgs        = ArgStruct{"TgCopyArgs", 240}
+	FillArgs        = ArgStruct{"TgFillArgs", 168}
+	ArangeArgs      = ArgStruct{"TgArangeArgs", 32}
+	RandomArgs      = ArgStruct{"TgRandomArgs", 48}
+	ReduceInnerArgs = ArgStruct{"TgReduceInnerArgs", 200}
+	ReduceOuterArgs = ArgStruct{"TgReduceOuterArgs", 208}
+	ReduceFinalArgs = ArgStruct{"TgReduceFinalArgs", 48}
+	ArgReduceArgs   = ArgStruct{"TgArgReduceArgs", 192}
+	GemmArgs        = ArgStruct{"TgGemmArgs", 144}
+)
+
+// Args lists every argument struct.
+var Args = []ArgStruct{MapArgs, MapStridedArgs, ZipArgs, ZipStridedArgs, WhereArgs, CopyArgs, FillArgs,
+	ArangeArgs, RandomArgs, ReduceInnerArgs, ReduceOuterArgs, ReduceFinalArgs, ArgReduceArgs, GemmArgs}
+
+// Kernel is one entry point of a module.
+type Kernel struct {
+	Name string
+	Args ArgStruct
+}
+
+// DT returns the kernel name suffix of a dtype: "f32" or "f64".
+func DT(dt device.DType) string { return DTypes[dt] }
+
+func strided(s bool) string {
+	if s {
+		return "_s"
+	}
+	return ""
+}
+
+// UnaryName returns the name of the kernel for op on dtype dt: dense
+// (TgMapArgs) or strided (TgMapStridedArgs).
+func UnaryName(op device.UnaryOp, dt device.DType, isStrided bool) string {
+	return "tg_unary_" + UnaryOps[op] + "_" + DT(dt) + strided(isStrided)
+}
+
+// ScalarName returns the name of the kernel for op on dtype dt: dense
+// (TgMapArgs) or strided (TgMapStridedArgs).
+func ScalarName(op device.ScalarOp, dt device.DType, isStrided bool) string {
+	return "tg_scalar_" + ScalarOps[op] + "_" + DT(dt) + strided(isStrided)
+}
+
+// BinaryName returns the name of the kernel for op on dtype dt in variant v.
+func BinaryName(op device.BinaryOp, dt device.DType, v Variant) string {
+	return "tg_binary_" + BinaryOps[op] + "_" + DT(dt) + "_" + Variants[v]
+}
+
+// AxpbyName returns the name of the alpha*a + beta*b kernel: dense
+// (TgZipArgs, variant vv only) or strided (TgZipStridedArgs).
+func AxpbyName(dt device.DType, isStrided bool) string {
+	return "tg_axpby_" + DT(dt) + strided(isStrided)
+}
+
+// WhereName returns the name of the where kernel (TgWhereArgs).
+func WhereName(dt device.DType) string { return "tg_where_" + DT(dt) + "_s" }
+
+// CopyName returns the name of the strided copy from src to dst dtype
+// (TgCopyArgs).
+func CopyName(src, dst device.DType) string { return "tg_copy_" + DT(src) + "_" + DT(dst) + "_s" }
+
+// ConvertName returns the name of the dense conversion from src to dst
+// dtype (TgMapArgs); src and dst differ.
+func ConvertName(src, dst device.DType) string { return "tg_convert_" + DT(src) + "_" + DT(dst) }
+
+// FillName returns the name of the fill kernel: dense (TgMapArgs, s is the
+// value) or strided (TgFillArgs).
+func FillName(dt device.DType, isStrided bool) string {
+	return "tg_fill_" + DT(dt) + strided(isStrided)
+}
+
+// ArangeName returns the name of the arange kernel (TgArangeArgs).
+func ArangeName(dt device.DType) string { return "tg_arange_" + DT(dt) }
+
+// RandomName returns the name of the random kernel for dist (TgRandomArgs).
+func RandomName(dist device.Dist, dt device.DType) string {
+	return "tg_random_" + Dists[dist] + "_" + DT(dt)
+}
+
+// ReduceName returns the name of pass p of reduction op.
+func ReduceName(op device.ReduceOp, dt device.DType, p Pass) string {
+	return "tg_reduce_" + ReduceOps[op] + "_" + DT(dt) + "_" + Passes[p]
+}
+
+// ArgReduceName returns the name of the index reduction op
+// (TgArgReduceArgs).
+func ArgReduceName(op device.ArgOp, dt device.DType) string { return "tg_" + ArgOps[op] + "_" + DT(dt) }
+
+// GemmName returns the name of the GEMM kernel (TgGemmArgs).
+func GemmName(dt device.DType) string { return "tg_gemm_" + DT(dt) }
+
+var dtypes = []device.DType{device.Float32, device.Float64}
+
+// Kernels returns the entry points module must contain, in a fixed order;
+// nil for an unknown module.
+func Kernels(module string) []Kernel {
+	var ks []Kernel
+	add := func(name string, a ArgStruct) { ks = append(ks, Kernel{name, a}) }
+	switch module {
+	case Elementwise:
+		for op := range UnaryOps {
+			for _, dt := range dtypes {
+				add(UnaryName(device.UnaryOp(op), dt, false), MapArgs)
+				add(UnaryName(device.UnaryOp(op), dt, true), MapStridedArgs)
+			}
+		}
+		for op := range ScalarOps {
+			for _, dt := range dtypes {
+				add(ScalarName(device.ScalarOp(op), dt, false), MapArgs)
+				add(ScalarName(device.ScalarOp(op), dt, true), MapStridedArgs)
+			}
+		}
+		for op := range BinaryOps {
+			for _, dt := range dtypes {
+				for v := range numVariants {
+					a := ZipArgs
+					if v == Strided {
+						a = ZipStridedArgs
+					}
+					add(BinaryName(device.BinaryOp(op), dt, v), a)
+				}
+			}
+		}
+		for _, dt := range dtypes {
+			add(AxpbyName(dt, false), ZipArgs)
+			add(AxpbyName(dt, true), ZipStridedArgs)
+			add(WhereName(dt), WhereArgs)
+			add(FillName(dt, false), MapArgs)
+			add(FillName(dt, true), FillArgs)
+			add(ArangeName(dt), ArangeArgs)
+			for _, dst := range dtypes {
+				add(CopyName(dt, dst), CopyArgs)
+				if dst != dt {
+					add(ConvertName(dt, dst), MapArgs)
+				}
+			}
+		}
+	case Random:
+		for d := range Dists {
+			for _, dt := range dtypes {
+				add(RandomName(device.Dist(d), dt), RandomArgs)
+			}
+		}
+	case Reduce:
+		passArgs := []ArgStruct{ReduceInnerArgs, ReduceOuterArgs, ReduceFinalArgs}
+		for op := range ReduceOps {
+			for _, dt := range dtypes {
+				for p := range Passes {
+					add(ReduceName(device.ReduceOp(op), dt, Pass(p)), passArgs[p])
+				}
+			}
+		}
+		for op := range ArgOps {
+			for _, dt := range dtypes {
+				add(ArgReduceName(device.ArgOp(op), dt), ArgReduceArgs)
+			}
+		}
+	case Gemm:
+		for _, dt := range dtypes {
+			add(GemmName(dt), GemmArgs)
+		}
+	default:
+		return nil
+	}
+	return ks
+}
+
+// KernelNames returns the names of the entry points module must contain.
+func KernelNames(module string) []string {
+	ks := Kernels(module)
+	names := make([]string, len(ks))
+	for i, k := range ks {
+		names[i] = k.Name
+	}
+	return names
+}
+
+// PTX returns the PTX text of module.
+func PTX(module string) (string, error) {
+	if Kernels(module) == nil {
+		return "", fmt.Errorf("kernels: no module %q", module)
+	}
+	b, err := ptxFiles.ReadFile(module + ".ptx")
+	if err != nil {
+		return "", fmt.Errorf("kernels: module %q: %v", module, err)
+	}
+	return string(b), nil
+}

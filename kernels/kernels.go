@@ -65,10 +65,23 @@ const (
 	Random      = "random"
 	Reduce      = "reduce"
 	Gemm        = "gemm"
+	NN          = "nn"
 )
 
 // ModuleNames lists every module.
-var ModuleNames = []string{Elementwise, Random, Reduce, Gemm}
+var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN}
+
+// NNOps are the training kernels of module nn, each with its argument
+// struct: tg_<op>_<dt>.
+var NNOps = []struct {
+	Name string
+	Args ArgStruct
+}{
+	{"im2col", ConvArgs}, {"col2im", ConvArgs},
+	{"maxpool", PoolArgs}, {"poolscatter", PoolArgs}, {"poolgather", PoolArgs},
+	{"softmaxce", SoftmaxArgs}, {"softmaxcegrad", SoftmaxGradArgs},
+	{"sgd", SGDArgs}, {"adam", AdamArgs},
+}
 
 // The op names used in kernel names, in the order of the device package's
 // enums: UnaryOps[op] names device.UnaryOp op, and so on. Each is the
@@ -138,11 +151,18 @@ var (
 	ReduceFinalArgs = ArgStruct{"TgReduceFinalArgs", 48}
 	ArgReduceArgs   = ArgStruct{"TgArgReduceArgs", 192}
 	GemmArgs        = ArgStruct{"TgGemmArgs", 144}
+	ConvArgs        = ArgStruct{"TgConvArgs", 112}
+	PoolArgs        = ArgStruct{"TgPoolArgs", 120}
+	SoftmaxArgs     = ArgStruct{"TgSoftmaxArgs", 48}
+	SoftmaxGradArgs = ArgStruct{"TgSoftmaxGradArgs", 64}
+	SGDArgs         = ArgStruct{"TgSGDArgs", 72}
+	AdamArgs        = ArgStruct{"TgAdamArgs", 104}
 )
 
 // Args lists every argument struct.
 var Args = []ArgStruct{MapArgs, MapStridedArgs, ZipArgs, ZipStridedArgs, WhereArgs, CopyArgs, FillArgs,
-	ArangeArgs, RandomArgs, ReduceInnerArgs, ReduceOuterArgs, ReduceFinalArgs, ArgReduceArgs, GemmArgs}
+	ArangeArgs, RandomArgs, ReduceInnerArgs, ReduceOuterArgs, ReduceFinalArgs, ArgReduceArgs, GemmArgs,
+	ConvArgs, PoolArgs, SoftmaxArgs, SoftmaxGradArgs, SGDArgs, AdamArgs}
 
 // Kernel is one entry point of a module.
 type Kernel struct {
@@ -289,6 +309,12 @@ func Kernels(module string) []Kernel {
 	case Gemm:
 		for _, dt := range dtypes {
 			add(GemmName(dt), GemmArgs)
+		}
+	case NN:
+		for _, op := range NNOps {
+			for _, dt := range dtypes {
+				add("tg_"+op.Name+"_"+DT(dt), op.Args)
+			}
 		}
 	default:
 		return nil

@@ -58,18 +58,22 @@ TG_DEV void tg_box_muller(double u1, double u2, double &z0, double &z1) {
 }
 
 // float32 uniform: u = float32(w>>8)·2⁻²⁴, value = lo + float32(span·u)
-// with lo = float32(a), span = float32(b) - float32(a).
-TG_DEV float tg_uniform_f32(unsigned w, float lo, float span) {
+// with lo = float32(a), span = float32(b) - float32(a); a value that rounds
+// up to hi = float32(b) becomes the largest float below it, so that values
+// stay in [a, b) (device/random.go).
+TG_DEV float tg_uniform_f32(unsigned w, float lo, float hi, float span) {
     const float u = __fmul_rn(__uint2float_rn(w >> 8), 0x1p-24f);
-    return __fadd_rn(lo, __fmul_rn(span, u));
+    const float v = __fadd_rn(lo, __fmul_rn(span, u));
+    return (v >= hi && hi > lo) ? nextafterf(hi, lo) : v;
 }
 
 // float64 uniform from the word pair (hi, lo): u = (bits>>11)·2⁻⁵³,
-// value = a + (b-a)·u.
-TG_DEV double tg_uniform_f64(unsigned hi, unsigned lo, double a, double bma) {
+// value = a + (b-a)·u, kept below b as for float32.
+TG_DEV double tg_uniform_f64(unsigned hi, unsigned lo, double a, double b, double bma) {
     const tg_u64 bits = ((tg_u64)hi << 32) | lo;
     const double u = __dmul_rn(__ull2double_rn(bits >> 11), 0x1p-53);
-    return __dadd_rn(a, __dmul_rn(bma, u));
+    const double v = __dadd_rn(a, __dmul_rn(bma, u));
+    return (v >= b && b > a) ? nextafter(b, a) : v;
 }
 
 // value = T(a + b·z), the sum and product rounded in double.
@@ -90,7 +94,7 @@ template <typename T, int V> TG_DEV void tg_put(T *d, tg_i64 q, tg_i64 n, const 
 template <bool Normal> TG_DEV void random_f32(const TgRandomArgs &p) {
     float *d = (float *)p.dst;
     const tg_i64 n = p.n, nb = (n + 3) / 4, nt = tg_nthreads();
-    const float lo = __double2float_rn(p.a), span = __fsub_rn(__double2float_rn(p.b), lo);
+    const float lo = __double2float_rn(p.a), hi = __double2float_rn(p.b), span = __fsub_rn(hi, lo);
 #pragma unroll 1
     for (tg_i64 q = tg_tid(); q < nb; q += nt) {
         const uint4 w = tg_philox(p.seed, p.counter + (tg_u64)q);
@@ -103,10 +107,10 @@ template <bool Normal> TG_DEV void random_f32(const TgRandomArgs &p) {
 #pragma unroll
             for (int j = 0; j < 4; j++) v[j] = __double2float_rn(tg_affine(p.a, p.b, z[j]));
         } else {
-            v[0] = tg_uniform_f32(w.x, lo, span);
-            v[1] = tg_uniform_f32(w.y, lo, span);
-            v[2] = tg_uniform_f32(w.z, lo, span);
-            v[3] = tg_uniform_f32(w.w, lo, span);
+            v[0] = tg_uniform_f32(w.x, lo, hi, span);
+            v[1] = tg_uniform_f32(w.y, lo, hi, span);
+            v[2] = tg_uniform_f32(w.z, lo, hi, span);
+            v[3] = tg_uniform_f32(w.w, lo, hi, span);
         }
         tg_put<float, 4>(d, q, n, v);
     }
@@ -130,8 +134,8 @@ template <bool Normal> TG_DEV void random_f64(const TgRandomArgs &p) {
             v[0] = tg_affine(p.a, p.b, z0);
             v[1] = tg_affine(p.a, p.b, z1);
         } else {
-            v[0] = tg_uniform_f64(w.x, w.y, p.a, bma);
-            v[1] = tg_uniform_f64(w.z, w.w, p.a, bma);
+            v[0] = tg_uniform_f64(w.x, w.y, p.a, p.b, bma);
+            v[1] = tg_uniform_f64(w.z, w.w, p.a, p.b, bma);
         }
         tg_put<double, 2>(d, q, n, v);
     }

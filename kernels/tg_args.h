@@ -131,8 +131,8 @@ typedef struct {
     double step;
 } TgArangeArgs;                  // 32 bytes
 
-// Philox4x32-10 stream of device/random.go (RandomSpec), elements
-// first .. first+n-1 of the stream that starts at block `counter`.
+// Philox4x32-10 stream of device/random.go (RandomSpec): elements 0 .. n-1
+// of the stream that starts at block `counter`.
 // Kernels tg_random_uniform_<dt>, tg_random_normal_<dt>.
 typedef struct {
     void *dst;

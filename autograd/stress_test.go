@@ -8,6 +8,8 @@ import (
 
 	"github.com/tapegrad/tapegrad/autograd"
 	"github.com/tapegrad/tapegrad/device"
+	// Imported for MemStats, and so that a -tags cuda test binary
+	// registers the CUDA backend and runs the memory test on the GPU.
 	"github.com/tapegrad/tapegrad/device/cuda"
 	"github.com/tapegrad/tapegrad/tensor"
 )

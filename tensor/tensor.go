@@ -285,7 +285,9 @@ func Array(v any, opts ...Option) *Tensor {
 	// The element type and the depth come from the Go type.
 	typ := rv.Type()
 	depth := 0
+	var levels []reflect.Type
 	for typ.Kind() == reflect.Slice || typ.Kind() == reflect.Array {
+		levels = append(levels, typ)
 		typ = typ.Elem()
 		depth++
 	}
@@ -298,19 +300,44 @@ func Array(v any, opts ...Option) *Tensor {
 	default:
 		panic(&Error{Kind: ErrDType, Op: "Array", Detail: fmt.Sprintf("unsupported element type %v in %T", typ, v)})
 	}
+	// A Go array's length is part of its type, so it counts even below an
+	// empty slice ([][3]float32{} has shape (0, 3)); a slice's comes from
+	// the first element at its depth.
 	shape := make([]int, depth)
-	for d, x := 0, rv; d < depth; d++ {
-		shape[d] = x.Len()
-		if x.Len() == 0 {
-			break
+	for d, x, empty := 0, rv, false; d < depth; d++ {
+		switch {
+		case levels[d].Kind() == reflect.Array:
+			shape[d] = levels[d].Len()
+		case !empty:
+			shape[d] = x.Len()
 		}
-		x = x.Index(0)
+		if !empty && x.Len() == 0 {
+			empty = true
+		}
+		if !empty {
+			x = x.Index(0)
+		}
 	}
-	vals := make([]float64, 0, device.NumElements(shape))
+	o := resolve(opts, dt)
+	// Convert each element straight to the tensor's dtype: going through
+	// float64 would round twice (an int64 can round to a float32 tie).
+	var vals []float64
+	var vals32 []float32
+	if o.dt == Float32 {
+		vals32 = make([]float32, 0, device.NumElements(shape))
+	} else {
+		vals = make([]float64, 0, device.NumElements(shape))
+	}
 	var walk func(x reflect.Value, d int, path []int)
 	walk = func(x reflect.Value, d int, path []int) {
 		if d == depth {
 			switch {
+			case vals32 != nil && x.CanFloat():
+				vals32 = append(vals32, float32(x.Float()))
+			case vals32 != nil && x.CanInt():
+				vals32 = append(vals32, float32(x.Int()))
+			case vals32 != nil:
+				vals32 = append(vals32, float32(x.Uint()))
 			case x.CanFloat():
 				vals = append(vals, x.Float())
 			case x.CanInt():
@@ -329,9 +356,12 @@ func Array(v any, opts ...Option) *Tensor {
 		}
 	}
 	walk(rv, 0, nil)
-	o := resolve(opts, dt)
 	t := empty("Array", backendOf("Array", o.dev), o.dt, shape)
-	t.st.be.Upload(t.st.buf, vals)
+	if vals32 != nil {
+		t.st.be.Upload(t.st.buf, vals32)
+	} else {
+		t.st.be.Upload(t.st.buf, vals)
+	}
 	return t
 }
 
@@ -496,6 +526,12 @@ func (t *Tensor) Release() {
 // the storage shared.
 func (t *Tensor) view(shape, strides []int, offset int) *Tensor {
 	t.st.shared.Store(true)
+	if device.NumElements(shape) == 0 {
+		// No element is addressed, so any offset will do; keep it inside
+		// the buffer (slicing an empty tensor could move it past the end,
+		// where backends index the buffer from it).
+		offset = 0
+	}
 	return &Tensor{st: t.st, shape: shape, strides: strides, offset: offset}
 }
 

@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"math"
+
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 
@@ -76,6 +78,8 @@ func matmul[T float](d []T, dl device.MatLayout, a []T, al device.MatLayout, b [
 		bd, tb, ldb := operandFor(b, bl.Offset+i*bl.BatchStride, k, n, bl.RowStride, bl.ColStride)
 		off := dl.Offset + i*dl.BatchStride
 		gemm(ta, tb, m, n, k, ad, lda, bd, ldb, d[off:off+(m-1)*ldc+n], ldc)
+		nanZeroProducts(d, off, ldc, a, al.Offset+i*al.BatchStride, al.RowStride, al.ColStride,
+			b, bl.Offset+i*bl.BatchStride, bl.RowStride, bl.ColStride, m, n, k)
 	}
 	// GEMM splits large products across goroutines itself; batches of small
 	// products are spread here instead.
@@ -89,5 +93,37 @@ func matmul[T float](d []T, dl device.MatLayout, a []T, al device.MatLayout, b [
 	}
 	for i := 0; i < batch; i++ {
 		one(i)
+	}
+}
+
+// nanZeroProducts sets to NaN the entries of the m×n product at d whose
+// sums have a term 0·±Inf or 0·NaN. IEEE arithmetic makes such a term, and
+// so the entry, NaN (as NumPy and cuBLAS give), but gonum's GEMM, like the
+// reference BLAS, skips the zero elements of an operand and would leave
+// the entry finite. It costs a pass over both operands, O(k·(m+n)), and
+// more only where non-finite values meet zeros.
+func nanZeroProducts[T float](d []T, doff, ldc int, a []T, aoff, ars, acs int, b []T, boff, brs, bcs int, m, n, k int) {
+	nan := T(math.NaN())
+	for l := 0; l < k; l++ {
+		for j := 0; j < n; j++ {
+			if v := b[boff+l*brs+j*bcs]; v-v != 0 { // ±Inf or NaN
+				for i := 0; i < m; i++ {
+					if a[aoff+i*ars+l*acs] == 0 {
+						d[doff+i*ldc+j] = nan
+					}
+				}
+			}
+		}
+	}
+	for i := 0; i < m; i++ {
+		for l := 0; l < k; l++ {
+			if v := a[aoff+i*ars+l*acs]; v-v != 0 {
+				for j := 0; j < n; j++ {
+					if b[boff+l*brs+j*bcs] == 0 {
+						d[doff+i*ldc+j] = nan
+					}
+				}
+			}
+		}
 	}
 }

@@ -1,0 +1,178 @@
+// Package checkpoint saves and loads named sets of tensors, with a small
+// string metadata map, in one self-checking file: model parameters, and
+// the state of an optimiser stored as further named tensors.
+//
+// # Use
+//
+//	ck := &checkpoint.Checkpoint{
+//		Tensors:  map[string]*tensor.Tensor{"fc1.w": w1, "fc1.b": b1},
+//		Metadata: map[string]string{"epoch": "3"},
+//	}
+//	err := checkpoint.Save("model.ckpt", ck)
+//	...
+//	ck, err = checkpoint.Load("model.ckpt", tensor.On(device.CUDA(0)))
+//
+// [LoadLike] loads a checkpoint for resuming: it checks the stored tensors
+// against existing parameters (every parameter present, with its shape
+// and dtype) and places each loaded tensor on its parameter's device.
+// Loading always returns new tensors: package tensor has no exported way
+// to overwrite an existing tensor's values.
+//
+// # Optimiser state
+//
+// Tensor names are free-form strings. By convention, parameters use their
+// plain names and an optimiser stores its state under a prefix, one tensor
+// per parameter and slot ("adam/m/fc1.w", "adam/v/fc1.w") and scalars such
+// as the step count in the metadata ("adam/step"). [Checkpoint.Put] and
+// [Checkpoint.Prefixed] add and extract such groups.
+//
+// # Safety
+//
+// [Save] is atomic: it writes a temporary file in the target's directory,
+// fsyncs it, renames it over the target and fsyncs the directory, so a
+// crash leaves either the old file or the new one, never a mixture, and
+// concurrent Saves to one path leave one of them whole. A crash can leave
+// a temporary file (named ".NAME.tmp*") behind; it is never read, and
+// deleting it is safe.
+//
+// [Load] reads the whole file and verifies it before returning anything:
+// a truncated or corrupted file is reported with an error matching
+// [ErrCorrupt], a file of another format version with [ErrVersion], and
+// nothing is half-loaded.
+//
+// # Format (version 1)
+//
+// All integers little-endian:
+//
+//	magic    8 bytes  "\x89TGCKPT\n"
+//	version  uint32   1
+//	flags    uint32   0 (reserved)
+//	length   uint64   the length of the body in bytes
+//	body:
+//	  uint32 number of metadata entries, then for each, sorted by key:
+//	    uint32 key length, key, uint32 value length, value
+//	  uint32 number of tensors, then for each, sorted by name:
+//	    uint32 name length, name, uint8 dtype (1 float32, 2 float64),
+//	    uint32 rank, rank × uint64 dimensions,
+//	    the elements in row-major order (4 or 8 bytes each)
+//	checksum 32 bytes SHA-256 of everything before it
+//
+// The same tensors and metadata always give the same bytes.
+package checkpoint
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/tapegrad/tapegrad/tensor"
+)
+
+// Version is the format version this package writes and reads.
+const Version = 1
+
+const magic = "\x89TGCKPT\n"
+
+// The kinds of error, wrapped in an [*Error]. Test with errors.Is.
+var (
+	// ErrCorrupt: the file is not a checkpoint, or is truncated or damaged
+	// (its checksum or structure is wrong).
+	ErrCorrupt = errors.New("corrupt checkpoint")
+	// ErrVersion: the file is a checkpoint of a format version this
+	// package does not read.
+	ErrVersion = errors.New("unsupported checkpoint version")
+	// ErrMismatch: LoadLike found a parameter missing from the checkpoint
+	// or stored with another shape or dtype.
+	ErrMismatch = errors.New("checkpoint does not match the parameters")
+	// ErrInvalid: Save was given something it cannot store (an empty
+	// tensor name, a nil tensor).
+	ErrInvalid = errors.New("invalid checkpoint contents")
+)
+
+// Error describes a checkpoint that cannot be saved or loaded.
+type Error struct {
+	Kind   error  // ErrCorrupt, ErrVersion, ErrMismatch, ErrInvalid, or nil for an I/O failure
+	Path   string // the file, if any
+	Detail string
+	Err    error // the underlying cause, if any
+}
+
+// Error formats the error as "checkpoint: PATH: KIND: DETAIL: CAUSE".
+func (e *Error) Error() string {
+	var parts []string
+	if e.Path != "" {
+		parts = append(parts, e.Path)
+	}
+	if e.Kind != nil {
+		parts = append(parts, e.Kind.Error())
+	}
+	if e.Detail != "" {
+		parts = append(parts, e.Detail)
+	}
+	if e.Err != nil {
+		parts = append(parts, e.Err.Error())
+	}
+	return "checkpoint: " + strings.Join(parts, ": ")
+}
+
+// Unwrap returns the kind and the cause, so that errors.Is matches both.
+func (e *Error) Unwrap() []error {
+	var out []error
+	if e.Kind != nil {
+		out = append(out, e.Kind)
+	}
+	if e.Err != nil {
+		out = append(out, e.Err)
+	}
+	return out
+}
+
+func corrupt(format string, args ...any) *Error {
+	return &Error{Kind: ErrCorrupt, Detail: fmt.Sprintf(format, args...)}
+}
+
+func withPath(err error, path string) error {
+	var e *Error
+	if errors.As(err, &e) && e.Path == "" {
+		e.Path = path
+	}
+	return err
+}
+
+// Checkpoint is a named set of tensors and string metadata.
+type Checkpoint struct {
+	Tensors  map[string]*tensor.Tensor
+	Metadata map[string]string
+}
+
+// Put adds the tensors of m under prefix: m["x"] becomes c.Tensors[prefix+"/x"].
+func (c *Checkpoint) Put(prefix string, m map[string]*tensor.Tensor) {
+	if c.Tensors == nil {
+		c.Tensors = map[string]*tensor.Tensor{}
+	}
+	for k, v := range m {
+		c.Tensors[prefix+"/"+k] = v
+	}
+}
+
+// Prefixed returns the tensors whose names start with prefix+"/", with
+// that part of the name removed: the inverse of Put.
+func (c *Checkpoint) Prefixed(prefix string) map[string]*tensor.Tensor {
+	out := map[string]*tensor.Tensor{}
+	for k, v := range c.Tensors {
+		if rest, ok := strings.CutPrefix(k, prefix+"/"); ok {
+			out[rest] = v
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,145 @@
+package checkpoint
+
+import (
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/tapegrad/tapegrad/tensor"
+)
+
+// beforeRename is called with the temporary file's name after it is
+// written and synced, before the rename; tests use it to simulate crashes.
+var beforeRename func(tmp string) error
+
+// Save writes c to path atomically (see the package documentation). A
+// new file gets mode 0644; a replaced file keeps its mode.
+func Save(path string, c *Checkpoint) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	mode := fs.FileMode(0o644)
+	if st, err := os.Stat(path); err == nil {
+		mode = st.Mode().Perm()
+	}
+	f, err := os.CreateTemp(dir, "."+base+".tmp*")
+	if err != nil {
+		return &Error{Path: path, Err: err}
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := Write(f, c); err != nil {
+		return withPath(err, path)
+	}
+	if err := f.Chmod(mode); err != nil {
+		return &Error{Path: path, Err: err}
+	}
+	if err := f.Sync(); err != nil {
+		return &Error{Path: path, Err: err}
+	}
+	if err := f.Close(); err != nil {
+		return &Error{Path: path, Err: err}
+	}
+	if beforeRename != nil {
+		if err := beforeRename(tmp); err != nil {
+			return &Error{Path: path, Err: err}
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return &Error{Path: path, Err: err}
+	}
+	// Make the rename durable. Windows cannot open directories for
+	// syncing; its renames are as durable as its file system makes them.
+	if runtime.GOOS != "windows" {
+		d, err := os.Open(dir)
+		if err != nil {
+			return &Error{Path: path, Detail: "syncing the directory", Err: err}
+		}
+		serr := d.Sync()
+		d.Close()
+		if serr != nil {
+			return &Error{Path: path, Detail: "syncing the directory", Err: serr}
+		}
+	}
+	return nil
+}
+
+// Load reads the checkpoint at path, verifies all of it, and only then
+// makes its tensors with the tensor constructor options opts (tensor.On to
+// choose the device). Errors match [ErrCorrupt] for truncated or damaged
+// files and [ErrVersion] for other format versions; a failure to make a
+// tensor (an unavailable device, out of memory) is the *tensor.Error of the
+// constructor.
+func Load(path string, opts ...tensor.Option) (*Checkpoint, error) {
+	return load(path, func(string) []tensor.Option { return opts })
+}
+
+func load(path string, optsFor func(string) []tensor.Option) (*Checkpoint, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Err: err}
+	}
+	d, err := decode(b)
+	if err != nil {
+		return nil, withPath(err, path)
+	}
+	c, err := d.checkpoint(optsFor)
+	return c, withPath(err, path)
+}
+
+// LoadLike loads the checkpoint at path for resuming training with the
+// parameters params: every parameter must be in the checkpoint with the
+// same shape and dtype (else an error matching [ErrMismatch], and nothing
+// is loaded), and its loaded tensor is placed on the parameter's device.
+// Tensors of the checkpoint that are not parameters (optimiser state) are
+// made with opts. The returned tensors are new: use them in place of the
+// parameters (package tensor cannot overwrite a tensor's values).
+func LoadLike(path string, params map[string]*tensor.Tensor, opts ...tensor.Option) (*Checkpoint, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{Err: err}
+	}
+	d, err := decode(b)
+	if err != nil {
+		return nil, withPath(err, path)
+	}
+	for _, name := range sortedKeys(params) {
+		p := params[name]
+		e, ok := d.entries[name]
+		switch {
+		case !ok:
+			return nil, &Error{Kind: ErrMismatch, Path: path, Detail: fmt.Sprintf("parameter %q is not in the checkpoint", name)}
+		case e.dt != p.DType():
+			return nil, &Error{Kind: ErrMismatch, Path: path, Detail: fmt.Sprintf("parameter %q is %v, the checkpoint has %v", name, p.DType(), e.dt)}
+		case !sameShape(e.shape, p.Shape()):
+			return nil, &Error{Kind: ErrMismatch, Path: path, Detail: fmt.Sprintf("parameter %q has shape %v, the checkpoint has %v", name, p.Shape(), e.shape)}
+		}
+	}
+	c, err := d.checkpoint(func(name string) []tensor.Option {
+		if p, ok := params[name]; ok {
+			return []tensor.Option{tensor.On(p.Device())}
+		}
+		return opts
+	})
+	return c, withPath(err, path)
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -15,8 +15,10 @@
 // [LoadLike] loads a checkpoint for resuming: it checks the stored tensors
 // against existing parameters (every parameter present, with its shape
 // and dtype) and places each loaded tensor on its parameter's device.
-// Loading always returns new tensors: package tensor has no exported way
-// to overwrite an existing tensor's values.
+// [LoadInto] does the same checks and then copies the values into the
+// existing tensors in place (tensor.Assign), so a model and an optimiser
+// that hold them resume without rebuilding anything; optim's Restore loads
+// an optimiser's state (its State() under a prefix) the same way.
 //
 // # Optimiser state
 //

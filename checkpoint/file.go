@@ -100,8 +100,8 @@ func load(path string, optsFor func(string) []tensor.Option) (*Checkpoint, error
 // same shape and dtype (else an error matching [ErrMismatch], and nothing
 // is loaded), and its loaded tensor is placed on the parameter's device.
 // Tensors of the checkpoint that are not parameters (optimiser state) are
-// made with opts. The returned tensors are new: use them in place of the
-// parameters (package tensor cannot overwrite a tensor's values).
+// made with opts. The returned tensors are new; [LoadInto] copies the
+// values into the parameters instead.
 func LoadLike(path string, params map[string]*tensor.Tensor, opts ...tensor.Option) (*Checkpoint, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -142,4 +142,22 @@ func sameShape(a, b []int) bool {
 		}
 	}
 	return true
+}
+
+// LoadInto loads the checkpoint at path and copies every tensor of dst
+// that the checkpoint holds into it, in place (tensor.Assign: views and
+// optimisers holding the tensors see the new values, attached gradients
+// stay). Every tensor of dst must be in the checkpoint with the same shape
+// and dtype, else an error matching [ErrMismatch] and nothing is changed.
+// The whole checkpoint, including entries that are not in dst and the
+// metadata, is returned.
+func LoadInto(path string, dst map[string]*tensor.Tensor) (*Checkpoint, error) {
+	c, err := LoadLike(path, dst)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range sortedKeys(dst) {
+		dst[name].Assign(c.Tensors[name])
+	}
+	return c, nil
 }

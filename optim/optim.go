@@ -140,3 +140,55 @@ func (o *Adam) State() map[string]*tensor.Tensor {
 	}
 	return st
 }
+
+// Restore loads a state saved from State (by a checkpoint, say) into the
+// optimiser: the buffers are overwritten in place and the step count is
+// restored, so training resumes exactly where it stopped.
+func (o *SGD) Restore(state map[string]*tensor.Tensor) error {
+	if o.Momentum != 0 && o.velocity == nil {
+		for _, p := range o.params {
+			o.velocity = append(o.velocity, zerosLike(p))
+		}
+	}
+	if err := restoreBuffers(state, "velocity", o.velocity); err != nil {
+		return err
+	}
+	steps, err := restoreSteps(state)
+	o.steps = steps
+	return err
+}
+
+// Restore loads a state saved from State into the optimiser.
+func (o *Adam) Restore(state map[string]*tensor.Tensor) error {
+	if err := restoreBuffers(state, "m", o.m); err != nil {
+		return err
+	}
+	if err := restoreBuffers(state, "v", o.v); err != nil {
+		return err
+	}
+	steps, err := restoreSteps(state)
+	o.steps = steps
+	return err
+}
+
+func restoreBuffers(state map[string]*tensor.Tensor, name string, bufs []*tensor.Tensor) error {
+	for i, b := range bufs {
+		key := fmt.Sprintf("%s.%d", name, i)
+		s, ok := state[key]
+		if !ok {
+			return fmt.Errorf("optim: state has no %q", key)
+		}
+		if err := tensor.Maybe(func() { b.Assign(s) }); err != nil {
+			return fmt.Errorf("optim: restoring %q: %w", key, err)
+		}
+	}
+	return nil
+}
+
+func restoreSteps(state map[string]*tensor.Tensor) (int, error) {
+	s, ok := state["steps"]
+	if !ok || s.Size() != 1 {
+		return 0, fmt.Errorf("optim: state has no step count")
+	}
+	return int(s.Item()), nil
+}

@@ -639,7 +639,7 @@ func (b *Backend) reduceInner(ids [3]int, d, s *Buffer, keep device.Layout, nk, 
 	defer b.Free(part)
 	a := reduceInnerArgs{Part: part.ptr, Src: s.ptr, Rows: nk, Run: nr, Chunks: chunks, Chunk: chunk, Keep: shape, VKeep: v[0]}
 	p, sz := argBytes(&a)
-	b.launch(ids[passInner], [3]uint32{uint32(nk * chunks), 1, 1}, block1D, p, sz)
+	b.launch(ids[passInner], groupGrid(nk*chunks, chunk >= 1024), block1D, p, sz)
 	b.reduceFinal(ids, d, part, nk, chunks, nr, 0)
 }
 
@@ -662,7 +662,7 @@ func (b *Backend) reduceOuter(ids [3]int, d, s *Buffer, base int, red device.Lay
 func (b *Backend) reduceFinal(ids [3]int, d, part *Buffer, outputs, chunks, count, transposed int64) {
 	a := reduceFinalArgs{Dst: d.ptr, Part: part.ptr, Outputs: outputs, Chunks: chunks, Count: count, Transposed: transposed}
 	p, sz := argBytes(&a)
-	b.launch(ids[passFinal], [3]uint32{uint32(min(outputs, maxBlocks)), 1, 1}, block1D, p, sz)
+	b.launch(ids[passFinal], groupGrid(outputs, false), block1D, p, sz)
 }
 
 // ArgReduce writes the index of the first extreme along axis.
@@ -681,7 +681,7 @@ func (b *Backend) ArgReduce(op device.ArgOp, dst, src device.Buffer, sl device.L
 	}
 	a := argReduceArgs{Dst: d.ptr, Src: s.ptr, Outputs: nk, Len: int64(sl.Shape[axis]), Stride: int64(sl.Strides[axis]), Keep: shape, VKeep: v[0]}
 	p, sz := argBytes(&a)
-	b.launch(id, grid1D(nk, 1), block1D, p, sz)
+	b.launch(id, groupGrid(nk, a.Len >= 1024), block1D, p, sz)
 }
 
 // --- matrix products -----------------------------------------------------------
@@ -742,13 +742,13 @@ func (b *Backend) MatMul(dst device.Buffer, dl device.MatLayout, a device.Buffer
 		BOff: int64(bl.Offset), BBS: int64(bl.BatchStride), BRS: int64(bl.RowStride), BCS: int64(bl.ColStride),
 		COff: int64(dl.Offset), CBS: int64(dl.BatchStride), CLd: int64(dl.RowStride)}
 	p, sz := argBytes(&g)
-	grid := [3]uint32{uint32((n + gemmTile - 1) / gemmTile), uint32((m + gemmTile - 1) / gemmTile), uint32(min(batch, 65535))}
-	b.launch(kGemm[dtIndex(d.dt)], grid, [3]uint32{gemmTile, gemmTile, 1}, p, sz)
+	grid := [3]uint32{uint32((n + gemmTile - 1) / gemmTile), uint32(min((m+gemmTile-1)/gemmTile, 65535)), uint32(min(batch, 65535))}
+	b.launch(kGemm[dtIndex(d.dt)], grid, block1D, p, sz)
 }
 
-// gemmTile is the tile edge of the fallback GEMM kernel (one thread per
-// output element of a tile).
-const gemmTile = 16
+// gemmTile is the tile edge of the fallback GEMM kernel: a block of 256
+// threads computes a 64×64 tile of C (kernels/gemm.cu).
+const gemmTile = 64
 
 // denseMatrices copies a batch of matrices into a dense scratch buffer.
 func (b *Backend) denseMatrices(x *Buffer, l device.MatLayout, batch, rows, cols int) (*Buffer, device.MatLayout) {

@@ -162,6 +162,17 @@ func grid1D(n int64, perThread int64) [3]uint32 {
 	return [3]uint32{uint32(b), 1, 1}
 }
 
+// groupGrid returns the grid of a reduction kernel that gives each of
+// items work items a whole block of 256 threads (block mode) or a warp
+// (eight per block); the kernels loop, so a capped grid is still correct.
+func groupGrid(items int64, block bool) [3]uint32 {
+	b := items
+	if !block {
+		b = (items + threads/32 - 1) / (threads / 32)
+	}
+	return [3]uint32{uint32(min(max(b, 1), 1<<30)), 1, 1}
+}
+
 // reduceSplit returns how many chunks of how many elements a run of n
 // elements is split into for the first reduction pass.
 func reduceSplit(n int64) (chunks, chunk int64) {

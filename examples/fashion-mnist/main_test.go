@@ -17,6 +17,9 @@ func cfgForTest(model string, epochs, train int) config {
 
 func needData(t *testing.T, err error) {
 	t.Helper()
+	if raceEnabled {
+		t.Skip("training runs are skipped under the race detector")
+	}
 	if errors.Is(err, data.ErrNotFound) {
 		t.Skipf("Fashion-MNIST is not available (%v); bash scripts/fashion-mnist.sh fetches it", err)
 	}
@@ -28,6 +31,9 @@ func needData(t *testing.T, err error) {
 // A short run on 10,000 training images reaches 0.80 test accuracy (on the
 // first 2,000 test images) in two epochs.
 func TestMLPLearns(t *testing.T) {
+	if raceEnabled {
+		t.Skip("training runs are skipped under the race detector")
+	}
 	res, err := train(cfgForTest("mlp", 2, 10000))
 	needData(t, err)
 	acc := res.Epochs[len(res.Epochs)-1].Accuracy
@@ -43,6 +49,9 @@ func TestMLPLearns(t *testing.T) {
 // The convnet trains too (a smaller subset: convolutions are costly on the
 // CPU).
 func TestCNNLearns(t *testing.T) {
+	if raceEnabled {
+		t.Skip("training runs are skipped under the race detector")
+	}
 	if testing.Short() {
 		t.Skip("-short")
 	}
@@ -57,6 +66,9 @@ func TestCNNLearns(t *testing.T) {
 
 // The same seed gives bitwise the same loss curve.
 func TestDeterministic(t *testing.T) {
+	if raceEnabled {
+		t.Skip("training runs are skipped under the race detector")
+	}
 	cfg := cfgForTest("mlp", 1, 2000)
 	a, err := train(cfg)
 	needData(t, err)

@@ -76,6 +76,12 @@ extern "C" int sim_launch(const char *name, const char *args_type, const void *a
     TG_SIM_ARGS(TgReduceFinalArgs)
     TG_SIM_ARGS(TgArgReduceArgs)
     TG_SIM_ARGS(TgGemmArgs)
+    TG_SIM_ARGS(TgConvArgs)
+    TG_SIM_ARGS(TgPoolArgs)
+    TG_SIM_ARGS(TgSoftmaxArgs)
+    TG_SIM_ARGS(TgSoftmaxGradArgs)
+    TG_SIM_ARGS(TgSGDArgs)
+    TG_SIM_ARGS(TgAdamArgs)
     if (!call) return -2;
     const sim_dim3 grid = {(unsigned)gx, (unsigned)gy, (unsigned)gz}, block = {(unsigned)bx, 1, 1};
     for (unsigned z = 0; z < grid.z; z++)

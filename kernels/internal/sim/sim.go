@@ -141,6 +141,42 @@ type (
 	}
 )
 
+// The argument structs of module nn.
+type (
+	ConvGeom struct {
+		N, C, H, W                     int64
+		KH, KW, SH, SW, PH, PW, OH, OW int64
+	}
+	ConvArgs struct {
+		Dst, Src uintptr
+		G        ConvGeom
+	}
+	PoolArgs struct {
+		Dst, Idx, Src uintptr
+		G             ConvGeom
+	}
+	SoftmaxArgs struct {
+		Loss, Prob, Logits, Labels uintptr
+		N, C                       int64
+	}
+	SoftmaxGradArgs struct {
+		DLogits, Prob, Labels, G uintptr
+		N, C, GOff, GStride      int64
+	}
+	SGDArgs struct {
+		W, V, G          uintptr
+		N                int64
+		LR, Momentum, WD float64
+		Nesterov, First  int64
+	}
+	AdamArgs struct {
+		W, M, V, G                        uintptr
+		N                                 int64
+		LR, Beta1, Beta2, Eps, WD, C1, C2 float64
+		Decoupled                         int64
+	}
+)
+
 // Launch runs kernel with args (a pointer to one of the structs above) on
 // a grid of grid[0]×grid[1]×grid[2] blocks of block threads (a multiple of
 // 32).

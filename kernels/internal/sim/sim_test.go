@@ -49,6 +49,9 @@ func TestArgLayout(t *testing.T) {
 		"TgRandomArgs": unsafe.Sizeof(RandomArgs{}), "TgReduceInnerArgs": unsafe.Sizeof(ReduceInnerArgs{}),
 		"TgReduceOuterArgs": unsafe.Sizeof(ReduceOuterArgs{}), "TgReduceFinalArgs": unsafe.Sizeof(ReduceFinalArgs{}),
 		"TgArgReduceArgs": unsafe.Sizeof(ArgReduceArgs{}), "TgGemmArgs": unsafe.Sizeof(GemmArgs{}),
+		"TgConvArgs": unsafe.Sizeof(ConvArgs{}), "TgPoolArgs": unsafe.Sizeof(PoolArgs{}),
+		"TgSoftmaxArgs": unsafe.Sizeof(SoftmaxArgs{}), "TgSoftmaxGradArgs": unsafe.Sizeof(SoftmaxGradArgs{}),
+		"TgSGDArgs": unsafe.Sizeof(SGDArgs{}), "TgAdamArgs": unsafe.Sizeof(AdamArgs{}),
 	}
 	for _, a := range kernels.Args {
 		if sizes[a.Name] != uintptr(a.Size) {
@@ -93,6 +96,18 @@ func TestAllKernelsExist(t *testing.T) {
 				err = Launch(k.Name, &ArgReduceArgs{}, g, 32)
 			case kernels.GemmArgs:
 				err = Launch(k.Name, &GemmArgs{}, g, 256)
+			case kernels.ConvArgs:
+				err = Launch(k.Name, &ConvArgs{}, g, 32)
+			case kernels.PoolArgs:
+				err = Launch(k.Name, &PoolArgs{}, g, 32)
+			case kernels.SoftmaxArgs:
+				err = Launch(k.Name, &SoftmaxArgs{}, g, 256)
+			case kernels.SoftmaxGradArgs:
+				err = Launch(k.Name, &SoftmaxGradArgs{}, g, 32)
+			case kernels.SGDArgs:
+				err = Launch(k.Name, &SGDArgs{}, g, 32)
+			case kernels.AdamArgs:
+				err = Launch(k.Name, &AdamArgs{}, g, 32)
 			default:
 				err = fmt.Errorf("no case for %s", k.Args.Name)
 			}

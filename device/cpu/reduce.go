@@ -226,13 +226,27 @@ func reduceOuter[T float](op device.ReduceOp, d, x []T, base int, red device.Lay
 		case device.Norm2:
 			for _, r := range rows {
 				row := x[r+lo : r+hi]
+				row = row[:len(acc)]
 				for j, v := range row {
 					acc[j] += float64(v) * float64(v)
 				}
 			}
 		default:
-			for _, r := range rows {
-				row := x[r+lo : r+hi]
+			// Four rows at a time: one read and write of the accumulators
+			// per four elements. The grouping is fixed by the row count, so
+			// results do not depend on the split across goroutines.
+			k := 0
+			for ; k+4 <= len(rows); k += 4 {
+				r0, r1 := x[rows[k]+lo:rows[k]+hi], x[rows[k+1]+lo:rows[k+1]+hi]
+				r2, r3 := x[rows[k+2]+lo:rows[k+2]+hi], x[rows[k+3]+lo:rows[k+3]+hi]
+				r0, r1, r2, r3 = r0[:len(acc)], r1[:len(acc)], r2[:len(acc)], r3[:len(acc)]
+				for j := range acc {
+					acc[j] += (float64(r0[j]) + float64(r1[j])) + (float64(r2[j]) + float64(r3[j]))
+				}
+			}
+			for ; k < len(rows); k++ {
+				row := x[rows[k]+lo : rows[k]+hi]
+				row = row[:len(acc)]
 				for j, v := range row {
 					acc[j] += float64(v)
 				}

@@ -350,8 +350,11 @@ func markdownRun(doc *Document, r *Run) string {
 	for _, row := range tableRows(r) {
 		c := row.ours
 		name := row.name
-		if c != nil && c.Mode != "eager" && c.Mode != "" {
+		switch {
+		case c != nil && c.Mode != "eager" && c.Mode != "":
 			name += " (" + c.Mode + ")"
+		case c != nil && strings.HasPrefix(c.Name, "copy/"):
+			name += " (Clone)"
 		}
 		fmt.Fprintf(&b, "| `%s` |", name)
 		switch {

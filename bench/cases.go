@@ -270,11 +270,16 @@ func (s *suite) copyCases(n int) {
 	base := Case{Name: name, Size: int64(n), Bytes: 8 * int64(n), Note: rotNote(k)}
 	if !s.dev.IsCUDA() {
 		workers := runtime.GOMAXPROCS(0)
-		for _, par := range []bool{false, true} {
+		for _, mode := range []string{"go", "go-parallel", "go-loop"} {
 			c := base
-			c.Mode, c.Note = "go", join("Go's built-in copy on one goroutine", base.Note)
-			if par {
-				c.Mode, c.Note = "go-parallel", join(fmt.Sprintf("Go's built-in copy split over GOMAXPROCS=%d goroutines", workers), base.Note)
+			c.Mode = mode
+			switch mode {
+			case "go":
+				c.Note = join("Go's built-in copy on one goroutine", base.Note)
+			case "go-parallel":
+				c.Note = join(fmt.Sprintf("Go's built-in copy split over GOMAXPROCS=%d goroutines", workers), base.Note)
+			case "go-loop":
+				c.Note = join(fmt.Sprintf("a plain Go loop d[i] = s[i] split over GOMAXPROCS=%d goroutines: the ceiling of a scalar Go kernel", workers), base.Note)
 			}
 			s.run(c, func() prepared {
 				src, dst := make([][]float32, k), make([][]float32, k)
@@ -286,8 +291,11 @@ func (s *suite) copyCases(n int) {
 					copy(dst[i], src[i]) // touch the pages
 				}
 				fn := func(i int) { copy(dst[i%k], src[i%k]) }
-				if par {
-					fn = func(i int) { parallelCopy(dst[i%k], src[i%k], workers) }
+				switch mode {
+				case "go-parallel":
+					fn = func(i int) { parallelCopy(dst[i%k], src[i%k], workers, false) }
+				case "go-loop":
+					fn = func(i int) { parallelCopy(dst[i%k], src[i%k], workers, true) }
 				}
 				return prepared{fn: fn, checks: k, check: func(i int) (string, error) {
 					fn(i)
@@ -315,11 +323,24 @@ func (s *suite) copyCases(n int) {
 }
 
 // parallelCopy copies src to dst in p contiguous chunks on p goroutines (the
-// calling one included), as the CPU backend splits its loops.
-func parallelCopy(dst, src []float32, p int) {
+// calling one included), as the CPU backend splits its loops: with the
+// built-in copy (runtime memmove: vector moves, and on large sizes stores
+// that skip reading the destination first), or with loop, a plain element
+// loop as the backend's kernels are written.
+func parallelCopy(dst, src []float32, p int, loop bool) {
 	n := len(src)
+	part := func(lo, hi int) {
+		if !loop {
+			copy(dst[lo:hi], src[lo:hi])
+			return
+		}
+		d, s := dst[lo:hi], src[lo:hi]
+		for i := range s {
+			d[i] = s[i]
+		}
+	}
 	if p <= 1 {
-		copy(dst, src)
+		part(0, n)
 		return
 	}
 	var wg sync.WaitGroup
@@ -328,10 +349,10 @@ func parallelCopy(dst, src []float32, p int) {
 		lo, hi := w*n/p, (w+1)*n/p
 		go func() {
 			defer wg.Done()
-			copy(dst[lo:hi], src[lo:hi])
+			part(lo, hi)
 		}()
 	}
-	copy(dst[:n/p], src[:n/p])
+	part(0, n/p)
 	wg.Wait()
 }
 

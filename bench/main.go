@@ -55,7 +55,9 @@
 // (copy/16777216 on the CPU, copy/67108864 on a GPU): on the CPU Go's
 // built-in copy on one goroutine (mode "go") and split over GOMAXPROCS
 // goroutines ("go-parallel"; this one is the roofline, since tapegrad's CPU
-// kernels are split the same way), and tapegrad's own Clone ("eager"); on
+// kernels are split the same way), a plain Go loop d[i] = s[i] split the same
+// way ("go-loop": what a scalar Go kernel can reach, shown for reference),
+// and tapegrad's own Clone ("eager"); on
 // CUDA tapegrad's Clone of a dense tensor, a device-to-device cuMemcpyDtoD.
 // Every bandwidth case shows its GB/s as a fraction of the roofline and its
 // floor, bytes / roofline. Matmul floors are flops / peak, with the peak

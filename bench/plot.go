@@ -112,7 +112,7 @@ func writePlots(dir string, r *Run) ([]string, error) {
 				// tapegrad's copies come in three modes, each a line.
 				modes := []string{lib.mode}
 				if kind == "copy" && lib.rep.Peer == ours {
-					modes = []string{"go", "go-parallel", "eager"}
+					modes = []string{"go", "go-parallel", "go-loop", "eager"}
 				}
 				for mi, mode := range modes {
 					l := lib
@@ -129,7 +129,7 @@ func writePlots(dir string, r *Run) ([]string, error) {
 					sort.Slice(xys, func(a, b int) bool { return xys[a].X < xys[b].X })
 					label := strings.TrimPrefix(strings.TrimPrefix(kind, "unary/"), "reduce/")
 					if kind == "copy" && lib.rep.Peer == ours {
-						label = map[string]string{"go": "Go copy, 1 goroutine", "go-parallel": "Go copy, parallel", "eager": "Clone"}[mode]
+						label = map[string]string{"go": "Go copy, 1 goroutine", "go-parallel": "Go copy, parallel", "go-loop": "Go loop, parallel", "eager": "Clone"}[mode]
 					}
 					if err := addLine(p, xys, label+" ("+lib.label+")", ki+mi, li); err != nil {
 						return files, err

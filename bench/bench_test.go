@@ -39,11 +39,11 @@ func TestQuickSubset(t *testing.T) {
 	if len(doc.Runs) != 1 || len(doc.Runs[0].Reports) != 1 {
 		t.Fatalf("want one run with one report, got %+v", doc.Runs)
 	}
-	run := doc.Runs[0]
-	if run.Roofline <= 0 {
-		t.Errorf("no roofline in %+v", run)
+	r0 := doc.Runs[0]
+	if r0.Roofline <= 0 {
+		t.Errorf("no roofline in %+v", r0)
 	}
-	rep, err := json.Marshal(run.Reports[0])
+	rep, err := json.Marshal(r0.Reports[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +51,7 @@ func TestQuickSubset(t *testing.T) {
 		t.Errorf("tapegrad's report does not match the peers' schema: %v", err)
 	}
 	names := map[string]bool{}
-	for _, c := range run.Reports[0].Cases {
+	for _, c := range r0.Reports[0].Cases {
 		names[c.Name] = true
 		if c.Skipped != "" {
 			t.Errorf("%s skipped: %s", c.Name, c.Skipped)
@@ -66,6 +66,14 @@ func TestQuickSubset(t *testing.T) {
 		if st, err := os.Stat(filepath.Join(plotDir, f)); err != nil || st.Size() == 0 {
 			t.Errorf("plot %s: %v", f, err)
 		}
+	}
+	// -from-json renders the same table from the document.
+	var again bytes.Buffer
+	if code := run([]string{"-from-json", jsonPath}, &again, &stderr); code != 0 {
+		t.Fatalf("-from-json: exit status %d\n%s", code, stderr.String())
+	}
+	if again.String() != stdout.String() {
+		t.Errorf("-from-json table differs:\n%s\nwant:\n%s", again.String(), stdout.String())
 	}
 	// A second update replaces the device's section instead of adding one.
 	doc2 := doc

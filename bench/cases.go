@@ -279,7 +279,7 @@ func (s *suite) copyCases(n int) {
 			case "go-parallel":
 				c.Note = join(fmt.Sprintf("Go's built-in copy split over GOMAXPROCS=%d goroutines", workers), base.Note)
 			case "go-loop":
-				c.Note = join(fmt.Sprintf("a plain Go loop d[i] = s[i] split over GOMAXPROCS=%d goroutines: the ceiling of a scalar Go kernel", workers), base.Note)
+				c.Note = join(fmt.Sprintf("a plain Go loop d[i] = s[i] split over GOMAXPROCS=%d goroutines: what Go code without vector instructions gets for a copy", workers), base.Note)
 			}
 			s.run(c, func() prepared {
 				src, dst := make([][]float32, k), make([][]float32, k)

@@ -32,6 +32,9 @@
 //	-results FILE       rewrite this device's section of a results file
 //	                    (bench/RESULTS.md), keeping the other devices' sections
 //	-cpuprofile FILE    write a CPU profile of tapegrad's cases
+//	-from-json FILE     measure nothing: print the tables of a document that
+//	                    -json wrote (and with -plot/-results, its plots and
+//	                    results sections), e.g. one written on a GPU machine
 //
 // # Cases and timing
 //
@@ -56,7 +59,7 @@
 // built-in copy on one goroutine (mode "go") and split over GOMAXPROCS
 // goroutines ("go-parallel"; this one is the roofline, since tapegrad's CPU
 // kernels are split the same way), a plain Go loop d[i] = s[i] split the same
-// way ("go-loop": what a scalar Go kernel can reach, shown for reference),
+// way ("go-loop": what Go code without vector instructions gets, for reference),
 // and tapegrad's own Clone ("eager"); on
 // CUDA tapegrad's Clone of a dense tensor, a device-to-device cuMemcpyDtoD.
 // Every bandwidth case shows its GB/s as a fraction of the roofline and its
@@ -121,6 +124,7 @@ type config struct {
 	plotDir    string
 	resultsMD  string
 	cpuProfile string
+	fromJSON   string
 	command    string
 	timing     timing
 }
@@ -144,6 +148,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.plotDir, "plot", "", "write PNG plots into this directory")
 	fs.StringVar(&cfg.resultsMD, "results", "", "update this Markdown results file (e.g. bench/RESULTS.md) with each device's section")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of tapegrad's cases to this file")
+	fs.StringVar(&cfg.fromJSON, "from-json", "", "measure nothing: render the tables, plots and results of a document written by -json")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -232,6 +237,21 @@ func run(args []string, stdout, stderr io.Writer) int {
 	doc := &Document{Harness: "tapegrad bench", Date: start.UTC().Format(time.RFC3339), Command: cfg.command,
 		Commit: gitCommit(), Quick: cfg.quick}
 	status := 0
+	if cfg.fromJSON != "" {
+		data, err := os.ReadFile(cfg.fromJSON)
+		if err == nil {
+			*doc = Document{}
+			err = json.Unmarshal(data, doc)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "bench: -from-json:", err)
+			return 1
+		}
+		for i := range doc.Runs {
+			fmt.Fprint(stdout, markdownRun(doc, &doc.Runs[i]))
+		}
+		cfg.devices, cfg.jsonPath = nil, ""
+	}
 	for _, d := range cfg.devices {
 		r, failed, err := runDevice(cfg, d, stderr)
 		if err != nil {

@@ -95,6 +95,9 @@ func writePlots(dir string, r *Run) ([]string, error) {
 	save := func(p *plot.Plot, name string) error {
 		widenLog(&p.X)
 		widenLog(&p.Y)
+		if _, ok := p.Y.Scale.(plot.LogScale); !ok && p.Y.Max > 0 {
+			p.Y.Max *= 1.15 // room for the legend and the roofline under the title
+		}
 		f := plotPath(dir, r, name)
 		if err := p.Save(7*vg.Inch, 4.5*vg.Inch, f); err != nil {
 			return err
@@ -144,6 +147,9 @@ func writePlots(dir string, r *Run) ([]string, error) {
 		}
 		if lines == 0 {
 			continue
+		}
+		if fam.name == "copy" {
+			p.Legend.Left = false // cache-resident small copies are the high points on the left
 		}
 		if r.Roofline > 0 {
 			roof, err := plotter.NewLine(plotter.XYs{{X: minX, Y: r.Roofline}, {X: maxX, Y: r.Roofline}})

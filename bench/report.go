@@ -121,7 +121,7 @@ func evaluate(r *Run, quick bool) {
 		for _, m := range []string{"go", "go-parallel", "go-loop", "eager"} {
 			if c := o.find(rn, m); c.ok() {
 				what := map[string]string{"go": "Go's copy on one goroutine", "go-parallel": fmt.Sprintf("Go's copy over GOMAXPROCS=%d goroutines", runtime.GOMAXPROCS(0)),
-					"go-loop": "a plain Go loop over as many goroutines (the ceiling of a scalar Go kernel)", "eager": "tapegrad's Clone"}[m]
+					"go-loop": "a plain Go loop d[i] = s[i] over as many goroutines (no vector instructions)", "eager": "tapegrad's Clone"}[m]
 				if isCUDA(r) && m == "eager" {
 					what = "tapegrad's Clone (cuMemcpyDtoD)"
 				}

@@ -321,6 +321,7 @@ func runDevice(cfg *config, d device.Device, stderr io.Writer) (*Run, []string, 
 	if d.IsCUDA() {
 		r.Notes = append(r.Notes, "CUDA timing: the backend exposes no device events yet, so every repetition (a batch of calls) ends with the backend's Synchronize() inside the timed region; times are host wall-clock")
 	}
+	meter := startCPUMeter()
 	if cfg.cpuProfile != "" {
 		f, err := os.Create(cfg.cpuProfile)
 		if err == nil {
@@ -334,6 +335,9 @@ func runDevice(cfg *config, d device.Device, stderr io.Writer) (*Run, []string, 
 		f.Close()
 	} else {
 		s.all()
+	}
+	if n := othersNote("tapegrad's cases", meter); n != "" {
+		r.Notes = append(r.Notes, n)
 	}
 	r.Reports = append(r.Reports, s.rep)
 	peerReports, notes := runPeers(cfg, d, stderr)

@@ -63,8 +63,11 @@ func runPeers(cfg *config, d device.Device, stderr io.Writer) ([]Report, []strin
 		if loaded[p] {
 			continue
 		}
-		start := time.Now()
+		start, meter := time.Now(), startCPUMeter()
 		rep, note, err := runPeer(cfg, root, tmp, p, d, stderr)
+		if rep != nil {
+			note = join(note, othersNote(p+"'s cases", meter))
+		}
 		switch {
 		case err != nil:
 			notes = append(notes, fmt.Sprintf("%s: failed: %v", p, err))

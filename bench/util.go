@@ -8,8 +8,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/tapegrad/tapegrad/device"
 )
@@ -147,4 +149,79 @@ func sig3(x float64) string {
 		return fmt.Sprintf("%.2f", x)
 	}
 	return fmt.Sprintf("%.3g", x)
+}
+
+// cpuMeter measures how much of the machine's CPU time other processes used
+// while a phase of the run (tapegrad's cases, one peer) was going on: the
+// busy time of all CPUs from /proc/stat minus this process's and its
+// children's CPU time, over the wall time × the number of CPUs. On a shared
+// machine it says which numbers were measured with company.
+type cpuMeter struct {
+	busy, total float64 // /proc/stat ticks at the start
+	own         float64 // seconds of CPU used by this process and its children
+	ok          bool
+}
+
+func startCPUMeter() cpuMeter {
+	busy, total, ok := procStat()
+	return cpuMeter{busy: busy, total: total, own: ownCPU(), ok: ok}
+}
+
+// others returns the share (0..1) of the machine's CPU time used by other
+// processes since the meter started, and false where /proc/stat is missing.
+func (m cpuMeter) others() (float64, bool) {
+	busy, total, ok := procStat()
+	if !ok || !m.ok || total <= m.total {
+		return 0, false
+	}
+	const hz = 100 // USER_HZ: /proc/stat counts in 1/100 s on Linux
+	otherTicks := (busy - m.busy) - (ownCPU()-m.own)*hz
+	return max(0, min(1, otherTicks/(total-m.total))), true
+}
+
+// procStat returns the busy and total ticks of all CPUs (first line of
+// /proc/stat; idle and iowait count as not busy).
+func procStat() (busy, total float64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, s := range f[1:] {
+		v, err := strconv.ParseFloat(s, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		if i >= 8 { // guest time is already counted in user
+			break
+		}
+		total += v
+		if i != 3 && i != 4 { // idle, iowait
+			busy += v
+		}
+	}
+	return busy, total, true
+}
+
+// ownCPU returns the user+system CPU seconds of this process and its waited
+// children.
+func ownCPU() float64 {
+	var self, kids syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &self) != nil || syscall.Getrusage(syscall.RUSAGE_CHILDREN, &kids) != nil {
+		return 0
+	}
+	sec := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return sec(self.Utime) + sec(self.Stime) + sec(kids.Utime) + sec(kids.Stime)
+}
+
+// othersNote formats a meter's reading for the notes.
+func othersNote(what string, m cpuMeter) string {
+	if f, ok := m.others(); ok {
+		return fmt.Sprintf("other processes used %.0f%% of the machine's CPU time during %s", 100*f, what)
+	}
+	return ""
 }

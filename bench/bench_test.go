@@ -23,7 +23,7 @@ func TestQuickSubset(t *testing.T) {
 	if code := run(args, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit status %d\nstderr:\n%s", code, stderr.String())
 	}
-	for _, want := range []string{"| `binary/add/1024` |", "| `seed/1024` |", "| `mlp/step` |", "roofline: copy/16777216 (go-parallel)"} {
+	for _, want := range []string{"| `binary/add/1024` |", "| `seed/1024` |", "| `mlp/step` |", "roofline: copy/16777216 (go-parallel"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout.String())
 		}

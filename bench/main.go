@@ -62,6 +62,10 @@
 // way ("go-loop": what Go code without vector instructions gets, for reference),
 // and tapegrad's own Clone ("eager"); on
 // CUDA tapegrad's Clone of a dense tensor, a device-to-device cuMemcpyDtoD.
+// The roofline copy is measured again after all other cases (mode
+// "go-parallel-end", "eager-end") and the faster of the two medians is the
+// roofline, so that a burst of other work on a shared machine during one of
+// them does not lower it.
 // Every bandwidth case shows its GB/s as a fraction of the roofline and its
 // floor, bytes / roofline. Matmul floors are flops / peak, with the peak
 // stated (the CPU's theoretical FMA peak from /proc/cpuinfo, a GPU's data

@@ -43,6 +43,16 @@ func runPeers(cfg *config, d device.Device, stderr io.Writer) ([]Report, []strin
 		if !sameDevice(rep.Device, d) {
 			continue
 		}
+		var keep []Case // the cases -cases selects
+		for _, c := range rep.Cases {
+			if cfg.want(c.Name) {
+				keep = append(keep, c)
+			}
+		}
+		if len(keep) == 0 {
+			continue
+		}
+		rep.Cases = keep
 		reps = append(reps, *rep)
 		loaded[rep.Peer] = true
 		notes = append(notes, fmt.Sprintf("%s: results loaded from %s (run %s on %s), not measured in this run", rep.Peer, f, rep.Date, rep.Machine))

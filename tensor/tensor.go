@@ -10,6 +10,9 @@ import (
 
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/device/cpu"
+	// The CUDA backend registers itself in binaries built with the cuda
+	// tag; without the tag the package links nothing of CUDA.
+	_ "github.com/tapegrad/tapegrad/device/cuda"
 )
 
 // DType is an element type: [Float32] (the default) or [Float64].

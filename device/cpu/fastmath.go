@@ -48,18 +48,11 @@ var exp2Frac = func() (t [64]float64) {
 	return t
 }()
 
-// exp32 is e^x for values bound for float32.
-func exp32(x float64) float64 {
-	switch {
-	case x != x:
-		return x
-	case x > 89:
-		return math.Inf(1)
-	case x < -104:
-		return 0
-	}
-	return expCore(x)
-}
+// exp32 is e^x for values bound for float32. The argument is clamped to
+// [−104, 89], outside which the float32 result is 0 or +Inf anyway, so the
+// evaluation has no branch (NaN passes through the clamp and the
+// arithmetic).
+func exp32(x float64) float64 { return expCore(min(max(x, -104), 89)) }
 
 // log32 is ln x for float32 arguments: x = m·2^e with m in [√½, √2),
 // ln m = 2·atanh(s) with s = (m−1)/(m+1), |s| <= 0.172, summed to s¹³.
@@ -85,36 +78,26 @@ func log32(x float64) float64 {
 	return float64(e)*ln2 + p
 }
 
-// tanh32 is tanh x for float32 arguments: −m/(2+m) with m = e^(−2|x|) − 1,
-// taken from its Taylor series for small |x| (where e^(−2|x|) − 1 would
-// cancel), from expCore otherwise.
+// tanh32 is tanh x for float32 arguments, as (1−t)/(1+t) with
+// t = e^(−2|x|). |x| is clamped at 9.1, beyond which tanh rounds to ±1 in
+// float32. Below 2.4e-4 the subtraction would cancel, but there tanh x = x
+// to float32 precision (x³/3 is below half an ulp); that branch is rarely
+// taken, so it is predicted.
 func tanh32(x float64) float64 {
-	a := math.Abs(x)
-	switch {
-	case x != x:
-		return x
-	case a > 9.1:
-		return math.Copysign(1, x)
-	case a < 0.175:
-		z := -2 * a
-		m := z * (1 + z*(1.0/2+z*(1.0/6+z*(1.0/24+z*(1.0/120+z*(1.0/720+z*(1.0/5040+z*(1.0/40320+z*(1.0/362880+z*(1.0/3628800))))))))))
-		return math.Copysign(-m/(2+m), x)
-	}
+	a := min(math.Abs(x), 9.1)
 	t := expCore(-2 * a)
-	return math.Copysign((1-t)/(1+t), x)
+	r := (1 - t) / (1 + t)
+	if a < 2.4e-4 {
+		r = a
+	}
+	return math.Copysign(r, x)
 }
 
-// sigmoid32 is 1/(1+e^−x) for float32 arguments.
+// sigmoid32 is 1/(1+e^−x) for float32 arguments, e^−x evaluated with the
+// argument clamped to [−40, 700]: beyond 40 the result is 1 in float32 and
+// beyond −700 it is 0, and the clamp keeps expCore in its range.
 func sigmoid32(x float64) float64 {
-	switch {
-	case x != x:
-		return x
-	case x < -104:
-		return 0
-	case x > 40:
-		return 1
-	}
-	return 1 / (1 + expCore(-x))
+	return 1 / (1 + expCore(min(max(-x, -40), 700)))
 }
 
 func expT[T float](x T) T {
@@ -144,4 +127,54 @@ func sigmoidT[T float](x T) T {
 	}
 	// 1/(1+e^-x) overflows gracefully: e^-x = +Inf gives 0.
 	return T(1 / (1 + math.Exp(-float64(x))))
+}
+
+// The loops of the hot transcendental functions, with the float32
+// evaluation written out in the loop body so that expCore is inlined: a
+// call per element would cost as much as the arithmetic.
+
+func expSlice[T float](d, x []T) {
+	x = x[:len(d)]
+	if !isF32[T]() {
+		for i, v := range x {
+			d[i] = T(math.Exp(float64(v)))
+		}
+		return
+	}
+	for i, v := range x {
+		d[i] = T(expCore(min(max(float64(v), -104), 89)))
+	}
+}
+
+func tanhSlice[T float](d, x []T) {
+	x = x[:len(d)]
+	if !isF32[T]() {
+		for i, v := range x {
+			d[i] = T(math.Tanh(float64(v)))
+		}
+		return
+	}
+	for i, v := range x {
+		f := float64(v)
+		a := min(math.Abs(f), 9.1)
+		t := expCore(-2 * a)
+		r := (1 - t) / (1 + t)
+		if a < 2.4e-4 {
+			r = a
+		}
+		d[i] = T(math.Copysign(r, f))
+	}
+}
+
+func sigmoidSlice[T float](d, x []T) {
+	x = x[:len(d)]
+	if !isF32[T]() {
+		for i, v := range x {
+			d[i] = T(1 / (1 + math.Exp(-float64(v))))
+		}
+		return
+	}
+	for i, v := range x {
+		d[i] = T(1 / (1 + expCore(min(max(-float64(v), -40), 700))))
+	}
 }

@@ -67,3 +67,30 @@ func TestFastMath32(t *testing.T) {
 	checkFn(t, "tanh", tanhT[float32], math.Tanh, -12, 12, append(special, 1e-4, 0.17, 0.18, 9, 9.2))
 	checkFn(t, "sigmoid", sigmoidT[float32], func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }, -110, 50, special)
 }
+
+// The slice loops agree with the element functions bit for bit.
+func TestFastMathSlices(t *testing.T) {
+	x := make([]float32, 0, 4096)
+	for i := -2000; i < 2000; i++ {
+		x = append(x, float32(i)/17)
+	}
+	x = append(x, float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1)), 1e-30, -1e-30, 0)
+	d := make([]float32, len(x))
+	for _, c := range []struct {
+		name  string
+		slice func(d, x []float32)
+		elem  func(float32) float32
+	}{
+		{"exp", expSlice[float32], expT[float32]},
+		{"tanh", tanhSlice[float32], tanhT[float32]},
+		{"sigmoid", sigmoidSlice[float32], sigmoidT[float32]},
+	} {
+		c.slice(d, x)
+		for i, v := range x {
+			want := c.elem(v)
+			if math.Float32bits(d[i]) != math.Float32bits(want) && !(d[i] != d[i] && want != want) {
+				t.Fatalf("%s(%v): slice %v, element %v", c.name, v, d[i], want)
+			}
+		}
+	}
+}

@@ -22,13 +22,13 @@ var unary = []op{
 	{"Neg", "-x"},
 	{"Abs", "absT(x)"},
 	{"Sign", "signT(x)"},
-	{"Exp", "expT(x)"},
+	{"Exp", "@expSlice"},
 	{"Log", "logT(x)"},
 	{"Sqrt", "T(math.Sqrt(float64(x)))"},
 	{"Square", "x * x"},
 	{"Recip", "1 / x"},
-	{"Tanh", "tanhT(x)"},
-	{"Sigmoid", "sigmoidT(x)"},
+	{"Tanh", "@tanhSlice"},
+	{"Sigmoid", "@sigmoidSlice"},
 	{"ReLU", "reluT(x)"},
 	{"Sin", "T(math.Sin(float64(x)))"},
 	{"Cos", "T(math.Cos(float64(x)))"},
@@ -83,6 +83,10 @@ func main() {
 	p("// unaryKernel writes op(x[i]) to d[i] for every i.\n")
 	p("func unaryKernel[T float](op device.UnaryOp, d, x []T) {\n\tx = x[:len(d)]\n\tswitch op {\n")
 	for _, o := range unary {
+		if o.expr[0] == '@' { // a loop of its own (fastmath.go)
+			p("\tcase device.%s:\n\t\t%s(d, x)\n", o.name, o.expr[1:])
+			continue
+		}
 		p("\tcase device.%s:\n\t\tfor i, x := range x {\n\t\t\td[i] = %s\n\t\t}\n", o.name, o.expr)
 	}
 	p("\tdefault:\n\t\tpanic(\"cpu: unknown unary op \" + op.String())\n\t}\n}\n\n")

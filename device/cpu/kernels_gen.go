@@ -25,9 +25,7 @@ func unaryKernel[T float](op device.UnaryOp, d, x []T) {
 			d[i] = signT(x)
 		}
 	case device.Exp:
-		for i, x := range x {
-			d[i] = expT(x)
-		}
+		expSlice(d, x)
 	case device.Log:
 		for i, x := range x {
 			d[i] = logT(x)
@@ -45,13 +43,9 @@ func unaryKernel[T float](op device.UnaryOp, d, x []T) {
 			d[i] = 1 / x
 		}
 	case device.Tanh:
-		for i, x := range x {
-			d[i] = tanhT(x)
-		}
+		tanhSlice(d, x)
 	case device.Sigmoid:
-		for i, x := range x {
-			d[i] = sigmoidT(x)
-		}
+		sigmoidSlice(d, x)
 	case device.ReLU:
 		for i, x := range x {
 			d[i] = reluT(x)

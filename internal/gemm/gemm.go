@@ -92,8 +92,9 @@ var (
 
 // minParallel is the m·n·k below which a product runs in the calling
 // goroutine: 2^19 multiply-adds are about 10 µs of one core's work, where
-// waking a helper goroutine (a few µs) starts to pay.
-const minParallel = 1 << 19
+// waking a helper goroutine (a few µs) starts to pay. (A variable for the
+// tests.)
+var minParallel = 1 << 19
 
 func impl32() *impl[float32] {
 	if fast32 == nil || forcePortable {
@@ -222,7 +223,7 @@ func (j *job[T]) split() {
 	if maxWorkers > 0 {
 		p = min(p, maxWorkers)
 	}
-	if float64(j.m)*float64(j.n)*float64(j.k) < minParallel {
+	if float64(j.m)*float64(j.n)*float64(j.k) < float64(minParallel) {
 		p = 1
 	}
 	mt, nt := (j.m+g.mr-1)/g.mr, (j.n+g.nr-1)/g.nr

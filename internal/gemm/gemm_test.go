@@ -291,7 +291,8 @@ func TestDeterministic(t *testing.T) {
 
 func testDeterministic[T float](t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	defer func() { maxWorkers = 0 }()
+	defer func(n int) { maxWorkers, minParallel = 0, n }(minParallel)
+	minParallel = 0 // split even the small products of the race detector's run
 	sizes := [][3]int{{67, 301, 300}, {301, 67, 530}}
 	if raceEnabled {
 		sizes = [][3]int{{67, 151, 30}, {151, 67, 260}}

@@ -8,22 +8,27 @@
 //
 // # Algorithm
 //
-// The loops are the five around the micro-kernel of BLIS:
+// The loops are those around the micro-kernel of BLIS/GotoBLAS. With A
+// the shared operand (m ≤ n), each unit of columns [n0, n1) of C (at most
+// NC wide) does
 //
-//	for jc over N in steps of NC          (KC×NC block of B: L3)
-//	  for pc over K in steps of KC
-//	    pack B[pc:pc+KC, jc:jc+NC] into KC×NR micro-panels
-//	    for ic over M in steps of MC      (MC×KC block of A: L2)
-//	      pack A[ic:ic+MC, pc:pc+KC] into MR×KC micro-panels
-//	      for jr over the block in steps of NR   (B micro-panel: L1)
-//	        for ir over the block in steps of MR
-//	          micro-kernel: MR×NR tile of C += A micro-panel · B micro-panel
+//	for pc over K in steps of KC
+//	  pack B[pc:pc+KC, n0:n1] into KC×NR micro-panels   (KC×NC block: L2/L3)
+//	  for ic over M in steps of MC
+//	    packed A[ic:ic+MC, pc:pc+KC] (MR×KC micro-panels, shared)  (L2)
+//	    for jr in steps of NR                            (B micro-panel: L1)
+//	      for ir in steps of MR
+//	        micro-kernel: MR×NR tile of C = A micro-panel · B micro-panel
+//
+// and with B shared (m > n), each unit of rows [m0, m1) of C packs its own
+// MC×KC blocks of A and multiplies them by the shared packed blocks of B,
+// 8·NR columns at a time.
 //
 // Packing makes both operands contiguous in the order the kernel reads them
 // whatever their transposition, and pads partial panels with zeros, so the
 // kernel always computes a full tile; a tile that sticks out of C is
 // computed into a scratch tile and copied (fringe). Block sizes are balanced:
-// K is cut into ceil(K/KC) equal blocks, and likewise M and N.
+// K is cut into ceil(K/KC) equal blocks, and likewise M.
 //
 // On amd64 with AVX2 and FMA the kernels are in assembly (kernel_amd64.s):
 // 6×16 tiles for float32 and 6×8 for float64, twelve YMM accumulators each.
@@ -32,16 +37,19 @@
 //
 // # Parallelism and determinism
 //
-// A product large enough is split into GOMAXPROCS pieces along N (whole
-// columns of C, each piece packing all of A) when M ≤ N, else along M (each
-// piece packing all of B), at tile boundaries. Each element of C is computed
-// by exactly one goroutine, as Σ over the K blocks in order of (Σ over the
-// block in order, one fused multiply-add per term), and the way a tile is
-// written back (alpha·acc and beta·C rounded, then added) is the same in
-// the kernel and the fringe code. The K blocking depends only on K, so the
-// bits of C do not depend on the number of goroutines, on the split, or on
-// where a tile falls. (They do depend on the kernel: the portable path
-// differs from the assembly in rounding.)
+// A product of at least minParallel multiply-adds is shared by up to
+// GOMAXPROCS goroutines (see job). The smaller operand is packed once into
+// a shared buffer (each block by the first goroutine that needs it); the
+// other dimension of C is cut, at tile boundaries, into about three units
+// per goroutine, which the goroutines take from a counter, so one that gets
+// less of the CPU delays the others by at most a unit. Each element of C is
+// computed by exactly one goroutine, as Σ over the K blocks in order of
+// (Σ over the block in order, one fused multiply-add per term), and a tile
+// is written back the same way by the kernel and by the fringe code
+// (alpha·acc and beta·C rounded, then added). The K blocking depends only on
+// K, so the bits of C do not depend on the number of goroutines, on which
+// goroutine did which unit, or on where a tile falls. (They do depend on
+// the kernel: the portable path rounds differently from the assembly.)
 //
 // Packing buffers come from a sync.Pool and the helper goroutines are kept
 // between calls, so a call allocates nothing in steady state.
@@ -50,6 +58,7 @@ package gemm
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 type float interface{ ~float32 | ~float64 }
@@ -169,17 +178,7 @@ func (g *impl[T]) gemm(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T,
 	}
 	j.tA, j.tB, j.m, j.n, j.k = tA, tB, m, n, k
 	j.alpha, j.beta, j.a, j.b, j.c, j.lda, j.ldb, j.ldc = alpha, beta, a, b, c, lda, ldb, ldc
-	j.split()
-	if j.p == 1 {
-		j.compute(0, m, 0, n)
-	} else {
-		j.wg.Add(j.p - 1)
-		for w := 1; w < j.p; w++ {
-			dispatch(j, w)
-		}
-		j.runPiece(0)
-		j.wg.Wait()
-	}
+	j.run()
 	j.a, j.b, j.c = nil, nil, nil
 	g.jobs.Put(j)
 }
@@ -202,6 +201,17 @@ func scale[T float](beta T, c []T, m, n, ldc int) {
 }
 
 // job is one call of gemm, shared by the goroutines working on it.
+//
+// The smaller operand (A when m ≤ n, else B) is shared: each of its packed
+// blocks is packed once, by the first goroutine that needs it, into a
+// buffer all of them read. The other dimension is cut into units (column
+// ranges of C when A is shared, row ranges when B is), which the
+// goroutines take in turn from a counter, packing their part of the other
+// operand themselves. A goroutine that finds a shared block still being
+// packed by another waits briefly, then packs a private copy.
+//
+// Rows (or columns) of C beyond what a shared buffer of sharedMax elements
+// holds are done in successive super-blocks.
 type job[T float] struct {
 	g             *impl[T]
 	tA, tB        bool
@@ -210,14 +220,31 @@ type job[T float] struct {
 	a, b, c       []T
 	lda, ldb, ldc int
 
-	p      int  // pieces
-	splitN bool // pieces are column ranges (else row ranges)
-	units  int  // tiles along the split dimension
+	splitN bool // units are column ranges and A is shared (else rows, B)
+	p      int  // goroutines
+	kcB    int  // K block
+	sbB    int  // block of the shared operand along its M (N) dimension
+	s0, s1 int  // super-block: rows (columns) of C whose shared blocks are packed
+	tiles  int  // tiles of the unit dimension
+	units  int  // units, each a range of tiles
+	next   atomic.Int64
+
+	shared []T
+	state  []atomic.Uint32 // per shared block: 0 not packed, 1 being packed, 2 packed
 	wg     sync.WaitGroup
 }
 
-// split chooses the number of pieces and the dimension to cut.
-func (j *job[T]) split() {
+// sharedMax caps the shared packed operand (elements; a variable for the
+// tests).
+var sharedMax = 1 << 21
+
+const (
+	blockEmpty uint32 = iota
+	blockPacking
+	blockReady
+)
+
+func (j *job[T]) run() {
 	g := j.g
 	p := runtime.GOMAXPROCS(0)
 	if maxWorkers > 0 {
@@ -227,29 +254,176 @@ func (j *job[T]) split() {
 		p = 1
 	}
 	mt, nt := (j.m+g.mr-1)/g.mr, (j.n+g.nr-1)/g.nr
-	// Each piece packs all of the operand that is not cut: cut the
-	// dimension of the larger one, unless it has too few tiles.
+	// Share the smaller operand, unless the other dimension has too few
+	// tiles to go round.
 	j.splitN = j.m <= j.n
 	if j.splitN && nt < p && mt > nt || !j.splitN && mt < p && nt > mt {
 		j.splitN = !j.splitN
 	}
-	j.units = mt
-	if j.splitN {
-		j.units = nt
+	j.kcB = blocks(j.k, g.kc, 1)
+	nK := (j.k + j.kcB - 1) / j.kcB
+
+	// Units: about three per goroutine, so that one that gets less of
+	// the CPU (the machine may be shared) holds up the others little, but
+	// of at least 4 tiles where there are enough (every unit reads all of
+	// the shared operand), and for column units at most NC wide.
+	j.tiles = nt
+	sharedLen, sbUnit, sbMax, maxUnit := j.m, g.mr, g.mc, g.nc/g.nr
+	if !j.splitN {
+		j.tiles = mt
+		sharedLen, sbUnit, sbMax, maxUnit = j.n, g.nr, 8*g.nr, j.tiles
 	}
+	w := (j.tiles + 3*p - 1) / (3 * p)
+	w = max(w, min(4, (j.tiles+p-1)/p))
+	w = max(1, min(w, maxUnit))
+	j.units = (j.tiles + w - 1) / w
 	j.p = max(1, min(p, j.units))
+
+	// Super-blocks of the shared dimension.
+	sb := max(sbUnit, sharedMax/max(1, j.k)/sbUnit*sbUnit)
+	for j.s0 = 0; j.s0 < sharedLen; j.s0 += sb {
+		j.s1 = min(j.s0+sb, sharedLen)
+		j.sbB = blocks(j.s1-j.s0, sbMax, sbUnit)
+		nSB := (j.s1 - j.s0 + j.sbB - 1) / j.sbB
+		pad := (j.s1 - j.s0 + sbUnit - 1) / sbUnit * sbUnit
+		j.shared = grow(j.shared, nK*pad*j.kcB)
+		if cap(j.state) < nK*nSB {
+			j.state = make([]atomic.Uint32, nK*nSB)
+		}
+		j.state = j.state[:nK*nSB]
+		for i := range j.state {
+			j.state[i].Store(blockEmpty)
+		}
+		j.next.Store(0)
+		if j.p == 1 {
+			j.work()
+			continue
+		}
+		j.wg.Add(j.p - 1)
+		for w := 1; w < j.p; w++ {
+			dispatch(j, w)
+		}
+		j.work()
+		j.wg.Wait()
+	}
 }
 
-func (j *job[T]) runPiece(w int) {
-	lo, hi := w*j.units/j.p, (w+1)*j.units/j.p
+// runPiece is a helper goroutine's share of the job.
+func (j *job[T]) runPiece(int) {
+	j.work()
+	j.wg.Done()
+}
+
+// work does units until there are none left.
+func (j *job[T]) work() {
+	g := j.g
+	s, _ := g.scratch.Get().(*scratch[T])
+	if s == nil {
+		s = new(scratch[T])
+	}
+	unitMax := (j.tiles + j.units - 1) / j.units
 	if j.splitN {
-		j.compute(0, j.m, lo*j.g.nr, min(hi*j.g.nr, j.n))
+		s.a = grow(s.a, j.sbB*j.kcB)
+		s.b = grow(s.b, unitMax*g.nr*j.kcB)
 	} else {
-		j.compute(lo*j.g.mr, min(hi*j.g.mr, j.m), 0, j.n)
+		s.a = grow(s.a, min(unitMax*g.mr, g.mc)*j.kcB)
+		s.b = grow(s.b, j.sbB*j.kcB)
 	}
-	if w != 0 {
-		j.wg.Done()
+	s.tile = grow(s.tile, g.mr*g.nr)
+	for {
+		u := int(j.next.Add(1) - 1)
+		if u >= j.units {
+			break
+		}
+		lo, hi := u*j.tiles/j.units, (u+1)*j.tiles/j.units
+		if j.splitN {
+			j.columns(s, u, lo*g.nr, min(hi*g.nr, j.n))
+		} else {
+			j.rows(s, u, lo*g.mr, min(hi*g.mr, j.m))
+		}
 	}
+	g.scratch.Put(s)
+}
+
+// columns computes C[s0:s1, n0:n1] (a column unit; A shared).
+func (j *job[T]) columns(s *scratch[T], u, n0, n1 int) {
+	g := j.g
+	nc := n1 - n0
+	nSB := (j.s1 - j.s0 + j.sbB - 1) / j.sbB
+	pad := (j.s1 - j.s0 + g.mr - 1) / g.mr * g.mr
+	for pc, pi := 0, 0; pc < j.k; pc, pi = pc+j.kcB, pi+1 {
+		kc := min(j.kcB, j.k-pc)
+		g.packB(s.b, j.b, j.ldb, j.tB, pc, kc, n0, nc)
+		beta := j.beta
+		if pc > 0 {
+			beta = 1
+		}
+		// Units running at the same time start at different blocks.
+		for t := 0; t < nSB; t++ {
+			bi := (t + u) % nSB
+			ic := j.s0 + bi*j.sbB
+			mc := min(j.sbB, j.s1-ic)
+			off := pi*pad*j.kcB + bi*j.sbB*kc
+			ap := j.sharedBlock(pi*nSB+bi, j.shared[off:off+(mc+g.mr-1)/g.mr*g.mr*kc], s.a, func(dst []T) {
+				g.packA(dst, j.a, j.lda, j.tA, ic, mc, pc, kc)
+			})
+			g.macroKernel(ap, s.b, s.tile, mc, nc, kc, j.c[ic*j.ldc+n0:], j.ldc, j.alpha, beta)
+		}
+	}
+}
+
+// rows computes C[m0:m1, s0:s1] (a row unit; B shared).
+func (j *job[T]) rows(s *scratch[T], u, m0, m1 int) {
+	g := j.g
+	mcB := blocks(m1-m0, g.mc, g.mr)
+	nSB := (j.s1 - j.s0 + j.sbB - 1) / j.sbB
+	pad := (j.s1 - j.s0 + g.nr - 1) / g.nr * g.nr
+	for pc, pi := 0, 0; pc < j.k; pc, pi = pc+j.kcB, pi+1 {
+		kc := min(j.kcB, j.k-pc)
+		beta := j.beta
+		if pc > 0 {
+			beta = 1
+		}
+		for ic := m0; ic < m1; ic += mcB {
+			mc := min(mcB, m1-ic)
+			g.packA(s.a, j.a, j.lda, j.tA, ic, mc, pc, kc)
+			for t := 0; t < nSB; t++ {
+				bi := (t + u) % nSB
+				jc := j.s0 + bi*j.sbB
+				nc := min(j.sbB, j.s1-jc)
+				off := pi*pad*j.kcB + bi*j.sbB*kc
+				bp := j.sharedBlock(pi*nSB+bi, j.shared[off:off+(nc+g.nr-1)/g.nr*g.nr*kc], s.b, func(dst []T) {
+					g.packB(dst, j.b, j.ldb, j.tB, pc, kc, jc, nc)
+				})
+				g.macroKernel(s.a, bp, s.tile, mc, nc, kc, j.c[ic*j.ldc+jc:], j.ldc, j.alpha, beta)
+			}
+		}
+	}
+}
+
+// sharedBlock returns shared block i, packing it into dst with pack if no
+// one has; if another goroutine is packing it and does not finish soon, it
+// packs a private copy into priv instead. Either way the contents are the
+// same.
+func (j *job[T]) sharedBlock(i int, dst, priv []T, pack func([]T)) []T {
+	st := &j.state[i]
+	if st.Load() == blockReady {
+		return dst
+	}
+	if st.CompareAndSwap(blockEmpty, blockPacking) {
+		pack(dst)
+		st.Store(blockReady)
+		return dst
+	}
+	for spin := 0; spin < 200; spin++ {
+		runtime.Gosched()
+		if st.Load() == blockReady {
+			return dst
+		}
+	}
+	priv = priv[:len(dst)]
+	pack(priv)
+	return priv
 }
 
 // blocks returns the block size for cutting total into blocks of at most
@@ -264,41 +438,6 @@ type scratch[T float] struct {
 	a, b, tile []T
 }
 
-// compute does C[m0:m1, n0:n1] in the calling goroutine.
-func (j *job[T]) compute(m0, m1, n0, n1 int) {
-	g := j.g
-	mr, nr := g.mr, g.nr
-	kcB := blocks(j.k, g.kc, 1)
-	mcB := blocks(m1-m0, g.mc, mr)
-	ncB := blocks(n1-n0, g.nc, nr)
-
-	s, _ := g.scratch.Get().(*scratch[T])
-	if s == nil {
-		s = new(scratch[T])
-	}
-	s.a = grow(s.a, mcB*kcB)
-	s.b = grow(s.b, ncB*kcB)
-	s.tile = grow(s.tile, mr*nr)
-
-	for jc := n0; jc < n1; jc += ncB {
-		nc := min(ncB, n1-jc)
-		for pc := 0; pc < j.k; pc += kcB {
-			kc := min(kcB, j.k-pc)
-			g.packB(s.b, j.b, j.ldb, j.tB, pc, kc, jc, nc)
-			beta := j.beta
-			if pc > 0 {
-				beta = 1
-			}
-			for ic := m0; ic < m1; ic += mcB {
-				mc := min(mcB, m1-ic)
-				g.packA(s.a, j.a, j.lda, j.tA, ic, mc, pc, kc)
-				g.macroKernel(s, mc, nc, kc, j.c[ic*j.ldc+jc:], j.ldc, j.alpha, beta)
-			}
-		}
-	}
-	g.scratch.Put(s)
-}
-
 func grow[T float](s []T, n int) []T {
 	if cap(s) < n {
 		return make([]T, n)
@@ -306,22 +445,22 @@ func grow[T float](s []T, n int) []T {
 	return s[:n]
 }
 
-// macroKernel multiplies the packed mc×kc block of A by the packed kc×nc
-// block of B into the mc×nc block of C at c.
-func (g *impl[T]) macroKernel(s *scratch[T], mc, nc, kc int, c []T, ldc int, alpha, beta T) {
+// macroKernel multiplies the packed mc×kc block of A in ap by the packed
+// kc×nc block of B in bp into the mc×nc block of C at c.
+func (g *impl[T]) macroKernel(ap, bp, tile []T, mc, nc, kc int, c []T, ldc int, alpha, beta T) {
 	mr, nr := g.mr, g.nr
 	for jr := 0; jr < nc; jr += nr {
 		nw := min(nr, nc-jr)
-		bp := &s.b[jr*kc]
+		b := &bp[jr*kc]
 		for ir := 0; ir < mc; ir += mr {
 			mh := min(mr, mc-ir)
-			ap := &s.a[ir*kc]
+			a := &ap[ir*kc]
 			if mh == mr && nw == nr {
-				g.kern(kc, ap, bp, &c[ir*ldc+jr], ldc, alpha, beta)
+				g.kern(kc, a, b, &c[ir*ldc+jr], ldc, alpha, beta)
 				continue
 			}
-			g.kern(kc, ap, bp, &s.tile[0], nr, 1, 0)
-			update(c[ir*ldc+jr:], ldc, s.tile, nr, mh, nw, alpha, beta)
+			g.kern(kc, a, b, &tile[0], nr, 1, 0)
+			update(c[ir*ldc+jr:], ldc, tile, nr, mh, nw, alpha, beta)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"sync/atomic"
 	"testing"
 
 	"gonum.org/v1/gonum/blas"
@@ -330,6 +331,42 @@ func testDeterministic[T float](t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestSuperBlocks makes the shared packed operand small, so that products
+// take several super-blocks, with A and with B shared.
+func TestSuperBlocks(t *testing.T) {
+	defer func(n, p int) { sharedMax, minParallel = n, p }(sharedMax, minParallel)
+	sharedMax, minParallel = 3000, 0
+	paths(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(9, 10))
+		for _, s := range [][3]int{{40, 70, 300}, {70, 40, 300}, {7, 300, 600}, {300, 9, 600}} {
+			p := problem{m: s[0], n: s[1], k: s[2], lda: s[2], ldb: s[1], ldc: s[1], alpha: 1.5, beta: -1}
+			check[float32](t, r, p)
+			check[float64](t, r, p)
+		}
+	})
+}
+
+// TestSharedBlockBusy checks the way out of waiting for a shared block
+// that another goroutine is packing: a private copy.
+func TestSharedBlockBusy(t *testing.T) {
+	j := &job[float32]{state: make([]atomic.Uint32, 1)}
+	j.state[0].Store(blockPacking)
+	shared, priv := make([]float32, 4), make([]float32, 8)
+	got := j.sharedBlock(0, shared, priv, func(d []float32) { copy(d, []float32{1, 2, 3, 4}) })
+	if &got[0] != &priv[0] || len(got) != 4 || got[3] != 4 || shared[0] != 0 {
+		t.Errorf("busy block: got %v (shared %v)", got, shared)
+	}
+	j.state[0].Store(blockEmpty)
+	got = j.sharedBlock(0, shared, priv, func(d []float32) { copy(d, []float32{5, 6, 7, 8}) })
+	if &got[0] != &shared[0] || shared[0] != 5 || j.state[0].Load() != blockReady {
+		t.Errorf("free block: got %v, state %d", got, j.state[0].Load())
+	}
+	got = j.sharedBlock(0, shared, priv, func(d []float32) { t.Error("packed a ready block") })
+	if &got[0] != &shared[0] {
+		t.Error("ready block: not the shared copy")
 	}
 }
 

@@ -42,7 +42,9 @@
 // a shared buffer (each block by the first goroutine that needs it); the
 // other dimension of C is cut, at tile boundaries, into about three units
 // per goroutine, which the goroutines take from a counter, so one that gets
-// less of the CPU delays the others by at most a unit. Each element of C is
+// less of the CPU delays the others by at most a unit, and one that starts
+// late finds less to do (the caller does not wait for helpers that have
+// not started; see workers.go). Each element of C is
 // computed by exactly one goroutine, as Σ over the K blocks in order of
 // (Σ over the block in order, one fused multiply-add per term), and a tile
 // is written back the same way by the kernel and by the fringe code
@@ -125,8 +127,8 @@ func Kernel() string { return impl32().name }
 
 // Sgemm computes C = alpha·op(A)·op(B) + beta·C, where op(A) is m×k and
 // op(B) is k×n, all row-major: op(X) is X, or Xᵀ if transX. It is gonum's
-// blas32.Implementation.Sgemm with blas.NoTrans/blas.Trans, and panics on
-// the same bad arguments.
+// blas32.Implementation.Sgemm with blas.NoTrans/blas.Trans, and panics in
+// the same cases of bad arguments.
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	impl32().gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
@@ -231,6 +233,12 @@ type job[T float] struct {
 
 	shared []T
 	state  []atomic.Uint32 // per shared block: 0 not packed, 1 being packed, 2 packed
+
+	// Pieces offered to helpers: claims[w] holds gen<<2 | pieceOffered,
+	// pieceClaimed or pieceRevoked; gen changes with every round, so a
+	// helper that comes late to an old round claims nothing.
+	gen    uint64
+	claims [maxPieces]atomic.Uint64
 	wg     sync.WaitGroup
 }
 
@@ -275,9 +283,12 @@ func (j *job[T]) run() {
 	}
 	w := (j.tiles + 3*p - 1) / (3 * p)
 	w = max(w, min(4, (j.tiles+p-1)/p))
+	if p == 1 {
+		w = maxUnit
+	}
 	w = max(1, min(w, maxUnit))
 	j.units = (j.tiles + w - 1) / w
-	j.p = max(1, min(p, j.units))
+	j.p = max(1, min(p, j.units, maxPieces))
 
 	// Super-blocks of the shared dimension.
 	sb := max(sbUnit, sharedMax/max(1, j.k)/sbUnit*sbUnit)
@@ -295,21 +306,32 @@ func (j *job[T]) run() {
 			j.state[i].Store(blockEmpty)
 		}
 		j.next.Store(0)
-		if j.p == 1 {
-			j.work()
-			continue
-		}
-		j.wg.Add(j.p - 1)
-		for w := 1; w < j.p; w++ {
-			dispatch(j, w)
+		j.gen++
+		offered := 1
+		for ; offered < j.p; offered++ {
+			j.claims[offered].Store(j.gen<<2 | pieceOffered)
+			j.wg.Add(1)
+			if !offer(task{j, offered, j.gen}) {
+				j.wg.Done()
+				break
+			}
 		}
 		j.work()
+		for w := 1; w < offered; w++ {
+			if j.claims[w].CompareAndSwap(j.gen<<2|pieceOffered, j.gen<<2|pieceRevoked) {
+				j.wg.Done()
+			}
+		}
 		j.wg.Wait()
 	}
 }
 
-// runPiece is a helper goroutine's share of the job.
-func (j *job[T]) runPiece(int) {
+// runPiece is a helper goroutine's share of round gen of the job, if the
+// round is still on and the caller has not revoked it.
+func (j *job[T]) runPiece(w int, gen uint64) {
+	if !j.claims[w].CompareAndSwap(gen<<2|pieceOffered, gen<<2|pieceClaimed) {
+		return
+	}
 	j.work()
 	j.wg.Done()
 }

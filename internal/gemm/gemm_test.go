@@ -370,6 +370,19 @@ func TestSharedBlockBusy(t *testing.T) {
 	}
 }
 
+// TestLatePiece checks that a helper arriving after its piece was revoked,
+// or after the round ended, does nothing (work would panic on this job).
+func TestLatePiece(t *testing.T) {
+	j := &job[float32]{gen: 5}
+	j.claims[1].Store(5<<2 | pieceRevoked)
+	j.runPiece(1, 5)
+	j.claims[2].Store(5<<2 | pieceOffered)
+	j.runPiece(2, 4)
+	if j.claims[2].Load() != 5<<2|pieceOffered {
+		t.Error("a stale piece changed the claim")
+	}
+}
+
 func TestBadArguments(t *testing.T) {
 	a, b, c := make([]float32, 12), make([]float32, 12), make([]float32, 12)
 	for name, f := range map[string]func(){

@@ -102,10 +102,11 @@ var (
 )
 
 // minParallel is the m·n·k below which a product runs in the calling
-// goroutine: 2^19 multiply-adds are about 10 µs of one core's work, where
-// waking a helper goroutine (a few µs) starts to pay. (A variable for the
-// tests.)
-var minParallel = 1 << 19
+// goroutine: 2^20 multiply-adds are about 25 µs of one core's work, while
+// a parked helper takes 0.1 ms or more to wake on a virtual machine like
+// this one, so it would rarely arrive in time and would burn CPU in the
+// scheduler. (A variable for the tests.)
+var minParallel = 1 << 20
 
 func impl32() *impl[float32] {
 	if fast32 == nil || forcePortable {

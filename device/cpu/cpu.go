@@ -1,5 +1,5 @@
-// Package cpu is the CPU backend of tapegrad, on plain Go loops and
-// gonum.org/v1/gonum's BLAS.
+// Package cpu is the CPU backend of tapegrad, on plain Go loops and the
+// GEMM of internal/gemm (AVX2+FMA assembly on amd64).
 //
 // Importing the package registers the backend for [device.CPU] (package
 // tensor imports it, so every program has it). Operations run synchronously

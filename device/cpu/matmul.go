@@ -1,18 +1,13 @@
 package cpu
 
 import (
-	"math"
-
-	"gonum.org/v1/gonum/blas"
-	"gonum.org/v1/gonum/blas/gonum"
-
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/gemm"
 	"github.com/tapegrad/tapegrad/internal/parallel"
 )
 
-var impl gonum.Implementation
-
-// MatMul computes dst[i] = a[i]·b[i] for each batch entry with gonum's GEMM.
+// MatMul computes dst[i] = a[i]·b[i] for each batch entry with the GEMM of
+// internal/gemm.
 // Operands whose rows or columns are dense are passed to GEMM directly (a
 // transposed view becomes a transposed GEMM operand); others are copied
 // into a dense scratch matrix first.
@@ -24,37 +19,38 @@ func (be *Backend) MatMul(dst device.Buffer, dl device.MatLayout, a device.Buffe
 	}
 }
 
-type gemmFunc[T float] func(tA, tB blas.Transpose, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int)
+type gemmFunc[T float] func(tA, tB bool, m, n, k int, a []T, lda int, b []T, ldb int, c []T, ldc int)
 
-func gemm32(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
-	impl.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+func gemm32(tA, tB bool, m, n, k int, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) {
+	gemm.Sgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
 }
 
-func gemm64(tA, tB blas.Transpose, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
-	impl.Dgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
+func gemm64(tA, tB bool, m, n, k int, a []float64, lda int, b []float64, ldb int, c []float64, ldc int) {
+	gemm.Dgemm(tA, tB, m, n, k, 1, a, lda, b, ldb, 0, c, ldc)
 }
 
 // operandFor returns a GEMM operand for the rows×cols matrix at off with
-// strides rs, cs: the buffer itself (possibly transposed) or a dense copy.
-func operandFor[T float](x []T, off, rows, cols, rs, cs int) ([]T, blas.Transpose, int) {
+// strides rs, cs: the buffer itself (possibly transposed, trans true) or a
+// dense copy.
+func operandFor[T float](x []T, off, rows, cols, rs, cs int) ([]T, bool, int) {
 	switch {
 	case cs == 1 && (rows == 1 || rs >= cols):
 		ld := max(rs, cols, 1)
 		if rows == 1 {
 			ld = max(cols, 1)
 		}
-		return x[off : off+(rows-1)*ld+cols], blas.NoTrans, ld
+		return x[off : off+(rows-1)*ld+cols], false, ld
 	case rs == 1 && (cols == 1 || cs >= rows):
 		ld := max(cs, rows, 1)
 		if cols == 1 {
 			ld = max(rows, 1)
 		}
-		return x[off : off+(cols-1)*ld+rows], blas.Trans, ld
+		return x[off : off+(cols-1)*ld+rows], true, ld
 	}
 	tmp := make([]T, rows*cols)
 	copyStrided(tmp, device.Contiguous([]int{rows, cols}), x,
 		device.Layout{Shape: []int{rows, cols}, Strides: []int{rs, cs}, Offset: off})
-	return tmp, blas.NoTrans, max(cols, 1)
+	return tmp, false, max(cols, 1)
 }
 
 func matmul[T float](d []T, dl device.MatLayout, a []T, al device.MatLayout, b []T, bl device.MatLayout, batch, m, n, k int, gemm gemmFunc[T]) {
@@ -78,8 +74,6 @@ func matmul[T float](d []T, dl device.MatLayout, a []T, al device.MatLayout, b [
 		bd, tb, ldb := operandFor(b, bl.Offset+i*bl.BatchStride, k, n, bl.RowStride, bl.ColStride)
 		off := dl.Offset + i*dl.BatchStride
 		gemm(ta, tb, m, n, k, ad, lda, bd, ldb, d[off:off+(m-1)*ldc+n], ldc)
-		nanZeroProducts(d, off, ldc, a, al.Offset+i*al.BatchStride, al.RowStride, al.ColStride,
-			b, bl.Offset+i*bl.BatchStride, bl.RowStride, bl.ColStride, m, n, k)
 	}
 	// GEMM splits large products across goroutines itself; batches of small
 	// products are spread here instead.
@@ -93,37 +87,5 @@ func matmul[T float](d []T, dl device.MatLayout, a []T, al device.MatLayout, b [
 	}
 	for i := 0; i < batch; i++ {
 		one(i)
-	}
-}
-
-// nanZeroProducts sets to NaN the entries of the m×n product at d whose
-// sums have a term 0·±Inf or 0·NaN. IEEE arithmetic makes such a term, and
-// so the entry, NaN (as NumPy and cuBLAS give), but gonum's GEMM, like the
-// reference BLAS, skips the zero elements of an operand and would leave
-// the entry finite. It costs a pass over both operands, O(k·(m+n)), and
-// more only where non-finite values meet zeros.
-func nanZeroProducts[T float](d []T, doff, ldc int, a []T, aoff, ars, acs int, b []T, boff, brs, bcs int, m, n, k int) {
-	nan := T(math.NaN())
-	for l := 0; l < k; l++ {
-		for j := 0; j < n; j++ {
-			if v := b[boff+l*brs+j*bcs]; v-v != 0 { // ±Inf or NaN
-				for i := 0; i < m; i++ {
-					if a[aoff+i*ars+l*acs] == 0 {
-						d[doff+i*ldc+j] = nan
-					}
-				}
-			}
-		}
-	}
-	for i := 0; i < m; i++ {
-		for l := 0; l < k; l++ {
-			if v := a[aoff+i*ars+l*acs]; v-v != 0 {
-				for j := 0; j < n; j++ {
-					if b[boff+l*brs+j*bcs] == 0 {
-						d[doff+i*ldc+j] = nan
-					}
-				}
-			}
-		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/tapegrad/tapegrad/data"
 	"math"
 	"os"
 	"runtime"
@@ -119,7 +120,7 @@ func caseNames(d device.Device, quick bool) []string {
 	for _, n := range sizes(d, quick) {
 		names = append(names, fmt.Sprintf("seed/%d", n))
 	}
-	return append(names, "overhead/op", "overhead/op/forward", "mlp/step")
+	return append(names, "overhead/op", "overhead/op/forward", "mlp/step", "fashion/epoch")
 }
 
 // want reports whether the case runs: selected by -cases, or the roofline.
@@ -147,6 +148,7 @@ func (s *suite) all() {
 	}
 	s.overhead()
 	s.mlp()
+	s.fashionEpoch()
 	s.copyCase(rooflineSize(s.dev), rooflineModes(s.dev.IsCUDA())[1])
 }
 
@@ -750,4 +752,80 @@ func rotNote(k int) string {
 		return ""
 	}
 	return fmt.Sprintf("inputs rotate among %d copies", k)
+}
+
+// fashionEpoch times one epoch of the Fashion-MNIST example's MLP
+// (784-256-128-10, ReLU, batch 128, Adam), on the whole training set (the
+// first 6000 images with -quick): shuffled batches loaded from the
+// dataset's tensors, forward, backward and step, with the loss read back
+// every step as the example does. One timed epoch after a warm-up of 20
+// steps; the value is images per second. Skipped when the dataset is not
+// available (bash scripts/fashion-mnist.sh fetches it).
+func (s *suite) fashionEpoch() {
+	const name = "fashion/epoch"
+	if !s.want(name) {
+		return
+	}
+	train, _, err := data.FashionMNIST("")
+	c := Case{Name: name, DType: "float32", Mode: "eager", Unit: "images/s", Note: "Fashion-MNIST, MLP 784-256-128-10, batch 128, Adam lr 1e-3, one epoch after 20 warm-up steps, loss read every step"}
+	if err != nil {
+		c.Skipped = oneLine("dataset not available: " + err.Error())
+		s.add(c)
+		return
+	}
+	if s.cfg.quick {
+		train = train.Subset(6000)
+	}
+	c.Size = int64(train.Len())
+	on := data.On(s.dev)
+	tensor.Seed(1)
+	ton := tensor.On(s.dev)
+	model := nn.Sequential{nn.NewDense(784, 256, ton), nn.ReLU{}, nn.NewDense(256, 128, ton), nn.ReLU{}, nn.NewDense(128, 10, ton)}
+	opt := optim.NewAdam(model.Params(), 1e-3)
+	step := func(x, y *T) float64 {
+		var loss *T
+		autograd.Record(func() { loss = nn.CrossEntropy(model.Forward(x), y) })
+		loss.Backward()
+		opt.Step()
+		return loss.Item()
+	}
+	warm := 0
+	for x, y := range train.Batches(128, true, 99, on, data.Flat()) {
+		step(x, y)
+		if warm++; warm == 20 {
+			break
+		}
+	}
+	start := time.Now()
+	var first, last float64
+	steps := 0
+	for x, y := range train.Batches(128, true, 1, on, data.Flat()) {
+		l := step(x, y)
+		if steps == 0 {
+			first = l
+		}
+		last = l
+		steps++
+	}
+	if s.sync != nil {
+		if err := s.sync(); err != nil {
+			c.Skipped = oneLine(err.Error())
+			s.add(c)
+			return
+		}
+	}
+	d := time.Since(start)
+	if math.IsNaN(last) || !(last < first) {
+		c.Skipped = fmt.Sprintf("loss %g at the start, %g at the end: not training", first, last)
+		s.failed = append(s.failed, c.Name+": "+c.Skipped)
+		s.add(c)
+		return
+	}
+	c.MedianNs, c.MinNs, c.MaxNs, c.Reps = d.Nanoseconds(), d.Nanoseconds(), d.Nanoseconds(), 1
+	c.Value = round3(float64(train.Len()) / d.Seconds())
+	c.Note = join(c.Note, fmt.Sprintf("%d steps, loss %.3f -> %.3f", steps, first, last))
+	s.add(c)
+	for _, p := range model.Params() {
+		p.Release()
+	}
 }

@@ -608,13 +608,92 @@ def mlp(r):
                   check=check, setup=setup, value_fn=lambda med: 1.0 / med)
 
 
+def fashion_dir():
+    """The Fashion-MNIST directory: $TAPEGRAD_FASHION_MNIST, Debian's, or the
+    repository's .cache/fashion-mnist (scripts/fashion-mnist.sh)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    for d in (os.environ.get("TAPEGRAD_FASHION_MNIST", ""), "/usr/share/datasets/fashion-mnist",
+              os.path.join(here, "..", "..", ".cache", "fashion-mnist")):
+        if d and os.path.exists(os.path.join(d, "train-images-idx3-ubyte.gz")):
+            return d
+    return None
+
+
+def read_idx(path):
+    import gzip
+    import struct
+    with gzip.open(path, "rb") as f:
+        b = f.read()
+    magic, = struct.unpack(">I", b[:4])
+    nd = magic & 0xFF
+    dims = struct.unpack(">" + "I" * nd, b[4:4 + 4 * nd])
+    return torch.frombuffer(bytearray(b[4 + 4 * nd:]), dtype=torch.uint8).reshape(dims)
+
+
+def fashion_epoch(r):
+    """One epoch of the Fashion-MNIST MLP 784-256-128-10, batch 128, Adam 1e-3,
+    as tapegrad's harness runs it (loss read every step)."""
+    opt = r.opt
+    name = "fashion/epoch"
+    if not opt.want(name):
+        return
+    note = ("Fashion-MNIST, MLP 784-256-128-10, batch 128, torch.optim.Adam lr 1e-3, one epoch after 20 "
+            "warm-up steps, loss.item() every step")
+    d = fashion_dir()
+    if d is None:
+        r.add({"name": name, "mode": "eager", "note": note,
+               "skipped": "dataset not available (bash scripts/fashion-mnist.sh, or TAPEGRAD_FASHION_MNIST)"})
+        return
+    dev = torch.device(opt.device)
+    x = read_idx(os.path.join(d, "train-images-idx3-ubyte.gz")).reshape(-1, 784).to(dev).float().div_(255)
+    y = read_idx(os.path.join(d, "train-labels-idx1-ubyte.gz")).to(dev).long()
+    if opt.quick:
+        x, y = x[:6000], y[:6000]
+    n = x.shape[0]
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
+                                torch.nn.ReLU(), torch.nn.Linear(128, 10)).to(dev)
+    adam = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+    def epoch(seed, limit=None):
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        perm = torch.randperm(n, generator=g).to(dev)
+        losses = []
+        for k, lo in enumerate(range(0, n, 128)):
+            if limit is not None and k == limit:
+                break
+            idx = perm[lo:lo + 128]
+            adam.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(x[idx]), y[idx])
+            loss.backward()
+            adam.step()
+            losses.append(loss.item())
+        return losses
+
+    epoch(99, limit=20)
+    if opt.cuda():
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    losses = epoch(1)
+    if opt.cuda():
+        torch.cuda.synchronize()
+    sec = time.perf_counter() - t0
+    if not losses[-1] < losses[0]:
+        r.add({"name": name, "mode": "eager", "note": note, "skipped": "loss not decreasing: %s -> %s" % (losses[0], losses[-1])})
+        return
+    ns = int(sec * 1e9)
+    r.add({"name": name, "mode": "eager", "size": n, "median_ns": ns, "min_ns": ns, "max_ns": ns, "reps": 1,
+           "value": round(n / sec, 3), "unit": "images/s",
+           "note": note + "; %d steps, loss %.3f -> %.3f" % (len(losses), losses[0], losses[-1])})
+
+
 def case_names(opt):
     names = []
     for n in opt.sizes():
         names += ["%s/%d" % (k, n) for k in ELEMENTWISE_KINDS]
     names += ["matmul/%dx%dx%d" % s for s in opt.matmul_shapes()]
     names += ["seed/%d" % n for n in opt.sizes()]
-    return names + ["overhead/op", "mlp/step"]
+    return names + ["overhead/op", "mlp/step", "fashion/epoch"]
 
 
 def main(argv=None):
@@ -652,6 +731,7 @@ def main(argv=None):
         seed(r, n)
     overhead(r)
     mlp(r)
+    fashion_epoch(r)
     r.finish()
     if opt.selftest:
         bad = [c["name"] + " (" + c.get("mode", "") + "): " + c["skipped"]

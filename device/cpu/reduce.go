@@ -105,38 +105,14 @@ func reduceInner[T float](op device.ReduceOp, d, x []T, keep device.Layout, nr i
 	})
 }
 
-// runReduce reduces a contiguous run. Sums of squares and sums accumulate
-// in float64 with four accumulators.
+// runReduce reduces a contiguous run. Sums and sums of squares accumulate
+// in float64 in the fixed order of sumLanes (16 lanes, assembly or Go).
 func runReduce[T float](op device.ReduceOp, x []T) float64 {
 	switch op {
 	case device.Sum, device.Mean:
-		var s0, s1, s2, s3 float64
-		i := 0
-		for ; i+4 <= len(x); i += 4 {
-			s0 += float64(x[i])
-			s1 += float64(x[i+1])
-			s2 += float64(x[i+2])
-			s3 += float64(x[i+3])
-		}
-		for ; i < len(x); i++ {
-			s0 += float64(x[i])
-		}
-		return (s0 + s1) + (s2 + s3)
+		return sumLanes(x, false)
 	case device.Norm2:
-		var s0, s1, s2, s3 float64
-		i := 0
-		for ; i+4 <= len(x); i += 4 {
-			a, b, c, e := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
-			s0 += a * a
-			s1 += b * b
-			s2 += c * c
-			s3 += e * e
-		}
-		for ; i < len(x); i++ {
-			a := float64(x[i])
-			s0 += a * a
-		}
-		return (s0 + s1) + (s2 + s3)
+		return sumLanes(x, true)
 	case device.Max:
 		m := x[0]
 		for _, v := range x {

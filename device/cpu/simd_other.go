@@ -1,0 +1,17 @@
+//go:build !amd64
+
+package cpu
+
+import "github.com/tapegrad/tapegrad/device"
+
+// haveSIMD: there are assembly kernels for amd64 only.
+const haveSIMD = false
+
+func simdUnary[T float](device.UnaryOp, []T, []T, bool) bool          { return false }
+func simdScalar[T float](device.ScalarOp, []T, []T, T, bool) bool     { return false }
+func simdBinaryVV[T float](device.BinaryOp, []T, []T, []T, bool) bool { return false }
+func simdBinaryVS[T float](device.BinaryOp, []T, []T, T, bool) bool   { return false }
+func simdBinarySV[T float](device.BinaryOp, []T, T, []T, bool) bool   { return false }
+func simdAddScaled[T float](d, a, b []T, alpha, beta T, nt bool) bool { return false }
+func simdConvert[D, S float](d []D, s []S, nt bool) bool              { return false }
+func simdSum[T float](x []T, sq bool) (float64, bool)                 { return 0, false }

@@ -99,7 +99,19 @@ func reduceInner[T float](op device.ReduceOp, d, x []T, keep device.Layout, nr i
 	starts(func(i, off int) { offs[i] = off })
 	parallel.For(nk*nr, grain, func(lo, hi int) {
 		// Output i belongs to the range holding element i*nr.
-		for i := (lo + nr - 1) / nr; i*nr < hi && i < nk; i++ {
+		i0, i1 := (lo+nr-1)/nr, min((hi+nr-1)/nr, nk)
+		if (op == device.Sum || op == device.Mean || op == device.Norm2) && nr < splitMin {
+			// Sum rows i and i+m side by side: two streams through memory
+			// (results as from runReduce, row by row).
+			m := (i1 - i0) / 2
+			for i := i0; i < i0+m; i++ {
+				j := i + m
+				si, sj := sumLanes2(x[offs[i]:offs[i]+nr], x[offs[j]:offs[j]+nr], op == device.Norm2)
+				d[i], d[j] = T(finish(op, si, nr)), T(finish(op, sj, nr))
+			}
+			i0 += 2 * m
+		}
+		for i := i0; i < i1; i++ {
 			d[i] = T(finish(op, runReduce(op, x[offs[i]:offs[i]+nr]), nr))
 		}
 	})

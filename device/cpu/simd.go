@@ -26,25 +26,63 @@ const ntBytes = 1 << 20
 // non-temporal stores.
 func ntStores[T float](n int) bool { return n*int(unsafe.Sizeof(T(0))) >= ntBytes }
 
+// splitMin is the length from which sumLanes splits a run in two halves.
+const splitMin = 1 << 14
+
 // sumLanes returns the sum of x, or of the squares of x with sq, in float64.
 //
-// The order of the additions is fixed: element i is added to lane i mod 16
-// of 16 accumulators, in order, and the lanes are combined as
-// ((l0+l4)+(l8+l12) + (l2+l6)+(l10+l14)) + ((l1+l5)+(l9+l13) + (l3+l7)+(l11+l15)),
-// the order of the four-lane AVX2 accumulators of the assembly version. So
-// the result is the same bits with and without the assembly, on every
-// machine. Squares are rounded before they are added (no fused
-// multiply-add).
+// The order of the additions is fixed: a run of splitMin elements or more
+// is split at h = (len(x)/2) &^ 15; element i of each half is added to lane
+// i mod 16 of that half's 16 accumulators, in order (lanes); the second
+// half's lanes are added to the first's (a shorter run is one second half);
+// and the 16 lanes are combined by combineLanes. The assembly version reads
+// the two halves side by side into four-lane AVX2 accumulators, in the same
+// order, so the result is the same bits with and without it, on every
+// machine. Squares are rounded before they are added (no fused multiply-add).
 func sumLanes[T float](x []T, sq bool) float64 {
-	if useSIMD {
-		if s, ok := simdSum(x, sq); ok {
-			return s
-		}
+	h := 0
+	if len(x) >= splitMin {
+		h = len(x) / 2 &^ 15
 	}
-	return sumLanesGo(x, sq)
+	la, lb := lanesPair(x[:h], x[h:], sq)
+	for j := range la {
+		la[j] += lb[j]
+	}
+	return combineLanes(&la)
 }
 
-func sumLanesGo[T float](x []T, sq bool) float64 {
+// sumLanes2 returns sumLanes(a, sq) and sumLanes(b, sq) for runs shorter
+// than splitMin, read side by side.
+func sumLanes2[T float](a, b []T, sq bool) (float64, float64) {
+	var z [16]float64 // the lanes of the empty first halves
+	la, lb := lanesPair(a, b, sq)
+	for j := range la {
+		la[j] = z[j] + la[j]
+		lb[j] = z[j] + lb[j]
+	}
+	return combineLanes(&la), combineLanes(&lb)
+}
+
+// combineLanes returns ((l0+l4)+(l8+l12) + (l2+l6)+(l10+l14)) +
+// ((l1+l5)+(l9+l13) + (l3+l7)+(l11+l15)).
+func combineLanes(l *[16]float64) float64 {
+	var s [4]float64
+	for j := range s {
+		s[j] = (l[j] + l[4+j]) + (l[8+j] + l[12+j])
+	}
+	return (s[0] + s[2]) + (s[1] + s[3])
+}
+
+// lanesPair returns lanes(a, sq) and lanes(b, sq).
+func lanesPair[T float](a, b []T, sq bool) (la, lb [16]float64) {
+	if useSIMD && simdLanes(a, b, sq, &la, &lb) {
+		return la, lb
+	}
+	return lanes(a, sq), lanes(b, sq)
+}
+
+// lanes adds element i of x (or its square, with sq) to lane i mod 16, in order.
+func lanes[T float](x []T, sq bool) [16]float64 {
 	var a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15 float64
 	i := 0
 	if sq {
@@ -76,9 +114,5 @@ func sumLanesGo[T float](x []T, sq bool) float64 {
 		}
 		acc[j] += f
 	}
-	var s [4]float64
-	for j := range s {
-		s[j] = (acc[j] + acc[4+j]) + (acc[8+j] + acc[12+j])
-	}
-	return (s[0] + s[2]) + (s[1] + s[3])
+	return acc
 }

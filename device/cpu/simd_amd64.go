@@ -147,18 +147,20 @@ func simdConvert[D, S float](d []D, s []S, nt bool) bool {
 	return true
 }
 
-// simdSum is sumLanes in assembly.
-func simdSum[T float](x []T, sq bool) (float64, bool) {
-	if len(x) == 0 {
-		return 0, true
-	}
+// simdLanes is lanes of a and b in assembly.
+func simdLanes[T float](a, b []T, sq bool, la, lb *[16]float64) bool {
+	var out [32]float64
+	pa, pb, na, nb := ptr(a), ptr(b), len(a), len(b)
 	switch {
 	case is32[T]() && sq:
-		return sumSq32(ptr(x), len(x)), true
+		lanesSq32(pa, pb, na, nb, &out)
 	case is32[T]():
-		return sum32(ptr(x), len(x)), true
+		lanes32(pa, pb, na, nb, &out)
 	case sq:
-		return sumSq64(ptr(x), len(x)), true
+		lanesSq64(pa, pb, na, nb, &out)
+	default:
+		lanes64(pa, pb, na, nb, &out)
 	}
-	return sum64(ptr(x), len(x)), true
+	*la, *lb = [16]float64(out[:16]), [16]float64(out[16:])
+	return true
 }

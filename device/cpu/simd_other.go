@@ -14,4 +14,4 @@ func simdBinaryVS[T float](device.BinaryOp, []T, []T, T, bool) bool   { return f
 func simdBinarySV[T float](device.BinaryOp, []T, T, []T, bool) bool   { return false }
 func simdAddScaled[T float](d, a, b []T, alpha, beta T, nt bool) bool { return false }
 func simdConvert[D, S float](d []D, s []S, nt bool) bool              { return false }
-func simdSum[T float](x []T, sq bool) (float64, bool)                 { return 0, false }
+func simdLanes[T float](a, b []T, sq bool, la, lb *[16]float64) bool  { return false }

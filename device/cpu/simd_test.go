@@ -320,23 +320,35 @@ func TestSIMDConvert(t *testing.T) {
 
 // sumLanesRef is sumLanes written out from its documentation.
 func sumLanesRef[T float](x []T, sq bool) float64 {
-	var acc [16]float64
+	var acc [2][16]float64
+	h := 0
+	if len(x) >= splitMin {
+		h = len(x) / 2 / 16 * 16
+	}
 	for i, v := range x {
 		f := float64(v)
 		if sq {
 			f = float64(f * f)
 		}
-		acc[i%16] += f
+		if i < h {
+			acc[0][i%16] += f
+		} else {
+			acc[1][(i-h)%16] += f
+		}
+	}
+	l := acc[0]
+	for j := range l {
+		l[j] += acc[1][j]
 	}
 	var s [4]float64
 	for j := range s {
-		s[j] = (acc[j] + acc[4+j]) + (acc[8+j] + acc[12+j])
+		s[j] = (l[j] + l[4+j]) + (l[8+j] + l[12+j])
 	}
 	return (s[0] + s[2]) + (s[1] + s[3])
 }
 
 func testSum[T float](t *testing.T) {
-	for i, n := range append(simdLengths, 1<<16, 1<<16+15) {
+	for i, n := range append(simdLengths, splitMin-1, splitMin, splitMin+17, 1<<16, 1<<16+15) {
 		for _, off := range []int{0, 1, 3, 6} {
 			r := rand.New(rand.NewPCG(uint64(i), uint64(off)))
 			buf := make([]T, n+8)
@@ -355,8 +367,7 @@ func testSum[T float](t *testing.T) {
 				var g, a float64
 				goPath(func() { g = sumLanes(x, sq) })
 				asmPath(func() { a = sumLanes(x, sq) })
-				same := func(u, v float64) bool { return math.Float64bits(u) == math.Float64bits(v) || u != u && v != v }
-				if !same(g, ref) || !same(a, ref) {
+				if !sameFloat(g, ref) || !sameFloat(a, ref) {
 					t.Errorf("n=%d off=%d sq=%v: asm %v, Go %v, reference %v", n, off, sq, a, g, ref)
 				}
 			}
@@ -367,6 +378,46 @@ func testSum[T float](t *testing.T) {
 func TestSIMDSum(t *testing.T) {
 	needSIMD(t)
 	forDTypes(t, testSum[float32], testSum[float64])
+}
+
+// testLanesPair checks the two-run kernels on runs of different lengths
+// and sumLanes2 against sumLanes.
+func testLanesPair[T float](t *testing.T) {
+	p := pool[T]()
+	ls := []int{0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 1000, 4099}
+	for i, na := range ls {
+		for j, nb := range ls {
+			o := (i*31 + j*7) % 8
+			a, b := p[o:o+na], p[5000+o:5000+o+nb]
+			for _, sq := range []bool{false, true} {
+				var ga, gb, wa, wb [16]float64
+				goPath(func() { wa, wb = lanesPair(a, b, sq) })
+				asmPath(func() { ga, gb = lanesPair(a, b, sq) })
+				for k := range ga {
+					if !sameFloat(ga[k], wa[k]) || !sameFloat(gb[k], wb[k]) {
+						t.Fatalf("na=%d nb=%d sq=%v lane %d: asm %v %v, Go %v %v", na, nb, sq, k, ga[k], gb[k], wa[k], wb[k])
+					}
+				}
+				for _, path := range []func(func()){goPath, asmPath} {
+					path(func() {
+						s1, s2 := sumLanes2(a, b, sq)
+						if !sameFloat(s1, sumLanes(a, sq)) || !sameFloat(s2, sumLanes(b, sq)) {
+							t.Fatalf("na=%d nb=%d sq=%v: sumLanes2 differs from sumLanes", na, nb, sq)
+						}
+					})
+				}
+			}
+		}
+	}
+}
+
+func sameFloat(u, v float64) bool {
+	return math.Float64bits(u) == math.Float64bits(v) || u != u && v != v
+}
+
+func TestSIMDLanesPair(t *testing.T) {
+	needSIMD(t)
+	forDTypes(t, testLanesPair[float32], testLanesPair[float64])
 }
 
 // TestSIMDDispatch runs whole operations above the non-temporal threshold,
@@ -415,4 +466,41 @@ func toF64(x []float32) []float64 {
 		y[i] = float64(v)
 	}
 	return y
+}
+
+// TestReduceRowsPaired: the rows that reduceInner sums two at a time give
+// the same bits as summing each row alone, in both paths.
+func TestReduceRowsPaired(t *testing.T) {
+	be := Get()
+	p := pool[float32]()
+	for _, rows := range []int{1, 2, 3, 7, 64, 1001} {
+		for _, nr := range []int{1, 3, 16, 33, 1000, splitMin + 5} {
+			if rows*nr > 1<<21 {
+				continue
+			}
+			x := make([]float32, rows*nr+1)
+			for i := range x {
+				x[i] = p[i%len(p)]
+				if x[i] != x[i] || math.IsInf(float64(x[i]), 0) {
+					x[i] = 0.5
+				}
+			}
+			l := device.Layout{Shape: []int{rows, nr}, Strides: []int{nr, 1}, Offset: 1}
+			for _, op := range []device.ReduceOp{device.Sum, device.Mean, device.Norm2} {
+				for _, path := range []func(func()){goPath, asmPath} {
+					path(func() {
+						got := Wrap(make([]float32, rows))
+						be.Reduce(op, got, Wrap(x), l, []int{1})
+						for i := 0; i < rows; i++ {
+							row := x[1+i*nr : 1+(i+1)*nr]
+							want := float32(finish(op, sumLanes(row, op == device.Norm2), nr))
+							if bits(got.f32[i]) != bits(want) {
+								t.Fatalf("rows=%d nr=%d %v row %d: %v, want %v", rows, nr, op, i, got.f32[i], want)
+							}
+						}
+					})
+				}
+			}
+		}
+	}
 }

@@ -137,7 +137,7 @@ func (be *Backend) Upload(dst device.Buffer, src any) {
 }
 
 func convert[D, S float](d []D, s []S) {
-	convertCopy(d, s[:len(d)], ntStores[D](len(d)))
+	convertCopy(d, s[:len(d)], storesFor[D](len(d)))
 }
 
 // Download copies the elements of src at layout l into a host slice.

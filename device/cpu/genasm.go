@@ -6,10 +6,11 @@
 // tables that map operations to them (simd_amd64.go dispatches).
 //
 // Every elementwise kernel has the same shape: a loop over unrolled 32-byte
-// vectors with ordinary stores; with nt set, a scalar head up to a 32-byte
-// aligned destination, then a loop with non-temporal stores (VMOVNTPS/PD)
-// and an SFENCE; the remainder is done by the vector loop one vector at a
-// time and a scalar tail. The scalar head and tail run the same instruction
+// vectors with ordinary stores; with nt set (the stores type of simd.go), a
+// scalar head up to a 32-byte aligned destination, then a loop with
+// non-temporal stores (VMOVNTPS/PD) and, for nt = 1, an SFENCE (for nt = 2
+// the caller fences once after many calls); the remainder is done by the
+// vector loop one vector at a time and a scalar tail. The scalar head and tail run the same instruction
 // sequence as the vectors, in its scalar (SS/SD) form.
 //
 // The sequences reproduce what the Go compiler emits for the loops of
@@ -273,6 +274,8 @@ func main() {
 		decls = append(decls, g.reduction(dt, false), g.reduction(dt, true))
 	}
 	decls = append(decls, g.convert(dtypes[0], dtypes[1]), g.convert(dtypes[1], dtypes[0]))
+	g.asm("// func ntFence()\nTEXT ·ntFence(SB), NOSPLIT, $0-0\n\tSFENCE\n\tRET\n")
+	decls = append(decls, "func ntFence()")
 
 	// The Go side: declarations and tables.
 	w := &g.g
@@ -281,10 +284,10 @@ func main() {
 		fmt.Fprintf(w, "//go:noescape\n%s\n\n", d)
 	}
 	fmt.Fprintf(w, "type (\n")
-	fmt.Fprintf(w, "\tkernV32 = func(d, x unsafe.Pointer, n int, nt bool)\n\tkernV64 = kernV32\n")
-	fmt.Fprintf(w, "\tkernVV32 = func(d, a, b unsafe.Pointer, n int, nt bool)\n\tkernVV64 = kernVV32\n")
-	fmt.Fprintf(w, "\tkernS32 = func(d, x unsafe.Pointer, s float32, n int, nt bool)\n")
-	fmt.Fprintf(w, "\tkernS64 = func(d, x unsafe.Pointer, s float64, n int, nt bool)\n)\n\n")
+	fmt.Fprintf(w, "\tkernV32 = func(d, x unsafe.Pointer, n int, nt uint8)\n\tkernV64 = kernV32\n")
+	fmt.Fprintf(w, "\tkernVV32 = func(d, a, b unsafe.Pointer, n int, nt uint8)\n\tkernVV64 = kernVV32\n")
+	fmt.Fprintf(w, "\tkernS32 = func(d, x unsafe.Pointer, s float32, n int, nt uint8)\n")
+	fmt.Fprintf(w, "\tkernS64 = func(d, x unsafe.Pointer, s float64, n int, nt uint8)\n)\n\n")
 	names := make([]string, 0, len(tables))
 	for t := range tables {
 		names = append(names, t)
@@ -347,7 +350,7 @@ func (g *gen) elementwise(k kernel) string {
 	for _, p := range k.params {
 		args = append(args, arg{p, dt.size, dt.goType})
 	}
-	args = append(args, arg{"n", 8, "int"}, arg{"nt", 1, "bool"})
+	args = append(args, arg{"n", 8, "int"}, arg{"nt", 1, "uint8"})
 	offs, size := frame(args)
 
 	var decl []string
@@ -509,15 +512,15 @@ func (g *gen) loops(fn string, ntOff, W, unroll int, body func(u int, store stri
 	g.asm("%s:\n\tCMPQ CX, $%d\n\tJB %s\n", l("nt"), unroll*W, l("ntend"))
 	body(unroll, dt.movn)
 	g.asm("\tSUBQ $%d, CX\n\tJMP %s\n", unroll*W, l("nt"))
-	g.asm("%s:\n\tSFENCE\n\tJMP %s\n\n", l("ntend"), l("one"))
+	g.asm("%s:\n\tCMPB nt+%d(FP), $1\n\tJNE %s\n\tSFENCE\n\tJMP %s\n\n", l("ntend"), ntOff, l("one"), l("one"))
 }
 
 // convert writes the conversion kernel from s to d.
 func (g *gen) convert(from, to dtype) string {
 	fn := fmt.Sprintf("cvt%dto%d", from.bits, to.bits)
-	args := []arg{{"d", 8, "unsafe.Pointer"}, {"s", 8, "unsafe.Pointer"}, {"n", 8, "int"}, {"nt", 1, "bool"}}
+	args := []arg{{"d", 8, "unsafe.Pointer"}, {"s", 8, "unsafe.Pointer"}, {"n", 8, "int"}, {"nt", 1, "uint8"}}
 	offs, size := frame(args)
-	g.asm("// func %s(d, s unsafe.Pointer, n int, nt bool)\n", fn)
+	g.asm("// func %s(d, s unsafe.Pointer, n int, nt uint8)\n", fn)
 	g.asm("TEXT ·%s(SB), NOSPLIT, $0-%d\n", fn, size)
 	g.asm("\tMOVQ d+0(FP), DI\n\tMOVQ s+8(FP), SI\n\tMOVQ n+16(FP), CX\n")
 	W := 32 / to.size
@@ -541,7 +544,7 @@ func (g *gen) convert(from, to dtype) string {
 		g.asm("\tADDQ $%d, SI\n\tADDQ $%d, DI\n", u*W*from.size, 32*u)
 	}
 	g.loops(fn, offs["nt"], W, 4, body, to)
-	return fmt.Sprintf("func %s(d, s unsafe.Pointer, n int, nt bool)", fn)
+	return fmt.Sprintf("func %s(d, s unsafe.Pointer, n int, nt uint8)", fn)
 }
 
 // reduction writes lanes32 or lanes64 (sq: lanesSq32, lanesSq64), which

@@ -11,157 +11,157 @@ import (
 )
 
 //go:noescape
-func neg32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func neg32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func abs32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func abs32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func square32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func square32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func relu32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func relu32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func recip32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func recip32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func sqrt32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func sqrt32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func addVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func addVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func addVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func addVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func subVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func subVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func subVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func subVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func subSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func subSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func mulVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func mulVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func mulVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func mulVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func divVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func divVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func divVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func divVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func divSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func divSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func maxVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func maxVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func maxVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func maxVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func maxSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func maxSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func minVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func minVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func minVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func minVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func minSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func minSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func eqVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func eqVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func eqVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func eqVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func eqSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func eqSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func neVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func neVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func neVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func neVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func neSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func neSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func ltVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func ltVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func ltVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func ltVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func ltSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func ltSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func leVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func leVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func leVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func leVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func leSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func leSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func gtVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func gtVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func gtVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func gtVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func gtSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func gtSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func geVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func geVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func geVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func geVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func geSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func geSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func reluGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func reluGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func reluGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func reluGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func reluGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func reluGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func tanhGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func tanhGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func tanhGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func tanhGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func tanhGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func tanhGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func sigmoidGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func sigmoidGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func sigmoidGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func sigmoidGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func sigmoidGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+func sigmoidGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 
 //go:noescape
-func axpby32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, alpha float32, beta float32, n int, nt bool)
+func axpby32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, alpha float32, beta float32, n int, nt uint8)
 
 //go:noescape
-func xpby32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, beta float32, n int, nt bool)
+func xpby32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, beta float32, n int, nt uint8)
 
 //go:noescape
 func lanes32(a, b unsafe.Pointer, na, nb int, out *[32]float64)
@@ -170,157 +170,157 @@ func lanes32(a, b unsafe.Pointer, na, nb int, out *[32]float64)
 func lanesSq32(a, b unsafe.Pointer, na, nb int, out *[32]float64)
 
 //go:noescape
-func neg64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func neg64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func abs64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func abs64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func square64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func square64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func relu64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func relu64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func recip64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func recip64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func sqrt64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+func sqrt64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func addVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func addVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func addVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func addVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func subVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func subVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func subVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func subVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func subSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func subSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func mulVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func mulVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func mulVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func mulVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func divVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func divVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func divVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func divVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func divSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func divSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func maxVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func maxVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func maxVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func maxVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func maxSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func maxSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func minVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func minVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func minVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func minVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func minSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func minSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func eqVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func eqVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func eqVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func eqVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func eqSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func eqSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func neVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func neVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func neVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func neVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func neSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func neSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func ltVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func ltVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func ltVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func ltVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func ltSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func ltSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func leVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func leVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func leVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func leVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func leSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func leSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func gtVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func gtVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func gtVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func gtVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func gtSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func gtSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func geVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func geVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func geVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func geVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func geSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func geSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func reluGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func reluGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func reluGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func reluGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func reluGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func reluGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func tanhGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func tanhGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func tanhGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func tanhGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func tanhGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func tanhGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func sigmoidGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+func sigmoidGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func sigmoidGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func sigmoidGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func sigmoidGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+func sigmoidGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 
 //go:noescape
-func axpby64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, alpha float64, beta float64, n int, nt bool)
+func axpby64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, alpha float64, beta float64, n int, nt uint8)
 
 //go:noescape
-func xpby64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, beta float64, n int, nt bool)
+func xpby64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, beta float64, n int, nt uint8)
 
 //go:noescape
 func lanes64(a, b unsafe.Pointer, na, nb int, out *[32]float64)
@@ -329,18 +329,21 @@ func lanes64(a, b unsafe.Pointer, na, nb int, out *[32]float64)
 func lanesSq64(a, b unsafe.Pointer, na, nb int, out *[32]float64)
 
 //go:noescape
-func cvt32to64(d, s unsafe.Pointer, n int, nt bool)
+func cvt32to64(d, s unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
-func cvt64to32(d, s unsafe.Pointer, n int, nt bool)
+func cvt64to32(d, s unsafe.Pointer, n int, nt uint8)
+
+//go:noescape
+func ntFence()
 
 type (
-	kernV32  = func(d, x unsafe.Pointer, n int, nt bool)
+	kernV32  = func(d, x unsafe.Pointer, n int, nt uint8)
 	kernV64  = kernV32
-	kernVV32 = func(d, a, b unsafe.Pointer, n int, nt bool)
+	kernVV32 = func(d, a, b unsafe.Pointer, n int, nt uint8)
 	kernVV64 = kernVV32
-	kernS32  = func(d, x unsafe.Pointer, s float32, n int, nt bool)
-	kernS64  = func(d, x unsafe.Pointer, s float64, n int, nt bool)
+	kernS32  = func(d, x unsafe.Pointer, s float32, n int, nt uint8)
+	kernS64  = func(d, x unsafe.Pointer, s float64, n int, nt uint8)
 )
 
 var binarySV32Tab = [device.NumBinaryOps]kernS32{

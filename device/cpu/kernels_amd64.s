@@ -25,7 +25,7 @@ DATA mask64<>+48(SB)/8, $0
 DATA mask64<>+56(SB)/8, $0
 GLOBL mask64<>(SB), RODATA|NOPTR, $64
 
-// func neg32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func neg32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·neg32(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -107,10 +107,12 @@ neg32_nt:
 	SUBQ $32, CX
 	JMP neg32_nt
 neg32_ntend:
+	CMPB nt+24(FP), $1
+	JNE neg32_one
 	SFENCE
 	JMP neg32_one
 
-// func abs32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func abs32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·abs32(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -214,10 +216,12 @@ abs32_nt:
 	SUBQ $32, CX
 	JMP abs32_nt
 abs32_ntend:
+	CMPB nt+24(FP), $1
+	JNE abs32_one
 	SFENCE
 	JMP abs32_one
 
-// func square32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func square32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·square32(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -298,10 +302,12 @@ square32_nt:
 	SUBQ $32, CX
 	JMP square32_nt
 square32_ntend:
+	CMPB nt+24(FP), $1
+	JNE square32_one
 	SFENCE
 	JMP square32_one
 
-// func relu32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func relu32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·relu32(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -427,10 +433,12 @@ relu32_nt:
 	SUBQ $32, CX
 	JMP relu32_nt
 relu32_ntend:
+	CMPB nt+24(FP), $1
+	JNE relu32_one
 	SFENCE
 	JMP relu32_one
 
-// func recip32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func recip32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·recip32(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -512,10 +520,12 @@ recip32_nt:
 	SUBQ $32, CX
 	JMP recip32_nt
 recip32_ntend:
+	CMPB nt+24(FP), $1
+	JNE recip32_one
 	SFENCE
 	JMP recip32_one
 
-// func sqrt32(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func sqrt32(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·sqrt32(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -596,10 +606,12 @@ sqrt32_nt:
 	SUBQ $32, CX
 	JMP sqrt32_nt
 sqrt32_ntend:
+	CMPB nt+24(FP), $1
+	JNE sqrt32_one
 	SFENCE
 	JMP sqrt32_one
 
-// func addVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func addVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·addVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -697,10 +709,12 @@ addVV32_nt:
 	SUBQ $32, CX
 	JMP addVV32_nt
 addVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE addVV32_one
 	SFENCE
 	JMP addVV32_one
 
-// func addVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func addVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·addVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -782,10 +796,12 @@ addVS32_nt:
 	SUBQ $32, CX
 	JMP addVS32_nt
 addVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE addVS32_one
 	SFENCE
 	JMP addVS32_one
 
-// func subVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func subVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·subVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -883,10 +899,12 @@ subVV32_nt:
 	SUBQ $32, CX
 	JMP subVV32_nt
 subVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE subVV32_one
 	SFENCE
 	JMP subVV32_one
 
-// func subVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func subVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·subVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -968,10 +986,12 @@ subVS32_nt:
 	SUBQ $32, CX
 	JMP subVS32_nt
 subVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE subVS32_one
 	SFENCE
 	JMP subVS32_one
 
-// func subSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func subSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·subSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -1053,10 +1073,12 @@ subSV32_nt:
 	SUBQ $32, CX
 	JMP subSV32_nt
 subSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE subSV32_one
 	SFENCE
 	JMP subSV32_one
 
-// func mulVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func mulVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·mulVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -1154,10 +1176,12 @@ mulVV32_nt:
 	SUBQ $32, CX
 	JMP mulVV32_nt
 mulVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE mulVV32_one
 	SFENCE
 	JMP mulVV32_one
 
-// func mulVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func mulVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·mulVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -1239,10 +1263,12 @@ mulVS32_nt:
 	SUBQ $32, CX
 	JMP mulVS32_nt
 mulVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE mulVS32_one
 	SFENCE
 	JMP mulVS32_one
 
-// func divVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func divVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·divVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -1340,10 +1366,12 @@ divVV32_nt:
 	SUBQ $32, CX
 	JMP divVV32_nt
 divVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE divVV32_one
 	SFENCE
 	JMP divVV32_one
 
-// func divVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func divVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·divVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -1425,10 +1453,12 @@ divVS32_nt:
 	SUBQ $32, CX
 	JMP divVS32_nt
 divVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE divVS32_one
 	SFENCE
 	JMP divVS32_one
 
-// func divSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func divSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·divSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -1510,10 +1540,12 @@ divSV32_nt:
 	SUBQ $32, CX
 	JMP divSV32_nt
 divSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE divSV32_one
 	SFENCE
 	JMP divSV32_one
 
-// func maxVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func maxVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·maxVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -1649,10 +1681,12 @@ maxVV32_nt:
 	SUBQ $24, CX
 	JMP maxVV32_nt
 maxVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE maxVV32_one
 	SFENCE
 	JMP maxVV32_one
 
-// func maxVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func maxVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·maxVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -1790,10 +1824,12 @@ maxVS32_nt:
 	SUBQ $32, CX
 	JMP maxVS32_nt
 maxVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE maxVS32_one
 	SFENCE
 	JMP maxVS32_one
 
-// func maxSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func maxSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·maxSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -1931,10 +1967,12 @@ maxSV32_nt:
 	SUBQ $32, CX
 	JMP maxSV32_nt
 maxSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE maxSV32_one
 	SFENCE
 	JMP maxSV32_one
 
-// func minVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func minVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·minVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -2054,10 +2092,12 @@ minVV32_nt:
 	SUBQ $32, CX
 	JMP minVV32_nt
 minVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE minVV32_one
 	SFENCE
 	JMP minVV32_one
 
-// func minVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func minVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·minVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -2161,10 +2201,12 @@ minVS32_nt:
 	SUBQ $32, CX
 	JMP minVS32_nt
 minVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE minVS32_one
 	SFENCE
 	JMP minVS32_one
 
-// func minSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func minSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·minSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -2268,10 +2310,12 @@ minSV32_nt:
 	SUBQ $32, CX
 	JMP minSV32_nt
 minSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE minSV32_one
 	SFENCE
 	JMP minSV32_one
 
-// func eqVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func eqVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·eqVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -2381,10 +2425,12 @@ eqVV32_nt:
 	SUBQ $32, CX
 	JMP eqVV32_nt
 eqVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE eqVV32_one
 	SFENCE
 	JMP eqVV32_one
 
-// func eqVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func eqVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·eqVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -2478,10 +2524,12 @@ eqVS32_nt:
 	SUBQ $32, CX
 	JMP eqVS32_nt
 eqVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE eqVS32_one
 	SFENCE
 	JMP eqVS32_one
 
-// func eqSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func eqSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·eqSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -2575,10 +2623,12 @@ eqSV32_nt:
 	SUBQ $32, CX
 	JMP eqSV32_nt
 eqSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE eqSV32_one
 	SFENCE
 	JMP eqSV32_one
 
-// func neVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func neVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·neVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -2688,10 +2738,12 @@ neVV32_nt:
 	SUBQ $32, CX
 	JMP neVV32_nt
 neVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE neVV32_one
 	SFENCE
 	JMP neVV32_one
 
-// func neVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func neVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·neVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -2785,10 +2837,12 @@ neVS32_nt:
 	SUBQ $32, CX
 	JMP neVS32_nt
 neVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE neVS32_one
 	SFENCE
 	JMP neVS32_one
 
-// func neSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func neSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·neSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -2882,10 +2936,12 @@ neSV32_nt:
 	SUBQ $32, CX
 	JMP neSV32_nt
 neSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE neSV32_one
 	SFENCE
 	JMP neSV32_one
 
-// func ltVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func ltVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·ltVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -2995,10 +3051,12 @@ ltVV32_nt:
 	SUBQ $32, CX
 	JMP ltVV32_nt
 ltVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE ltVV32_one
 	SFENCE
 	JMP ltVV32_one
 
-// func ltVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func ltVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·ltVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -3092,10 +3150,12 @@ ltVS32_nt:
 	SUBQ $32, CX
 	JMP ltVS32_nt
 ltVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE ltVS32_one
 	SFENCE
 	JMP ltVS32_one
 
-// func ltSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func ltSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·ltSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -3189,10 +3249,12 @@ ltSV32_nt:
 	SUBQ $32, CX
 	JMP ltSV32_nt
 ltSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE ltSV32_one
 	SFENCE
 	JMP ltSV32_one
 
-// func leVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func leVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·leVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -3302,10 +3364,12 @@ leVV32_nt:
 	SUBQ $32, CX
 	JMP leVV32_nt
 leVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE leVV32_one
 	SFENCE
 	JMP leVV32_one
 
-// func leVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func leVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·leVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -3399,10 +3463,12 @@ leVS32_nt:
 	SUBQ $32, CX
 	JMP leVS32_nt
 leVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE leVS32_one
 	SFENCE
 	JMP leVS32_one
 
-// func leSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func leSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·leSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -3496,10 +3562,12 @@ leSV32_nt:
 	SUBQ $32, CX
 	JMP leSV32_nt
 leSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE leSV32_one
 	SFENCE
 	JMP leSV32_one
 
-// func gtVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func gtVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·gtVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -3609,10 +3677,12 @@ gtVV32_nt:
 	SUBQ $32, CX
 	JMP gtVV32_nt
 gtVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE gtVV32_one
 	SFENCE
 	JMP gtVV32_one
 
-// func gtVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func gtVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·gtVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -3706,10 +3776,12 @@ gtVS32_nt:
 	SUBQ $32, CX
 	JMP gtVS32_nt
 gtVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE gtVS32_one
 	SFENCE
 	JMP gtVS32_one
 
-// func gtSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func gtSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·gtSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -3803,10 +3875,12 @@ gtSV32_nt:
 	SUBQ $32, CX
 	JMP gtSV32_nt
 gtSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE gtSV32_one
 	SFENCE
 	JMP gtSV32_one
 
-// func geVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func geVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·geVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -3916,10 +3990,12 @@ geVV32_nt:
 	SUBQ $32, CX
 	JMP geVV32_nt
 geVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE geVV32_one
 	SFENCE
 	JMP geVV32_one
 
-// func geVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func geVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·geVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -4013,10 +4089,12 @@ geVS32_nt:
 	SUBQ $32, CX
 	JMP geVS32_nt
 geVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE geVS32_one
 	SFENCE
 	JMP geVS32_one
 
-// func geSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func geSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·geSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -4110,10 +4188,12 @@ geSV32_nt:
 	SUBQ $32, CX
 	JMP geSV32_nt
 geSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE geSV32_one
 	SFENCE
 	JMP geSV32_one
 
-// func reluGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func reluGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·reluGradVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -4223,10 +4303,12 @@ reluGradVV32_nt:
 	SUBQ $32, CX
 	JMP reluGradVV32_nt
 reluGradVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE reluGradVV32_one
 	SFENCE
 	JMP reluGradVV32_one
 
-// func reluGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func reluGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·reluGradVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -4320,10 +4402,12 @@ reluGradVS32_nt:
 	SUBQ $32, CX
 	JMP reluGradVS32_nt
 reluGradVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE reluGradVS32_one
 	SFENCE
 	JMP reluGradVS32_one
 
-// func reluGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func reluGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·reluGradSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -4417,10 +4501,12 @@ reluGradSV32_nt:
 	SUBQ $32, CX
 	JMP reluGradSV32_nt
 reluGradSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE reluGradSV32_one
 	SFENCE
 	JMP reluGradSV32_one
 
-// func tanhGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func tanhGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·tanhGradVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -4541,10 +4627,12 @@ tanhGradVV32_nt:
 	SUBQ $32, CX
 	JMP tanhGradVV32_nt
 tanhGradVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE tanhGradVV32_one
 	SFENCE
 	JMP tanhGradVV32_one
 
-// func tanhGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func tanhGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·tanhGradVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -4649,10 +4737,12 @@ tanhGradVS32_nt:
 	SUBQ $32, CX
 	JMP tanhGradVS32_nt
 tanhGradVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE tanhGradVS32_one
 	SFENCE
 	JMP tanhGradVS32_one
 
-// func tanhGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func tanhGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·tanhGradSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -4757,10 +4847,12 @@ tanhGradSV32_nt:
 	SUBQ $32, CX
 	JMP tanhGradSV32_nt
 tanhGradSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE tanhGradSV32_one
 	SFENCE
 	JMP tanhGradSV32_one
 
-// func sigmoidGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func sigmoidGradVV32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·sigmoidGradVV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -4881,10 +4973,12 @@ sigmoidGradVV32_nt:
 	SUBQ $32, CX
 	JMP sigmoidGradVV32_nt
 sigmoidGradVV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE sigmoidGradVV32_one
 	SFENCE
 	JMP sigmoidGradVV32_one
 
-// func sigmoidGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func sigmoidGradVS32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·sigmoidGradVS32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -4989,10 +5083,12 @@ sigmoidGradVS32_nt:
 	SUBQ $32, CX
 	JMP sigmoidGradVS32_nt
 sigmoidGradVS32_ntend:
+	CMPB nt+32(FP), $1
+	JNE sigmoidGradVS32_one
 	SFENCE
 	JMP sigmoidGradVS32_one
 
-// func sigmoidGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt bool)
+// func sigmoidGradSV32(d unsafe.Pointer, x unsafe.Pointer, s float32, n int, nt uint8)
 TEXT ·sigmoidGradSV32(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -5097,10 +5193,12 @@ sigmoidGradSV32_nt:
 	SUBQ $32, CX
 	JMP sigmoidGradSV32_nt
 sigmoidGradSV32_ntend:
+	CMPB nt+32(FP), $1
+	JNE sigmoidGradSV32_one
 	SFENCE
 	JMP sigmoidGradSV32_one
 
-// func axpby32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, alpha float32, beta float32, n int, nt bool)
+// func axpby32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, alpha float32, beta float32, n int, nt uint8)
 TEXT ·axpby32(SB), NOSPLIT, $0-41
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -5210,10 +5308,12 @@ axpby32_nt:
 	SUBQ $24, CX
 	JMP axpby32_nt
 axpby32_ntend:
+	CMPB nt+40(FP), $1
+	JNE axpby32_one
 	SFENCE
 	JMP axpby32_one
 
-// func xpby32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, beta float32, n int, nt bool)
+// func xpby32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, beta float32, n int, nt uint8)
 TEXT ·xpby32(SB), NOSPLIT, $0-41
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -5323,6 +5423,8 @@ xpby32_nt:
 	SUBQ $32, CX
 	JMP xpby32_nt
 xpby32_ntend:
+	CMPB nt+40(FP), $1
+	JNE xpby32_one
 	SFENCE
 	JMP xpby32_one
 
@@ -5780,7 +5882,7 @@ lanesSq32_store:
 	VZEROUPPER
 	RET
 
-// func neg64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func neg64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·neg64(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -5862,10 +5964,12 @@ neg64_nt:
 	SUBQ $16, CX
 	JMP neg64_nt
 neg64_ntend:
+	CMPB nt+24(FP), $1
+	JNE neg64_one
 	SFENCE
 	JMP neg64_one
 
-// func abs64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func abs64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·abs64(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -5969,10 +6073,12 @@ abs64_nt:
 	SUBQ $16, CX
 	JMP abs64_nt
 abs64_ntend:
+	CMPB nt+24(FP), $1
+	JNE abs64_one
 	SFENCE
 	JMP abs64_one
 
-// func square64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func square64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·square64(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -6053,10 +6159,12 @@ square64_nt:
 	SUBQ $16, CX
 	JMP square64_nt
 square64_ntend:
+	CMPB nt+24(FP), $1
+	JNE square64_one
 	SFENCE
 	JMP square64_one
 
-// func relu64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func relu64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·relu64(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -6182,10 +6290,12 @@ relu64_nt:
 	SUBQ $16, CX
 	JMP relu64_nt
 relu64_ntend:
+	CMPB nt+24(FP), $1
+	JNE relu64_one
 	SFENCE
 	JMP relu64_one
 
-// func recip64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func recip64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·recip64(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -6267,10 +6377,12 @@ recip64_nt:
 	SUBQ $16, CX
 	JMP recip64_nt
 recip64_ntend:
+	CMPB nt+24(FP), $1
+	JNE recip64_one
 	SFENCE
 	JMP recip64_one
 
-// func sqrt64(d unsafe.Pointer, x unsafe.Pointer, n int, nt bool)
+// func sqrt64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 TEXT ·sqrt64(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -6351,10 +6463,12 @@ sqrt64_nt:
 	SUBQ $16, CX
 	JMP sqrt64_nt
 sqrt64_ntend:
+	CMPB nt+24(FP), $1
+	JNE sqrt64_one
 	SFENCE
 	JMP sqrt64_one
 
-// func addVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func addVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·addVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -6452,10 +6566,12 @@ addVV64_nt:
 	SUBQ $16, CX
 	JMP addVV64_nt
 addVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE addVV64_one
 	SFENCE
 	JMP addVV64_one
 
-// func addVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func addVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·addVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -6537,10 +6653,12 @@ addVS64_nt:
 	SUBQ $16, CX
 	JMP addVS64_nt
 addVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE addVS64_one
 	SFENCE
 	JMP addVS64_one
 
-// func subVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func subVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·subVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -6638,10 +6756,12 @@ subVV64_nt:
 	SUBQ $16, CX
 	JMP subVV64_nt
 subVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE subVV64_one
 	SFENCE
 	JMP subVV64_one
 
-// func subVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func subVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·subVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -6723,10 +6843,12 @@ subVS64_nt:
 	SUBQ $16, CX
 	JMP subVS64_nt
 subVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE subVS64_one
 	SFENCE
 	JMP subVS64_one
 
-// func subSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func subSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·subSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -6808,10 +6930,12 @@ subSV64_nt:
 	SUBQ $16, CX
 	JMP subSV64_nt
 subSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE subSV64_one
 	SFENCE
 	JMP subSV64_one
 
-// func mulVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func mulVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·mulVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -6909,10 +7033,12 @@ mulVV64_nt:
 	SUBQ $16, CX
 	JMP mulVV64_nt
 mulVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE mulVV64_one
 	SFENCE
 	JMP mulVV64_one
 
-// func mulVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func mulVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·mulVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -6994,10 +7120,12 @@ mulVS64_nt:
 	SUBQ $16, CX
 	JMP mulVS64_nt
 mulVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE mulVS64_one
 	SFENCE
 	JMP mulVS64_one
 
-// func divVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func divVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·divVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -7095,10 +7223,12 @@ divVV64_nt:
 	SUBQ $16, CX
 	JMP divVV64_nt
 divVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE divVV64_one
 	SFENCE
 	JMP divVV64_one
 
-// func divVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func divVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·divVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -7180,10 +7310,12 @@ divVS64_nt:
 	SUBQ $16, CX
 	JMP divVS64_nt
 divVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE divVS64_one
 	SFENCE
 	JMP divVS64_one
 
-// func divSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func divSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·divSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -7265,10 +7397,12 @@ divSV64_nt:
 	SUBQ $16, CX
 	JMP divSV64_nt
 divSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE divSV64_one
 	SFENCE
 	JMP divSV64_one
 
-// func maxVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func maxVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·maxVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -7404,10 +7538,12 @@ maxVV64_nt:
 	SUBQ $12, CX
 	JMP maxVV64_nt
 maxVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE maxVV64_one
 	SFENCE
 	JMP maxVV64_one
 
-// func maxVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func maxVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·maxVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -7545,10 +7681,12 @@ maxVS64_nt:
 	SUBQ $16, CX
 	JMP maxVS64_nt
 maxVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE maxVS64_one
 	SFENCE
 	JMP maxVS64_one
 
-// func maxSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func maxSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·maxSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -7686,10 +7824,12 @@ maxSV64_nt:
 	SUBQ $16, CX
 	JMP maxSV64_nt
 maxSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE maxSV64_one
 	SFENCE
 	JMP maxSV64_one
 
-// func minVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func minVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·minVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -7809,10 +7949,12 @@ minVV64_nt:
 	SUBQ $16, CX
 	JMP minVV64_nt
 minVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE minVV64_one
 	SFENCE
 	JMP minVV64_one
 
-// func minVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func minVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·minVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -7916,10 +8058,12 @@ minVS64_nt:
 	SUBQ $16, CX
 	JMP minVS64_nt
 minVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE minVS64_one
 	SFENCE
 	JMP minVS64_one
 
-// func minSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func minSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·minSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -8023,10 +8167,12 @@ minSV64_nt:
 	SUBQ $16, CX
 	JMP minSV64_nt
 minSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE minSV64_one
 	SFENCE
 	JMP minSV64_one
 
-// func eqVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func eqVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·eqVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -8136,10 +8282,12 @@ eqVV64_nt:
 	SUBQ $16, CX
 	JMP eqVV64_nt
 eqVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE eqVV64_one
 	SFENCE
 	JMP eqVV64_one
 
-// func eqVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func eqVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·eqVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -8233,10 +8381,12 @@ eqVS64_nt:
 	SUBQ $16, CX
 	JMP eqVS64_nt
 eqVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE eqVS64_one
 	SFENCE
 	JMP eqVS64_one
 
-// func eqSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func eqSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·eqSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -8330,10 +8480,12 @@ eqSV64_nt:
 	SUBQ $16, CX
 	JMP eqSV64_nt
 eqSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE eqSV64_one
 	SFENCE
 	JMP eqSV64_one
 
-// func neVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func neVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·neVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -8443,10 +8595,12 @@ neVV64_nt:
 	SUBQ $16, CX
 	JMP neVV64_nt
 neVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE neVV64_one
 	SFENCE
 	JMP neVV64_one
 
-// func neVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func neVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·neVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -8540,10 +8694,12 @@ neVS64_nt:
 	SUBQ $16, CX
 	JMP neVS64_nt
 neVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE neVS64_one
 	SFENCE
 	JMP neVS64_one
 
-// func neSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func neSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·neSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -8637,10 +8793,12 @@ neSV64_nt:
 	SUBQ $16, CX
 	JMP neSV64_nt
 neSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE neSV64_one
 	SFENCE
 	JMP neSV64_one
 
-// func ltVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func ltVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·ltVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -8750,10 +8908,12 @@ ltVV64_nt:
 	SUBQ $16, CX
 	JMP ltVV64_nt
 ltVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE ltVV64_one
 	SFENCE
 	JMP ltVV64_one
 
-// func ltVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func ltVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·ltVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -8847,10 +9007,12 @@ ltVS64_nt:
 	SUBQ $16, CX
 	JMP ltVS64_nt
 ltVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE ltVS64_one
 	SFENCE
 	JMP ltVS64_one
 
-// func ltSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func ltSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·ltSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -8944,10 +9106,12 @@ ltSV64_nt:
 	SUBQ $16, CX
 	JMP ltSV64_nt
 ltSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE ltSV64_one
 	SFENCE
 	JMP ltSV64_one
 
-// func leVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func leVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·leVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -9057,10 +9221,12 @@ leVV64_nt:
 	SUBQ $16, CX
 	JMP leVV64_nt
 leVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE leVV64_one
 	SFENCE
 	JMP leVV64_one
 
-// func leVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func leVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·leVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -9154,10 +9320,12 @@ leVS64_nt:
 	SUBQ $16, CX
 	JMP leVS64_nt
 leVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE leVS64_one
 	SFENCE
 	JMP leVS64_one
 
-// func leSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func leSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·leSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -9251,10 +9419,12 @@ leSV64_nt:
 	SUBQ $16, CX
 	JMP leSV64_nt
 leSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE leSV64_one
 	SFENCE
 	JMP leSV64_one
 
-// func gtVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func gtVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·gtVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -9364,10 +9534,12 @@ gtVV64_nt:
 	SUBQ $16, CX
 	JMP gtVV64_nt
 gtVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE gtVV64_one
 	SFENCE
 	JMP gtVV64_one
 
-// func gtVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func gtVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·gtVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -9461,10 +9633,12 @@ gtVS64_nt:
 	SUBQ $16, CX
 	JMP gtVS64_nt
 gtVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE gtVS64_one
 	SFENCE
 	JMP gtVS64_one
 
-// func gtSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func gtSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·gtSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -9558,10 +9732,12 @@ gtSV64_nt:
 	SUBQ $16, CX
 	JMP gtSV64_nt
 gtSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE gtSV64_one
 	SFENCE
 	JMP gtSV64_one
 
-// func geVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func geVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·geVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -9671,10 +9847,12 @@ geVV64_nt:
 	SUBQ $16, CX
 	JMP geVV64_nt
 geVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE geVV64_one
 	SFENCE
 	JMP geVV64_one
 
-// func geVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func geVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·geVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -9768,10 +9946,12 @@ geVS64_nt:
 	SUBQ $16, CX
 	JMP geVS64_nt
 geVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE geVS64_one
 	SFENCE
 	JMP geVS64_one
 
-// func geSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func geSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·geSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -9865,10 +10045,12 @@ geSV64_nt:
 	SUBQ $16, CX
 	JMP geSV64_nt
 geSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE geSV64_one
 	SFENCE
 	JMP geSV64_one
 
-// func reluGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func reluGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·reluGradVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -9978,10 +10160,12 @@ reluGradVV64_nt:
 	SUBQ $16, CX
 	JMP reluGradVV64_nt
 reluGradVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE reluGradVV64_one
 	SFENCE
 	JMP reluGradVV64_one
 
-// func reluGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func reluGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·reluGradVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -10075,10 +10259,12 @@ reluGradVS64_nt:
 	SUBQ $16, CX
 	JMP reluGradVS64_nt
 reluGradVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE reluGradVS64_one
 	SFENCE
 	JMP reluGradVS64_one
 
-// func reluGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func reluGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·reluGradSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -10172,10 +10358,12 @@ reluGradSV64_nt:
 	SUBQ $16, CX
 	JMP reluGradSV64_nt
 reluGradSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE reluGradSV64_one
 	SFENCE
 	JMP reluGradSV64_one
 
-// func tanhGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func tanhGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·tanhGradVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -10296,10 +10484,12 @@ tanhGradVV64_nt:
 	SUBQ $16, CX
 	JMP tanhGradVV64_nt
 tanhGradVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE tanhGradVV64_one
 	SFENCE
 	JMP tanhGradVV64_one
 
-// func tanhGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func tanhGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·tanhGradVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -10404,10 +10594,12 @@ tanhGradVS64_nt:
 	SUBQ $16, CX
 	JMP tanhGradVS64_nt
 tanhGradVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE tanhGradVS64_one
 	SFENCE
 	JMP tanhGradVS64_one
 
-// func tanhGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func tanhGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·tanhGradSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -10512,10 +10704,12 @@ tanhGradSV64_nt:
 	SUBQ $16, CX
 	JMP tanhGradSV64_nt
 tanhGradSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE tanhGradSV64_one
 	SFENCE
 	JMP tanhGradSV64_one
 
-// func sigmoidGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt bool)
+// func sigmoidGradVV64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, n int, nt uint8)
 TEXT ·sigmoidGradVV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -10636,10 +10830,12 @@ sigmoidGradVV64_nt:
 	SUBQ $16, CX
 	JMP sigmoidGradVV64_nt
 sigmoidGradVV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE sigmoidGradVV64_one
 	SFENCE
 	JMP sigmoidGradVV64_one
 
-// func sigmoidGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func sigmoidGradVS64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·sigmoidGradVS64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -10744,10 +10940,12 @@ sigmoidGradVS64_nt:
 	SUBQ $16, CX
 	JMP sigmoidGradVS64_nt
 sigmoidGradVS64_ntend:
+	CMPB nt+32(FP), $1
+	JNE sigmoidGradVS64_one
 	SFENCE
 	JMP sigmoidGradVS64_one
 
-// func sigmoidGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt bool)
+// func sigmoidGradSV64(d unsafe.Pointer, x unsafe.Pointer, s float64, n int, nt uint8)
 TEXT ·sigmoidGradSV64(SB), NOSPLIT, $0-33
 	MOVQ d+0(FP), DI
 	MOVQ x+8(FP), SI
@@ -10852,10 +11050,12 @@ sigmoidGradSV64_nt:
 	SUBQ $16, CX
 	JMP sigmoidGradSV64_nt
 sigmoidGradSV64_ntend:
+	CMPB nt+32(FP), $1
+	JNE sigmoidGradSV64_one
 	SFENCE
 	JMP sigmoidGradSV64_one
 
-// func axpby64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, alpha float64, beta float64, n int, nt bool)
+// func axpby64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, alpha float64, beta float64, n int, nt uint8)
 TEXT ·axpby64(SB), NOSPLIT, $0-49
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -10965,10 +11165,12 @@ axpby64_nt:
 	SUBQ $12, CX
 	JMP axpby64_nt
 axpby64_ntend:
+	CMPB nt+48(FP), $1
+	JNE axpby64_one
 	SFENCE
 	JMP axpby64_one
 
-// func xpby64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, beta float64, n int, nt bool)
+// func xpby64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, beta float64, n int, nt uint8)
 TEXT ·xpby64(SB), NOSPLIT, $0-41
 	MOVQ d+0(FP), DI
 	MOVQ a+8(FP), SI
@@ -11078,6 +11280,8 @@ xpby64_nt:
 	SUBQ $16, CX
 	JMP xpby64_nt
 xpby64_ntend:
+	CMPB nt+40(FP), $1
+	JNE xpby64_one
 	SFENCE
 	JMP xpby64_one
 
@@ -11527,7 +11731,7 @@ lanesSq64_store:
 	VZEROUPPER
 	RET
 
-// func cvt32to64(d, s unsafe.Pointer, n int, nt bool)
+// func cvt32to64(d, s unsafe.Pointer, n int, nt uint8)
 TEXT ·cvt32to64(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ s+8(FP), SI
@@ -11597,10 +11801,12 @@ cvt32to64_nt:
 	SUBQ $16, CX
 	JMP cvt32to64_nt
 cvt32to64_ntend:
+	CMPB nt+24(FP), $1
+	JNE cvt32to64_one
 	SFENCE
 	JMP cvt32to64_one
 
-// func cvt64to32(d, s unsafe.Pointer, n int, nt bool)
+// func cvt64to32(d, s unsafe.Pointer, n int, nt uint8)
 TEXT ·cvt64to32(SB), NOSPLIT, $0-25
 	MOVQ d+0(FP), DI
 	MOVQ s+8(FP), SI
@@ -11688,6 +11894,12 @@ cvt64to32_nt:
 	SUBQ $32, CX
 	JMP cvt64to32_nt
 cvt64to32_ntend:
+	CMPB nt+24(FP), $1
+	JNE cvt64to32_one
 	SFENCE
 	JMP cvt64to32_one
 
+// func ntFence()
+TEXT ·ntFence(SB), NOSPLIT, $0-0
+	SFENCE
+	RET

@@ -9,10 +9,10 @@ import (
 )
 
 // unaryKernel writes op(x[i]) to d[i] for every i, with the assembly
-// kernel where there is one (nt: with non-temporal stores).
-func unaryKernel[T float](op device.UnaryOp, d, x []T, nt bool) {
+// kernel where there is one; st says how d is written.
+func unaryKernel[T float](op device.UnaryOp, d, x []T, st stores) {
 	x = x[:len(d)]
-	if useSIMD && simdUnary(op, d, x, nt) {
+	if useSIMD && simdUnary(op, d, x, st) {
 		return
 	}
 	switch op {
@@ -68,10 +68,10 @@ func unaryKernel[T float](op device.UnaryOp, d, x []T, nt bool) {
 }
 
 // scalarKernel writes op(x[i], s) to d[i] for every i, with the assembly
-// kernel where there is one (nt: with non-temporal stores).
-func scalarKernel[T float](op device.ScalarOp, d, x []T, s T, nt bool) {
+// kernel where there is one; st says how d is written.
+func scalarKernel[T float](op device.ScalarOp, d, x []T, s T, st stores) {
 	x = x[:len(d)]
-	if useSIMD && simdScalar(op, d, x, s, nt) {
+	if useSIMD && simdScalar(op, d, x, s, st) {
 		return
 	}
 	switch op {
@@ -145,10 +145,10 @@ func scalarKernel[T float](op device.ScalarOp, d, x []T, s T, nt bool) {
 }
 
 // binaryVV writes op(a, b) to d elementwise (V: a slice, S: one value), with
-// the assembly kernel where there is one (nt: with non-temporal stores).
-func binaryVV[T float](op device.BinaryOp, d, a, b []T, nt bool) {
+// the assembly kernel where there is one; st says how d is written.
+func binaryVV[T float](op device.BinaryOp, d, a, b []T, st stores) {
 	a, b = a[:len(d)], b[:len(d)]
-	if useSIMD && simdBinaryVV(op, d, a, b, nt) {
+	if useSIMD && simdBinaryVV(op, d, a, b, st) {
 		return
 	}
 	switch op {
@@ -238,10 +238,10 @@ func binaryVV[T float](op device.BinaryOp, d, a, b []T, nt bool) {
 }
 
 // binaryVS writes op(a, b) to d elementwise (V: a slice, S: one value), with
-// the assembly kernel where there is one (nt: with non-temporal stores).
-func binaryVS[T float](op device.BinaryOp, d, a []T, b T, nt bool) {
+// the assembly kernel where there is one; st says how d is written.
+func binaryVS[T float](op device.BinaryOp, d, a []T, b T, st stores) {
 	a = a[:len(d)]
-	if useSIMD && simdBinaryVS(op, d, a, b, nt) {
+	if useSIMD && simdBinaryVS(op, d, a, b, st) {
 		return
 	}
 	switch op {
@@ -331,10 +331,10 @@ func binaryVS[T float](op device.BinaryOp, d, a []T, b T, nt bool) {
 }
 
 // binarySV writes op(a, b) to d elementwise (V: a slice, S: one value), with
-// the assembly kernel where there is one (nt: with non-temporal stores).
-func binarySV[T float](op device.BinaryOp, d []T, a T, b []T, nt bool) {
+// the assembly kernel where there is one; st says how d is written.
+func binarySV[T float](op device.BinaryOp, d []T, a T, b []T, st stores) {
 	b = b[:len(d)]
-	if useSIMD && simdBinarySV(op, d, a, b, nt) {
+	if useSIMD && simdBinarySV(op, d, a, b, st) {
 		return
 	}
 	switch op {

@@ -22,9 +22,32 @@ func SIMD() bool { return useSIMD }
 // twice the L2 cache of a Zen 3 core, as Go's memmove does for copies.
 const ntBytes = 1 << 20
 
-// ntStores reports whether an operation writing n elements of T should use
-// non-temporal stores.
-func ntStores[T float](n int) bool { return n*int(unsafe.Sizeof(T(0))) >= ntBytes }
+// stores says how an assembly kernel writes its destination.
+type stores uint8
+
+const (
+	cached     stores = iota // ordinary stores
+	ntFenced                 // non-temporal stores, then an SFENCE
+	ntUnfenced               // non-temporal stores; the caller runs ntFence after its last call
+)
+
+// storesFor returns how an operation writing n elements of T writes them.
+func storesFor[T float](n int) stores {
+	if n*int(unsafe.Sizeof(T(0))) >= ntBytes {
+		return ntFenced
+	}
+	return cached
+}
+
+// deferFence returns the stores for the many kernel calls of a walk over
+// row segments (an SFENCE after every row costs 20% at 4 KiB rows) and the
+// function to call after the last of them.
+func deferFence(st stores) (stores, func()) {
+	if st == ntFenced && useSIMD {
+		return ntUnfenced, ntFence
+	}
+	return st, func() {}
+}
 
 // splitMin is the length from which sumLanes splits a run in two halves.
 const splitMin = 1 << 14

@@ -22,7 +22,7 @@ func is32[T float]() bool { return unsafe.Sizeof(T(0)) == 4 }
 
 func ptr[T float](s []T) unsafe.Pointer { return unsafe.Pointer(unsafe.SliceData(s)) }
 
-func simdUnary[T float](op device.UnaryOp, d, x []T, nt bool) bool {
+func simdUnary[T float](op device.UnaryOp, d, x []T, st stores) bool {
 	if int(op) >= device.NumUnaryOps {
 		return false
 	}
@@ -34,42 +34,42 @@ func simdUnary[T float](op device.UnaryOp, d, x []T, nt bool) bool {
 		return false
 	}
 	if len(d) > 0 {
-		f(ptr(d), ptr(x), len(d), nt)
+		f(ptr(d), ptr(x), len(d), uint8(st))
 	}
 	return true
 }
 
-func simdScalar[T float](op device.ScalarOp, d, x []T, s T, nt bool) bool {
+func simdScalar[T float](op device.ScalarOp, d, x []T, s T, st stores) bool {
 	if int(op) >= device.NumScalarOps {
 		return false
 	}
 	if is32[T]() {
-		return callS32(scalar32Tab[op], d, x, s, nt)
+		return callS32(scalar32Tab[op], d, x, s, st)
 	}
-	return callS64(scalar64Tab[op], d, x, s, nt)
+	return callS64(scalar64Tab[op], d, x, s, st)
 }
 
-func callS32[T float](f kernS32, d, x []T, s T, nt bool) bool {
+func callS32[T float](f kernS32, d, x []T, s T, st stores) bool {
 	if f == nil {
 		return false
 	}
 	if len(d) > 0 {
-		f(ptr(d), ptr(x), float32(s), len(d), nt)
+		f(ptr(d), ptr(x), float32(s), len(d), uint8(st))
 	}
 	return true
 }
 
-func callS64[T float](f kernS64, d, x []T, s T, nt bool) bool {
+func callS64[T float](f kernS64, d, x []T, s T, st stores) bool {
 	if f == nil {
 		return false
 	}
 	if len(d) > 0 {
-		f(ptr(d), ptr(x), float64(s), len(d), nt)
+		f(ptr(d), ptr(x), float64(s), len(d), uint8(st))
 	}
 	return true
 }
 
-func simdBinaryVV[T float](op device.BinaryOp, d, a, b []T, nt bool) bool {
+func simdBinaryVV[T float](op device.BinaryOp, d, a, b []T, st stores) bool {
 	if int(op) >= device.NumBinaryOps {
 		return false
 	}
@@ -81,57 +81,57 @@ func simdBinaryVV[T float](op device.BinaryOp, d, a, b []T, nt bool) bool {
 		return false
 	}
 	if len(d) > 0 {
-		f(ptr(d), ptr(a), ptr(b), len(d), nt)
+		f(ptr(d), ptr(a), ptr(b), len(d), uint8(st))
 	}
 	return true
 }
 
-func simdBinaryVS[T float](op device.BinaryOp, d, a []T, b T, nt bool) bool {
+func simdBinaryVS[T float](op device.BinaryOp, d, a []T, b T, st stores) bool {
 	if int(op) >= device.NumBinaryOps {
 		return false
 	}
 	if is32[T]() {
-		return callS32(binaryVS32Tab[op], d, a, b, nt)
+		return callS32(binaryVS32Tab[op], d, a, b, st)
 	}
-	return callS64(binaryVS64Tab[op], d, a, b, nt)
+	return callS64(binaryVS64Tab[op], d, a, b, st)
 }
 
-func simdBinarySV[T float](op device.BinaryOp, d []T, a T, b []T, nt bool) bool {
+func simdBinarySV[T float](op device.BinaryOp, d []T, a T, b []T, st stores) bool {
 	if int(op) >= device.NumBinaryOps {
 		return false
 	}
 	if is32[T]() {
-		return callS32(binarySV32Tab[op], d, b, a, nt)
+		return callS32(binarySV32Tab[op], d, b, a, st)
 	}
-	return callS64(binarySV64Tab[op], d, b, a, nt)
+	return callS64(binarySV64Tab[op], d, b, a, st)
 }
 
 // simdAddScaled writes alpha·a + beta·b to d, as addScaled's loops do.
-func simdAddScaled[T float](d, a, b []T, alpha, beta T, nt bool) bool {
+func simdAddScaled[T float](d, a, b []T, alpha, beta T, st stores) bool {
 	if len(d) == 0 {
 		return true
 	}
 	switch {
 	case alpha == 1 && beta == 1:
-		return simdBinaryVV(device.Add, d, a, b, nt)
+		return simdBinaryVV(device.Add, d, a, b, st)
 	case alpha == 1:
 		if is32[T]() {
-			xpby32(ptr(d), ptr(a), ptr(b), float32(beta), len(d), nt)
+			xpby32(ptr(d), ptr(a), ptr(b), float32(beta), len(d), uint8(st))
 		} else {
-			xpby64(ptr(d), ptr(a), ptr(b), float64(beta), len(d), nt)
+			xpby64(ptr(d), ptr(a), ptr(b), float64(beta), len(d), uint8(st))
 		}
 	default:
 		if is32[T]() {
-			axpby32(ptr(d), ptr(a), ptr(b), float32(alpha), float32(beta), len(d), nt)
+			axpby32(ptr(d), ptr(a), ptr(b), float32(alpha), float32(beta), len(d), uint8(st))
 		} else {
-			axpby64(ptr(d), ptr(a), ptr(b), float64(alpha), float64(beta), len(d), nt)
+			axpby64(ptr(d), ptr(a), ptr(b), float64(alpha), float64(beta), len(d), uint8(st))
 		}
 	}
 	return true
 }
 
 // simdConvert converts s to d between float32 and float64.
-func simdConvert[D, S float](d []D, s []S, nt bool) bool {
+func simdConvert[D, S float](d []D, s []S, st stores) bool {
 	ds, ss := unsafe.Sizeof(D(0)), unsafe.Sizeof(S(0))
 	if ds == ss {
 		return false
@@ -139,9 +139,9 @@ func simdConvert[D, S float](d []D, s []S, nt bool) bool {
 	if len(d) > 0 {
 		dp, sp := unsafe.Pointer(unsafe.SliceData(d)), unsafe.Pointer(unsafe.SliceData(s))
 		if ds == 8 {
-			cvt32to64(dp, sp, len(d), nt)
+			cvt32to64(dp, sp, len(d), uint8(st))
 		} else {
-			cvt64to32(dp, sp, len(d), nt)
+			cvt64to32(dp, sp, len(d), uint8(st))
 		}
 	}
 	return true

@@ -7,11 +7,13 @@ import "github.com/tapegrad/tapegrad/device"
 // haveSIMD: there are assembly kernels for amd64 only.
 const haveSIMD = false
 
-func simdUnary[T float](device.UnaryOp, []T, []T, bool) bool          { return false }
-func simdScalar[T float](device.ScalarOp, []T, []T, T, bool) bool     { return false }
-func simdBinaryVV[T float](device.BinaryOp, []T, []T, []T, bool) bool { return false }
-func simdBinaryVS[T float](device.BinaryOp, []T, []T, T, bool) bool   { return false }
-func simdBinarySV[T float](device.BinaryOp, []T, T, []T, bool) bool   { return false }
-func simdAddScaled[T float](d, a, b []T, alpha, beta T, nt bool) bool { return false }
-func simdConvert[D, S float](d []D, s []S, nt bool) bool              { return false }
-func simdLanes[T float](a, b []T, sq bool, la, lb *[16]float64) bool  { return false }
+func ntFence() {}
+
+func simdUnary[T float](device.UnaryOp, []T, []T, stores) bool          { return false }
+func simdScalar[T float](device.ScalarOp, []T, []T, T, stores) bool     { return false }
+func simdBinaryVV[T float](device.BinaryOp, []T, []T, []T, stores) bool { return false }
+func simdBinaryVS[T float](device.BinaryOp, []T, []T, T, stores) bool   { return false }
+func simdBinarySV[T float](device.BinaryOp, []T, T, []T, stores) bool   { return false }
+func simdAddScaled[T float](d, a, b []T, alpha, beta T, st stores) bool { return false }
+func simdConvert[D, S float](d []D, s []S, st stores) bool              { return false }
+func simdLanes[T float](a, b []T, sq bool, la, lb *[16]float64) bool    { return false }

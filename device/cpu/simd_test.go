@@ -13,7 +13,7 @@ import (
 // These tests compare the assembly kernels with the Go loops bit for bit:
 // every operation with an assembly kernel, both dtypes, lengths 0..67 and a
 // few longer ones, destinations and operands at every offset modulo a
-// 32-byte vector, in place and not, with and without non-temporal stores,
+// 32-byte vector, in place and not, with ordinary and non-temporal stores,
 // on data full of NaNs (with payloads, both signs, signalling), infinities,
 // signed zeros and subnormals.
 
@@ -130,11 +130,11 @@ type layout struct {
 	n     int
 	offs  [3]int
 	alias int
-	nt    bool
+	st    stores
 }
 
 func (l layout) String() string {
-	return fmt.Sprintf("n=%d offs=%v alias=%d nt=%v", l.n, l.offs, l.alias, l.nt)
+	return fmt.Sprintf("n=%d offs=%v alias=%d stores=%d", l.n, l.offs, l.alias, l.st)
 }
 
 func layouts(both bool) []layout {
@@ -147,12 +147,15 @@ func layouts(both bool) []layout {
 			if (n > 4099 || simdRace) && k > 2 {
 				break
 			}
-			for _, nt := range []bool{false, true} {
-				ls = append(ls, layout{n: n, offs: o, nt: nt})
+			for _, st := range []stores{cached, ntFenced, ntUnfenced} {
+				if st == ntUnfenced && k > 0 {
+					continue
+				}
+				ls = append(ls, layout{n: n, offs: o, st: st})
 				if k < 3 {
-					ls = append(ls, layout{n: n, offs: o, alias: 1, nt: nt})
+					ls = append(ls, layout{n: n, offs: o, alias: 1, st: st})
 					if both {
-						ls = append(ls, layout{n: n, offs: o, alias: 2, nt: nt})
+						ls = append(ls, layout{n: n, offs: o, alias: 2, st: st})
 					}
 				}
 			}
@@ -194,7 +197,12 @@ func run[T float](t *testing.T, what string, l layout, seed uint64, anyNaN bool,
 	wb, wd, wa, wbv := mk()
 	goPath(func() { f(wd, wa, wbv) })
 	gb, gd, ga, gbv := mk()
-	asmPath(func() { f(gd, ga, gbv) })
+	asmPath(func() {
+		f(gd, ga, gbv)
+		if l.st == ntUnfenced {
+			ntFence()
+		}
+	})
 	if sameBits(t, what+" "+l.String(), gd, wd, anyNaN) {
 		sameBits(t, what+" "+l.String()+" (whole buffer)", gb, wb, anyNaN)
 	}
@@ -212,7 +220,7 @@ func testUnary[T float](t *testing.T) {
 			continue // no assembly kernel
 		}
 		for i, l := range layouts(false) {
-			run(t, op.String(), l, uint64(i), false, func(d, a, _ []T) { unaryKernel(op, d, a, l.nt) })
+			run(t, op.String(), l, uint64(i), false, func(d, a, _ []T) { unaryKernel(op, d, a, l.st) })
 		}
 	}
 }
@@ -234,7 +242,7 @@ func testScalar[T float](t *testing.T) {
 				s = T(0.75)
 			}
 			anyNaN := op == device.AddS || op == device.MulS
-			run(t, fmt.Sprintf("%v s=%v", op, s), l, uint64(i), anyNaN, func(d, a, _ []T) { scalarKernel(op, d, a, s, l.nt) })
+			run(t, fmt.Sprintf("%v s=%v", op, s), l, uint64(i), anyNaN, func(d, a, _ []T) { scalarKernel(op, d, a, s, l.st) })
 		}
 	}
 }
@@ -252,7 +260,7 @@ func testBinary[T float](t *testing.T) {
 		}
 		anyNaN := op == device.Add || op == device.Mul || op == device.TanhGrad || op == device.SigmoidGrad
 		for i, l := range layouts(true) {
-			run(t, "VV "+op.String(), l, uint64(i), anyNaN, func(d, a, b []T) { binaryVV(op, d, a, b, l.nt) })
+			run(t, "VV "+op.String(), l, uint64(i), anyNaN, func(d, a, b []T) { binaryVV(op, d, a, b, l.st) })
 			if l.alias == 2 {
 				continue
 			}
@@ -260,8 +268,8 @@ func testBinary[T float](t *testing.T) {
 			if i%3 == 0 {
 				s = T(0.75)
 			}
-			run(t, fmt.Sprintf("VS %v s=%v", op, s), l, uint64(i), anyNaN, func(d, a, _ []T) { binaryVS(op, d, a, s, l.nt) })
-			run(t, fmt.Sprintf("SV %v s=%v", op, s), l, uint64(i), anyNaN, func(d, a, _ []T) { binarySV(op, d, s, a, l.nt) })
+			run(t, fmt.Sprintf("VS %v s=%v", op, s), l, uint64(i), anyNaN, func(d, a, _ []T) { binaryVS(op, d, a, s, l.st) })
+			run(t, fmt.Sprintf("SV %v s=%v", op, s), l, uint64(i), anyNaN, func(d, a, _ []T) { binarySV(op, d, s, a, l.st) })
 		}
 	}
 }
@@ -277,6 +285,10 @@ func testAddScaled[T float](t *testing.T) {
 	for i, l := range layouts(true) {
 		c := coefs[i%len(coefs)]
 		run(t, fmt.Sprintf("AddScaled %v", c), l, uint64(i), true, func(d, a, b []T) {
+			if useSIMD { // the kernel itself, with l's stores
+				simdAddScaled(d, a, b, c[0], c[1], l.st)
+				return
+			}
 			al := device.Contiguous([]int{len(a)})
 			addScaled(d, a, al, c[0], b, al, c[1])
 		})
@@ -306,8 +318,13 @@ func testConvert[D, S float](t *testing.T) {
 		fillData(r, src)
 		s := src[l.offs[1] : l.offs[1]+l.n]
 		want, got := make([]D, l.n+8), make([]D, l.n+8)
-		goPath(func() { convertCopy(want[l.offs[0]:l.offs[0]+l.n], s, l.nt) })
-		asmPath(func() { convertCopy(got[l.offs[0]:l.offs[0]+l.n], s, l.nt) })
+		goPath(func() { convertCopy(want[l.offs[0]:l.offs[0]+l.n], s, l.st) })
+		asmPath(func() {
+			convertCopy(got[l.offs[0]:l.offs[0]+l.n], s, l.st)
+			if l.st == ntUnfenced {
+				ntFence()
+			}
+		})
 		sameBits(t, "convert "+l.String(), got, want, false)
 	}
 }
@@ -444,6 +461,19 @@ func TestSIMDDispatch(t *testing.T) {
 				yb, device.Layout{Shape: []int{n / 1024, 1024}, Strides: []int{0, 1}})
 		}},
 		{"Copy", func(d *Buffer) { be.Copy(d, device.Contiguous([]int{n}), Wrap(toF64(x)), l) }},
+		{"Unary strided", func(d *Buffer) {
+			be.Unary(device.Abs, d, xb, device.Layout{Shape: []int{n / 2, 2}, Strides: []int{1, n / 2}})
+		}},
+		{"Scalar strided", func(d *Buffer) {
+			be.Scalar(device.RSubS, d, xb, device.Layout{Shape: []int{n / 2, 2}, Strides: []int{1, n / 2}}, 0.5)
+		}},
+		{"AddScaled row broadcast", func(d *Buffer) {
+			be.AddScaled(d, xb, device.Layout{Shape: []int{n / 1024, 1024}, Strides: []int{1024, 1}}, 0.5,
+				yb, device.Layout{Shape: []int{n / 1024, 1024}, Strides: []int{0, 1}}, -2)
+		}},
+		{"Copy strided", func(d *Buffer) {
+			be.Copy(d, device.Contiguous([]int{n / 1024, 1000}), Wrap(toF64(x)), device.Layout{Shape: []int{n / 1024, 1000}, Strides: []int{1024, 1}, Offset: 1})
+		}},
 	} {
 		want, got := Wrap(make([]float32, n)), Wrap(make([]float32, n))
 		goPath(func() { c.f(want) })

@@ -21,7 +21,7 @@
 // row after merging axes that can be walked as one; rows with a stride other
 // than 0 or 1 are gathered into a small scratch block first. Reductions accumulate float32 data in
 // float64 and split work into chunks whose size depends only on the data;
-// sums add into 16 lanes in a fixed order (sumLanes), with or without the
+// sums add into 8 lanes in a fixed order (sumLanes), with or without the
 // assembly; so results are the same bits on every run and every machine.
 //
 // Buffers of 64 KiB and more come from a cache of size classes (powers of

@@ -164,10 +164,10 @@ func axpby32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, alpha float32
 func xpby32(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, beta float32, n int, nt uint8)
 
 //go:noescape
-func lanes32(a, b unsafe.Pointer, na, nb int, out *[32]float64)
+func lanes32(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
 
 //go:noescape
-func lanesSq32(a, b unsafe.Pointer, na, nb int, out *[32]float64)
+func lanesSq32(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
 
 //go:noescape
 func neg64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
@@ -323,10 +323,10 @@ func axpby64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, alpha float64
 func xpby64(d unsafe.Pointer, a unsafe.Pointer, b unsafe.Pointer, beta float64, n int, nt uint8)
 
 //go:noescape
-func lanes64(a, b unsafe.Pointer, na, nb int, out *[32]float64)
+func lanes64(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
 
 //go:noescape
-func lanesSq64(a, b unsafe.Pointer, na, nb int, out *[32]float64)
+func lanesSq64(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
 
 //go:noescape
 func cvt32to64(d, s unsafe.Pointer, n int, nt uint8)

@@ -5428,16 +5428,26 @@ xpby32_ntend:
 	SFENCE
 	JMP xpby32_one
 
-// func lanes32(a, b unsafe.Pointer, na, nb int, out *[32]float64)
-TEXT ·lanes32(SB), NOSPLIT, $0-40
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DX
-	MOVQ na+16(FP), CX
-	MOVQ nb+24(FP), BX
+// func lanes32(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
+TEXT ·lanes32(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), AX
+	MOVQ 0(AX), SI
+	MOVQ 8(AX), DX
+	MOVQ 16(AX), R8
+	MOVQ 24(AX), R9
+	MOVQ n+8(FP), AX
+	MOVQ 0(AX), CX
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
 	MOVQ CX, AX
 	CMPQ BX, AX
 	CMOVQLT BX, AX
-	SHRQ $4, AX
+	CMPQ R10, AX
+	CMOVQLT R10, AX
+	CMPQ R11, AX
+	CMOVQLT R11, AX
+	SHRQ $3, AX
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
@@ -5446,189 +5456,193 @@ TEXT ·lanes32(SB), NOSPLIT, $0-40
 	VXORPD Y5, Y5, Y5
 	VXORPD Y6, Y6, Y6
 	VXORPD Y7, Y7, Y7
-lanes32_pair:
+lanes32_quad:
 	TESTQ AX, AX
-	JEQ lanes32_resta
+	JEQ lanes32_rest0
 	PREFETCHNTA 1024(SI)
+	VCVTPS2PD 0(SI), Y8
+	VCVTPS2PD 16(SI), Y9
 	PREFETCHNTA 1024(DX)
-	VCVTPS2PD 0(SI), Y8
-	VCVTPS2PD 0(DX), Y12
-	VCVTPS2PD 16(SI), Y9
-	VCVTPS2PD 16(DX), Y13
-	VCVTPS2PD 32(SI), Y10
-	VCVTPS2PD 32(DX), Y14
-	VCVTPS2PD 48(SI), Y11
-	VCVTPS2PD 48(DX), Y15
+	VCVTPS2PD 0(DX), Y10
+	VCVTPS2PD 16(DX), Y11
+	PREFETCHNTA 1024(R8)
+	VCVTPS2PD 0(R8), Y12
+	VCVTPS2PD 16(R8), Y13
+	PREFETCHNTA 1024(R9)
+	VCVTPS2PD 0(R9), Y14
+	VCVTPS2PD 16(R9), Y15
 	VADDPD Y8, Y0, Y0
-	VADDPD Y12, Y4, Y4
 	VADDPD Y9, Y1, Y1
-	VADDPD Y13, Y5, Y5
 	VADDPD Y10, Y2, Y2
-	VADDPD Y14, Y6, Y6
 	VADDPD Y11, Y3, Y3
+	VADDPD Y12, Y4, Y4
+	VADDPD Y13, Y5, Y5
+	VADDPD Y14, Y6, Y6
 	VADDPD Y15, Y7, Y7
-	ADDQ $64, SI
-	ADDQ $64, DX
-	SUBQ $16, CX
-	SUBQ $16, BX
+	ADDQ $32, SI
+	SUBQ $8, CX
+	ADDQ $32, DX
+	SUBQ $8, BX
+	ADDQ $32, R8
+	SUBQ $8, R10
+	ADDQ $32, R9
+	SUBQ $8, R11
 	DECQ AX
-	JMP lanes32_pair
-lanes32_resta:
-	CMPQ CX, $16
-	JB lanes32_restatail
+	JMP lanes32_quad
+lanes32_rest0:
+	CMPQ CX, $8
+	JB lanes32_rest0tail
 	PREFETCHNTA 1024(SI)
 	VCVTPS2PD 0(SI), Y8
 	VCVTPS2PD 16(SI), Y9
-	VCVTPS2PD 32(SI), Y10
-	VCVTPS2PD 48(SI), Y11
 	VADDPD Y8, Y0, Y0
 	VADDPD Y9, Y1, Y1
-	VADDPD Y10, Y2, Y2
-	VADDPD Y11, Y3, Y3
-	ADDQ $64, SI
-	SUBQ $16, CX
-	JMP lanes32_resta
-lanes32_restatail:
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP lanes32_rest0
+lanes32_rest0tail:
 	CMPQ CX, $4
-	JB lanes32_restapart0
+	JB lanes32_rest0part0
 	VCVTPS2PD 0(SI), Y8
 	VADDPD Y8, Y0, Y0
 	ADDQ $16, SI
 	SUBQ $4, CX
-	CMPQ CX, $4
-	JB lanes32_restapart1
-	VCVTPS2PD 0(SI), Y8
-	VADDPD Y8, Y1, Y1
-	ADDQ $16, SI
-	SUBQ $4, CX
-	CMPQ CX, $4
-	JB lanes32_restapart2
-	VCVTPS2PD 0(SI), Y8
-	VADDPD Y8, Y2, Y2
-	ADDQ $16, SI
-	SUBQ $4, CX
-lanes32_restapart3:
 	TESTQ CX, CX
-	JEQ lanes32_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (SI), X9, X8
-	VCVTPS2PD X8, Y8
-	VADDPD Y8, Y3, Y3
-	JMP lanes32_restb
-lanes32_restapart2:
-	TESTQ CX, CX
-	JEQ lanes32_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (SI), X9, X8
-	VCVTPS2PD X8, Y8
-	VADDPD Y8, Y2, Y2
-	JMP lanes32_restb
-lanes32_restapart1:
-	TESTQ CX, CX
-	JEQ lanes32_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
+	JEQ lanes32_rest1
+	MOVQ $4, R12
+	SUBQ CX, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
 	VMASKMOVPS (SI), X9, X8
 	VCVTPS2PD X8, Y8
 	VADDPD Y8, Y1, Y1
-	JMP lanes32_restb
-lanes32_restapart0:
+	JMP lanes32_rest1
+lanes32_rest0part0:
 	TESTQ CX, CX
-	JEQ lanes32_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
+	JEQ lanes32_rest1
+	MOVQ $4, R12
+	SUBQ CX, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
 	VMASKMOVPS (SI), X9, X8
 	VCVTPS2PD X8, Y8
 	VADDPD Y8, Y0, Y0
-lanes32_restb:
-	CMPQ BX, $16
-	JB lanes32_restbtail
+lanes32_rest1:
+	CMPQ BX, $8
+	JB lanes32_rest1tail
 	PREFETCHNTA 1024(DX)
 	VCVTPS2PD 0(DX), Y8
 	VCVTPS2PD 16(DX), Y9
-	VCVTPS2PD 32(DX), Y10
-	VCVTPS2PD 48(DX), Y11
+	VADDPD Y8, Y2, Y2
+	VADDPD Y9, Y3, Y3
+	ADDQ $32, DX
+	SUBQ $8, BX
+	JMP lanes32_rest1
+lanes32_rest1tail:
+	CMPQ BX, $4
+	JB lanes32_rest1part0
+	VCVTPS2PD 0(DX), Y8
+	VADDPD Y8, Y2, Y2
+	ADDQ $16, DX
+	SUBQ $4, BX
+	TESTQ BX, BX
+	JEQ lanes32_rest2
+	MOVQ $4, R12
+	SUBQ BX, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (DX), X9, X8
+	VCVTPS2PD X8, Y8
+	VADDPD Y8, Y3, Y3
+	JMP lanes32_rest2
+lanes32_rest1part0:
+	TESTQ BX, BX
+	JEQ lanes32_rest2
+	MOVQ $4, R12
+	SUBQ BX, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (DX), X9, X8
+	VCVTPS2PD X8, Y8
+	VADDPD Y8, Y2, Y2
+lanes32_rest2:
+	CMPQ R10, $8
+	JB lanes32_rest2tail
+	PREFETCHNTA 1024(R8)
+	VCVTPS2PD 0(R8), Y8
+	VCVTPS2PD 16(R8), Y9
 	VADDPD Y8, Y4, Y4
 	VADDPD Y9, Y5, Y5
-	VADDPD Y10, Y6, Y6
-	VADDPD Y11, Y7, Y7
-	ADDQ $64, DX
-	SUBQ $16, BX
-	JMP lanes32_restb
-lanes32_restbtail:
-	CMPQ BX, $4
-	JB lanes32_restbpart0
-	VCVTPS2PD 0(DX), Y8
+	ADDQ $32, R8
+	SUBQ $8, R10
+	JMP lanes32_rest2
+lanes32_rest2tail:
+	CMPQ R10, $4
+	JB lanes32_rest2part0
+	VCVTPS2PD 0(R8), Y8
 	VADDPD Y8, Y4, Y4
-	ADDQ $16, DX
-	SUBQ $4, BX
-	CMPQ BX, $4
-	JB lanes32_restbpart1
-	VCVTPS2PD 0(DX), Y8
+	ADDQ $16, R8
+	SUBQ $4, R10
+	TESTQ R10, R10
+	JEQ lanes32_rest3
+	MOVQ $4, R12
+	SUBQ R10, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (R8), X9, X8
+	VCVTPS2PD X8, Y8
 	VADDPD Y8, Y5, Y5
-	ADDQ $16, DX
-	SUBQ $4, BX
-	CMPQ BX, $4
-	JB lanes32_restbpart2
-	VCVTPS2PD 0(DX), Y8
+	JMP lanes32_rest3
+lanes32_rest2part0:
+	TESTQ R10, R10
+	JEQ lanes32_rest3
+	MOVQ $4, R12
+	SUBQ R10, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (R8), X9, X8
+	VCVTPS2PD X8, Y8
+	VADDPD Y8, Y4, Y4
+lanes32_rest3:
+	CMPQ R11, $8
+	JB lanes32_rest3tail
+	PREFETCHNTA 1024(R9)
+	VCVTPS2PD 0(R9), Y8
+	VCVTPS2PD 16(R9), Y9
 	VADDPD Y8, Y6, Y6
-	ADDQ $16, DX
-	SUBQ $4, BX
-lanes32_restbpart3:
-	TESTQ BX, BX
+	VADDPD Y9, Y7, Y7
+	ADDQ $32, R9
+	SUBQ $8, R11
+	JMP lanes32_rest3
+lanes32_rest3tail:
+	CMPQ R11, $4
+	JB lanes32_rest3part0
+	VCVTPS2PD 0(R9), Y8
+	VADDPD Y8, Y6, Y6
+	ADDQ $16, R9
+	SUBQ $4, R11
+	TESTQ R11, R11
 	JEQ lanes32_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (DX), X9, X8
+	MOVQ $4, R12
+	SUBQ R11, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (R9), X9, X8
 	VCVTPS2PD X8, Y8
 	VADDPD Y8, Y7, Y7
 	JMP lanes32_store
-lanes32_restbpart2:
-	TESTQ BX, BX
+lanes32_rest3part0:
+	TESTQ R11, R11
 	JEQ lanes32_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (DX), X9, X8
+	MOVQ $4, R12
+	SUBQ R11, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (R9), X9, X8
 	VCVTPS2PD X8, Y8
 	VADDPD Y8, Y6, Y6
-	JMP lanes32_store
-lanes32_restbpart1:
-	TESTQ BX, BX
-	JEQ lanes32_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (DX), X9, X8
-	VCVTPS2PD X8, Y8
-	VADDPD Y8, Y5, Y5
-	JMP lanes32_store
-lanes32_restbpart0:
-	TESTQ BX, BX
-	JEQ lanes32_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (DX), X9, X8
-	VCVTPS2PD X8, Y8
-	VADDPD Y8, Y4, Y4
 lanes32_store:
-	MOVQ out+32(FP), DI
+	MOVQ out+16(FP), DI
 	VMOVUPD Y0, 0(DI)
 	VMOVUPD Y1, 32(DI)
 	VMOVUPD Y2, 64(DI)
@@ -5640,16 +5654,26 @@ lanes32_store:
 	VZEROUPPER
 	RET
 
-// func lanesSq32(a, b unsafe.Pointer, na, nb int, out *[32]float64)
-TEXT ·lanesSq32(SB), NOSPLIT, $0-40
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DX
-	MOVQ na+16(FP), CX
-	MOVQ nb+24(FP), BX
+// func lanesSq32(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
+TEXT ·lanesSq32(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), AX
+	MOVQ 0(AX), SI
+	MOVQ 8(AX), DX
+	MOVQ 16(AX), R8
+	MOVQ 24(AX), R9
+	MOVQ n+8(FP), AX
+	MOVQ 0(AX), CX
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
 	MOVQ CX, AX
 	CMPQ BX, AX
 	CMOVQLT BX, AX
-	SHRQ $4, AX
+	CMPQ R10, AX
+	CMOVQLT R10, AX
+	CMPQ R11, AX
+	CMOVQLT R11, AX
+	SHRQ $3, AX
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
@@ -5658,219 +5682,221 @@ TEXT ·lanesSq32(SB), NOSPLIT, $0-40
 	VXORPD Y5, Y5, Y5
 	VXORPD Y6, Y6, Y6
 	VXORPD Y7, Y7, Y7
-lanesSq32_pair:
+lanesSq32_quad:
 	TESTQ AX, AX
-	JEQ lanesSq32_resta
+	JEQ lanesSq32_rest0
 	PREFETCHNTA 1024(SI)
-	PREFETCHNTA 1024(DX)
 	VCVTPS2PD 0(SI), Y8
-	VCVTPS2PD 0(DX), Y12
 	VCVTPS2PD 16(SI), Y9
-	VCVTPS2PD 16(DX), Y13
-	VCVTPS2PD 32(SI), Y10
-	VCVTPS2PD 32(DX), Y14
-	VCVTPS2PD 48(SI), Y11
-	VCVTPS2PD 48(DX), Y15
+	PREFETCHNTA 1024(DX)
+	VCVTPS2PD 0(DX), Y10
+	VCVTPS2PD 16(DX), Y11
+	PREFETCHNTA 1024(R8)
+	VCVTPS2PD 0(R8), Y12
+	VCVTPS2PD 16(R8), Y13
+	PREFETCHNTA 1024(R9)
+	VCVTPS2PD 0(R9), Y14
+	VCVTPS2PD 16(R9), Y15
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y0, Y0
+	VMULPD Y9, Y9, Y9
+	VADDPD Y9, Y1, Y1
+	VMULPD Y10, Y10, Y10
+	VADDPD Y10, Y2, Y2
+	VMULPD Y11, Y11, Y11
+	VADDPD Y11, Y3, Y3
 	VMULPD Y12, Y12, Y12
 	VADDPD Y12, Y4, Y4
-	VMULPD Y9, Y9, Y9
-	VADDPD Y9, Y1, Y1
 	VMULPD Y13, Y13, Y13
 	VADDPD Y13, Y5, Y5
-	VMULPD Y10, Y10, Y10
-	VADDPD Y10, Y2, Y2
 	VMULPD Y14, Y14, Y14
 	VADDPD Y14, Y6, Y6
-	VMULPD Y11, Y11, Y11
-	VADDPD Y11, Y3, Y3
 	VMULPD Y15, Y15, Y15
 	VADDPD Y15, Y7, Y7
-	ADDQ $64, SI
-	ADDQ $64, DX
-	SUBQ $16, CX
-	SUBQ $16, BX
+	ADDQ $32, SI
+	SUBQ $8, CX
+	ADDQ $32, DX
+	SUBQ $8, BX
+	ADDQ $32, R8
+	SUBQ $8, R10
+	ADDQ $32, R9
+	SUBQ $8, R11
 	DECQ AX
-	JMP lanesSq32_pair
-lanesSq32_resta:
-	CMPQ CX, $16
-	JB lanesSq32_restatail
+	JMP lanesSq32_quad
+lanesSq32_rest0:
+	CMPQ CX, $8
+	JB lanesSq32_rest0tail
 	PREFETCHNTA 1024(SI)
 	VCVTPS2PD 0(SI), Y8
 	VCVTPS2PD 16(SI), Y9
-	VCVTPS2PD 32(SI), Y10
-	VCVTPS2PD 48(SI), Y11
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y0, Y0
 	VMULPD Y9, Y9, Y9
 	VADDPD Y9, Y1, Y1
-	VMULPD Y10, Y10, Y10
-	VADDPD Y10, Y2, Y2
-	VMULPD Y11, Y11, Y11
-	VADDPD Y11, Y3, Y3
-	ADDQ $64, SI
-	SUBQ $16, CX
-	JMP lanesSq32_resta
-lanesSq32_restatail:
+	ADDQ $32, SI
+	SUBQ $8, CX
+	JMP lanesSq32_rest0
+lanesSq32_rest0tail:
 	CMPQ CX, $4
-	JB lanesSq32_restapart0
+	JB lanesSq32_rest0part0
 	VCVTPS2PD 0(SI), Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y0, Y0
 	ADDQ $16, SI
 	SUBQ $4, CX
-	CMPQ CX, $4
-	JB lanesSq32_restapart1
-	VCVTPS2PD 0(SI), Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y1, Y1
-	ADDQ $16, SI
-	SUBQ $4, CX
-	CMPQ CX, $4
-	JB lanesSq32_restapart2
-	VCVTPS2PD 0(SI), Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y2, Y2
-	ADDQ $16, SI
-	SUBQ $4, CX
-lanesSq32_restapart3:
 	TESTQ CX, CX
-	JEQ lanesSq32_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (SI), X9, X8
-	VCVTPS2PD X8, Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y3, Y3
-	JMP lanesSq32_restb
-lanesSq32_restapart2:
-	TESTQ CX, CX
-	JEQ lanesSq32_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (SI), X9, X8
-	VCVTPS2PD X8, Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y2, Y2
-	JMP lanesSq32_restb
-lanesSq32_restapart1:
-	TESTQ CX, CX
-	JEQ lanesSq32_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
+	JEQ lanesSq32_rest1
+	MOVQ $4, R12
+	SUBQ CX, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
 	VMASKMOVPS (SI), X9, X8
 	VCVTPS2PD X8, Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y1, Y1
-	JMP lanesSq32_restb
-lanesSq32_restapart0:
+	JMP lanesSq32_rest1
+lanesSq32_rest0part0:
 	TESTQ CX, CX
-	JEQ lanesSq32_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
+	JEQ lanesSq32_rest1
+	MOVQ $4, R12
+	SUBQ CX, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
 	VMASKMOVPS (SI), X9, X8
 	VCVTPS2PD X8, Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y0, Y0
-lanesSq32_restb:
-	CMPQ BX, $16
-	JB lanesSq32_restbtail
+lanesSq32_rest1:
+	CMPQ BX, $8
+	JB lanesSq32_rest1tail
 	PREFETCHNTA 1024(DX)
 	VCVTPS2PD 0(DX), Y8
 	VCVTPS2PD 16(DX), Y9
-	VCVTPS2PD 32(DX), Y10
-	VCVTPS2PD 48(DX), Y11
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y2, Y2
+	VMULPD Y9, Y9, Y9
+	VADDPD Y9, Y3, Y3
+	ADDQ $32, DX
+	SUBQ $8, BX
+	JMP lanesSq32_rest1
+lanesSq32_rest1tail:
+	CMPQ BX, $4
+	JB lanesSq32_rest1part0
+	VCVTPS2PD 0(DX), Y8
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y2, Y2
+	ADDQ $16, DX
+	SUBQ $4, BX
+	TESTQ BX, BX
+	JEQ lanesSq32_rest2
+	MOVQ $4, R12
+	SUBQ BX, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (DX), X9, X8
+	VCVTPS2PD X8, Y8
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y3, Y3
+	JMP lanesSq32_rest2
+lanesSq32_rest1part0:
+	TESTQ BX, BX
+	JEQ lanesSq32_rest2
+	MOVQ $4, R12
+	SUBQ BX, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (DX), X9, X8
+	VCVTPS2PD X8, Y8
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y2, Y2
+lanesSq32_rest2:
+	CMPQ R10, $8
+	JB lanesSq32_rest2tail
+	PREFETCHNTA 1024(R8)
+	VCVTPS2PD 0(R8), Y8
+	VCVTPS2PD 16(R8), Y9
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y4, Y4
 	VMULPD Y9, Y9, Y9
 	VADDPD Y9, Y5, Y5
-	VMULPD Y10, Y10, Y10
-	VADDPD Y10, Y6, Y6
-	VMULPD Y11, Y11, Y11
-	VADDPD Y11, Y7, Y7
-	ADDQ $64, DX
-	SUBQ $16, BX
-	JMP lanesSq32_restb
-lanesSq32_restbtail:
-	CMPQ BX, $4
-	JB lanesSq32_restbpart0
-	VCVTPS2PD 0(DX), Y8
+	ADDQ $32, R8
+	SUBQ $8, R10
+	JMP lanesSq32_rest2
+lanesSq32_rest2tail:
+	CMPQ R10, $4
+	JB lanesSq32_rest2part0
+	VCVTPS2PD 0(R8), Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y4, Y4
-	ADDQ $16, DX
-	SUBQ $4, BX
-	CMPQ BX, $4
-	JB lanesSq32_restbpart1
-	VCVTPS2PD 0(DX), Y8
+	ADDQ $16, R8
+	SUBQ $4, R10
+	TESTQ R10, R10
+	JEQ lanesSq32_rest3
+	MOVQ $4, R12
+	SUBQ R10, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (R8), X9, X8
+	VCVTPS2PD X8, Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y5, Y5
-	ADDQ $16, DX
-	SUBQ $4, BX
-	CMPQ BX, $4
-	JB lanesSq32_restbpart2
-	VCVTPS2PD 0(DX), Y8
+	JMP lanesSq32_rest3
+lanesSq32_rest2part0:
+	TESTQ R10, R10
+	JEQ lanesSq32_rest3
+	MOVQ $4, R12
+	SUBQ R10, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (R8), X9, X8
+	VCVTPS2PD X8, Y8
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y4, Y4
+lanesSq32_rest3:
+	CMPQ R11, $8
+	JB lanesSq32_rest3tail
+	PREFETCHNTA 1024(R9)
+	VCVTPS2PD 0(R9), Y8
+	VCVTPS2PD 16(R9), Y9
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y6, Y6
-	ADDQ $16, DX
-	SUBQ $4, BX
-lanesSq32_restbpart3:
-	TESTQ BX, BX
+	VMULPD Y9, Y9, Y9
+	VADDPD Y9, Y7, Y7
+	ADDQ $32, R9
+	SUBQ $8, R11
+	JMP lanesSq32_rest3
+lanesSq32_rest3tail:
+	CMPQ R11, $4
+	JB lanesSq32_rest3part0
+	VCVTPS2PD 0(R9), Y8
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y6, Y6
+	ADDQ $16, R9
+	SUBQ $4, R11
+	TESTQ R11, R11
 	JEQ lanesSq32_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (DX), X9, X8
+	MOVQ $4, R12
+	SUBQ R11, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (R9), X9, X8
 	VCVTPS2PD X8, Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y7, Y7
 	JMP lanesSq32_store
-lanesSq32_restbpart2:
-	TESTQ BX, BX
+lanesSq32_rest3part0:
+	TESTQ R11, R11
 	JEQ lanesSq32_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (DX), X9, X8
+	MOVQ $4, R12
+	SUBQ R11, R12
+	LEAQ mask32<>(SB), R13
+	VMOVDQU (R13)(R12*4), X9
+	VMASKMOVPS (R9), X9, X8
 	VCVTPS2PD X8, Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y6, Y6
-	JMP lanesSq32_store
-lanesSq32_restbpart1:
-	TESTQ BX, BX
-	JEQ lanesSq32_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (DX), X9, X8
-	VCVTPS2PD X8, Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y5, Y5
-	JMP lanesSq32_store
-lanesSq32_restbpart0:
-	TESTQ BX, BX
-	JEQ lanesSq32_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask32<>(SB), R8
-	VMOVDQU (R8)(R9*4), X9
-	VMASKMOVPS (DX), X9, X8
-	VCVTPS2PD X8, Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y4, Y4
 lanesSq32_store:
-	MOVQ out+32(FP), DI
+	MOVQ out+16(FP), DI
 	VMOVUPD Y0, 0(DI)
 	VMOVUPD Y1, 32(DI)
 	VMOVUPD Y2, 64(DI)
@@ -11285,16 +11311,26 @@ xpby64_ntend:
 	SFENCE
 	JMP xpby64_one
 
-// func lanes64(a, b unsafe.Pointer, na, nb int, out *[32]float64)
-TEXT ·lanes64(SB), NOSPLIT, $0-40
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DX
-	MOVQ na+16(FP), CX
-	MOVQ nb+24(FP), BX
+// func lanes64(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
+TEXT ·lanes64(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), AX
+	MOVQ 0(AX), SI
+	MOVQ 8(AX), DX
+	MOVQ 16(AX), R8
+	MOVQ 24(AX), R9
+	MOVQ n+8(FP), AX
+	MOVQ 0(AX), CX
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
 	MOVQ CX, AX
 	CMPQ BX, AX
 	CMOVQLT BX, AX
-	SHRQ $4, AX
+	CMPQ R10, AX
+	CMOVQLT R10, AX
+	CMPQ R11, AX
+	CMOVQLT R11, AX
+	SHRQ $3, AX
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
@@ -11303,185 +11339,185 @@ TEXT ·lanes64(SB), NOSPLIT, $0-40
 	VXORPD Y5, Y5, Y5
 	VXORPD Y6, Y6, Y6
 	VXORPD Y7, Y7, Y7
-lanes64_pair:
+lanes64_quad:
 	TESTQ AX, AX
-	JEQ lanes64_resta
+	JEQ lanes64_rest0
 	PREFETCHNTA 1024(SI)
-	PREFETCHNTA 1088(SI)
-	PREFETCHNTA 1024(DX)
-	PREFETCHNTA 1088(DX)
 	VMOVUPD 0(SI), Y8
-	VMOVUPD 0(DX), Y12
 	VMOVUPD 32(SI), Y9
-	VMOVUPD 32(DX), Y13
-	VMOVUPD 64(SI), Y10
-	VMOVUPD 64(DX), Y14
-	VMOVUPD 96(SI), Y11
-	VMOVUPD 96(DX), Y15
+	PREFETCHNTA 1024(DX)
+	VMOVUPD 0(DX), Y10
+	VMOVUPD 32(DX), Y11
+	PREFETCHNTA 1024(R8)
+	VMOVUPD 0(R8), Y12
+	VMOVUPD 32(R8), Y13
+	PREFETCHNTA 1024(R9)
+	VMOVUPD 0(R9), Y14
+	VMOVUPD 32(R9), Y15
 	VADDPD Y8, Y0, Y0
+	VADDPD Y9, Y1, Y1
+	VADDPD Y10, Y2, Y2
+	VADDPD Y11, Y3, Y3
 	VADDPD Y12, Y4, Y4
-	VADDPD Y9, Y1, Y1
 	VADDPD Y13, Y5, Y5
-	VADDPD Y10, Y2, Y2
 	VADDPD Y14, Y6, Y6
-	VADDPD Y11, Y3, Y3
 	VADDPD Y15, Y7, Y7
-	ADDQ $128, SI
-	ADDQ $128, DX
-	SUBQ $16, CX
-	SUBQ $16, BX
+	ADDQ $64, SI
+	SUBQ $8, CX
+	ADDQ $64, DX
+	SUBQ $8, BX
+	ADDQ $64, R8
+	SUBQ $8, R10
+	ADDQ $64, R9
+	SUBQ $8, R11
 	DECQ AX
-	JMP lanes64_pair
-lanes64_resta:
-	CMPQ CX, $16
-	JB lanes64_restatail
+	JMP lanes64_quad
+lanes64_rest0:
+	CMPQ CX, $8
+	JB lanes64_rest0tail
 	PREFETCHNTA 1024(SI)
-	PREFETCHNTA 1088(SI)
 	VMOVUPD 0(SI), Y8
 	VMOVUPD 32(SI), Y9
-	VMOVUPD 64(SI), Y10
-	VMOVUPD 96(SI), Y11
 	VADDPD Y8, Y0, Y0
 	VADDPD Y9, Y1, Y1
-	VADDPD Y10, Y2, Y2
-	VADDPD Y11, Y3, Y3
-	ADDQ $128, SI
-	SUBQ $16, CX
-	JMP lanes64_resta
-lanes64_restatail:
+	ADDQ $64, SI
+	SUBQ $8, CX
+	JMP lanes64_rest0
+lanes64_rest0tail:
 	CMPQ CX, $4
-	JB lanes64_restapart0
+	JB lanes64_rest0part0
 	VMOVUPD 0(SI), Y8
 	VADDPD Y8, Y0, Y0
 	ADDQ $32, SI
 	SUBQ $4, CX
-	CMPQ CX, $4
-	JB lanes64_restapart1
-	VMOVUPD 0(SI), Y8
-	VADDPD Y8, Y1, Y1
-	ADDQ $32, SI
-	SUBQ $4, CX
-	CMPQ CX, $4
-	JB lanes64_restapart2
-	VMOVUPD 0(SI), Y8
-	VADDPD Y8, Y2, Y2
-	ADDQ $32, SI
-	SUBQ $4, CX
-lanes64_restapart3:
 	TESTQ CX, CX
-	JEQ lanes64_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (SI), Y9, Y8
-	VADDPD Y8, Y3, Y3
-	JMP lanes64_restb
-lanes64_restapart2:
-	TESTQ CX, CX
-	JEQ lanes64_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (SI), Y9, Y8
-	VADDPD Y8, Y2, Y2
-	JMP lanes64_restb
-lanes64_restapart1:
-	TESTQ CX, CX
-	JEQ lanes64_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
+	JEQ lanes64_rest1
+	MOVQ $4, R12
+	SUBQ CX, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
 	VMASKMOVPD (SI), Y9, Y8
 	VADDPD Y8, Y1, Y1
-	JMP lanes64_restb
-lanes64_restapart0:
+	JMP lanes64_rest1
+lanes64_rest0part0:
 	TESTQ CX, CX
-	JEQ lanes64_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
+	JEQ lanes64_rest1
+	MOVQ $4, R12
+	SUBQ CX, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
 	VMASKMOVPD (SI), Y9, Y8
 	VADDPD Y8, Y0, Y0
-lanes64_restb:
-	CMPQ BX, $16
-	JB lanes64_restbtail
+lanes64_rest1:
+	CMPQ BX, $8
+	JB lanes64_rest1tail
 	PREFETCHNTA 1024(DX)
-	PREFETCHNTA 1088(DX)
 	VMOVUPD 0(DX), Y8
 	VMOVUPD 32(DX), Y9
-	VMOVUPD 64(DX), Y10
-	VMOVUPD 96(DX), Y11
+	VADDPD Y8, Y2, Y2
+	VADDPD Y9, Y3, Y3
+	ADDQ $64, DX
+	SUBQ $8, BX
+	JMP lanes64_rest1
+lanes64_rest1tail:
+	CMPQ BX, $4
+	JB lanes64_rest1part0
+	VMOVUPD 0(DX), Y8
+	VADDPD Y8, Y2, Y2
+	ADDQ $32, DX
+	SUBQ $4, BX
+	TESTQ BX, BX
+	JEQ lanes64_rest2
+	MOVQ $4, R12
+	SUBQ BX, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (DX), Y9, Y8
+	VADDPD Y8, Y3, Y3
+	JMP lanes64_rest2
+lanes64_rest1part0:
+	TESTQ BX, BX
+	JEQ lanes64_rest2
+	MOVQ $4, R12
+	SUBQ BX, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (DX), Y9, Y8
+	VADDPD Y8, Y2, Y2
+lanes64_rest2:
+	CMPQ R10, $8
+	JB lanes64_rest2tail
+	PREFETCHNTA 1024(R8)
+	VMOVUPD 0(R8), Y8
+	VMOVUPD 32(R8), Y9
 	VADDPD Y8, Y4, Y4
 	VADDPD Y9, Y5, Y5
-	VADDPD Y10, Y6, Y6
-	VADDPD Y11, Y7, Y7
-	ADDQ $128, DX
-	SUBQ $16, BX
-	JMP lanes64_restb
-lanes64_restbtail:
-	CMPQ BX, $4
-	JB lanes64_restbpart0
-	VMOVUPD 0(DX), Y8
+	ADDQ $64, R8
+	SUBQ $8, R10
+	JMP lanes64_rest2
+lanes64_rest2tail:
+	CMPQ R10, $4
+	JB lanes64_rest2part0
+	VMOVUPD 0(R8), Y8
 	VADDPD Y8, Y4, Y4
-	ADDQ $32, DX
-	SUBQ $4, BX
-	CMPQ BX, $4
-	JB lanes64_restbpart1
-	VMOVUPD 0(DX), Y8
+	ADDQ $32, R8
+	SUBQ $4, R10
+	TESTQ R10, R10
+	JEQ lanes64_rest3
+	MOVQ $4, R12
+	SUBQ R10, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (R8), Y9, Y8
 	VADDPD Y8, Y5, Y5
-	ADDQ $32, DX
-	SUBQ $4, BX
-	CMPQ BX, $4
-	JB lanes64_restbpart2
-	VMOVUPD 0(DX), Y8
+	JMP lanes64_rest3
+lanes64_rest2part0:
+	TESTQ R10, R10
+	JEQ lanes64_rest3
+	MOVQ $4, R12
+	SUBQ R10, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (R8), Y9, Y8
+	VADDPD Y8, Y4, Y4
+lanes64_rest3:
+	CMPQ R11, $8
+	JB lanes64_rest3tail
+	PREFETCHNTA 1024(R9)
+	VMOVUPD 0(R9), Y8
+	VMOVUPD 32(R9), Y9
 	VADDPD Y8, Y6, Y6
-	ADDQ $32, DX
-	SUBQ $4, BX
-lanes64_restbpart3:
-	TESTQ BX, BX
+	VADDPD Y9, Y7, Y7
+	ADDQ $64, R9
+	SUBQ $8, R11
+	JMP lanes64_rest3
+lanes64_rest3tail:
+	CMPQ R11, $4
+	JB lanes64_rest3part0
+	VMOVUPD 0(R9), Y8
+	VADDPD Y8, Y6, Y6
+	ADDQ $32, R9
+	SUBQ $4, R11
+	TESTQ R11, R11
 	JEQ lanes64_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (DX), Y9, Y8
+	MOVQ $4, R12
+	SUBQ R11, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (R9), Y9, Y8
 	VADDPD Y8, Y7, Y7
 	JMP lanes64_store
-lanes64_restbpart2:
-	TESTQ BX, BX
+lanes64_rest3part0:
+	TESTQ R11, R11
 	JEQ lanes64_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (DX), Y9, Y8
+	MOVQ $4, R12
+	SUBQ R11, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (R9), Y9, Y8
 	VADDPD Y8, Y6, Y6
-	JMP lanes64_store
-lanes64_restbpart1:
-	TESTQ BX, BX
-	JEQ lanes64_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (DX), Y9, Y8
-	VADDPD Y8, Y5, Y5
-	JMP lanes64_store
-lanes64_restbpart0:
-	TESTQ BX, BX
-	JEQ lanes64_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (DX), Y9, Y8
-	VADDPD Y8, Y4, Y4
 lanes64_store:
-	MOVQ out+32(FP), DI
+	MOVQ out+16(FP), DI
 	VMOVUPD Y0, 0(DI)
 	VMOVUPD Y1, 32(DI)
 	VMOVUPD Y2, 64(DI)
@@ -11493,16 +11529,26 @@ lanes64_store:
 	VZEROUPPER
 	RET
 
-// func lanesSq64(a, b unsafe.Pointer, na, nb int, out *[32]float64)
-TEXT ·lanesSq64(SB), NOSPLIT, $0-40
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DX
-	MOVQ na+16(FP), CX
-	MOVQ nb+24(FP), BX
+// func lanesSq64(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
+TEXT ·lanesSq64(SB), NOSPLIT, $0-24
+	MOVQ p+0(FP), AX
+	MOVQ 0(AX), SI
+	MOVQ 8(AX), DX
+	MOVQ 16(AX), R8
+	MOVQ 24(AX), R9
+	MOVQ n+8(FP), AX
+	MOVQ 0(AX), CX
+	MOVQ 8(AX), BX
+	MOVQ 16(AX), R10
+	MOVQ 24(AX), R11
 	MOVQ CX, AX
 	CMPQ BX, AX
 	CMOVQLT BX, AX
-	SHRQ $4, AX
+	CMPQ R10, AX
+	CMOVQLT R10, AX
+	CMPQ R11, AX
+	CMOVQLT R11, AX
+	SHRQ $3, AX
 	VXORPD Y0, Y0, Y0
 	VXORPD Y1, Y1, Y1
 	VXORPD Y2, Y2, Y2
@@ -11511,215 +11557,213 @@ TEXT ·lanesSq64(SB), NOSPLIT, $0-40
 	VXORPD Y5, Y5, Y5
 	VXORPD Y6, Y6, Y6
 	VXORPD Y7, Y7, Y7
-lanesSq64_pair:
+lanesSq64_quad:
 	TESTQ AX, AX
-	JEQ lanesSq64_resta
+	JEQ lanesSq64_rest0
 	PREFETCHNTA 1024(SI)
-	PREFETCHNTA 1088(SI)
-	PREFETCHNTA 1024(DX)
-	PREFETCHNTA 1088(DX)
 	VMOVUPD 0(SI), Y8
-	VMOVUPD 0(DX), Y12
 	VMOVUPD 32(SI), Y9
-	VMOVUPD 32(DX), Y13
-	VMOVUPD 64(SI), Y10
-	VMOVUPD 64(DX), Y14
-	VMOVUPD 96(SI), Y11
-	VMOVUPD 96(DX), Y15
+	PREFETCHNTA 1024(DX)
+	VMOVUPD 0(DX), Y10
+	VMOVUPD 32(DX), Y11
+	PREFETCHNTA 1024(R8)
+	VMOVUPD 0(R8), Y12
+	VMOVUPD 32(R8), Y13
+	PREFETCHNTA 1024(R9)
+	VMOVUPD 0(R9), Y14
+	VMOVUPD 32(R9), Y15
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y0, Y0
+	VMULPD Y9, Y9, Y9
+	VADDPD Y9, Y1, Y1
+	VMULPD Y10, Y10, Y10
+	VADDPD Y10, Y2, Y2
+	VMULPD Y11, Y11, Y11
+	VADDPD Y11, Y3, Y3
 	VMULPD Y12, Y12, Y12
 	VADDPD Y12, Y4, Y4
-	VMULPD Y9, Y9, Y9
-	VADDPD Y9, Y1, Y1
 	VMULPD Y13, Y13, Y13
 	VADDPD Y13, Y5, Y5
-	VMULPD Y10, Y10, Y10
-	VADDPD Y10, Y2, Y2
 	VMULPD Y14, Y14, Y14
 	VADDPD Y14, Y6, Y6
-	VMULPD Y11, Y11, Y11
-	VADDPD Y11, Y3, Y3
 	VMULPD Y15, Y15, Y15
 	VADDPD Y15, Y7, Y7
-	ADDQ $128, SI
-	ADDQ $128, DX
-	SUBQ $16, CX
-	SUBQ $16, BX
+	ADDQ $64, SI
+	SUBQ $8, CX
+	ADDQ $64, DX
+	SUBQ $8, BX
+	ADDQ $64, R8
+	SUBQ $8, R10
+	ADDQ $64, R9
+	SUBQ $8, R11
 	DECQ AX
-	JMP lanesSq64_pair
-lanesSq64_resta:
-	CMPQ CX, $16
-	JB lanesSq64_restatail
+	JMP lanesSq64_quad
+lanesSq64_rest0:
+	CMPQ CX, $8
+	JB lanesSq64_rest0tail
 	PREFETCHNTA 1024(SI)
-	PREFETCHNTA 1088(SI)
 	VMOVUPD 0(SI), Y8
 	VMOVUPD 32(SI), Y9
-	VMOVUPD 64(SI), Y10
-	VMOVUPD 96(SI), Y11
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y0, Y0
 	VMULPD Y9, Y9, Y9
 	VADDPD Y9, Y1, Y1
-	VMULPD Y10, Y10, Y10
-	VADDPD Y10, Y2, Y2
-	VMULPD Y11, Y11, Y11
-	VADDPD Y11, Y3, Y3
-	ADDQ $128, SI
-	SUBQ $16, CX
-	JMP lanesSq64_resta
-lanesSq64_restatail:
+	ADDQ $64, SI
+	SUBQ $8, CX
+	JMP lanesSq64_rest0
+lanesSq64_rest0tail:
 	CMPQ CX, $4
-	JB lanesSq64_restapart0
+	JB lanesSq64_rest0part0
 	VMOVUPD 0(SI), Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y0, Y0
 	ADDQ $32, SI
 	SUBQ $4, CX
-	CMPQ CX, $4
-	JB lanesSq64_restapart1
-	VMOVUPD 0(SI), Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y1, Y1
-	ADDQ $32, SI
-	SUBQ $4, CX
-	CMPQ CX, $4
-	JB lanesSq64_restapart2
-	VMOVUPD 0(SI), Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y2, Y2
-	ADDQ $32, SI
-	SUBQ $4, CX
-lanesSq64_restapart3:
 	TESTQ CX, CX
-	JEQ lanesSq64_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (SI), Y9, Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y3, Y3
-	JMP lanesSq64_restb
-lanesSq64_restapart2:
-	TESTQ CX, CX
-	JEQ lanesSq64_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (SI), Y9, Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y2, Y2
-	JMP lanesSq64_restb
-lanesSq64_restapart1:
-	TESTQ CX, CX
-	JEQ lanesSq64_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
+	JEQ lanesSq64_rest1
+	MOVQ $4, R12
+	SUBQ CX, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
 	VMASKMOVPD (SI), Y9, Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y1, Y1
-	JMP lanesSq64_restb
-lanesSq64_restapart0:
+	JMP lanesSq64_rest1
+lanesSq64_rest0part0:
 	TESTQ CX, CX
-	JEQ lanesSq64_restb
-	MOVQ $4, R9
-	SUBQ CX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
+	JEQ lanesSq64_rest1
+	MOVQ $4, R12
+	SUBQ CX, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
 	VMASKMOVPD (SI), Y9, Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y0, Y0
-lanesSq64_restb:
-	CMPQ BX, $16
-	JB lanesSq64_restbtail
+lanesSq64_rest1:
+	CMPQ BX, $8
+	JB lanesSq64_rest1tail
 	PREFETCHNTA 1024(DX)
-	PREFETCHNTA 1088(DX)
 	VMOVUPD 0(DX), Y8
 	VMOVUPD 32(DX), Y9
-	VMOVUPD 64(DX), Y10
-	VMOVUPD 96(DX), Y11
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y2, Y2
+	VMULPD Y9, Y9, Y9
+	VADDPD Y9, Y3, Y3
+	ADDQ $64, DX
+	SUBQ $8, BX
+	JMP lanesSq64_rest1
+lanesSq64_rest1tail:
+	CMPQ BX, $4
+	JB lanesSq64_rest1part0
+	VMOVUPD 0(DX), Y8
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y2, Y2
+	ADDQ $32, DX
+	SUBQ $4, BX
+	TESTQ BX, BX
+	JEQ lanesSq64_rest2
+	MOVQ $4, R12
+	SUBQ BX, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (DX), Y9, Y8
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y3, Y3
+	JMP lanesSq64_rest2
+lanesSq64_rest1part0:
+	TESTQ BX, BX
+	JEQ lanesSq64_rest2
+	MOVQ $4, R12
+	SUBQ BX, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (DX), Y9, Y8
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y2, Y2
+lanesSq64_rest2:
+	CMPQ R10, $8
+	JB lanesSq64_rest2tail
+	PREFETCHNTA 1024(R8)
+	VMOVUPD 0(R8), Y8
+	VMOVUPD 32(R8), Y9
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y4, Y4
 	VMULPD Y9, Y9, Y9
 	VADDPD Y9, Y5, Y5
-	VMULPD Y10, Y10, Y10
-	VADDPD Y10, Y6, Y6
-	VMULPD Y11, Y11, Y11
-	VADDPD Y11, Y7, Y7
-	ADDQ $128, DX
-	SUBQ $16, BX
-	JMP lanesSq64_restb
-lanesSq64_restbtail:
-	CMPQ BX, $4
-	JB lanesSq64_restbpart0
-	VMOVUPD 0(DX), Y8
+	ADDQ $64, R8
+	SUBQ $8, R10
+	JMP lanesSq64_rest2
+lanesSq64_rest2tail:
+	CMPQ R10, $4
+	JB lanesSq64_rest2part0
+	VMOVUPD 0(R8), Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y4, Y4
-	ADDQ $32, DX
-	SUBQ $4, BX
-	CMPQ BX, $4
-	JB lanesSq64_restbpart1
-	VMOVUPD 0(DX), Y8
+	ADDQ $32, R8
+	SUBQ $4, R10
+	TESTQ R10, R10
+	JEQ lanesSq64_rest3
+	MOVQ $4, R12
+	SUBQ R10, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (R8), Y9, Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y5, Y5
-	ADDQ $32, DX
-	SUBQ $4, BX
-	CMPQ BX, $4
-	JB lanesSq64_restbpart2
-	VMOVUPD 0(DX), Y8
+	JMP lanesSq64_rest3
+lanesSq64_rest2part0:
+	TESTQ R10, R10
+	JEQ lanesSq64_rest3
+	MOVQ $4, R12
+	SUBQ R10, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (R8), Y9, Y8
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y4, Y4
+lanesSq64_rest3:
+	CMPQ R11, $8
+	JB lanesSq64_rest3tail
+	PREFETCHNTA 1024(R9)
+	VMOVUPD 0(R9), Y8
+	VMOVUPD 32(R9), Y9
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y6, Y6
-	ADDQ $32, DX
-	SUBQ $4, BX
-lanesSq64_restbpart3:
-	TESTQ BX, BX
+	VMULPD Y9, Y9, Y9
+	VADDPD Y9, Y7, Y7
+	ADDQ $64, R9
+	SUBQ $8, R11
+	JMP lanesSq64_rest3
+lanesSq64_rest3tail:
+	CMPQ R11, $4
+	JB lanesSq64_rest3part0
+	VMOVUPD 0(R9), Y8
+	VMULPD Y8, Y8, Y8
+	VADDPD Y8, Y6, Y6
+	ADDQ $32, R9
+	SUBQ $4, R11
+	TESTQ R11, R11
 	JEQ lanesSq64_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (DX), Y9, Y8
+	MOVQ $4, R12
+	SUBQ R11, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (R9), Y9, Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y7, Y7
 	JMP lanesSq64_store
-lanesSq64_restbpart2:
-	TESTQ BX, BX
+lanesSq64_rest3part0:
+	TESTQ R11, R11
 	JEQ lanesSq64_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (DX), Y9, Y8
+	MOVQ $4, R12
+	SUBQ R11, R12
+	LEAQ mask64<>(SB), R13
+	VMOVDQU (R13)(R12*8), Y9
+	VMASKMOVPD (R9), Y9, Y8
 	VMULPD Y8, Y8, Y8
 	VADDPD Y8, Y6, Y6
-	JMP lanesSq64_store
-lanesSq64_restbpart1:
-	TESTQ BX, BX
-	JEQ lanesSq64_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (DX), Y9, Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y5, Y5
-	JMP lanesSq64_store
-lanesSq64_restbpart0:
-	TESTQ BX, BX
-	JEQ lanesSq64_store
-	MOVQ $4, R9
-	SUBQ BX, R9
-	LEAQ mask64<>(SB), R8
-	VMOVDQU (R8)(R9*8), Y9
-	VMASKMOVPD (DX), Y9, Y8
-	VMULPD Y8, Y8, Y8
-	VADDPD Y8, Y4, Y4
 lanesSq64_store:
-	MOVQ out+32(FP), DI
+	MOVQ out+16(FP), DI
 	VMOVUPD Y0, 0(DI)
 	VMOVUPD Y1, 32(DI)
 	VMOVUPD Y2, 64(DI)

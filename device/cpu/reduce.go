@@ -101,15 +101,29 @@ func reduceInner[T float](op device.ReduceOp, d, x []T, keep device.Layout, nr i
 		// Output i belongs to the range holding element i*nr.
 		i0, i1 := (lo+nr-1)/nr, min((hi+nr-1)/nr, nk)
 		if (op == device.Sum || op == device.Mean || op == device.Norm2) && nr < splitMin {
-			// Sum rows i and i+m side by side: two streams through memory
-			// (results as from runReduce, row by row).
-			m := (i1 - i0) / 2
+			// Rows i, i+m, i+2m and i+3m side by side: four streams through
+			// memory. Each row's result is runReduce's.
+			sq := op == device.Norm2
+			row := func(i int) []T { return x[offs[i] : offs[i]+nr] }
+			m := (i1 - i0) / 4
 			for i := i0; i < i0+m; i++ {
-				j := i + m
-				si, sj := sumLanes2(x[offs[i]:offs[i]+nr], x[offs[j]:offs[j]+nr], op == device.Norm2)
-				d[i], d[j] = T(finish(op, si, nr)), T(finish(op, sj, nr))
+				runs := [4][]T{row(i), row(i + m), row(i + 2*m), row(i + 3*m)}
+				s := sumLanes4(&runs, sq)
+				for k := range s {
+					d[i+k*m] = T(finish(op, s[k], nr))
+				}
 			}
-			i0 += 2 * m
+			if r := i0 + 4*m; r < i1 { // the last rows, fewer than four
+				var runs [4][]T
+				for k := range i1 - r {
+					runs[k] = row(r + k)
+				}
+				s := sumLanes4(&runs, sq)
+				for k := range i1 - r {
+					d[r+k] = T(finish(op, s[k], nr))
+				}
+			}
+			return
 		}
 		for i := i0; i < i1; i++ {
 			d[i] = T(finish(op, runReduce(op, x[offs[i]:offs[i]+nr]), nr))
@@ -118,7 +132,7 @@ func reduceInner[T float](op device.ReduceOp, d, x []T, keep device.Layout, nr i
 }
 
 // runReduce reduces a contiguous run. Sums and sums of squares accumulate
-// in float64 in the fixed order of sumLanes (16 lanes, assembly or Go).
+// in float64 in the fixed order of sumLanes (8 lanes, assembly or Go).
 func runReduce[T float](op device.ReduceOp, x []T) float64 {
 	switch op {
 	case device.Sum, device.Mean:

@@ -49,87 +49,87 @@ func deferFence(st stores) (stores, func()) {
 	return st, func() {}
 }
 
-// splitMin is the length from which sumLanes splits a run in two halves.
+// splitMin is the length from which sumLanes splits a run in four.
 const splitMin = 1 << 14
 
 // sumLanes returns the sum of x, or of the squares of x with sq, in float64.
 //
-// The order of the additions is fixed: a run of splitMin elements or more
-// is split at h = (len(x)/2) &^ 15; element i of each half is added to lane
-// i mod 16 of that half's 16 accumulators, in order (lanes); the second
-// half's lanes are added to the first's (a shorter run is one second half);
-// and the 16 lanes are combined by combineLanes. The assembly version reads
-// the two halves side by side into four-lane AVX2 accumulators, in the same
-// order, so the result is the same bits with and without it, on every
-// machine. Squares are rounded before they are added (no fused multiply-add).
+// The order of the additions is fixed. A run shorter than splitMin is added
+// into 8 lanes, element i into lane i mod 8, in order (lanes); a longer run
+// is split in four parts at multiples of q = (len(x)/4) &^ 7 (the last part
+// takes the rest), each part is added into 8 lanes of its own, and the parts'
+// lanes are added lane by lane, (p0+p1)+(p2+p3). Then the lanes l0..l7 are
+// combined as ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)) (combineLanes). The
+// assembly version reads the parts side by side into four-lane AVX2
+// accumulators, in the same order; so the result is the same bits with and
+// without it, on every machine, whatever the number of goroutines. Squares
+// are rounded before they are added (no fused multiply-add).
 func sumLanes[T float](x []T, sq bool) float64 {
-	h := 0
-	if len(x) >= splitMin {
-		h = len(x) / 2 &^ 15
+	var runs [4][]T
+	if len(x) < splitMin {
+		runs[0] = x
+		var out [4][8]float64
+		lanes4(&runs, sq, &out)
+		return combineLanes(&out[0])
 	}
-	la, lb := lanesPair(x[:h], x[h:], sq)
-	for j := range la {
-		la[j] += lb[j]
+	q := len(x) / 4 &^ 7
+	runs = [4][]T{x[:q], x[q : 2*q], x[2*q : 3*q], x[3*q:]}
+	var out [4][8]float64
+	lanes4(&runs, sq, &out)
+	var l [8]float64
+	for j := range l {
+		l[j] = (out[0][j] + out[1][j]) + (out[2][j] + out[3][j])
 	}
-	return combineLanes(&la)
+	return combineLanes(&l)
 }
 
-// sumLanes2 returns sumLanes(a, sq) and sumLanes(b, sq) for runs shorter
-// than splitMin, read side by side.
-func sumLanes2[T float](a, b []T, sq bool) (float64, float64) {
-	var z [16]float64 // the lanes of the empty first halves
-	la, lb := lanesPair(a, b, sq)
-	for j := range la {
-		la[j] = z[j] + la[j]
-		lb[j] = z[j] + lb[j]
+// sumLanes4 returns sumLanes(runs[k], sq) for up to four runs shorter than
+// splitMin (nil runs give 0), read side by side.
+func sumLanes4[T float](runs *[4][]T, sq bool) (s [4]float64) {
+	var out [4][8]float64
+	lanes4(runs, sq, &out)
+	for k := range s {
+		s[k] = combineLanes(&out[k])
 	}
-	return combineLanes(&la), combineLanes(&lb)
+	return s
 }
 
-// combineLanes returns ((l0+l4)+(l8+l12) + (l2+l6)+(l10+l14)) +
-// ((l1+l5)+(l9+l13) + (l3+l7)+(l11+l15)).
-func combineLanes(l *[16]float64) float64 {
-	var s [4]float64
-	for j := range s {
-		s[j] = (l[j] + l[4+j]) + (l[8+j] + l[12+j])
-	}
-	return (s[0] + s[2]) + (s[1] + s[3])
+// combineLanes returns ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7)).
+func combineLanes(l *[8]float64) float64 {
+	t0, t1, t2, t3 := l[0]+l[4], l[1]+l[5], l[2]+l[6], l[3]+l[7]
+	return (t0 + t2) + (t1 + t3)
 }
 
-// lanesPair returns lanes(a, sq) and lanes(b, sq).
-func lanesPair[T float](a, b []T, sq bool) (la, lb [16]float64) {
-	if useSIMD && simdLanes(a, b, sq, &la, &lb) {
-		return la, lb
+// lanes4 sets out[k] to lanes(runs[k], sq).
+func lanes4[T float](runs *[4][]T, sq bool, out *[4][8]float64) {
+	if useSIMD && simdLanes4(runs, sq, out) {
+		return
 	}
-	return lanes(a, sq), lanes(b, sq)
+	for k := range runs {
+		out[k] = lanes(runs[k], sq)
+	}
 }
 
-// lanes adds element i of x (or its square, with sq) to lane i mod 16, in order.
-func lanes[T float](x []T, sq bool) [16]float64 {
-	var a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15 float64
+// lanes adds element i of x (or its square, with sq) to lane i mod 8, in order.
+func lanes[T float](x []T, sq bool) [8]float64 {
+	var a0, a1, a2, a3, a4, a5, a6, a7 float64
 	i := 0
 	if sq {
-		for ; i+16 <= len(x); i += 16 {
-			b := (*[16]T)(x[i : i+16])
+		for ; i+8 <= len(x); i += 8 {
+			b := (*[8]T)(x[i : i+8])
 			v0, v1, v2, v3 := float64(b[0]), float64(b[1]), float64(b[2]), float64(b[3])
 			a0, a1, a2, a3 = a0+float64(v0*v0), a1+float64(v1*v1), a2+float64(v2*v2), a3+float64(v3*v3)
 			v0, v1, v2, v3 = float64(b[4]), float64(b[5]), float64(b[6]), float64(b[7])
 			a4, a5, a6, a7 = a4+float64(v0*v0), a5+float64(v1*v1), a6+float64(v2*v2), a7+float64(v3*v3)
-			v0, v1, v2, v3 = float64(b[8]), float64(b[9]), float64(b[10]), float64(b[11])
-			a8, a9, a10, a11 = a8+float64(v0*v0), a9+float64(v1*v1), a10+float64(v2*v2), a11+float64(v3*v3)
-			v0, v1, v2, v3 = float64(b[12]), float64(b[13]), float64(b[14]), float64(b[15])
-			a12, a13, a14, a15 = a12+float64(v0*v0), a13+float64(v1*v1), a14+float64(v2*v2), a15+float64(v3*v3)
 		}
 	} else {
-		for ; i+16 <= len(x); i += 16 {
-			b := (*[16]T)(x[i : i+16])
+		for ; i+8 <= len(x); i += 8 {
+			b := (*[8]T)(x[i : i+8])
 			a0, a1, a2, a3 = a0+float64(b[0]), a1+float64(b[1]), a2+float64(b[2]), a3+float64(b[3])
 			a4, a5, a6, a7 = a4+float64(b[4]), a5+float64(b[5]), a6+float64(b[6]), a7+float64(b[7])
-			a8, a9, a10, a11 = a8+float64(b[8]), a9+float64(b[9]), a10+float64(b[10]), a11+float64(b[11])
-			a12, a13, a14, a15 = a12+float64(b[12]), a13+float64(b[13]), a14+float64(b[14]), a15+float64(b[15])
 		}
 	}
-	acc := [16]float64{a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11, a12, a13, a14, a15}
+	acc := [8]float64{a0, a1, a2, a3, a4, a5, a6, a7}
 	for j, v := range x[i:] {
 		f := float64(v)
 		if sq {

@@ -147,20 +147,22 @@ func simdConvert[D, S float](d []D, s []S, st stores) bool {
 	return true
 }
 
-// simdLanes is lanes of a and b in assembly.
-func simdLanes[T float](a, b []T, sq bool, la, lb *[16]float64) bool {
-	var out [32]float64
-	pa, pb, na, nb := ptr(a), ptr(b), len(a), len(b)
+// simdLanes4 is lanes4 in assembly.
+func simdLanes4[T float](runs *[4][]T, sq bool, out *[4][8]float64) bool {
+	var p [4]unsafe.Pointer
+	var n [4]int
+	for k, r := range runs {
+		p[k], n[k] = ptr(r), len(r)
+	}
 	switch {
 	case is32[T]() && sq:
-		lanesSq32(pa, pb, na, nb, &out)
+		lanesSq32(&p, &n, out)
 	case is32[T]():
-		lanes32(pa, pb, na, nb, &out)
+		lanes32(&p, &n, out)
 	case sq:
-		lanesSq64(pa, pb, na, nb, &out)
+		lanesSq64(&p, &n, out)
 	default:
-		lanes64(pa, pb, na, nb, &out)
+		lanes64(&p, &n, out)
 	}
-	*la, *lb = [16]float64(out[:16]), [16]float64(out[16:])
 	return true
 }

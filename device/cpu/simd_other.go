@@ -9,11 +9,11 @@ const haveSIMD = false
 
 func ntFence() {}
 
-func simdUnary[T float](device.UnaryOp, []T, []T, stores) bool          { return false }
-func simdScalar[T float](device.ScalarOp, []T, []T, T, stores) bool     { return false }
-func simdBinaryVV[T float](device.BinaryOp, []T, []T, []T, stores) bool { return false }
-func simdBinaryVS[T float](device.BinaryOp, []T, []T, T, stores) bool   { return false }
-func simdBinarySV[T float](device.BinaryOp, []T, T, []T, stores) bool   { return false }
-func simdAddScaled[T float](d, a, b []T, alpha, beta T, st stores) bool { return false }
-func simdConvert[D, S float](d []D, s []S, st stores) bool              { return false }
-func simdLanes[T float](a, b []T, sq bool, la, lb *[16]float64) bool    { return false }
+func simdUnary[T float](device.UnaryOp, []T, []T, stores) bool           { return false }
+func simdScalar[T float](device.ScalarOp, []T, []T, T, stores) bool      { return false }
+func simdBinaryVV[T float](device.BinaryOp, []T, []T, []T, stores) bool  { return false }
+func simdBinaryVS[T float](device.BinaryOp, []T, []T, T, stores) bool    { return false }
+func simdBinarySV[T float](device.BinaryOp, []T, T, []T, stores) bool    { return false }
+func simdAddScaled[T float](d, a, b []T, alpha, beta T, st stores) bool  { return false }
+func simdConvert[D, S float](d []D, s []S, st stores) bool               { return false }
+func simdLanes4[T float](runs *[4][]T, sq bool, out *[4][8]float64) bool { return false }

@@ -337,31 +337,28 @@ func TestSIMDConvert(t *testing.T) {
 
 // sumLanesRef is sumLanes written out from its documentation.
 func sumLanesRef[T float](x []T, sq bool) float64 {
-	var acc [2][16]float64
-	h := 0
-	if len(x) >= splitMin {
-		h = len(x) / 2 / 16 * 16
-	}
+	var acc [4][8]float64
+	q := len(x) / 4 / 8 * 8
 	for i, v := range x {
 		f := float64(v)
 		if sq {
 			f = float64(f * f)
 		}
-		if i < h {
-			acc[0][i%16] += f
+		if len(x) < splitMin {
+			acc[0][i%8] += f
 		} else {
-			acc[1][(i-h)%16] += f
+			p := min(i/q, 3)
+			acc[p][(i-p*q)%8] += f
 		}
 	}
 	l := acc[0]
-	for j := range l {
-		l[j] += acc[1][j]
+	if len(x) >= splitMin {
+		for j := range l {
+			l[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j])
+		}
 	}
-	var s [4]float64
-	for j := range s {
-		s[j] = (l[j] + l[4+j]) + (l[8+j] + l[12+j])
-	}
-	return (s[0] + s[2]) + (s[1] + s[3])
+	t0, t1, t2, t3 := l[0]+l[4], l[1]+l[5], l[2]+l[6], l[3]+l[7]
+	return (t0 + t2) + (t1 + t3)
 }
 
 func testSum[T float](t *testing.T) {
@@ -397,32 +394,42 @@ func TestSIMDSum(t *testing.T) {
 	forDTypes(t, testSum[float32], testSum[float64])
 }
 
-// testLanesPair checks the two-run kernels on runs of different lengths
-// and sumLanes2 against sumLanes.
-func testLanesPair[T float](t *testing.T) {
+// testLanes4 checks the four-run kernels on runs of different lengths
+// (empty ones too) and sumLanes4 against sumLanes.
+func testLanes4[T float](t *testing.T) {
 	p := pool[T]()
-	ls := []int{0, 1, 3, 4, 5, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 100, 1000, 4099}
-	for i, na := range ls {
-		for j, nb := range ls {
-			o := (i*31 + j*7) % 8
-			a, b := p[o:o+na], p[5000+o:5000+o+nb]
-			for _, sq := range []bool{false, true} {
-				var ga, gb, wa, wb [16]float64
-				goPath(func() { wa, wb = lanesPair(a, b, sq) })
-				asmPath(func() { ga, gb = lanesPair(a, b, sq) })
-				for k := range ga {
-					if !sameFloat(ga[k], wa[k]) || !sameFloat(gb[k], wb[k]) {
-						t.Fatalf("na=%d nb=%d sq=%v lane %d: asm %v %v, Go %v %v", na, nb, sq, k, ga[k], gb[k], wa[k], wb[k])
+	ls := []int{0, 1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 31, 33, 64, 100, 1000, 4099}
+	r := rand.New(rand.NewPCG(3, 4))
+	for it := 0; it < 3000; it++ {
+		var runs [4][]T
+		for k := range runs {
+			n, o := ls[r.IntN(len(ls))], r.IntN(8)+10000*k
+			runs[k] = p[o : o+n]
+		}
+		if it == 0 {
+			runs = [4][]T{}
+		}
+		for _, sq := range []bool{false, true} {
+			var got, want [4][8]float64
+			goPath(func() { lanes4(&runs, sq, &want) })
+			asmPath(func() { lanes4(&runs, sq, &got) })
+			for k := range got {
+				for j := range got[k] {
+					if !sameFloat(got[k][j], want[k][j]) {
+						t.Fatalf("lengths %d %d %d %d sq=%v: run %d lane %d: asm %v, Go %v",
+							len(runs[0]), len(runs[1]), len(runs[2]), len(runs[3]), sq, k, j, got[k][j], want[k][j])
 					}
 				}
-				for _, path := range []func(func()){goPath, asmPath} {
-					path(func() {
-						s1, s2 := sumLanes2(a, b, sq)
-						if !sameFloat(s1, sumLanes(a, sq)) || !sameFloat(s2, sumLanes(b, sq)) {
-							t.Fatalf("na=%d nb=%d sq=%v: sumLanes2 differs from sumLanes", na, nb, sq)
+			}
+			for _, path := range []func(func()){goPath, asmPath} {
+				path(func() {
+					s := sumLanes4(&runs, sq)
+					for k := range s {
+						if !sameFloat(s[k], sumLanes(runs[k], sq)) {
+							t.Fatalf("sumLanes4 differs from sumLanes for run %d of %d", k, len(runs[k]))
 						}
-					})
-				}
+					}
+				})
 			}
 		}
 	}
@@ -432,9 +439,9 @@ func sameFloat(u, v float64) bool {
 	return math.Float64bits(u) == math.Float64bits(v) || u != u && v != v
 }
 
-func TestSIMDLanesPair(t *testing.T) {
+func TestSIMDLanes4(t *testing.T) {
 	needSIMD(t)
-	forDTypes(t, testLanesPair[float32], testLanesPair[float64])
+	forDTypes(t, testLanes4[float32], testLanes4[float64])
 }
 
 // TestSIMDDispatch runs whole operations above the non-temporal threshold,
@@ -498,7 +505,7 @@ func toF64(x []float32) []float64 {
 	return y
 }
 
-// TestReduceRowsPaired: the rows that reduceInner sums two at a time give
+// TestReduceRowsPaired: the rows that reduceInner sums four at a time give
 // the same bits as summing each row alone, in both paths.
 func TestReduceRowsPaired(t *testing.T) {
 	be := Get()

@@ -110,6 +110,7 @@ import (
 	"time"
 
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/device/cpu"
 	// The CUDA backend registers itself in builds with the cuda tag; without
 	// the tag this import adds nothing but the Name/MemStats methods' types.
 	_ "github.com/tapegrad/tapegrad/device/cuda"
@@ -322,6 +323,13 @@ func runDevice(cfg *config, d device.Device, stderr io.Writer) (*Run, []string, 
 	}
 	r := &Run{Device: d.String(), Machine: s.rep.Machine, Load: loadAvg()}
 	fmt.Fprintf(stderr, "== %s: %s (load average %s)\n", d, r.Machine, r.Load)
+	if !d.IsCUDA() {
+		k := "Go loops (no AVX2, or TAPEGRAD_CPU_SIMD=off)"
+		if cpu.SIMD() {
+			k = "AVX2 assembly, non-temporal stores for destinations of 1 MiB and more"
+		}
+		r.Notes = append(r.Notes, "CPU elementwise kernels and sums: "+k)
+	}
 	if d.IsCUDA() {
 		r.Notes = append(r.Notes, "CUDA timing: the backend exposes no device events yet, so every repetition (a batch of calls) ends with the backend's Synchronize() inside the timed region; times are host wall-clock")
 	}

@@ -27,15 +27,18 @@ func copyStrided[D, S float](d []D, dl device.Layout, s []S, sl device.Layout) {
 	}
 	if dl.IsContiguous() && sl.IsContiguous() {
 		dd, ss := d[dl.Offset:dl.Offset+n], s[sl.Offset:sl.Offset+n]
-		parallel.For(n, grain, func(lo, hi int) { convertCopy(dd[lo:hi], ss[lo:hi]) })
+		st := storesFor[D](n)
+		parallel.For(n, grain, func(lo, hi int) { convertCopy(dd[lo:hi], ss[lo:hi], st) })
 		return
 	}
 	w := newWalker(dl, sl)
+	st, fence := deferFence(storesFor[D](n))
 	parallel.For(n, grain, func(lo, hi int) {
+		defer fence()
 		w.walk(lo, hi, n, func(_ int, offs []int, m int) {
 			do, so, ds, ss := offs[0], offs[1], w.inner[0], w.inner[1]
 			if ds == 1 && ss == 1 {
-				convertCopy(d[do:do+m], s[so:so+m])
+				convertCopy(d[do:do+m], s[so:so+m], st)
 				return
 			}
 			for i := 0; i < m; i++ {
@@ -47,8 +50,9 @@ func copyStrided[D, S float](d []D, dl device.Layout, s []S, sl device.Layout) {
 	})
 }
 
-// convertCopy copies s to d, using the built-in copy when the types agree.
-func convertCopy[D, S float](d []D, s []S) {
+// convertCopy copies s to d, using the built-in copy when the types agree
+// and the assembly kernels where there are (writing d as st says).
+func convertCopy[D, S float](d []D, s []S, st stores) {
 	switch dd := any(d).(type) {
 	case []float32:
 		if ss, ok := any(s).([]float32); ok {
@@ -62,6 +66,9 @@ func convertCopy[D, S float](d []D, s []S) {
 		}
 	}
 	s = s[:len(d)]
+	if useSIMD && simdConvert(d, s, st) {
+		return
+	}
 	for i, v := range s {
 		d[i] = D(v)
 	}

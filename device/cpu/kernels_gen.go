@@ -8,9 +8,13 @@ import (
 	"github.com/tapegrad/tapegrad/device"
 )
 
-// unaryKernel writes op(x[i]) to d[i] for every i.
-func unaryKernel[T float](op device.UnaryOp, d, x []T) {
+// unaryKernel writes op(x[i]) to d[i] for every i, with the assembly
+// kernel where there is one; st says how d is written.
+func unaryKernel[T float](op device.UnaryOp, d, x []T, st stores) {
 	x = x[:len(d)]
+	if useSIMD && simdUnary(op, d, x, st) {
+		return
+	}
 	switch op {
 	case device.Neg:
 		for i, x := range x {
@@ -63,9 +67,13 @@ func unaryKernel[T float](op device.UnaryOp, d, x []T) {
 	}
 }
 
-// scalarKernel writes op(x[i], s) to d[i] for every i.
-func scalarKernel[T float](op device.ScalarOp, d, x []T, s T) {
+// scalarKernel writes op(x[i], s) to d[i] for every i, with the assembly
+// kernel where there is one; st says how d is written.
+func scalarKernel[T float](op device.ScalarOp, d, x []T, s T, st stores) {
 	x = x[:len(d)]
+	if useSIMD && simdScalar(op, d, x, s, st) {
+		return
+	}
 	switch op {
 	case device.AddS:
 		for i, x := range x {
@@ -136,9 +144,13 @@ func scalarKernel[T float](op device.ScalarOp, d, x []T, s T) {
 	}
 }
 
-// binaryVV writes op(a, b) to d elementwise (V: a slice, S: one value).
-func binaryVV[T float](op device.BinaryOp, d, a, b []T) {
+// binaryVV writes op(a, b) to d elementwise (V: a slice, S: one value), with
+// the assembly kernel where there is one; st says how d is written.
+func binaryVV[T float](op device.BinaryOp, d, a, b []T, st stores) {
 	a, b = a[:len(d)], b[:len(d)]
+	if useSIMD && simdBinaryVV(op, d, a, b, st) {
+		return
+	}
 	switch op {
 	case device.Add:
 		for i := range d {
@@ -213,7 +225,7 @@ func binaryVV[T float](op device.BinaryOp, d, a, b []T) {
 	case device.TanhGrad:
 		for i := range d {
 			a, b := a[i], b[i]
-			d[i] = b * (1 - a*a)
+			d[i] = b * (1 - T(a*a))
 		}
 	case device.SigmoidGrad:
 		for i := range d {
@@ -225,9 +237,13 @@ func binaryVV[T float](op device.BinaryOp, d, a, b []T) {
 	}
 }
 
-// binaryVS writes op(a, b) to d elementwise (V: a slice, S: one value).
-func binaryVS[T float](op device.BinaryOp, d, a []T, b T) {
+// binaryVS writes op(a, b) to d elementwise (V: a slice, S: one value), with
+// the assembly kernel where there is one; st says how d is written.
+func binaryVS[T float](op device.BinaryOp, d, a []T, b T, st stores) {
 	a = a[:len(d)]
+	if useSIMD && simdBinaryVS(op, d, a, b, st) {
+		return
+	}
 	switch op {
 	case device.Add:
 		for i := range d {
@@ -302,7 +318,7 @@ func binaryVS[T float](op device.BinaryOp, d, a []T, b T) {
 	case device.TanhGrad:
 		for i := range d {
 			a, b := a[i], b
-			d[i] = b * (1 - a*a)
+			d[i] = b * (1 - T(a*a))
 		}
 	case device.SigmoidGrad:
 		for i := range d {
@@ -314,9 +330,13 @@ func binaryVS[T float](op device.BinaryOp, d, a []T, b T) {
 	}
 }
 
-// binarySV writes op(a, b) to d elementwise (V: a slice, S: one value).
-func binarySV[T float](op device.BinaryOp, d []T, a T, b []T) {
+// binarySV writes op(a, b) to d elementwise (V: a slice, S: one value), with
+// the assembly kernel where there is one; st says how d is written.
+func binarySV[T float](op device.BinaryOp, d []T, a T, b []T, st stores) {
 	b = b[:len(d)]
+	if useSIMD && simdBinarySV(op, d, a, b, st) {
+		return
+	}
 	switch op {
 	case device.Add:
 		for i := range d {
@@ -391,7 +411,7 @@ func binarySV[T float](op device.BinaryOp, d []T, a T, b []T) {
 	case device.TanhGrad:
 		for i := range d {
 			a, b := a, b[i]
-			d[i] = b * (1 - a*a)
+			d[i] = b * (1 - T(a*a))
 		}
 	case device.SigmoidGrad:
 		for i := range d {

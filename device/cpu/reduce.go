@@ -99,44 +99,46 @@ func reduceInner[T float](op device.ReduceOp, d, x []T, keep device.Layout, nr i
 	starts(func(i, off int) { offs[i] = off })
 	parallel.For(nk*nr, grain, func(lo, hi int) {
 		// Output i belongs to the range holding element i*nr.
-		for i := (lo + nr - 1) / nr; i*nr < hi && i < nk; i++ {
+		i0, i1 := (lo+nr-1)/nr, min((hi+nr-1)/nr, nk)
+		if (op == device.Sum || op == device.Mean || op == device.Norm2) && nr < splitMin {
+			// Rows i, i+m, i+2m and i+3m side by side: four streams through
+			// memory. Each row's result is runReduce's.
+			sq := op == device.Norm2
+			row := func(i int) []T { return x[offs[i] : offs[i]+nr] }
+			m := (i1 - i0) / 4
+			for i := i0; i < i0+m; i++ {
+				runs := [4][]T{row(i), row(i + m), row(i + 2*m), row(i + 3*m)}
+				s := sumLanes4(&runs, sq)
+				for k := range s {
+					d[i+k*m] = T(finish(op, s[k], nr))
+				}
+			}
+			if r := i0 + 4*m; r < i1 { // the last rows, fewer than four
+				var runs [4][]T
+				for k := range i1 - r {
+					runs[k] = row(r + k)
+				}
+				s := sumLanes4(&runs, sq)
+				for k := range i1 - r {
+					d[r+k] = T(finish(op, s[k], nr))
+				}
+			}
+			return
+		}
+		for i := i0; i < i1; i++ {
 			d[i] = T(finish(op, runReduce(op, x[offs[i]:offs[i]+nr]), nr))
 		}
 	})
 }
 
-// runReduce reduces a contiguous run. Sums of squares and sums accumulate
-// in float64 with four accumulators.
+// runReduce reduces a contiguous run. Sums and sums of squares accumulate
+// in float64 in the fixed order of sumLanes (8 lanes, assembly or Go).
 func runReduce[T float](op device.ReduceOp, x []T) float64 {
 	switch op {
 	case device.Sum, device.Mean:
-		var s0, s1, s2, s3 float64
-		i := 0
-		for ; i+4 <= len(x); i += 4 {
-			s0 += float64(x[i])
-			s1 += float64(x[i+1])
-			s2 += float64(x[i+2])
-			s3 += float64(x[i+3])
-		}
-		for ; i < len(x); i++ {
-			s0 += float64(x[i])
-		}
-		return (s0 + s1) + (s2 + s3)
+		return sumLanes(x, false)
 	case device.Norm2:
-		var s0, s1, s2, s3 float64
-		i := 0
-		for ; i+4 <= len(x); i += 4 {
-			a, b, c, e := float64(x[i]), float64(x[i+1]), float64(x[i+2]), float64(x[i+3])
-			s0 += a * a
-			s1 += b * b
-			s2 += c * c
-			s3 += e * e
-		}
-		for ; i < len(x); i++ {
-			a := float64(x[i])
-			s0 += a * a
-		}
-		return (s0 + s1) + (s2 + s3)
+		return sumLanes(x, true)
 	case device.Max:
 		m := x[0]
 		for _, v := range x {

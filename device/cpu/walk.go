@@ -125,21 +125,24 @@ func (be *Backend) Unary(op device.UnaryOp, dst, src device.Buffer, sl device.La
 func unary[T float](op device.UnaryOp, d, x []T, sl device.Layout) {
 	n := sl.Size()
 	d = d[:n]
+	st := storesFor[T](n)
 	if sl.IsContiguous() {
 		x = contiguousSlice(x, sl, n)
 		if n < 2*grain {
-			unaryKernel(op, d, x) // no closure: small ops allocate nothing here
+			unaryKernel(op, d, x, st) // no closure: small ops allocate nothing here
 			return
 		}
-		parallel.For(n, grain, func(lo, hi int) { unaryKernel(op, d[lo:hi], x[lo:hi]) })
+		parallel.For(n, grain, func(lo, hi int) { unaryKernel(op, d[lo:hi], x[lo:hi], st) })
 		return
 	}
 	w := newWalker(sl)
+	st, fence := deferFence(st)
 	parallel.For(n, grain, func(lo, hi int) {
 		scratch := make([]T, block)
 		w.walk(lo, hi, block, func(pos int, offs []int, m int) {
-			unaryKernel(op, d[pos:pos+m], operand(x, offs[0], w.inner[0], m, scratch))
+			unaryKernel(op, d[pos:pos+m], operand(x, offs[0], w.inner[0], m, scratch), st)
 		})
+		fence()
 	})
 }
 
@@ -155,21 +158,24 @@ func (be *Backend) Scalar(op device.ScalarOp, dst, src device.Buffer, sl device.
 func scalarOp[T float](op device.ScalarOp, d, x []T, sl device.Layout, s T) {
 	n := sl.Size()
 	d = d[:n]
+	st := storesFor[T](n)
 	if sl.IsContiguous() {
 		x = contiguousSlice(x, sl, n)
 		if n < 2*grain {
-			scalarKernel(op, d, x, s)
+			scalarKernel(op, d, x, s, st)
 			return
 		}
-		parallel.For(n, grain, func(lo, hi int) { scalarKernel(op, d[lo:hi], x[lo:hi], s) })
+		parallel.For(n, grain, func(lo, hi int) { scalarKernel(op, d[lo:hi], x[lo:hi], s, st) })
 		return
 	}
 	w := newWalker(sl)
+	st, fence := deferFence(st)
 	parallel.For(n, grain, func(lo, hi int) {
 		scratch := make([]T, block)
 		w.walk(lo, hi, block, func(pos int, offs []int, m int) {
-			scalarKernel(op, d[pos:pos+m], operand(x, offs[0], w.inner[0], m, scratch), s)
+			scalarKernel(op, d[pos:pos+m], operand(x, offs[0], w.inner[0], m, scratch), s, st)
 		})
+		fence()
 	})
 }
 
@@ -185,34 +191,36 @@ func (be *Backend) Binary(op device.BinaryOp, dst, a device.Buffer, al device.La
 func binary[T float](op device.BinaryOp, d, a []T, al device.Layout, b []T, bl device.Layout) {
 	n := al.Size()
 	d = d[:n]
+	st := storesFor[T](n)
 	aC, bC := al.IsContiguous(), bl.IsContiguous()
 	switch {
 	case aC && bC:
 		a, b = contiguousSlice(a, al, n), contiguousSlice(b, bl, n)
 		if n < 2*grain {
-			binaryVV(op, d, a, b)
+			binaryVV(op, d, a, b, st)
 			return
 		}
-		parallel.For(n, grain, func(lo, hi int) { binaryVV(op, d[lo:hi], a[lo:hi], b[lo:hi]) })
+		parallel.For(n, grain, func(lo, hi int) { binaryVV(op, d[lo:hi], a[lo:hi], b[lo:hi], st) })
 		return
 	case aC && bl.IsScalarBroadcast():
 		a, s := contiguousSlice(a, al, n), b[bl.Offset]
 		if n < 2*grain {
-			binaryVS(op, d, a, s)
+			binaryVS(op, d, a, s, st)
 			return
 		}
-		parallel.For(n, grain, func(lo, hi int) { binaryVS(op, d[lo:hi], a[lo:hi], s) })
+		parallel.For(n, grain, func(lo, hi int) { binaryVS(op, d[lo:hi], a[lo:hi], s, st) })
 		return
 	case bC && al.IsScalarBroadcast():
 		s, b := a[al.Offset], contiguousSlice(b, bl, n)
 		if n < 2*grain {
-			binarySV(op, d, s, b)
+			binarySV(op, d, s, b, st)
 			return
 		}
-		parallel.For(n, grain, func(lo, hi int) { binarySV(op, d[lo:hi], s, b[lo:hi]) })
+		parallel.For(n, grain, func(lo, hi int) { binarySV(op, d[lo:hi], s, b[lo:hi], st) })
 		return
 	}
 	w := newWalker(al, bl)
+	st, fence := deferFence(st)
 	sa, sb := w.inner[0], w.inner[1]
 	maxSeg := n
 	if (sa != 1 && sa != 0) || (sb != 1 && sb != 0) || (sa == 0 && sb == 0) {
@@ -227,25 +235,26 @@ func binary[T float](op device.BinaryOp, d, a []T, al device.Layout, b []T, bl d
 			dd := d[pos : pos+m]
 			switch {
 			case sa == 1 && sb == 1:
-				binaryVV(op, dd, a[offs[0]:offs[0]+m], b[offs[1]:offs[1]+m])
+				binaryVV(op, dd, a[offs[0]:offs[0]+m], b[offs[1]:offs[1]+m], st)
 			case sa == 1 && sb == 0:
-				binaryVS(op, dd, a[offs[0]:offs[0]+m], b[offs[1]])
+				binaryVS(op, dd, a[offs[0]:offs[0]+m], b[offs[1]], st)
 			case sa == 0 && sb == 1:
-				binarySV(op, dd, a[offs[0]], b[offs[1]:offs[1]+m])
+				binarySV(op, dd, a[offs[0]], b[offs[1]:offs[1]+m], st)
 			case sb == 0:
-				binaryVS(op, dd, operand(a, offs[0], sa, m, scratch), b[offs[1]])
+				binaryVS(op, dd, operand(a, offs[0], sa, m, scratch), b[offs[1]], st)
 			case sa == 0:
-				binarySV(op, dd, a[offs[0]], operand(b, offs[1], sb, m, scratch))
+				binarySV(op, dd, a[offs[0]], operand(b, offs[1], sb, m, scratch), st)
 			case sa == 1:
 				// a is read in place (and may be dst itself): gather only b.
-				binaryVV(op, dd, a[offs[0]:offs[0]+m], operand(b, offs[1], sb, m, scratch))
+				binaryVV(op, dd, a[offs[0]:offs[0]+m], operand(b, offs[1], sb, m, scratch), st)
 			default:
 				// Both strided: gather a into scratch, b into dd, then combine in place.
 				av := operand(a, offs[0], sa, m, scratch)
 				bv := operand(b, offs[1], sb, m, dd)
-				binaryVV(op, dd, av, bv)
+				binaryVV(op, dd, av, bv, st)
 			}
 		})
+		fence()
 	})
 }
 
@@ -292,8 +301,15 @@ func (be *Backend) AddScaled(dst, a device.Buffer, al device.Layout, alpha float
 func addScaled[T float](d, a []T, al device.Layout, alpha T, b []T, bl device.Layout, beta T) {
 	n := al.Size()
 	d = d[:n]
+	st := storesFor[T](n)
+	// The products are rounded before the sum (T(...)), so that no
+	// architecture fuses them into a multiply-add: the result is the same
+	// bits everywhere, and the same as the assembly kernels'.
 	kernel := func(d, a, b []T) {
 		a, b = a[:len(d)], b[:len(d)]
+		if useSIMD && simdAddScaled(d, a, b, alpha, beta, st) {
+			return
+		}
 		switch {
 		case alpha == 1 && beta == 1:
 			for i := range d {
@@ -301,11 +317,11 @@ func addScaled[T float](d, a []T, al device.Layout, alpha T, b []T, bl device.La
 			}
 		case alpha == 1:
 			for i := range d {
-				d[i] = a[i] + beta*b[i]
+				d[i] = a[i] + T(beta*b[i])
 			}
 		default:
 			for i := range d {
-				d[i] = alpha*a[i] + beta*b[i]
+				d[i] = T(alpha*a[i]) + T(beta*b[i])
 			}
 		}
 	}
@@ -315,10 +331,12 @@ func addScaled[T float](d, a []T, al device.Layout, alpha T, b []T, bl device.La
 		return
 	}
 	w := newWalker(al, bl)
+	st, fence := deferFence(st)
 	parallel.For(n, grain, func(lo, hi int) {
 		sa, sb := make([]T, block), make([]T, block)
 		w.walk(lo, hi, block, func(pos int, offs []int, m int) {
 			kernel(d[pos:pos+m], operand(a, offs[0], w.inner[0], m, sa), operand(b, offs[1], w.inner[1], m, sb))
 		})
+		fence()
 	})
 }

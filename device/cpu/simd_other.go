@@ -1,0 +1,19 @@
+//go:build !amd64
+
+package cpu
+
+import "github.com/tapegrad/tapegrad/device"
+
+// haveSIMD: there are assembly kernels for amd64 only.
+const haveSIMD = false
+
+func ntFence() {}
+
+func simdUnary[T float](device.UnaryOp, []T, []T, stores) bool           { return false }
+func simdScalar[T float](device.ScalarOp, []T, []T, T, stores) bool      { return false }
+func simdBinaryVV[T float](device.BinaryOp, []T, []T, []T, stores) bool  { return false }
+func simdBinaryVS[T float](device.BinaryOp, []T, []T, T, stores) bool    { return false }
+func simdBinarySV[T float](device.BinaryOp, []T, T, []T, stores) bool    { return false }
+func simdAddScaled[T float](d, a, b []T, alpha, beta T, st stores) bool  { return false }
+func simdConvert[D, S float](d []D, s []S, st stores) bool               { return false }
+func simdLanes4[T float](runs *[4][]T, sq bool, out *[4][8]float64) bool { return false }

@@ -1,0 +1,543 @@
+package cpu
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+
+	"github.com/tapegrad/tapegrad/device"
+)
+
+// These tests compare the assembly kernels with the Go loops bit for bit:
+// every operation with an assembly kernel, both dtypes, lengths 0..67 and a
+// few longer ones, destinations and operands at every offset modulo a
+// 32-byte vector, in place and not, with ordinary and non-temporal stores,
+// on data full of NaNs (with payloads, both signs, signalling), infinities,
+// signed zeros and subnormals.
+
+func needSIMD(t *testing.T) {
+	t.Helper()
+	if !haveSIMD {
+		t.Skip("no assembly kernels on this CPU")
+	}
+}
+
+// goPath runs f with the Go loops.
+func goPath(f func()) {
+	old := useSIMD
+	useSIMD = false
+	defer func() { useSIMD = old }()
+	f()
+}
+
+// asmPath runs f with the assembly kernels.
+func asmPath(f func()) {
+	old := useSIMD
+	useSIMD = true
+	defer func() { useSIMD = old }()
+	f()
+}
+
+func specials[T float]() []T {
+	if unsafe.Sizeof(T(0)) == 4 {
+		var v []T
+		for _, b := range []uint32{
+			0x7fc00000, 0xffc00000, 0x7fc12345, 0xffd00001, 0x7f800001, 0xff812345, // NaNs
+			0x7f800000, 0xff800000, 0, 0x80000000, 1, 0x80000001, 0x007fffff, 0x7f7fffff, 0xff7fffff,
+		} {
+			v = append(v, T(math.Float32frombits(b)))
+		}
+		return append(v, 1, -1, 2, 0.5, -0.5, 3)
+	}
+	var v []T
+	for _, b := range []uint64{
+		0x7ff8000000000000, 0xfff8000000000000, 0x7ff8000000012345, 0xfffc000000000001, 0x7ff0000000000001, 0xfff0000000012345,
+		0x7ff0000000000000, 0xfff0000000000000, 0, 0x8000000000000000, 1, 0x8000000000000001, 0x000fffffffffffff, 0x7fefffffffffffff, 0xffefffffffffffff,
+	} {
+		v = append(v, T(math.Float64frombits(b)))
+	}
+	return append(v, 1, -1, 2, 0.5, -0.5, 3)
+}
+
+// fillData fills x with specials and random values of every magnitude.
+func fillData[T float](r *rand.Rand, x []T) {
+	sp := specials[T]()
+	for i := range x {
+		switch r.IntN(4) {
+		case 0:
+			x[i] = sp[r.IntN(len(sp))]
+		case 1:
+			x[i] = T(r.NormFloat64() * math.Pow(10, float64(r.IntN(40)-20)))
+		default:
+			x[i] = T(r.Float64()*2 - 1)
+		}
+	}
+}
+
+var pools = map[uintptr]any{}
+
+// pool returns the test data, specials and random values; callers copy
+// from it.
+func pool[T float]() []T {
+	size := unsafe.Sizeof(T(0))
+	if p, ok := pools[size]; ok {
+		return p.([]T)
+	}
+	x := make([]T, 300000)
+	fillData(rand.New(rand.NewPCG(1, 2)), x)
+	pools[size] = x
+	return x
+}
+
+func bits[T float](v T) uint64 {
+	if unsafe.Sizeof(v) == 4 {
+		return uint64(math.Float32bits(float32(v)))
+	}
+	return math.Float64bits(float64(v))
+}
+
+// sameBits compares got and want bit for bit; with anyNaN, any two NaNs
+// are equal.
+func sameBits[T float](t *testing.T, what string, got, want []T, anyNaN bool) bool {
+	t.Helper()
+	for i := range want {
+		if bits(got[i]) != bits(want[i]) && !(anyNaN && got[i] != got[i] && want[i] != want[i]) {
+			t.Errorf("%s: element %d of %d: asm %v (%#x), Go %v (%#x)", what, i, len(want), got[i], bits(got[i]), want[i], bits(want[i]))
+			return false
+		}
+	}
+	return true
+}
+
+// lengths are the run lengths tested.
+var simdLengths = func() []int {
+	var l []int
+	for n := 0; n <= 67; n++ {
+		l = append(l, n)
+	}
+	return append(l, 100, 255, 1000, 4099, 70001)
+}()
+
+// offsets are (destination, first operand, second operand) element offsets.
+var simdOffsets = [][3]int{{0, 0, 0}, {1, 0, 0}, {0, 1, 3}, {3, 5, 7}, {7, 2, 1}, {5, 5, 5}, {2, 6, 4}}
+
+// layout is one arrangement of a destination and up to two operands in
+// backing arrays with room around them; alias 1 or 2 puts the destination
+// on that operand.
+type layout struct {
+	n     int
+	offs  [3]int
+	alias int
+	st    stores
+}
+
+func (l layout) String() string {
+	return fmt.Sprintf("n=%d offs=%v alias=%d stores=%d", l.n, l.offs, l.alias, l.st)
+}
+
+func layouts(both bool) []layout {
+	var ls []layout
+	for _, n := range simdLengths {
+		if simdRace && n > 1000 {
+			continue
+		}
+		for k, o := range simdOffsets {
+			if (n > 4099 || simdRace) && k > 2 {
+				break
+			}
+			for _, st := range []stores{cached, ntFenced, ntUnfenced} {
+				if st == ntUnfenced && k > 0 {
+					continue
+				}
+				ls = append(ls, layout{n: n, offs: o, st: st})
+				if k < 3 {
+					ls = append(ls, layout{n: n, offs: o, alias: 1, st: st})
+					if both {
+						ls = append(ls, layout{n: n, offs: o, alias: 2, st: st})
+					}
+				}
+			}
+		}
+	}
+	return ls
+}
+
+// run sets up operands for l from seed, calls f on them with the Go loops
+// and with the assembly kernels, and compares the destinations (and the
+// guard elements around them).
+//
+// Where both operands of a commutative addition or multiplication are NaNs,
+// the result is the first operand's NaN, and which one is first in the Go
+// loop is the compiler's choice (it differs between normal and -race
+// builds). So for the operations that contain one (anyNaN), the result need
+// only be a NaN where the Go loop's is.
+func run[T float](t *testing.T, what string, l layout, seed uint64, anyNaN bool, f func(d, a, b []T)) {
+	t.Helper()
+	const pad = 8
+	p := pool[T]()
+	o := int(seed*7919) % (len(p) / 2)
+	mk := func() ([]T, []T, []T, []T) {
+		m := l.n + 2*pad
+		ab, bb, db := make([]T, m), make([]T, m), make([]T, m)
+		copy(ab, p[o:])
+		copy(bb, p[(o+m)%(len(p)/2):])
+		copy(db, p[(o+2*m)%(len(p)/2):])
+		a, b := ab[l.offs[1]:l.offs[1]+l.n], bb[l.offs[2]:l.offs[2]+l.n]
+		d := db[l.offs[0] : l.offs[0]+l.n]
+		switch l.alias {
+		case 1:
+			db, d = ab, a
+		case 2:
+			db, d = bb, b
+		}
+		return db, d, a, b
+	}
+	wb, wd, wa, wbv := mk()
+	goPath(func() { f(wd, wa, wbv) })
+	gb, gd, ga, gbv := mk()
+	asmPath(func() {
+		f(gd, ga, gbv)
+		if l.st == ntUnfenced {
+			ntFence()
+		}
+	})
+	if sameBits(t, what+" "+l.String(), gd, wd, anyNaN) {
+		sameBits(t, what+" "+l.String()+" (whole buffer)", gb, wb, anyNaN)
+	}
+}
+
+func forDTypes(t *testing.T, f32 func(t *testing.T), f64 func(t *testing.T)) {
+	t.Run("float32", f32)
+	t.Run("float64", f64)
+}
+
+func testUnary[T float](t *testing.T) {
+	for op := range device.UnaryOp(device.NumUnaryOps) {
+		switch op {
+		case device.Exp, device.Tanh, device.Sigmoid, device.Log, device.Sin, device.Cos, device.Sign:
+			continue // no assembly kernel
+		}
+		for i, l := range layouts(false) {
+			run(t, op.String(), l, uint64(i), false, func(d, a, _ []T) { unaryKernel(op, d, a, l.st) })
+		}
+	}
+}
+
+func TestSIMDUnary(t *testing.T) {
+	needSIMD(t)
+	forDTypes(t, testUnary[float32], testUnary[float64])
+}
+
+func testScalar[T float](t *testing.T) {
+	sp := specials[T]()
+	for op := range device.ScalarOp(device.NumScalarOps) {
+		if op == device.PowS || op == device.RPowS {
+			continue
+		}
+		for i, l := range layouts(false) {
+			s := sp[i%len(sp)]
+			if i%3 == 0 {
+				s = T(0.75)
+			}
+			anyNaN := op == device.AddS || op == device.MulS
+			run(t, fmt.Sprintf("%v s=%v", op, s), l, uint64(i), anyNaN, func(d, a, _ []T) { scalarKernel(op, d, a, s, l.st) })
+		}
+	}
+}
+
+func TestSIMDScalar(t *testing.T) {
+	needSIMD(t)
+	forDTypes(t, testScalar[float32], testScalar[float64])
+}
+
+func testBinary[T float](t *testing.T) {
+	sp := specials[T]()
+	for op := range device.BinaryOp(device.NumBinaryOps) {
+		if op == device.Pow {
+			continue
+		}
+		anyNaN := op == device.Add || op == device.Mul || op == device.TanhGrad || op == device.SigmoidGrad
+		for i, l := range layouts(true) {
+			run(t, "VV "+op.String(), l, uint64(i), anyNaN, func(d, a, b []T) { binaryVV(op, d, a, b, l.st) })
+			if l.alias == 2 {
+				continue
+			}
+			s := sp[i%len(sp)]
+			if i%3 == 0 {
+				s = T(0.75)
+			}
+			run(t, fmt.Sprintf("VS %v s=%v", op, s), l, uint64(i), anyNaN, func(d, a, _ []T) { binaryVS(op, d, a, s, l.st) })
+			run(t, fmt.Sprintf("SV %v s=%v", op, s), l, uint64(i), anyNaN, func(d, a, _ []T) { binarySV(op, d, s, a, l.st) })
+		}
+	}
+}
+
+func TestSIMDBinary(t *testing.T) {
+	needSIMD(t)
+	forDTypes(t, testBinary[float32], testBinary[float64])
+}
+
+func testAddScaled[T float](t *testing.T) {
+	nan := T(math.NaN())
+	coefs := [][2]T{{1, 1}, {1, -0.5}, {1, 3}, {0.9, 0.1}, {-1, 2}, {2, 1}, {0, 1}, {1, 0}, {nan, 1}, {1, nan}, {-nan, 2}, {nan, -nan}}
+	for i, l := range layouts(true) {
+		c := coefs[i%len(coefs)]
+		run(t, fmt.Sprintf("AddScaled %v", c), l, uint64(i), true, func(d, a, b []T) {
+			if useSIMD { // the kernel itself, with l's stores
+				simdAddScaled(d, a, b, c[0], c[1], l.st)
+				return
+			}
+			al := device.Contiguous([]int{len(a)})
+			addScaled(d, a, al, c[0], b, al, c[1])
+		})
+	}
+	// The real dispatch: n above the non-temporal threshold, split over
+	// goroutines.
+	n := ntBytes/int(unsafe.Sizeof(T(0))) + 1001
+	l := layout{n: n, offs: [3]int{1, 2, 3}}
+	run(t, "AddScaled large", l, 1, true, func(d, a, b []T) {
+		al := device.Contiguous([]int{n})
+		addScaled(d, a, al, 0.25, b, al, -3)
+	})
+}
+
+func TestSIMDAddScaled(t *testing.T) {
+	needSIMD(t)
+	forDTypes(t, testAddScaled[float32], testAddScaled[float64])
+}
+
+func testConvert[D, S float](t *testing.T) {
+	for i, l := range layouts(false) {
+		if l.alias != 0 {
+			continue
+		}
+		r := rand.New(rand.NewPCG(uint64(i), 7))
+		src := make([]S, l.n+8)
+		fillData(r, src)
+		s := src[l.offs[1] : l.offs[1]+l.n]
+		want, got := make([]D, l.n+8), make([]D, l.n+8)
+		goPath(func() { convertCopy(want[l.offs[0]:l.offs[0]+l.n], s, l.st) })
+		asmPath(func() {
+			convertCopy(got[l.offs[0]:l.offs[0]+l.n], s, l.st)
+			if l.st == ntUnfenced {
+				ntFence()
+			}
+		})
+		sameBits(t, "convert "+l.String(), got, want, false)
+	}
+}
+
+func TestSIMDConvert(t *testing.T) {
+	needSIMD(t)
+	t.Run("32to64", testConvert[float64, float32])
+	t.Run("64to32", testConvert[float32, float64])
+}
+
+// sumLanesRef is sumLanes written out from its documentation.
+func sumLanesRef[T float](x []T, sq bool) float64 {
+	var acc [4][8]float64
+	q := len(x) / 4 / 8 * 8
+	for i, v := range x {
+		f := float64(v)
+		if sq {
+			f = float64(f * f)
+		}
+		if len(x) < splitMin {
+			acc[0][i%8] += f
+		} else {
+			p := min(i/q, 3)
+			acc[p][(i-p*q)%8] += f
+		}
+	}
+	l := acc[0]
+	if len(x) >= splitMin {
+		for j := range l {
+			l[j] = (acc[0][j] + acc[1][j]) + (acc[2][j] + acc[3][j])
+		}
+	}
+	t0, t1, t2, t3 := l[0]+l[4], l[1]+l[5], l[2]+l[6], l[3]+l[7]
+	return (t0 + t2) + (t1 + t3)
+}
+
+func testSum[T float](t *testing.T) {
+	for i, n := range append(simdLengths, splitMin-1, splitMin, splitMin+17, 1<<16, 1<<16+15) {
+		for _, off := range []int{0, 1, 3, 6} {
+			r := rand.New(rand.NewPCG(uint64(i), uint64(off)))
+			buf := make([]T, n+8)
+			for j := range buf {
+				buf[j] = T(r.NormFloat64() * 100)
+			}
+			if n > 10 && off == 3 {
+				buf[off+n/2] = T(math.Inf(1)) // + a NaN or an infinity
+				if n%2 == 0 {
+					buf[off+n/3] = T(math.NaN())
+				}
+			}
+			x := buf[off : off+n]
+			for _, sq := range []bool{false, true} {
+				ref := sumLanesRef(x, sq)
+				var g, a float64
+				goPath(func() { g = sumLanes(x, sq) })
+				asmPath(func() { a = sumLanes(x, sq) })
+				if !sameFloat(g, ref) || !sameFloat(a, ref) {
+					t.Errorf("n=%d off=%d sq=%v: asm %v, Go %v, reference %v", n, off, sq, a, g, ref)
+				}
+			}
+		}
+	}
+}
+
+func TestSIMDSum(t *testing.T) {
+	needSIMD(t)
+	forDTypes(t, testSum[float32], testSum[float64])
+}
+
+// testLanes4 checks the four-run kernels on runs of different lengths
+// (empty ones too) and sumLanes4 against sumLanes.
+func testLanes4[T float](t *testing.T) {
+	p := pool[T]()
+	ls := []int{0, 1, 3, 4, 5, 7, 8, 9, 11, 12, 13, 15, 16, 17, 31, 33, 64, 100, 1000, 4099}
+	r := rand.New(rand.NewPCG(3, 4))
+	for it := 0; it < 3000; it++ {
+		var runs [4][]T
+		for k := range runs {
+			n, o := ls[r.IntN(len(ls))], r.IntN(8)+10000*k
+			runs[k] = p[o : o+n]
+		}
+		if it == 0 {
+			runs = [4][]T{}
+		}
+		for _, sq := range []bool{false, true} {
+			var got, want [4][8]float64
+			goPath(func() { lanes4(&runs, sq, &want) })
+			asmPath(func() { lanes4(&runs, sq, &got) })
+			for k := range got {
+				for j := range got[k] {
+					if !sameFloat(got[k][j], want[k][j]) {
+						t.Fatalf("lengths %d %d %d %d sq=%v: run %d lane %d: asm %v, Go %v",
+							len(runs[0]), len(runs[1]), len(runs[2]), len(runs[3]), sq, k, j, got[k][j], want[k][j])
+					}
+				}
+			}
+			for _, path := range []func(func()){goPath, asmPath} {
+				path(func() {
+					s := sumLanes4(&runs, sq)
+					for k := range s {
+						if !sameFloat(s[k], sumLanes(runs[k], sq)) {
+							t.Fatalf("sumLanes4 differs from sumLanes for run %d of %d", k, len(runs[k]))
+						}
+					}
+				})
+			}
+		}
+	}
+}
+
+func sameFloat(u, v float64) bool {
+	return math.Float64bits(u) == math.Float64bits(v) || u != u && v != v
+}
+
+func TestSIMDLanes4(t *testing.T) {
+	needSIMD(t)
+	forDTypes(t, testLanes4[float32], testLanes4[float64])
+}
+
+// TestSIMDDispatch runs whole operations above the non-temporal threshold,
+// split across goroutines, through the backend with both paths.
+func TestSIMDDispatch(t *testing.T) {
+	needSIMD(t)
+	be := Get()
+	n := ntBytes/4 + 37
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y := make([]float32, n+1), make([]float32, n+1)
+	fillData(r, x)
+	fillData(r, y)
+	xb, yb := Wrap(x), Wrap(y)
+	l := device.Layout{Shape: []int{n}, Strides: []int{1}, Offset: 1}
+	for _, c := range []struct {
+		name string
+		f    func(d *Buffer)
+	}{
+		{"Unary ReLU", func(d *Buffer) { be.Unary(device.ReLU, d, xb, l) }},
+		{"Scalar MulS", func(d *Buffer) { be.Scalar(device.MulS, d, xb, l, 3) }},
+		{"Binary Maximum", func(d *Buffer) { be.Binary(device.Maximum, d, xb, l, yb, l) }},
+		{"Binary row broadcast", func(d *Buffer) {
+			be.Binary(device.Add, d, xb, device.Layout{Shape: []int{n / 1024, 1024}, Strides: []int{1024, 1}},
+				yb, device.Layout{Shape: []int{n / 1024, 1024}, Strides: []int{0, 1}})
+		}},
+		{"Copy", func(d *Buffer) { be.Copy(d, device.Contiguous([]int{n}), Wrap(toF64(x)), l) }},
+		{"Unary strided", func(d *Buffer) {
+			be.Unary(device.Abs, d, xb, device.Layout{Shape: []int{n / 2, 2}, Strides: []int{1, n / 2}})
+		}},
+		{"Scalar strided", func(d *Buffer) {
+			be.Scalar(device.RSubS, d, xb, device.Layout{Shape: []int{n / 2, 2}, Strides: []int{1, n / 2}}, 0.5)
+		}},
+		{"AddScaled row broadcast", func(d *Buffer) {
+			be.AddScaled(d, xb, device.Layout{Shape: []int{n / 1024, 1024}, Strides: []int{1024, 1}}, 0.5,
+				yb, device.Layout{Shape: []int{n / 1024, 1024}, Strides: []int{0, 1}}, -2)
+		}},
+		{"Copy strided", func(d *Buffer) {
+			be.Copy(d, device.Contiguous([]int{n / 1024, 1000}), Wrap(toF64(x)), device.Layout{Shape: []int{n / 1024, 1000}, Strides: []int{1024, 1}, Offset: 1})
+		}},
+	} {
+		want, got := Wrap(make([]float32, n)), Wrap(make([]float32, n))
+		goPath(func() { c.f(want) })
+		asmPath(func() { c.f(got) })
+		sameBits(t, c.name, got.f32, want.f32, false)
+	}
+	for _, op := range []device.ReduceOp{device.Sum, device.Norm2} {
+		want, got := Wrap(make([]float32, 1)), Wrap(make([]float32, 1))
+		goPath(func() { be.Reduce(op, want, xb, l, []int{0}) })
+		asmPath(func() { be.Reduce(op, got, xb, l, []int{0}) })
+		if bits(got.f32[0]) != bits(want.f32[0]) && !(got.f32[0] != got.f32[0] && want.f32[0] != want.f32[0]) {
+			t.Errorf("Reduce %v: asm %v, Go %v", op, got.f32[0], want.f32[0])
+		}
+	}
+}
+
+func toF64(x []float32) []float64 {
+	y := make([]float64, len(x)+1)
+	for i, v := range x {
+		y[i] = float64(v)
+	}
+	return y
+}
+
+// TestReduceRowsPaired: the rows that reduceInner sums four at a time give
+// the same bits as summing each row alone, in both paths.
+func TestReduceRowsPaired(t *testing.T) {
+	be := Get()
+	p := pool[float32]()
+	for _, rows := range []int{1, 2, 3, 7, 64, 1001} {
+		for _, nr := range []int{1, 3, 16, 33, 1000, splitMin + 5} {
+			if rows*nr > 1<<21 {
+				continue
+			}
+			x := make([]float32, rows*nr+1)
+			for i := range x {
+				x[i] = p[i%len(p)]
+				if x[i] != x[i] || math.IsInf(float64(x[i]), 0) {
+					x[i] = 0.5
+				}
+			}
+			l := device.Layout{Shape: []int{rows, nr}, Strides: []int{nr, 1}, Offset: 1}
+			for _, op := range []device.ReduceOp{device.Sum, device.Mean, device.Norm2} {
+				for _, path := range []func(func()){goPath, asmPath} {
+					path(func() {
+						got := Wrap(make([]float32, rows))
+						be.Reduce(op, got, Wrap(x), l, []int{1})
+						for i := 0; i < rows; i++ {
+							row := x[1+i*nr : 1+(i+1)*nr]
+							want := float32(finish(op, sumLanes(row, op == device.Norm2), nr))
+							if bits(got.f32[i]) != bits(want) {
+								t.Fatalf("rows=%d nr=%d %v row %d: %v, want %v", rows, nr, op, i, got.f32[i], want)
+							}
+						}
+					})
+				}
+			}
+		}
+	}
+}

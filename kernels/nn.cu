@@ -17,7 +17,11 @@
 
 #include "tg_args.h"
 
-#define TG_DEV static __device__ __forceinline__
+// External linkage on purpose (no "static"): a __shared__ array declared in
+// a function with internal linkage gets a mangled name that embeds a hash of
+// the source file's absolute path, so the PTX would differ between checkouts
+// and kernels/check.sh could not compare it byte for byte.
+#define TG_DEV __device__ __forceinline__
 
 #define GRID_STRIDE(i, n)                                                  \
     for (tg_i64 i = (tg_i64)blockIdx.x * blockDim.x + threadIdx.x; i < (n); \

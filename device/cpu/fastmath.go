@@ -8,7 +8,7 @@ import (
 // Float32 transcendental functions. The standard library's float64 math
 // costs 10–20 ns per call here, which makes exp, log and tanh on large
 // float32 tensors compute-bound by a factor of ten. The functions below are
-// branch-light float64 evaluations whose relative error (below 1e-8) is far
+// branch-light float64 evaluations whose relative error (below 1e-9) is far
 // under float32's half-ulp (3e-8), so after rounding to float32 they give
 // the correctly rounded result nearly always and are never off by more than
 // one ulp (checked against math in fastmath_test.go). Float64 tensors keep
@@ -23,36 +23,47 @@ const (
 	log2e      = 1.4426950408889634
 	ln2        = 0.6931471805599453
 	roundMagic = 6755399441055744.0 // 1.5·2⁵²: adding it rounds to an integer
+	// expBias added to bits(r) leaves k+1023 in the low bits (mod 2⁶⁴):
+	// 1023 − math.Float64bits(roundMagic).
+	expBias = 0xbcc80000000003ff
 )
 
-// expCore returns e^x for |x| <= 700 with relative error below 1e-12:
-// e^x = 2^(k/64) · e^y with k = round(x·64·log2e) and |y| <= ln2/128, 2^(k/64)
-// from a table of the 64 fractional powers and e^y from its Taylor series
-// to degree 4, evaluated in two short chains so that the processor can
-// overlap neighbouring elements.
-func expCore(x float64) float64 {
-	t := x * (64 * log2e)
-	k := (t + roundMagic) - roundMagic
-	y := (t - k) * (ln2 / 64)
+// expPoly returns e^f for f in [−700, 700] with relative error below 1e-12:
+// e^f = 2^k · e^y with k = round(f·log2e) and y = f − k·ln2, |y| <= ln2/2,
+// e^y from its Taylor series to degree 10 by Estrin's scheme with fused
+// multiply-adds (a dependency chain of 5 steps instead of Horner's 10, so
+// that the vector kernels are not bound by its latency), and 2^k built in
+// the exponent bits. r = f·log2e + 1.5·2⁵²
+// holds k in its low mantissa bits, so k's bits are bits(r) − bits(1.5·2⁵²).
+//
+// Every step is a correctly rounded IEEE operation (math.FMA is exact then
+// rounded once, on every machine), so the AVX2 kernels of genasm.go, which
+// run the same steps four lanes at a time, give the same bits.
+func expPoly(f float64) float64 {
+	r := math.FMA(f, log2e, roundMagic)
+	y := math.FMA(r-roundMagic, -ln2, f)
 	y2 := y * y
-	p := (1 + y) + y2*(0.5+y*(1.0/6)+y2*(1.0/24))
-	ki := int64(k)
-	return p * exp2Frac[ki&63] * math.Float64frombits(uint64((ki>>6)+1023)<<52)
+	y4 := y2 * y2
+	r2 := math.FMA(1.0/3628800, y2, math.FMA(1.0/362880, y, 1.0/40320))
+	r1 := math.FMA(math.FMA(1.0/5040, y, 1.0/720), y2, math.FMA(1.0/120, y, 1.0/24))
+	r0 := math.FMA(math.FMA(1.0/6, y, 0.5), y2, 1+y)
+	p := math.FMA(r2, y4*y4, math.FMA(r1, y4, r0))
+	return p * math.Float64frombits((math.Float64bits(r)+expBias)<<52)
 }
 
-// exp2Frac[j] = 2^(j/64).
-var exp2Frac = func() (t [64]float64) {
-	for j := range t {
-		t[j] = math.Exp2(float64(j) / 64)
-	}
-	return t
-}()
-
 // exp32 is e^x for values bound for float32. The argument is clamped to
-// [−104, 89], outside which the float32 result is 0 or +Inf anyway, so the
-// evaluation has no branch (NaN passes through the clamp and the
-// arithmetic).
-func exp32(x float64) float64 { return expCore(min(max(x, -104), 89)) }
+// [−104, 89], outside which the float32 result is 0 or +Inf anyway. The
+// callers pass a float32 NaN through unchanged without calling exp32,
+// tanh32 or sigmoid32, so that its bits are kept.
+func exp32(x float64) float64 {
+	if x < -104 {
+		x = -104
+	}
+	if x > 89 {
+		x = 89
+	}
+	return expPoly(x)
+}
 
 // log32 is ln x for float32 arguments: x = m·2^e with m in [√½, √2),
 // ln m = 2·atanh(s) with s = (m−1)/(m+1), |s| <= 0.172, summed to s¹³.
@@ -80,12 +91,16 @@ func log32(x float64) float64 {
 
 // tanh32 is tanh x for float32 arguments, as (1−t)/(1+t) with
 // t = e^(−2|x|). |x| is clamped at 9.1, beyond which tanh rounds to ±1 in
-// float32. Below 2.4e-4 the subtraction would cancel, but there tanh x = x
-// to float32 precision (x³/3 is below half an ulp); that branch is rarely
-// taken, so it is predicted.
+// float32. For small |x| the subtraction 1−t is exact and its relative
+// error is that of t (below 1e-15 there, where y is tiny and the series
+// converges at once); below 2.4e-4, tanh x = x to float32 precision (x³/3
+// is below half an ulp) and x is returned.
 func tanh32(x float64) float64 {
-	a := min(math.Abs(x), 9.1)
-	t := expCore(-2 * a)
+	a := math.Abs(x)
+	if a > 9.1 {
+		a = 9.1
+	}
+	t := expPoly(-2 * a)
 	r := (1 - t) / (1 + t)
 	if a < 2.4e-4 {
 		r = a
@@ -95,13 +110,23 @@ func tanh32(x float64) float64 {
 
 // sigmoid32 is 1/(1+e^−x) for float32 arguments, e^−x evaluated with the
 // argument clamped to [−40, 700]: beyond 40 the result is 1 in float32 and
-// beyond −700 it is 0, and the clamp keeps expCore in its range.
+// beyond −700 it is 0, and the clamp keeps expPoly in its range.
 func sigmoid32(x float64) float64 {
-	return 1 / (1 + expCore(min(max(-x, -40), 700)))
+	z := -x
+	if z < -40 {
+		z = -40
+	}
+	if z > 700 {
+		z = 700
+	}
+	return 1 / (1 + expPoly(z))
 }
 
 func expT[T float](x T) T {
 	if isF32[T]() {
+		if x != x {
+			return x
+		}
 		return T(exp32(float64(x)))
 	}
 	return T(math.Exp(float64(x)))
@@ -116,6 +141,9 @@ func logT[T float](x T) T {
 
 func tanhT[T float](x T) T {
 	if isF32[T]() {
+		if x != x {
+			return x
+		}
 		return T(tanh32(float64(x)))
 	}
 	return T(math.Tanh(float64(x)))
@@ -123,15 +151,18 @@ func tanhT[T float](x T) T {
 
 func sigmoidT[T float](x T) T {
 	if isF32[T]() {
+		if x != x {
+			return x
+		}
 		return T(sigmoid32(float64(x)))
 	}
 	// 1/(1+e^-x) overflows gracefully: e^-x = +Inf gives 0.
 	return T(1 / (1 + math.Exp(-float64(x))))
 }
 
-// The loops of the hot transcendental functions, with the float32
-// evaluation written out in the loop body so that expCore is inlined: a
-// call per element would cost as much as the arithmetic.
+// The loops of the hot transcendental functions. The float32 functions are
+// small enough to be inlined into the loops; the AVX2 kernels (simdUnary)
+// replace these loops for contiguous float32 runs and give the same bits.
 
 func expSlice[T float](d, x []T) {
 	x = x[:len(d)]
@@ -142,7 +173,11 @@ func expSlice[T float](d, x []T) {
 		return
 	}
 	for i, v := range x {
-		d[i] = T(expCore(min(max(float64(v), -104), 89)))
+		if v != v {
+			d[i] = v
+			continue
+		}
+		d[i] = T(exp32(float64(v)))
 	}
 }
 
@@ -155,14 +190,11 @@ func tanhSlice[T float](d, x []T) {
 		return
 	}
 	for i, v := range x {
-		f := float64(v)
-		a := min(math.Abs(f), 9.1)
-		t := expCore(-2 * a)
-		r := (1 - t) / (1 + t)
-		if a < 2.4e-4 {
-			r = a
+		if v != v {
+			d[i] = v
+			continue
 		}
-		d[i] = T(math.Copysign(r, f))
+		d[i] = T(tanh32(float64(v)))
 	}
 }
 
@@ -175,6 +207,10 @@ func sigmoidSlice[T float](d, x []T) {
 		return
 	}
 	for i, v := range x {
-		d[i] = T(1 / (1 + expCore(min(max(-float64(v), -40), 700))))
+		if v != v {
+			d[i] = v
+			continue
+		}
+		d[i] = T(sigmoid32(float64(v)))
 	}
 }

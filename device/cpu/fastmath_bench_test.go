@@ -3,6 +3,8 @@ package cpu
 import (
 	"math"
 	"testing"
+
+	"github.com/tapegrad/tapegrad/device"
 )
 
 func BenchmarkExpKernel(b *testing.B) {
@@ -14,7 +16,19 @@ func BenchmarkExpKernel(b *testing.B) {
 	b.Run("fast", func(b *testing.B) {
 		b.SetBytes(int64(8 * len(x)))
 		for b.Loop() {
-			unaryKernel(2+1, d, x, cached) // Exp
+			unaryKernel(device.Exp, d, x, cached)
+		}
+	})
+	b.Run("tanh", func(b *testing.B) {
+		b.SetBytes(int64(8 * len(x)))
+		for b.Loop() {
+			unaryKernel(device.Tanh, d, x, cached)
+		}
+	})
+	b.Run("sigmoid", func(b *testing.B) {
+		b.SetBytes(int64(8 * len(x)))
+		for b.Loop() {
+			unaryKernel(device.Sigmoid, d, x, cached)
 		}
 	})
 	b.Run("math", func(b *testing.B) {
@@ -28,13 +42,13 @@ func BenchmarkExpKernel(b *testing.B) {
 	b.Run("neg", func(b *testing.B) {
 		b.SetBytes(int64(8 * len(x)))
 		for b.Loop() {
-			unaryKernel(0, d, x, cached)
+			unaryKernel(device.Neg, d, x, cached)
 		}
 	})
 	b.Run("relu", func(b *testing.B) {
 		b.SetBytes(int64(8 * len(x)))
 		for b.Loop() {
-			unaryKernel(10, d, x, cached)
+			unaryKernel(device.ReLU, d, x, cached)
 		}
 	})
 }

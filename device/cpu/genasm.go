@@ -2,8 +2,9 @@
 
 // genasm writes kernels_amd64.s and kernels_amd64.go: AVX2 versions of the
 // memory-bound elementwise loops of kernels_gen.go, of AddScaled, of the
-// float32/float64 conversions and of the Sum/Norm2 reductions, and the
-// tables that map operations to them (simd_amd64.go dispatches).
+// float32/float64 conversions, of the Sum/Norm2 reductions and of the
+// float32 exp, tanh and sigmoid loops of fastmath.go (AVX2 and FMA), and
+// the tables that map operations to them (simd_amd64.go dispatches).
 //
 // Every elementwise kernel has the same shape: a loop over unrolled 32-byte
 // vectors with ordinary stores; with nt set (the stores type of simd.go), a
@@ -33,6 +34,7 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -274,6 +276,10 @@ func main() {
 		decls = append(decls, g.reduction(dt, false), g.reduction(dt, true))
 	}
 	decls = append(decls, g.convert(dtypes[0], dtypes[1]), g.convert(dtypes[1], dtypes[0]))
+	g.fastmathConsts()
+	for _, kind := range []string{"exp", "tanh", "sigmoid"} {
+		decls = append(decls, g.fastmath(kind))
+	}
 	g.asm("// func ntFence()\nTEXT ·ntFence(SB), NOSPLIT, $0-0\n\tSFENCE\n\tRET\n")
 	decls = append(decls, "func ntFence()")
 
@@ -658,4 +664,161 @@ func (g *gen) reduction(dt dtype, sq bool) string {
 	}
 	g.asm("\tVZEROUPPER\n\tRET\n\n")
 	return fmt.Sprintf("func %s(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)", fn)
+}
+
+// vec4 emits a 32-byte read-only constant of four copies of a float64 (or of
+// a 64-bit integer, with bits).
+func (g *gen) vec4(name string, bits uint64) {
+	for i := 0; i < 4; i++ {
+		g.asm("DATA %s<>+%d(SB)/8, $%#016x\n", name, 8*i, bits)
+	}
+	g.asm("GLOBL %s<>(SB), RODATA|NOPTR, $32\n", name)
+}
+
+// fastmathConsts emits the constants of the fastmath kernels.
+func (g *gen) fastmathConsts() {
+	f := func(name string, v float64) { g.vec4(name, math.Float64bits(v)) }
+	f("fmLog2e", 1.4426950408889634)
+	f("fmMagic", 6755399441055744.0)
+	f("fmNegLn2", -0.6931471805599453)
+	fact := 1.0
+	for n := 1; n <= 10; n++ {
+		fact *= float64(n)
+		f(fmt.Sprintf("fmC%d", n), 1/fact) // 1/n!, rounded as Go rounds 1.0/n! constants
+	}
+	g.vec4("fmBias", 0xbcc80000000003ff)
+	g.vec4("fmAbs", 0x7fffffffffffffff)
+	g.vec4("fmSign", 0x8000000000000000)
+	f("fmOne", 1)
+	f("fmNeg2", -2)
+	f("fmTanhMax", 9.1)
+	f("fmTanhSmall", 2.4e-4)
+	f("fmExpLo", -104)
+	f("fmExpHi", 89)
+	f("fmSigLo", -40)
+	f("fmSigHi", 700)
+	g.asm("\n")
+}
+
+// fastmath writes exp32x8, tanh32x8 or sigmoid32x8: the float32 loops of
+// expSlice, tanhSlice and sigmoidSlice (fastmath.go) for n a multiple of 8,
+// eight elements per iteration in two groups of four float64 lanes, each
+// step the instruction that computes the Go code's step with the same
+// rounding: expPoly's fused multiply-adds as VFMADD, Go's "if x < c { x = c }"
+// as VMAXPD with c first (the first operand wins only when it is greater),
+// "if x > c { x = c }" as VMINPD likewise. NaN inputs are copied to the
+// output unchanged at the end, as the Go loops do. With nt, d must be
+// 32-byte aligned; the stores are non-temporal, followed by an SFENCE for
+// nt = 1.
+func (g *gen) fastmath(kind string) string {
+	fn := kind + "32x8"
+	l := func(s string) string { return fn + "_" + s }
+	g.asm("// func %s(d, x unsafe.Pointer, n int, nt uint8)\n", fn)
+	g.asm("TEXT ·%s(SB), NOSPLIT, $0-25\n", fn)
+	g.asm("\tMOVQ d+0(FP), DI\n\tMOVQ x+8(FP), SI\n\tMOVQ n+16(FP), CX\n")
+	// emit adds instructions ("\n\t"-separated) to lines.
+	var lines []string
+	emit := func(format string, args ...any) {
+		lines = append(lines, strings.Split(fmt.Sprintf(format, args...), "\n\t")...)
+	}
+	// expPoly: expPoly of Y(a) into Y(p) (a is f or q), with temporaries
+	// Y(r) (2^k), Y(y), Y(y2), Y(y4), Y(q) and Y(f); Estrin's scheme as in
+	// fastmath.go, each FMA with its operands in the same roles.
+	expPoly := func(a, f, r, y, y2, y4, p, q int) {
+		emit("VMOVUPD fmLog2e<>(SB), Y%d", r)
+		emit("VFMADD213PD fmMagic<>(SB), Y%d, Y%d", a, r)  // r = a·log2e + magic
+		emit("VSUBPD fmMagic<>(SB), Y%d, Y%d", r, y)       // k = r − magic
+		emit("VFMADD132PD fmNegLn2<>(SB), Y%d, Y%d", a, y) // y = k·(−ln2) + a
+		emit("VMULPD Y%d, Y%d, Y%d", y, y, y2)
+		emit("VMULPD Y%d, Y%d, Y%d", y2, y2, y4)
+		emit("VMOVUPD fmC9<>(SB), Y%d", p)
+		emit("VFMADD213PD fmC8<>(SB), Y%d, Y%d", y, p)   // c9·y + c8
+		emit("VFMADD231PD fmC10<>(SB), Y%d, Y%d", y2, p) // r2 = c10·y2 + that
+		emit("VMOVUPD fmC7<>(SB), Y%d", q)
+		emit("VFMADD213PD fmC6<>(SB), Y%d, Y%d", y, q) // c7·y + c6
+		emit("VMOVUPD fmC5<>(SB), Y%d", f)
+		emit("VFMADD213PD fmC4<>(SB), Y%d, Y%d", y, f) // c5·y + c4
+		emit("VFMADD231PD Y%d, Y%d, Y%d", q, y2, f)    // r1
+		emit("VMOVUPD fmC3<>(SB), Y%d", q)
+		emit("VFMADD213PD fmC2<>(SB), Y%d, Y%d", y, q) // c3·y + c2
+		emit("VADDPD fmOne<>(SB), Y%d, Y%d", y, y)     // 1 + y
+		emit("VFMADD231PD Y%d, Y%d, Y%d", q, y2, y)    // r0
+		emit("VFMADD231PD Y%d, Y%d, Y%d", f, y4, y)    // r1·y4 + r0
+		emit("VMULPD Y%d, Y%d, Y%d", y4, y4, y4)       // y8
+		emit("VFMADD213PD Y%d, Y%d, Y%d", y, y4, p)    // p = r2·y8 + that
+		emit("VPADDQ fmBias<>(SB), Y%d, Y%d\n\tVPSLLQ $52, Y%d, Y%d", r, r, r, r)
+		emit("VMULPD Y%d, Y%d, Y%d", r, p, p) // p·2^k
+	}
+	// clamp emits Go's "if x < lo { x = lo }; if x > hi { x = hi }" on Y(x):
+	// VMAXPD and VMINPD return their second source unless the first (the
+	// constant, loaded into Y(t)) is strictly greater (smaller).
+	clamp := func(x, t int, lo, hi string) {
+		if lo != "" {
+			emit("VMOVUPD %s<>(SB), Y%d\n\tVMAXPD Y%d, Y%d, Y%d", lo, t, x, t, x)
+		}
+		emit("VMOVUPD %s<>(SB), Y%d\n\tVMINPD Y%d, Y%d, Y%d", hi, t, x, t, x)
+	}
+	// group returns the instructions that compute the four elements at
+	// off(SI), converted to float64 in Y(b), into Y(b+5).
+	group := func(b, off int) []string {
+		lines = nil
+		f, r, y, y2, y4, p, q := b, b+1, b+2, b+3, b+4, b+5, b+6
+		switch kind {
+		case "exp":
+			clamp(f, q, "fmExpLo", "fmExpHi")
+			expPoly(f, f, r, y, y2, y4, p, q)
+		case "sigmoid":
+			emit("VXORPD fmSign<>(SB), Y%d, Y%d", f, f) // z = −f
+			clamp(f, q, "fmSigLo", "fmSigHi")
+			expPoly(f, f, r, y, y2, y4, p, q)
+			emit("VADDPD fmOne<>(SB), Y%d, Y%d", p, p) // 1 + e
+			emit("VMOVUPD fmOne<>(SB), Y%d\n\tVDIVPD Y%d, Y%d, Y%d", r, p, r, p)
+		case "tanh":
+			// a = min(|f|, 9.1), computed again after expPoly from the input.
+			abs := func(a, t int) {
+				emit("VANDPD fmAbs<>(SB), Y%d, Y%d", f, a)
+				clamp(a, t, "", "fmTanhMax")
+			}
+			abs(q, y)
+			emit("VMULPD fmNeg2<>(SB), Y%d, Y%d", q, q) // −2a
+			expPoly(q, f, r, y, y2, y4, p, q)
+			emit("VCVTPS2PD %d(SI), Y%d", off, f)
+			abs(q, y)
+			emit("VMOVUPD fmOne<>(SB), Y%d\n\tVSUBPD Y%d, Y%d, Y%d", r, p, r, r) // 1 − t
+			emit("VADDPD fmOne<>(SB), Y%d, Y%d", p, p)                           // 1 + t
+			emit("VDIVPD Y%d, Y%d, Y%d", p, r, r)
+			emit("VCMPPD $1, fmTanhSmall<>(SB), Y%d, Y%d", q, y) // a < 2.4e-4
+			emit("VBLENDVPD Y%d, Y%d, Y%d, Y%d", y, q, r, r)
+			emit("VANDPD fmSign<>(SB), Y%d, Y%d", f, f) // copysign(r, f)
+			emit("VANDPD fmAbs<>(SB), Y%d, Y%d", r, r)
+			emit("VORPD Y%d, Y%d, Y%d", f, r, p)
+		}
+		return lines
+	}
+	body := func(store string) {
+		g.asm("\tVCVTPS2PD (SI), Y0\n\tVCVTPS2PD 16(SI), Y7\n")
+		// The two groups' instructions interleaved: two dependency chains
+		// side by side keep both FMA pipes busy.
+		g0, g1 := group(0, 0), group(7, 16)
+		for i := range max(len(g0), len(g1)) {
+			for _, gr := range [][]string{g0, g1} {
+				if i < len(gr) {
+					g.asm("\t%s\n", gr[i])
+				}
+			}
+		}
+		g.asm("\tVCVTPD2PSY Y5, X0\n\tVCVTPD2PSY Y12, X1\n\tVINSERTF128 $1, X1, Y0, Y0\n\tVMOVUPS (SI), Y14\n")
+		g.asm("\tVCMPPS $3, Y14, Y14, Y15\n\tVBLENDVPS Y15, Y14, Y0, Y0\n") // NaN: the input
+		g.asm("\t%s Y0, (DI)\n\tADDQ $32, SI\n\tADDQ $32, DI\n\tSUBQ $8, CX\n", store)
+	}
+	g.asm("\tCMPB nt+24(FP), $0\n\tJNE %s\n", l("nt"))
+	g.asm("%s:\n\tCMPQ CX, $8\n\tJB %s\n", l("loop"), l("done"))
+	body("VMOVUPS")
+	g.asm("\tJMP %s\n", l("loop"))
+	g.asm("%s:\n\tCMPQ CX, $8\n\tJB %s\n", l("nt"), l("ntend"))
+	body("VMOVNTPS")
+	g.asm("\tJMP %s\n", l("nt"))
+	g.asm("%s:\n\tCMPB nt+24(FP), $1\n\tJNE %s\n\tSFENCE\n", l("ntend"), l("done"))
+	g.asm("%s:\n\tVZEROUPPER\n\tRET\n\n", l("done"))
+	return fmt.Sprintf("func %s(d, x unsafe.Pointer, n int, nt uint8)", fn)
 }

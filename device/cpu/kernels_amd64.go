@@ -335,6 +335,15 @@ func cvt32to64(d, s unsafe.Pointer, n int, nt uint8)
 func cvt64to32(d, s unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
+func exp32x8(d, x unsafe.Pointer, n int, nt uint8)
+
+//go:noescape
+func tanh32x8(d, x unsafe.Pointer, n int, nt uint8)
+
+//go:noescape
+func sigmoid32x8(d, x unsafe.Pointer, n int, nt uint8)
+
+//go:noescape
 func ntFence()
 
 type (

@@ -216,7 +216,11 @@ func forDTypes(t *testing.T, f32 func(t *testing.T), f64 func(t *testing.T)) {
 func testUnary[T float](t *testing.T) {
 	for op := range device.UnaryOp(device.NumUnaryOps) {
 		switch op {
-		case device.Exp, device.Tanh, device.Sigmoid, device.Log, device.Sin, device.Cos, device.Sign:
+		case device.Exp, device.Tanh, device.Sigmoid:
+			if !is32[T]() || !haveFMA {
+				continue // float32 only (fastmath kernels)
+			}
+		case device.Log, device.Sin, device.Cos, device.Sign:
 			continue // no assembly kernel
 		}
 		for i, l := range layouts(false) {
@@ -243,6 +247,39 @@ func testScalar[T float](t *testing.T) {
 			}
 			anyNaN := op == device.AddS || op == device.MulS
 			run(t, fmt.Sprintf("%v s=%v", op, s), l, uint64(i), anyNaN, func(d, a, _ []T) { scalarKernel(op, d, a, s, l.st) })
+		}
+	}
+}
+
+// TestSIMDFastMath: the float32 exp, tanh and sigmoid kernels against the
+// Go loops over their whole interesting range, densely: every float32
+// exponent, values near the clamps and the small-argument branch of tanh.
+func TestSIMDFastMath(t *testing.T) {
+	needSIMD(t)
+	if !haveFMA {
+		t.Skip("no FMA on this CPU")
+	}
+	var x []float32
+	for i := -120_000; i <= 120_000; i++ {
+		x = append(x, float32(i)/1000)
+	}
+	for e := -149; e <= 127; e++ {
+		for k := 0; k < 64; k++ {
+			v := float32(math.Ldexp(1+float64(k)/64, e))
+			x = append(x, v, -v)
+		}
+	}
+	for _, v := range []float64{-104, -103.97, -87.34, 88.72, 88.73, 89, 9.1, -9.1, 2.4e-4, -2.4e-4, 40, -40} {
+		f := float32(v)
+		x = append(x, f, math.Nextafter32(f, 0), math.Nextafter32(f, 1000))
+	}
+	x = append(x, specials[float32]()...)
+	for _, op := range []device.UnaryOp{device.Exp, device.Tanh, device.Sigmoid} {
+		for _, st := range []stores{cached, ntFenced} {
+			want, got := make([]float32, len(x)), make([]float32, len(x))
+			goPath(func() { unaryKernel(op, want, x, st) })
+			asmPath(func() { unaryKernel(op, got, x, st) })
+			sameBits(t, fmt.Sprintf("%v stores=%d", op, st), got, want, false)
 		}
 	}
 }
@@ -461,6 +498,9 @@ func TestSIMDDispatch(t *testing.T) {
 		f    func(d *Buffer)
 	}{
 		{"Unary ReLU", func(d *Buffer) { be.Unary(device.ReLU, d, xb, l) }},
+		{"Unary Exp", func(d *Buffer) { be.Unary(device.Exp, d, xb, l) }},
+		{"Unary Tanh", func(d *Buffer) { be.Unary(device.Tanh, d, xb, l) }},
+		{"Unary Sigmoid", func(d *Buffer) { be.Unary(device.Sigmoid, d, xb, l) }},
 		{"Scalar MulS", func(d *Buffer) { be.Scalar(device.MulS, d, xb, l, 3) }},
 		{"Binary Maximum", func(d *Buffer) { be.Binary(device.Maximum, d, xb, l, yb, l) }},
 		{"Binary row broadcast", func(d *Buffer) {

@@ -82,7 +82,8 @@
 // that fails is reported in the notes; it does not change the exit status.
 // With -quick the peers run with -quick and only the cases in quickPeerCases
 // (binary/add and reduce/sum/all at 1M, seed/1048576, overhead/op, and
-// mlp/step for gorgonia and torch, plus one matmul for torch), which keeps
+// mlp/step for gorgonia and torch, plus fashion/epoch for gorgonia and one
+// matmul for torch), which keeps
 // the whole run under a minute; the table then has peer numbers in those
 // rows only. Without -quick every peer runs its full suite (about two
 // minutes each for the Go peers here), restricted by -cases if given.

@@ -21,8 +21,10 @@ import (
 // of workload, while the whole -quick run stays under a minute on a 2-core
 // machine. GoMLX skips mlp/step there (its matmul gradients materialise
 // [M,K,N] tensors: about a second per step, see bench/peers/README.md).
+// gorgonia also runs fashion/epoch (6000 images with -quick, 2-3 s here with
+// loading the dataset; skipped by the peer when the dataset is missing).
 var quickPeerCases = map[string]string{
-	"gorgonia": `^(binary/add/1048576|reduce/sum/all/1048576|seed/1048576|overhead/op|mlp/step)$`,
+	"gorgonia": `^(binary/add/1048576|reduce/sum/all/1048576|seed/1048576|overhead/op|mlp/step|fashion/epoch)$`,
 	"gomlx":    `^(binary/add/1048576|reduce/sum/all/1048576|seed/1048576|overhead/op)$`,
 	"torch":    `^(binary/add/1048576|reduce/sum/all/1048576|matmul/256x784x512|seed/1048576|overhead/op|mlp/step)$`,
 }

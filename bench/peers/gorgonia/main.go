@@ -75,6 +75,11 @@ type workload struct {
 	// accNote is set by check when the result is correct but visibly off
 	// the float64 reference (float32 accumulation).
 	accNote string
+	// roots, if set, are the nodes a run needs: the machines execute only
+	// the subgraph that computes them (ExactSubgraphRoots), not nodes that
+	// nothing reads, such as the gradient of the MLP's input batch that
+	// gorgonia.Grad builds along with the weights' gradients.
+	roots G.Nodes
 	// lispGraph, if set, builds an equivalent graph without symbolic
 	// gradients for the LispMachine's own forward+backward.
 	lispGraph func() *workload
@@ -90,13 +95,21 @@ func (w *workload) let(i int) error {
 	return nil
 }
 
+// graph returns the graph the machines run: w.g, or its subgraph for roots.
+func (w *workload) graph() *G.ExprGraph {
+	if len(w.roots) > 0 {
+		return w.g.ExactSubgraphRoots(w.roots...)
+	}
+	return w.g
+}
+
 // tapeRunner compiles a tape machine once and returns its per-run function.
 func (w *workload) tapeRunner() (func(i int) error, func()) {
 	var opts []G.VMOpt
 	if len(w.bind) > 0 {
 		opts = append(opts, G.BindDualValues(w.bind...))
 	}
-	m := G.NewTapeMachine(w.g, opts...)
+	m := G.NewTapeMachine(w.graph(), opts...)
 	return func(i int) error {
 		if err := w.let(i); err != nil {
 			return err
@@ -121,7 +134,7 @@ func (w *workload) lispRunner(fwdOnly bool) func(i int) error {
 		}
 		var m G.VM
 		if fwdOnly {
-			m = G.NewLispMachine(w.g, G.ExecuteFwdOnly())
+			m = G.NewLispMachine(w.graph(), G.ExecuteFwdOnly())
 		} else {
 			m = G.NewLispMachine(w.g)
 		}
@@ -614,6 +627,7 @@ func mlp(r *Runner) {
 			if err != nil {
 				panic(err)
 			}
+			w.roots = append(G.Nodes{loss}, grads...)
 			model := make([]G.ValueGrad, len(params))
 			for i := range params {
 				model[i] = symGrad{params[i], grads[i]}

@@ -225,34 +225,8 @@ func reduceOuter[T float](op device.ReduceOp, d, x []T, base int, red device.Lay
 					}
 				}
 			}
-		case device.Norm2:
-			for _, r := range rows {
-				row := x[r+lo : r+hi]
-				row = row[:len(acc)]
-				for j, v := range row {
-					acc[j] += float64(v) * float64(v)
-				}
-			}
 		default:
-			// Four rows at a time: one read and write of the accumulators
-			// per four elements. The grouping is fixed by the row count, so
-			// results do not depend on the split across goroutines.
-			k := 0
-			for ; k+4 <= len(rows); k += 4 {
-				r0, r1 := x[rows[k]+lo:rows[k]+hi], x[rows[k+1]+lo:rows[k+1]+hi]
-				r2, r3 := x[rows[k+2]+lo:rows[k+2]+hi], x[rows[k+3]+lo:rows[k+3]+hi]
-				r0, r1, r2, r3 = r0[:len(acc)], r1[:len(acc)], r2[:len(acc)], r3[:len(acc)]
-				for j := range acc {
-					acc[j] += (float64(r0[j]) + float64(r1[j])) + (float64(r2[j]) + float64(r3[j]))
-				}
-			}
-			for ; k < len(rows); k++ {
-				row := x[rows[k]+lo : rows[k]+hi]
-				row = row[:len(acc)]
-				for j, v := range row {
-					acc[j] += float64(v)
-				}
-			}
+			colSums(acc, x, rows, lo, op == device.Norm2)
 		}
 		return acc
 	}
@@ -279,6 +253,48 @@ func reduceOuter[T float](op device.ReduceOp, d, x []T, base int, red device.Lay
 			col[c] = parts[c][j]
 		}
 		d[j] = T(finish(op, combine(op, col), nr))
+	}
+}
+
+// colSums adds the columns lo..lo+len(acc) of the rows of x that start at
+// the offsets rows (or the squares of their elements, with sq) into acc:
+// four rows at a time, acc[j] + ((r0[j]+r1[j]) + (r2[j]+r3[j])), then the
+// last len(rows) mod 4 rows one at a time, acc[j] + r[j]. Adding four rows
+// at once reads and writes the accumulators once per four elements. The
+// grouping depends only on the rows, so results do not depend on how the
+// columns are split across goroutines. The assembly version (colSum32 and
+// the like, read a batch of rows side by side) adds in the same order and
+// gives the same bits. Squares are rounded before they are added (no fused
+// multiply-add).
+func colSums[T float](acc []float64, x []T, rows []int, lo int, sq bool) {
+	if useSIMD && simdColSums(acc, x, rows, lo, sq) {
+		return
+	}
+	n := len(acc)
+	k := 0
+	for ; k+4 <= len(rows); k += 4 {
+		r0, r1 := x[rows[k]+lo:rows[k]+lo+n], x[rows[k+1]+lo:rows[k+1]+lo+n]
+		r2, r3 := x[rows[k+2]+lo:rows[k+2]+lo+n], x[rows[k+3]+lo:rows[k+3]+lo+n]
+		if sq {
+			for j := range acc {
+				v0, v1, v2, v3 := float64(r0[j]), float64(r1[j]), float64(r2[j]), float64(r3[j])
+				acc[j] += (float64(v0*v0) + float64(v1*v1)) + (float64(v2*v2) + float64(v3*v3))
+			}
+			continue
+		}
+		for j := range acc {
+			acc[j] += (float64(r0[j]) + float64(r1[j])) + (float64(r2[j]) + float64(r3[j]))
+		}
+	}
+	for ; k < len(rows); k++ {
+		row := x[rows[k]+lo : rows[k]+lo+n]
+		for j, v := range row {
+			f := float64(v)
+			if sq {
+				f = float64(f * f)
+			}
+			acc[j] += f
+		}
 	}
 }
 

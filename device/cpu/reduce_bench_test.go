@@ -3,42 +3,43 @@ package cpu
 import (
 	"fmt"
 	"testing"
-	"unsafe"
 
 	"github.com/tapegrad/tapegrad/device"
 )
 
-// BenchmarkReduceOuter reduces a [4096, 4096] tensor over its first axis
-// (x.Sum(0), the bench harness's reduce/sum/outer/16777216 case), 64 MiB of
-// float32 that do not fit in the caches, with the assembly kernels ("asm")
-// and the Go loops ("go"); the bytes are those read.
+// BenchmarkReduceOuter reduces 16M elements over the first axis, x.Sum(0):
+// [16384, 1024] is the bench harness's reduce/sum/outer/16777216 case,
+// [4096, 4096] a square one; 64 MiB of float32 (128 MiB of float64), more
+// than the caches hold. "asm" runs the assembly kernels, "go" the Go loops;
+// the bytes are those read.
 func BenchmarkReduceOuter(b *testing.B) {
-	const rows, cols = 4096, 4096
-	l := device.Contiguous([]int{rows, cols})
 	for _, c := range []struct {
-		name string
-		op   device.ReduceOp
-		dt   device.DType
+		op         device.ReduceOp
+		dt         device.DType
+		rows, cols int
 	}{
-		{"sum/float32", device.Sum, device.Float32},
-		{"norm2/float32", device.Norm2, device.Float32},
-		{"sum/float64", device.Sum, device.Float64},
+		{device.Sum, device.Float32, 16384, 1024},
+		{device.Sum, device.Float32, 4096, 4096},
+		{device.Norm2, device.Float32, 16384, 1024},
+		{device.Sum, device.Float64, 16384, 1024},
 	} {
+		n := c.rows * c.cols
 		var x, d *Buffer
-		var size int
+		size := 4
 		if c.dt == device.Float32 {
-			v := make([]float32, rows*cols)
+			v := make([]float32, n)
 			for i := range v {
 				v[i] = float32(i%1000) / 100
 			}
-			x, d, size = Wrap(v), Wrap(make([]float32, cols)), int(unsafe.Sizeof(v[0]))
+			x, d = Wrap(v), Wrap(make([]float32, c.cols))
 		} else {
-			v := make([]float64, rows*cols)
+			v := make([]float64, n)
 			for i := range v {
 				v[i] = float64(i%1000) / 100
 			}
-			x, d, size = Wrap(v), Wrap(make([]float64, cols)), int(unsafe.Sizeof(v[0]))
+			x, d, size = Wrap(v), Wrap(make([]float64, c.cols)), 8
 		}
+		l := device.Contiguous([]int{c.rows, c.cols})
 		for _, path := range []struct {
 			name string
 			run  func(func())
@@ -46,8 +47,8 @@ func BenchmarkReduceOuter(b *testing.B) {
 			if path.name == "asm" && !haveSIMD {
 				continue
 			}
-			b.Run(fmt.Sprintf("%s/%s", c.name, path.name), func(b *testing.B) {
-				b.SetBytes(int64(rows * cols * size))
+			b.Run(fmt.Sprintf("%v/%v/%dx%d/%s", c.op, c.dt, c.rows, c.cols, path.name), func(b *testing.B) {
+				b.SetBytes(int64(n * size))
 				path.run(func() {
 					for b.Loop() {
 						Get().Reduce(c.op, d, x, l, []int{0})

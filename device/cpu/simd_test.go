@@ -533,11 +533,14 @@ func TestSIMDColSums(t *testing.T) {
 // TestReduceOuterPaths: sums, means and norms over leading axes give the
 // same bits with the Go loops and the assembly, with one goroutine and
 // several (the columns split among them, or the rows in fixed chunks).
+// TestReduceLarge checks the values.
 func TestReduceOuterPaths(t *testing.T) {
 	be := Get()
 	p := pool[float64]()
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
-	for _, shape := range [][]int{{5, 7}, {9, 300}, {33, 1001}, {2, 3, 257}, {70001, 3}, {513, 1030}} {
+	// Column splits, fixed chunks of few columns, fixed chunks of short
+	// rows interleaved (the last two shapes: a last chunk of 11 rows, of 8).
+	for _, shape := range [][]int{{5, 7}, {9, 300}, {33, 1001}, {2, 3, 257}, {70001, 3}, {513, 1030}, {6001, 700}, {8200, 512}} {
 		n := device.NumElements(shape)
 		if simdRace && n > 100000 {
 			continue

@@ -168,9 +168,10 @@ func simdLanes4[T float](runs *[4][]T, sq bool, out *[4][8]float64) bool {
 }
 
 // colBatch is the number of rows simdColSums passes to one kernel call, a
-// multiple of four: the rows read side by side. Eight streams read a
-// [4096, 4096] float32 tensor 5-10% faster than four here; sixteen rows 4
-// KiB apart overflow the 8 ways of an L1 set.
+// multiple of four: the rows read side by side, as many as reduceOuter
+// interleaves (outerStreams). Eight streams read 16M float32 5-10% faster
+// than four here; sixteen rows 4 KiB apart overflow the 8 ways of an L1
+// set. The batches do not change the order of the additions.
 const colBatch = 8
 
 // simdColSums is colSums in assembly: the rows in batches of colBatch, each

@@ -661,6 +661,7 @@ func TestReduceLarge(t *testing.T) {
 		{[]int{2, 140001}, []int{1}, []string{"dense", "permuted"}},  // inner, chunked runs
 		{[]int{140001, 3}, []int{0}, []string{"dense", "strided"}},   // outer, row chunks
 		{[]int{700, 300}, []int{0}, []string{"dense"}},               // outer, column split
+		{[]int{6001, 700}, []int{0}, []string{"dense"}},              // outer, chunks of interleaved rows
 		{[]int{300, 700}, []int{1}, []string{"dense", "permuted"}},   // inner, parallel over outputs
 		{[]int{60, 70, 50}, []int{1}, []string{"dense", "permuted"}}, // middle axis
 		{[]int{60, 70, 50}, []int{0, 2}, []string{"dense"}},

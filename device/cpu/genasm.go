@@ -2,9 +2,10 @@
 
 // genasm writes kernels_amd64.s and kernels_amd64.go: AVX2 versions of the
 // memory-bound elementwise loops of kernels_gen.go, of AddScaled, of the
-// float32/float64 conversions, of the Sum/Norm2 reductions and of the
-// float32 exp, tanh and sigmoid loops of fastmath.go (AVX2 and FMA), and
-// the tables that map operations to them (simd_amd64.go dispatches).
+// float32/float64 conversions, of the Sum/Norm2 reductions (along runs,
+// and column by column over leading axes) and of the float32 exp, tanh and
+// sigmoid loops of fastmath.go (AVX2 and FMA), and the tables that map
+// operations to them (simd_amd64.go dispatches).
 //
 // Every elementwise kernel has the same shape: a loop over unrolled 32-byte
 // vectors with ordinary stores; with nt set (the stores type of simd.go), a
@@ -274,6 +275,7 @@ func main() {
 		decls = append(decls, g.elementwise(kernel{fn: "axpby" + sfx, op: ops["axpby"], dt: dt, a: "a", b: "b", ptrs: []string{"d", "a", "b"}, params: []string{"alpha", "beta"}}))
 		decls = append(decls, g.elementwise(kernel{fn: "xpby" + sfx, op: ops["xpby"], dt: dt, a: "a", b: "b", ptrs: []string{"d", "a", "b"}, params: []string{"beta"}}))
 		decls = append(decls, g.reduction(dt, false), g.reduction(dt, true))
+		decls = append(decls, g.colsum(dt, false), g.colsum(dt, true))
 	}
 	decls = append(decls, g.convert(dtypes[0], dtypes[1]), g.convert(dtypes[1], dtypes[0]))
 	g.fastmathConsts()
@@ -821,4 +823,129 @@ func (g *gen) fastmath(kind string) string {
 	g.asm("%s:\n\tCMPB nt+24(FP), $1\n\tJNE %s\n\tSFENCE\n", l("ntend"), l("done"))
 	g.asm("%s:\n\tVZEROUPPER\n\tRET\n\n", l("done"))
 	return fmt.Sprintf("func %s(d, x unsafe.Pointer, n int, nt uint8)", fn)
+}
+
+// colPrefetch is how far ahead, in bytes, colsum prefetches each row it
+// reads.
+const colPrefetch = 256
+
+// colsum writes colSum32 or colSum64 (sq: colSumSq32, colSumSq64), the
+// column sums of reduceOuter (colSums in reduce.go): acc[j] for j < n gets
+// the j-th elements of the m rows that rows points to, four rows at a time
+// as acc[j] + ((r0[j]+r1[j]) + (r2[j]+r3[j])), then the last m mod 4 rows
+// one at a time as acc[j] + r[j] (with sq, each element squared first,
+// rounded: no fused multiply-add). Blocks of 16 columns, then of 4, then
+// single columns (the scalar forms) are taken through all m rows while
+// their accumulators stay in registers, Y0-Y3 (X0 for one column); so the
+// m rows are read side by side, m streams through memory. Within a block
+// the loads go row by row: loads of different rows at the same column hit
+// the same L1 bank and set where rows are a multiple of 4 KiB apart.
+//
+// The hardware prefetchers stop at 4 KiB pages and start over at every
+// row, so the blocks of 16 columns prefetch colPrefetch bytes ahead in each
+// row and, near the end of the n columns, at the start of rows[m+i], the
+// row that takes the place of row i in the caller's next call (rows holds
+// 2m pointers; a prefetch never faults, whatever the address).
+func (g *gen) colsum(dt dtype, sq bool) string {
+	fn := fmt.Sprintf("colSum%d", dt.bits)
+	if sq {
+		fn = fmt.Sprintf("colSumSq%d", dt.bits)
+	}
+	l := func(s string) string { return fn + "_" + s }
+	decl := fmt.Sprintf("func %s(acc *float64, rows *unsafe.Pointer, m, n int)", fn)
+	g.asm("// %s\n", decl[len("func "):])
+	g.asm("TEXT ·%s(SB), NOSPLIT, $0-32\n", fn)
+	g.asm("\tMOVQ acc+0(FP), DI\n\tMOVQ rows+8(FP), SI\n\tMOVQ m+16(FP), DX\n\tMOVQ n+24(FP), AX\n")
+	// BX: the first column of the block, AX: the columns left from it;
+	// R14: colPrefetch - n*size, the offset from column BX of the
+	// prefetches in the next rows.
+	g.asm("\tXORQ BX, BX\n\tMOVQ AX, R14\n\tSHLQ $%d, R14\n\tNEGQ R14\n\tADDQ $%d, R14\n", map[int]int{4: 2, 8: 3}[dt.size], colPrefetch)
+	rowRegs := []string{"R10", "R11", "R12", "R13"}
+	// elem addresses element BX + i of the row in reg; accAt of acc.
+	elem := func(reg string, i int) string {
+		return fmt.Sprintf("%d(%s)(BX*%d)", i*dt.size, reg, dt.size)
+	}
+	accAt := func(i int) string { return fmt.Sprintf("%d(DI)(BX*8)", 8*i) }
+	// block writes the loop over blocks of w columns, w/4 groups of four
+	// (Y registers) or one column (X registers), while at least atLeast
+	// columns are left. pf: "in" prefetches ahead in the rows, "next" in
+	// the next rows, "" not at all.
+	block := func(name, next string, w, atLeast int, pf string) {
+		q, r, p, mov := w/4, "Y", "PD", "VMOVUPD"
+		if w == 1 {
+			q, r, p, mov = 1, "X", "SD", "VMOVSD"
+		}
+		reg := func(i int) string { return fmt.Sprintf("%s%d", r, i) }
+		// load reads group c of the row in row into register t, as float64.
+		load := func(row string, c, t int) {
+			switch {
+			case dt.bits == 32 && w == 1:
+				g.asm("\tVCVTSS2SD %s, %s, %s\n", elem(row, 0), reg(t), reg(t))
+			case dt.bits == 32:
+				g.asm("\tVCVTPS2PD %s, %s\n", elem(row, 4*c), reg(t))
+			default:
+				g.asm("\t%s %s, %s\n", mov, elem(row, 4*c), reg(t))
+			}
+			if sq {
+				g.asm("\tVMUL%s %s, %s, %s\n", p, reg(t), reg(t), reg(t))
+			}
+		}
+		add := func(a, b int) { g.asm("\tVADD%s %s, %s, %s\n", p, reg(b), reg(a), reg(a)) }
+		// prefetch fetches the block's lines ahead for the row in row, the
+		// k-th from R8.
+		prefetch := func(row string, k int) {
+			for off := 0; off < w*dt.size; off += 64 {
+				switch pf {
+				case "in":
+					g.asm("\tPREFETCHNTA %d(%s)(BX*%d)\n", colPrefetch+off, row, dt.size)
+				case "next":
+					g.asm("\tMOVQ %d(R8)(DX*8), CX\n\tADDQ R14, CX\n\tPREFETCHNTA %d(CX)(BX*%d)\n", 8*k, off, dt.size)
+				}
+			}
+		}
+		// each emits f for the groups of the block.
+		each := func(f func(c int)) {
+			for c := 0; c < q; c++ {
+				f(c)
+			}
+		}
+		g.asm("%s:\n\tCMPQ AX, $%d\n\tJB %s\n", l(name), atLeast, l(next))
+		each(func(c int) { g.asm("\t%s %s, %s\n", mov, accAt(4*c), reg(c)) })
+		g.asm("\tMOVQ SI, R8\n\tMOVQ DX, R9\n")
+		// Four rows: group c sums in temporaries 4+c, 8+c and 12+c.
+		t := func(k, c int) int { return 4 + 4*k + c }
+		g.asm("%s:\n\tCMPQ R9, $4\n\tJB %s\n", l(name+"four"), l(name+"one"))
+		for k, rr := range rowRegs {
+			g.asm("\tMOVQ %d(R8), %s\n", 8*k, rr)
+		}
+		for k, rr := range rowRegs {
+			prefetch(rr, k)
+		}
+		each(func(c int) { load(rowRegs[0], c, t(0, c)) })
+		each(func(c int) { load(rowRegs[1], c, t(1, c)) })
+		each(func(c int) { add(t(0, c), t(1, c)) }) // r0 + r1
+		each(func(c int) { load(rowRegs[2], c, t(1, c)) })
+		each(func(c int) { load(rowRegs[3], c, t(2, c)) })
+		each(func(c int) { add(t(1, c), t(2, c)) }) // r2 + r3
+		each(func(c int) { add(t(0, c), t(1, c)) }) // (r0+r1) + (r2+r3)
+		each(func(c int) { add(c, t(0, c)) })       // acc + that
+		g.asm("\tADDQ $32, R8\n\tSUBQ $4, R9\n\tJMP %s\n", l(name+"four"))
+		// The last rows, one at a time.
+		g.asm("%s:\n\tTESTQ R9, R9\n\tJEQ %s\n\tMOVQ (R8), R10\n", l(name+"one"), l(name+"store"))
+		prefetch("R10", 0)
+		each(func(c int) { load("R10", c, t(0, c)) })
+		each(func(c int) { add(c, t(0, c)) })
+		g.asm("\tADDQ $8, R8\n\tDECQ R9\n\tJMP %s\n", l(name+"one"))
+		g.asm("%s:\n", l(name+"store"))
+		each(func(c int) { g.asm("\t%s %s, %s\n", mov, reg(c), accAt(4*c)) })
+		g.asm("\tADDQ $%d, BX\n\tSUBQ $%d, AX\n\tJMP %s\n", w, w, l(name))
+	}
+	// Blocks whose prefetches stay in the rows, then those that reach past
+	// their ends.
+	block("w16in", "w16next", 16, 16+colPrefetch/dt.size, "in")
+	block("w16next", "w4", 16, 16, "next")
+	block("w4", "w1", 4, 4, "")
+	block("w1", "done", 1, 1, "")
+	g.asm("%s:\n\tVZEROUPPER\n\tRET\n\n", l("done"))
+	return decl
 }

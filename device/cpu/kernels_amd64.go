@@ -170,6 +170,12 @@ func lanes32(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
 func lanesSq32(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
 
 //go:noescape
+func colSum32(acc *float64, rows *unsafe.Pointer, m, n int)
+
+//go:noescape
+func colSumSq32(acc *float64, rows *unsafe.Pointer, m, n int)
+
+//go:noescape
 func neg64(d unsafe.Pointer, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
@@ -327,6 +333,12 @@ func lanes64(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
 
 //go:noescape
 func lanesSq64(p *[4]unsafe.Pointer, n *[4]int, out *[4][8]float64)
+
+//go:noescape
+func colSum64(acc *float64, rows *unsafe.Pointer, m, n int)
+
+//go:noescape
+func colSumSq64(acc *float64, rows *unsafe.Pointer, m, n int)
 
 //go:noescape
 func cvt32to64(d, s unsafe.Pointer, n int, nt uint8)

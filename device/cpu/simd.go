@@ -8,7 +8,8 @@ import (
 // useSIMD selects the assembly kernels (kernels_amd64.s, AVX2) for the
 // contiguous runs of the elementwise operations (float32 Exp, Tanh and
 // Sigmoid too, where the CPU also has FMA), AddScaled, float32/float64
-// conversions and the Sum, Mean and Norm2 reductions, where the CPU has them.
+// conversions and the Sum, Mean and Norm2 reductions (along runs and over
+// leading axes), where the CPU has them.
 // They give the same bits as the Go loops. Setting the environment variable
 // TAPEGRAD_CPU_SIMD=off before the program starts keeps the Go loops (to
 // compare the two; tests switch the variable directly).

@@ -17,3 +17,6 @@ func simdBinarySV[T float](device.BinaryOp, []T, T, []T, stores) bool    { retur
 func simdAddScaled[T float](d, a, b []T, alpha, beta T, st stores) bool  { return false }
 func simdConvert[D, S float](d []D, s []S, st stores) bool               { return false }
 func simdLanes4[T float](runs *[4][]T, sq bool, out *[4][8]float64) bool { return false }
+func simdColSums[T float](acc []float64, x []T, rows []int, lo int, sq bool) bool {
+	return false
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -479,6 +480,166 @@ func sameFloat(u, v float64) bool {
 func TestSIMDLanes4(t *testing.T) {
 	needSIMD(t)
 	forDTypes(t, testLanes4[float32], testLanes4[float64])
+}
+
+// colSumsRef is colSums written out from its documentation, one column at
+// a time.
+func colSumsRef[T float](acc []float64, x []T, rows []int, lo int, sq bool) {
+	at := func(k, j int) float64 {
+		f := float64(x[rows[k]+lo+j])
+		if sq {
+			f = float64(f * f)
+		}
+		return f
+	}
+	for j := range acc {
+		k := 0
+		for ; k+4 <= len(rows); k += 4 {
+			acc[j] += (at(k, j) + at(k+1, j)) + (at(k+2, j) + at(k+3, j))
+		}
+		for ; k < len(rows); k++ {
+			acc[j] += at(k, j)
+		}
+	}
+}
+
+// testColSums checks the column-sum kernels against the Go loops and the
+// reference: column counts around the blocks of 16 and 4 and the prefetch
+// distance, row counts around the groups of four and the batches, rows at
+// any offset (unaligned, overlapping, repeated, out of order), data full
+// of specials, accumulators that start nonzero.
+func testColSums[T float](t *testing.T) {
+	p := pool[T]()
+	r := rand.New(rand.NewPCG(5, 6))
+	cols := []int{0, 1, 3, 5, 7, 8, 9, 15, 16, 17, 31, 33, 64, 65, 100, 129, 1025}
+	nrows := []int{0, 1, 2, 3, 4, 5, 7, 8, 9, 12, 13, 15, 16, 17, 33}
+	if simdRace {
+		cols, nrows = []int{0, 1, 5, 17, 65, 129}, []int{0, 1, 4, 5, 9, 17}
+	}
+	for _, n := range cols {
+		for _, m := range nrows {
+			for it := 0; it < 3; it++ {
+				// Three arrangements: rows evenly spaced by a multiple of
+				// 4 KiB, by an odd stride, and at random offsets.
+				rows := make([]int, m)
+				lo := r.IntN(9)
+				stride := 4096 / int(unsafe.Sizeof(T(0)))
+				if it == 1 {
+					stride = n + r.IntN(7)
+				}
+				for k := range rows {
+					if it == 2 {
+						rows[k] = r.IntN(len(p) - n - lo)
+					} else {
+						rows[k] = 3 + k*stride
+					}
+				}
+				for _, sq := range []bool{false, true} {
+					start := make([]float64, n)
+					for j := range start {
+						start[j] = r.NormFloat64()
+					}
+					want, ref, got := append([]float64(nil), start...), append([]float64(nil), start...), append([]float64(nil), start...)
+					x := p
+					if it < 2 && m > 0 && rows[m-1]+lo+n > len(p) {
+						continue
+					}
+					goPath(func() { colSums(want, x, rows, lo, sq) })
+					colSumsRef(ref, x, rows, lo, sq)
+					asmPath(func() { colSums(got, x, rows, lo, sq) })
+					for j := range want {
+						if !sameFloat(want[j], ref[j]) {
+							t.Fatalf("n=%d m=%d arrangement %d sq=%v: column %d: Go %v, reference %v", n, m, it, sq, j, want[j], ref[j])
+						}
+						if !sameFloat(got[j], want[j]) {
+							t.Fatalf("n=%d m=%d arrangement %d sq=%v: column %d: asm %v (%#x), Go %v (%#x)",
+								n, m, it, sq, j, got[j], math.Float64bits(got[j]), want[j], math.Float64bits(want[j]))
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestSIMDColSums(t *testing.T) {
+	needSIMD(t)
+	forDTypes(t, testColSums[float32], testColSums[float64])
+}
+
+// TestReduceOuterPaths: sums, means and norms over leading axes give the
+// same bits with the Go loops and the assembly, with one goroutine and
+// several (the columns split among them, or the rows in fixed chunks).
+// TestReduceLarge checks the values.
+func TestReduceOuterPaths(t *testing.T) {
+	be := Get()
+	p := pool[float64]()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	// Column splits, fixed chunks of few columns, fixed chunks of short
+	// rows interleaved (the last two shapes: a last chunk of 11 rows, of 8).
+	for _, shape := range [][]int{{5, 7}, {9, 300}, {33, 1001}, {2, 3, 257}, {70001, 3}, {513, 1030}, {6001, 700}, {8200, 512}} {
+		n := device.NumElements(shape)
+		if simdRace && n > 100000 {
+			continue
+		}
+		x := make([]float64, n+3)
+		for i := range x {
+			x[i] = p[i%len(p)]
+			if i%5 != 0 && (x[i] != x[i] || math.IsInf(x[i], 0)) {
+				x[i] = 0.5 // a NaN or an infinity now and then, not everywhere
+			}
+		}
+		l := device.Contiguous(shape)
+		l.Offset = 3
+		axes := []int{0}
+		if len(shape) == 3 {
+			axes = []int{0, 1}
+		}
+		nk := shape[len(shape)-1]
+		for _, dt := range []device.DType{device.Float32, device.Float64} {
+			src := Wrap(x)
+			if dt == device.Float32 {
+				x32 := make([]float32, len(x))
+				for i, v := range x {
+					x32[i] = float32(v)
+				}
+				src = Wrap(x32)
+			}
+			for _, op := range []device.ReduceOp{device.Sum, device.Mean, device.Norm2} {
+				var first []float64
+				for _, procs := range []int{1, 2, 3} {
+					runtime.GOMAXPROCS(procs)
+					for _, path := range []func(func()){goPath, asmPath} {
+						var got *Buffer
+						path(func() {
+							got = Wrap(make([]float64, nk))
+							if dt == device.Float32 {
+								got = Wrap(make([]float32, nk))
+							}
+							be.Reduce(op, got, src, l, axes)
+						})
+						v := make([]float64, nk)
+						for j := range v {
+							if dt == device.Float32 {
+								v[j] = float64(got.f32[j])
+							} else {
+								v[j] = got.f64[j]
+							}
+						}
+						if first == nil {
+							first = v
+							continue
+						}
+						for j := range v {
+							if !sameFloat(v[j], first[j]) {
+								t.Fatalf("%v %v over %v of %v, GOMAXPROCS %d: column %d: %v, want %v", op, dt, axes, shape, procs, j, v[j], first[j])
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 }
 
 // TestSIMDDispatch runs whole operations above the non-temporal threshold,

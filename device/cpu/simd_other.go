@@ -7,6 +7,9 @@ import "github.com/tapegrad/tapegrad/device"
 // haveSIMD: there are assembly kernels for amd64 only.
 const haveSIMD = false
 
+// haveFMA: the FMA kernels are amd64 assembly too.
+const haveFMA = false
+
 func ntFence() {}
 
 func simdUnary[T float](device.UnaryOp, []T, []T, stores) bool           { return false }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tapegrad/tapegrad/bench/internal/peerkit"
 )
 
 // TestQuickSubset runs the harness end to end on a few small CPU cases
@@ -47,7 +49,7 @@ func TestQuickSubset(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ValidateJSON(rep); err != nil {
+	if err := peerkit.ValidateJSON(rep); err != nil {
 		t.Errorf("tapegrad's report does not match the peers' schema: %v", err)
 	}
 	names := map[string]bool{}

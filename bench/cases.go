@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/tapegrad/tapegrad/bench/internal/peerkit"
 	"github.com/tapegrad/tapegrad/data"
 	"math"
 	"os"
@@ -173,7 +174,7 @@ func (s *suite) run(c Case, setup func() prepared) {
 		c.Mode = "eager"
 	}
 	fail := func(why string) {
-		c.Skipped = oneLine(why)
+		c.Skipped = peerkit.OneLine(why)
 		s.failed = append(s.failed, c.Name+" ("+c.Mode+"): "+c.Skipped)
 		s.add(c)
 	}
@@ -195,10 +196,10 @@ func (s *suite) run(c Case, setup func() prepared) {
 			if err != nil {
 				return fmt.Errorf("check failed: %v", err)
 			}
-			c.Note = join(c.Note, note)
+			c.Note = peerkit.Join(c.Note, note)
 		}
 		var terr error
-		med, lo, hi, reps, terr = s.cfg.timing.measure(p.fn, s.sync)
+		med, lo, hi, reps, terr = s.cfg.timing.Measure(func(i int) error { p.fn(i); return nil }, s.sync)
 		return terr
 	}()
 	if err != nil {
@@ -208,11 +209,11 @@ func (s *suite) run(c Case, setup func() prepared) {
 	c.MedianNs, c.MinNs, c.MaxNs, c.Reps = max(1, med.Nanoseconds()), lo.Nanoseconds(), hi.Nanoseconds(), reps
 	switch {
 	case p.valueFn != nil:
-		c.Value = round3(p.valueFn(med))
+		c.Value = peerkit.Round3(p.valueFn(med))
 	case c.Flops > 0:
-		c.Value, c.Unit = round3(float64(c.Flops)/float64(c.MedianNs)), "GFLOP/s"
+		c.Value, c.Unit = peerkit.Round3(float64(c.Flops)/float64(c.MedianNs)), "GFLOP/s"
 	case c.Bytes > 0:
-		c.Value, c.Unit = round3(float64(c.Bytes)/float64(c.MedianNs)), "GB/s"
+		c.Value, c.Unit = peerkit.Round3(float64(c.Bytes)/float64(c.MedianNs)), "GB/s"
 	}
 	s.add(c)
 }
@@ -292,7 +293,7 @@ func rooflineModes(cuda bool) [2]string {
 // copyCase measures copy/n in one mode (see copyCases; "-end" modes repeat
 // the roofline copy at the end of the run).
 func (s *suite) copyCase(n int, mode string) {
-	k := rotateCopies(int64(4 * n))
+	k := peerkit.RotateCopies(int64(4 * n))
 	c := Case{Name: fmt.Sprintf("copy/%d", n), Mode: mode, Size: int64(n), Bytes: 8 * int64(n)}
 	workers := runtime.GOMAXPROCS(0)
 	again := ""
@@ -308,7 +309,7 @@ func (s *suite) copyCase(n int, mode string) {
 		c.Note = fmt.Sprintf("a plain Go loop d[i] = s[i] split over GOMAXPROCS=%d goroutines: what Go code without vector instructions gets for a copy", workers)
 	case "eager":
 		c.Note = "tensor Clone of a dense tensor (the backend's Copy)"
-		c.Note = join(c.Note, again, rotNote(k))
+		c.Note = peerkit.Join(c.Note, again, peerkit.RotNote(k))
 		s.run(c, func() prepared {
 			in, host := s.inputs(k, []int{n})
 			return prepared{
@@ -320,7 +321,7 @@ func (s *suite) copyCase(n int, mode string) {
 		})
 		return
 	}
-	c.Note = join(c.Note, again, rotNote(k))
+	c.Note = peerkit.Join(c.Note, again, peerkit.RotNote(k))
 	s.run(c, func() prepared {
 		src, dst := make([][]float32, k), make([][]float32, k)
 		for i := range src {
@@ -421,8 +422,8 @@ func (s *suite) elementwise(n int) {
 		if !s.want(name) {
 			continue
 		}
-		k := rotateCopies(int64(4 * n))
-		s.run(Case{Name: name, Size: int64(n), Bytes: 8 * int64(n), Note: rotNote(k)}, func() prepared {
+		k := peerkit.RotateCopies(int64(4 * n))
+		s.run(Case{Name: name, Size: int64(n), Bytes: 8 * int64(n), Note: peerkit.RotNote(k)}, func() prepared {
 			in, host := s.inputs(k, []int{n})
 			return prepared{
 				fn:     func(i int) { u.op(in[i%k][0]).Release() },
@@ -448,8 +449,8 @@ func (s *suite) elementwise(n int) {
 		if !s.want(name) {
 			continue
 		}
-		k := rotateCopies(int64(8 * n))
-		s.run(Case{Name: name, Size: int64(n), Bytes: 12 * int64(n), Note: rotNote(k)}, func() prepared {
+		k := peerkit.RotateCopies(int64(8 * n))
+		s.run(Case{Name: name, Size: int64(n), Bytes: 12 * int64(n), Note: peerkit.RotNote(k)}, func() prepared {
 			in, host := s.inputs(k, []int{n}, []int{n})
 			return prepared{
 				fn:     func(i int) { b.op(in[i%k][0], in[i%k][1]).Release() },
@@ -471,8 +472,8 @@ func (s *suite) elementwise(n int) {
 		if !s.want(name) {
 			continue
 		}
-		k := rotateCopies(int64(4 * n))
-		note := join(fmt.Sprintf("[%d,%d] + %v", rows, cols, shape), rotNote(k))
+		k := peerkit.RotateCopies(int64(4 * n))
+		note := peerkit.Join(fmt.Sprintf("[%d,%d] + %v", rows, cols, shape), peerkit.RotNote(k))
 		s.run(Case{Name: name, Size: int64(n), Bytes: 8*int64(n) + 4*int64(small), Note: note}, func() prepared {
 			in, host := s.inputs(k, []int{rows, cols}, shape)
 			return prepared{
@@ -508,12 +509,12 @@ func (s *suite) elementwise(n int) {
 		if !s.want(name) {
 			continue
 		}
-		k := rotateCopies(int64(4 * n))
+		k := peerkit.RotateCopies(int64(4 * n))
 		shape := []int{rows, cols}
 		if r.flat {
 			shape = []int{n}
 		}
-		s.run(Case{Name: name, Size: int64(n), Bytes: 4 * int64(n), Note: rotNote(k)}, func() prepared {
+		s.run(Case{Name: name, Size: int64(n), Bytes: 4 * int64(n), Note: peerkit.RotNote(k)}, func() prepared {
 			in, host := s.inputs(k, shape)
 			return prepared{
 				fn:     func(i int) { r.op(in[i%k][0]).Release() },
@@ -560,8 +561,8 @@ func (s *suite) matmul(m, kk, n int) {
 	if !s.want(name) {
 		return
 	}
-	copies := min(rotateCopies(int64(4*(m*kk+kk*n))), 4)
-	c := Case{Name: name, Size: int64(m * n), Flops: 2 * int64(m) * int64(kk) * int64(n), Note: rotNote(copies)}
+	copies := min(peerkit.RotateCopies(int64(4*(m*kk+kk*n))), 4)
+	c := Case{Name: name, Size: int64(m * n), Flops: 2 * int64(m) * int64(kk) * int64(n), Note: peerkit.RotNote(copies)}
 	s.run(c, func() prepared {
 		in, host := s.inputs(copies, []int{m, kk}, []int{kk, n})
 		return prepared{
@@ -747,13 +748,6 @@ func (s *suite) mlp() {
 	})
 }
 
-func rotNote(k int) string {
-	if k <= 1 {
-		return ""
-	}
-	return fmt.Sprintf("inputs rotate among %d copies", k)
-}
-
 // fashionEpoch times one epoch of the Fashion-MNIST example's MLP
 // (784-256-128-10, ReLU, batch 128, Adam), on the whole training set (the
 // first 6000 images with -quick): shuffled batches loaded from the
@@ -769,7 +763,7 @@ func (s *suite) fashionEpoch() {
 	train, _, err := data.FashionMNIST("")
 	c := Case{Name: name, DType: "float32", Mode: "eager", Unit: "images/s", Note: "Fashion-MNIST, MLP 784-256-128-10, batch 128, Adam lr 1e-3, one epoch after 20 warm-up steps, loss read every step"}
 	if err != nil {
-		c.Skipped = oneLine("dataset not available: " + err.Error())
+		c.Skipped = peerkit.OneLine("dataset not available: " + err.Error())
 		s.add(c)
 		return
 	}
@@ -809,7 +803,7 @@ func (s *suite) fashionEpoch() {
 	}
 	if s.sync != nil {
 		if err := s.sync(); err != nil {
-			c.Skipped = oneLine(err.Error())
+			c.Skipped = peerkit.OneLine(err.Error())
 			s.add(c)
 			return
 		}
@@ -822,8 +816,8 @@ func (s *suite) fashionEpoch() {
 		return
 	}
 	c.MedianNs, c.MinNs, c.MaxNs, c.Reps = d.Nanoseconds(), d.Nanoseconds(), d.Nanoseconds(), 1
-	c.Value = round3(float64(train.Len()) / d.Seconds())
-	c.Note = join(c.Note, fmt.Sprintf("%d steps, loss %.3f -> %.3f", steps, first, last))
+	c.Value = peerkit.Round3(float64(train.Len()) / d.Seconds())
+	c.Note = peerkit.Join(c.Note, fmt.Sprintf("%d steps, loss %.3f -> %.3f", steps, first, last))
 	s.add(c)
 	for _, p := range model.Params() {
 		p.Release()

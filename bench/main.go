@@ -110,6 +110,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/tapegrad/tapegrad/bench/internal/peerkit"
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/device/cpu"
 	// The CUDA backend registers itself in builds with the cuda tag; without
@@ -132,7 +133,7 @@ type config struct {
 	cpuProfile string
 	fromJSON   string
 	command    string
-	timing     timing
+	timing     peerkit.Timing
 }
 
 // want reports whether -cases selects the case.
@@ -195,7 +196,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		}
 	}
 	cfg.torchArgs = strings.Fields(torchArgs)
-	cfg.timing = newTiming(cfg.quick)
+	cfg.timing = peerkit.NewTiming(cfg.quick)
 	cfg.command = "go run ./bench"
 	if len(args) > 0 {
 		cfg.command += " " + shellJoin(args)

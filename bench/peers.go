@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tapegrad/tapegrad/bench/internal/peerkit"
 	"github.com/tapegrad/tapegrad/device"
 )
 
@@ -78,7 +79,7 @@ func runPeers(cfg *config, d device.Device, stderr io.Writer) ([]Report, []strin
 		start, meter := time.Now(), startCPUMeter()
 		rep, note, err := runPeer(cfg, root, tmp, p, d, stderr)
 		if rep != nil {
-			note = join(note, othersNote(p+"'s cases", meter))
+			note = peerkit.Join(note, othersNote(p+"'s cases", meter))
 		}
 		switch {
 		case err != nil:
@@ -117,7 +118,7 @@ func readReport(path string) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := ValidateJSON(data); err != nil {
+	if err := peerkit.ValidateJSON(data); err != nil {
 		return nil, fmt.Errorf("not in the peer schema: %w", err)
 	}
 	var rep Report
@@ -211,7 +212,7 @@ func peerList(dir string, args []string) ([]string, error) {
 	c.Stderr = &errb
 	out, err := c.Output()
 	if err != nil {
-		return nil, fmt.Errorf("%s -list: %v: %s", args[0], err, oneLine(errb.String()))
+		return nil, fmt.Errorf("%s -list: %v: %s", args[0], err, peerkit.OneLine(errb.String()))
 	}
 	return strings.Fields(string(out)), nil
 }

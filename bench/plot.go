@@ -68,7 +68,7 @@ func (l library) cases(keep func(name string) bool) []*Case {
 	var order []string
 	for i := range l.rep.Cases {
 		c := &l.rep.Cases[i]
-		if !c.ok() || !keep(c.Name) || (l.mode != "" && c.Mode != l.mode) {
+		if !c.OK() || !keep(c.Name) || (l.mode != "" && c.Mode != l.mode) {
 			continue
 		}
 		if b, ok := best[c.Name]; !ok {

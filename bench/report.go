@@ -24,34 +24,6 @@ func (r *Run) reportOf(peer string) *Report {
 	return nil
 }
 
-// find returns the case of rep named name in mode (any mode if mode is ""),
-// preferring a measured one.
-func (rep *Report) find(name, mode string) *Case {
-	var found *Case
-	for i := range rep.Cases {
-		c := &rep.Cases[i]
-		if c.Name == name && (mode == "" || c.Mode == mode) {
-			if c.ok() {
-				return c
-			}
-			found = c
-		}
-	}
-	return found
-}
-
-// fastest returns the fastest measured case of rep named name (over modes).
-func (rep *Report) fastest(name string) *Case {
-	var best *Case
-	for i := range rep.Cases {
-		c := &rep.Cases[i]
-		if c.Name == name && c.ok() && (best == nil || c.MedianNs < best.MedianNs) {
-			best = c
-		}
-	}
-	return best
-}
-
 func isCUDA(r *Run) bool { return strings.HasPrefix(r.Device, "cuda") }
 
 // kindOf returns a case name without its size ("unary/exp/1024" →
@@ -113,7 +85,7 @@ func evaluate(r *Run, quick bool) {
 	rn := fmt.Sprintf("copy/%d", rooflineSize(dev))
 	var best *Case
 	for _, m := range rooflineModes(isCUDA(r)) {
-		if c := o.find(rn, m); c.ok() && (best == nil || c.Value > best.Value) {
+		if c := o.Find(rn, m); c.OK() && (best == nil || c.Value > best.Value) {
 			best = c
 		}
 	}
@@ -121,7 +93,7 @@ func evaluate(r *Run, quick bool) {
 		r.Roofline, r.RooflineCase = best.Value, rn+" ("+best.Mode+")"
 		var parts []string
 		for _, m := range []string{"go", "go-parallel", "go-parallel-end", "go-loop", "eager", "eager-end"} {
-			if c := o.find(rn, m); c.ok() {
+			if c := o.Find(rn, m); c.OK() {
 				what := map[string]string{"go": "Go's copy on one goroutine", "go-parallel": fmt.Sprintf("Go's copy over GOMAXPROCS=%d goroutines", runtime.GOMAXPROCS(0)),
 					"go-parallel-end": "the same again after all other cases",
 					"go-loop":         "a plain Go loop d[i] = s[i] over as many goroutines (no vector instructions)", "eager": "tapegrad's Clone",
@@ -156,11 +128,11 @@ func evaluate(r *Run, quick bool) {
 			na(c, goal, peerName+" not run")
 			return
 		}
-		pc := p.find(c.Name, "eager")
+		pc := p.Find(c.Name, "eager")
 		if fastestMode || pc == nil {
-			pc = p.fastest(c.Name)
+			pc = p.Fastest(c.Name)
 		}
-		if !pc.ok() {
+		if !pc.OK() {
 			na(c, goal, peerName+" has no result for this case")
 			return
 		}
@@ -173,7 +145,7 @@ func evaluate(r *Run, quick bool) {
 	}
 	for i := range o.Cases {
 		c := &o.Cases[i]
-		if !c.ok() || c.Mode != "eager" {
+		if !c.OK() || c.Mode != "eager" {
 			continue
 		}
 		kind, n := kindOf(c.Name)
@@ -241,7 +213,7 @@ func peak(r *Run) (float64, string) {
 		best := 0.0
 		for _, rep := range r.Reports {
 			for _, c := range rep.Cases {
-				if c.ok() && c.Unit == "GFLOP/s" && c.Value > best {
+				if c.OK() && c.Unit == "GFLOP/s" && c.Value > best {
 					best = c.Value
 				}
 			}
@@ -364,7 +336,7 @@ func markdownRun(doc *Document, r *Run) string {
 		switch {
 		case c == nil:
 			b.WriteString(" — | | | | | |")
-		case !c.ok():
+		case !c.OK():
 			fmt.Fprintf(&b, " skipped: %s | | | | | |", mdEscape(c.Skipped))
 		default:
 			fmt.Fprintf(&b, " %s | %s–%s | %s |", fmtDur(c.MedianNs), fmtDur(c.MinNs), fmtDur(c.MaxNs), fmtValue(c))
@@ -455,24 +427,24 @@ func peerCell(col peerColumn, name string, o *Case, show bool) string {
 	}
 	var pc *Case
 	if col.mode != "" {
-		pc = col.rep.find(name, col.mode)
+		pc = col.rep.Find(name, col.mode)
 	} else {
-		pc = col.rep.fastest(name)
+		pc = col.rep.Fastest(name)
 		if pc == nil {
-			pc = col.rep.find(name, "")
+			pc = col.rep.Find(name, "")
 		}
 	}
 	if pc == nil {
 		return ""
 	}
-	if !pc.ok() {
+	if !pc.OK() {
 		return "skipped"
 	}
 	s := fmtDur(pc.MedianNs)
 	if col.mode == "" && pc.Mode != "" && pc.Mode != col.rep.Mode {
 		s += " " + pc.Mode
 	}
-	if o.ok() {
+	if o.OK() {
 		s += fmt.Sprintf(" · %.2f×", float64(pc.MedianNs)/float64(o.MedianNs))
 	}
 	return s

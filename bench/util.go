@@ -7,12 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 
+	"github.com/tapegrad/tapegrad/bench/internal/peerkit"
 	"github.com/tapegrad/tapegrad/device"
 )
 
@@ -43,16 +43,7 @@ func machineName(d device.Device, be device.Backend) string {
 		}
 		return d.String()
 	}
-	return cpuModel()
-}
-
-// cpuModel reads the model name from /proc/cpuinfo, with the number of
-// logical CPUs.
-func cpuModel() string {
-	if v := cpuInfo("model name"); v != "" {
-		return fmt.Sprintf("%s (%d logical CPUs)", v, runtime.NumCPU())
-	}
-	return fmt.Sprintf("%s/%s (%d logical CPUs)", runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	return peerkit.CPUModel()
 }
 
 // cpuInfo returns the first value of key in /proc/cpuinfo, or "".
@@ -101,27 +92,6 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
-}
-
-func oneLine(s string) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > 300 {
-		s = s[:300] + "..."
-	}
-	return s
-}
-
-func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
-
-// join joins the non-empty parts with "; ".
-func join(parts ...string) string {
-	var out []string
-	for _, p := range parts {
-		if p != "" {
-			out = append(out, p)
-		}
-	}
-	return strings.Join(out, "; ")
 }
 
 // fmtDur formats nanoseconds with three significant digits.

@@ -254,7 +254,7 @@ SCHEMA_TOP_FIELDS = {"peer", "version", "device", "machine", "date", "go", "mode
 
 
 def validate(rep):
-    """The same checks as ValidateJSON in the Go peers' harness.go."""
+    """The same checks as ValidateJSON in bench/internal/peerkit."""
     errs = []
     for k in set(rep) - SCHEMA_TOP_FIELDS:
         errs.append("unknown field %r" % k)

@@ -23,6 +23,8 @@ import (
 	"github.com/gomlx/gomlx/pkg/core/tensors"
 	"github.com/gomlx/gomlx/pkg/ml/layers/activations"
 	"github.com/gomlx/gomlx/pkg/ml/train/losses"
+
+	"github.com/tapegrad/tapegrad/bench/internal/peerkit"
 )
 
 const (
@@ -33,20 +35,25 @@ const (
 
 var backend backends.Backend
 
-// newPeerRunner starts the simplego backend and returns the runner.
-func newPeerRunner(o *Options) (*Runner, error) {
+// peer is this program for peerkit.
+var peer = peerkit.Peer{Name: peerName, Version: peerVersion, Mode: peerMode,
+	Start: start, CaseNames: caseNames, RunAll: runAll}
+
+func main() { peerkit.Main(peer) }
+
+// start starts the simplego backend.
+func start(r *peerkit.Runner) error {
 	var err error
 	// simplego.New("") is what GOMLX_BACKEND=go resolves to.
 	backend, err = simplego.New("")
 	if err != nil {
-		return nil, fmt.Errorf("simplego: %w", err)
+		return fmt.Errorf("simplego: %w", err)
 	}
-	r := newRunner(o, peerName, peerVersion, peerMode)
 	r.Report.Version = peerVersion + " (simplego)"
-	return r, nil
+	return nil
 }
 
-func caseNames(o *Options) []string {
+func caseNames(o *peerkit.Options) []string {
 	var names []string
 	for _, n := range o.Sizes() {
 		for _, s := range []string{"unary/exp/%d", "unary/tanh/%d", "unary/relu/%d", "binary/add/%d", "binary/mul/%d",
@@ -64,7 +71,7 @@ func caseNames(o *Options) []string {
 	return append(names, "overhead/op", "mlp/step")
 }
 
-func runAll(r *Runner) {
+func runAll(r *peerkit.Runner) {
 	o := r.Opt
 	for _, n := range o.Sizes() {
 		elementwise(r, n)
@@ -115,7 +122,7 @@ type variant struct {
 // caseSpec is a workload: its inputs (one set per rotation copy) and a check
 // of the outputs of one call on input set c.
 type caseSpec struct {
-	c        Case
+	c        peerkit.Case
 	inputs   [][]any
 	variants []variant
 	check    func(c int, outs []*tensors.Tensor) error
@@ -123,10 +130,10 @@ type caseSpec struct {
 	accNote  *string // set by check: the result is correct but visibly off the float64 reference
 }
 
-func (r *Runner) run(s caseSpec) {
+func runCase(r *peerkit.Runner, s caseSpec) {
 	type res struct {
 		med  time.Duration
-		c    Case
+		c    peerkit.Case
 		desc string
 	}
 	var best *res
@@ -151,20 +158,20 @@ func (r *Runner) run(s caseSpec) {
 			}
 		}
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("%s failed: %s", v.desc, oneLine(err.Error())))
+			notes = append(notes, fmt.Sprintf("%s failed: %s", v.desc, peerkit.OneLine(err.Error())))
 			continue
 		}
-		med, lo, hi, reps, err := r.Opt.Timer(func(i int) error {
+		med, lo, hi, reps, err := r.Opt.Measure(func(i int) error {
 			outs, err := exec.Exec(s.inputs[i%len(s.inputs)]...)
 			if err != nil {
 				return err
 			}
 			finalize(outs)
 			return nil
-		})
+		}, nil)
 		exec.Finalize()
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("%s failed: %s", v.desc, oneLine(err.Error())))
+			notes = append(notes, fmt.Sprintf("%s failed: %s", v.desc, peerkit.OneLine(err.Error())))
 			continue
 		}
 		c := s.c
@@ -180,12 +187,12 @@ func (r *Runner) run(s caseSpec) {
 	}
 	note := s.c.Note
 	if s.accNote != nil {
-		note = join(note, *s.accNote)
+		note = peerkit.Join(note, *s.accNote)
 	}
 	if len(s.variants) > 1 && best != nil {
-		note = join(note, "fastest of: "+join(notes...))
+		note = peerkit.Join(note, "fastest of: "+peerkit.Join(notes...))
 	} else {
-		note = join(note, join(notes...))
+		note = peerkit.Join(note, peerkit.Join(notes...))
 	}
 	if best == nil {
 		c := s.c
@@ -198,11 +205,11 @@ func (r *Runner) run(s caseSpec) {
 	c.Note = note
 	switch {
 	case s.valueFn != nil:
-		c.Value = round3(s.valueFn(best.med))
+		c.Value = peerkit.Round3(s.valueFn(best.med))
 	case c.Flops > 0:
-		c.Value, c.Unit = round3(float64(c.Flops)/float64(c.MedianNs)), "GFLOP/s"
+		c.Value, c.Unit = peerkit.Round3(float64(c.Flops)/float64(c.MedianNs)), "GFLOP/s"
 	case c.Bytes > 0:
-		c.Value, c.Unit = round3(float64(c.Bytes)/float64(c.MedianNs)), "GB/s"
+		c.Value, c.Unit = peerkit.Round3(float64(c.Bytes)/float64(c.MedianNs)), "GB/s"
 	}
 	r.Add(c)
 }
@@ -221,7 +228,7 @@ func inputSets(k, nIn int, gen func(c, j int) *tensors.Tensor) ([][]any, [][]*te
 	return anys, ts
 }
 
-func elementwise(r *Runner, n int) {
+func elementwise(r *peerkit.Runner, n int) {
 	rows, cols := n/1024, 1024
 	unary := []struct {
 		name     string
@@ -241,16 +248,16 @@ func elementwise(r *Runner, n int) {
 		if !r.Opt.Want(name) {
 			continue
 		}
-		k := rotateCopies(int64(4 * n))
-		in, ts := inputSets(k, 1, func(c, _ int) *tensors.Tensor { return onDevice(fill(n, uint64(c+1)), n) })
+		k := peerkit.RotateCopies(int64(4 * n))
+		in, ts := inputSets(k, 1, func(c, _ int) *tensors.Tensor { return onDevice(peerkit.Fill(n, uint64(c+1)), n) })
 		ref := uc.ref
-		r.run(caseSpec{
-			c:        Case{Name: name, Size: int64(n), Bytes: 8 * int64(n), Note: rotNote(k)},
+		runCase(r, caseSpec{
+			c:        peerkit.Case{Name: name, Size: int64(n), Bytes: 8 * int64(n), Note: peerkit.RotNote(k)},
 			inputs:   in,
 			variants: uc.variants,
 			check: func(c int, outs []*tensors.Tensor) error {
 				xs := flat(ts[c][0])
-				return checkSample(flat(outs[0]), n, func(i int) float64 { return ref(float64(xs[i])) }, 1e-5)
+				return peerkit.CheckSample(flat(outs[0]), n, func(i int) float64 { return ref(float64(xs[i])) }, 1e-5)
 			},
 		})
 	}
@@ -268,16 +275,16 @@ func elementwise(r *Runner, n int) {
 		if !r.Opt.Want(name) {
 			continue
 		}
-		k := rotateCopies(int64(8 * n))
-		in, ts := inputSets(k, 2, func(c, j int) *tensors.Tensor { return onDevice(fill(n, uint64(2*c+j+1)), n) })
+		k := peerkit.RotateCopies(int64(8 * n))
+		in, ts := inputSets(k, 2, func(c, j int) *tensors.Tensor { return onDevice(peerkit.Fill(n, uint64(2*c+j+1)), n) })
 		ref := bc.ref
-		r.run(caseSpec{
-			c:        Case{Name: name, Size: int64(n), Bytes: 12 * int64(n), Note: rotNote(k)},
+		runCase(r, caseSpec{
+			c:        peerkit.Case{Name: name, Size: int64(n), Bytes: 12 * int64(n), Note: peerkit.RotNote(k)},
 			inputs:   in,
 			variants: []variant{{bc.name, bc.fn}},
 			check: func(c int, outs []*tensors.Tensor) error {
 				as, bs := flat(ts[c][0]), flat(ts[c][1])
-				return checkSample(flat(outs[0]), n, func(i int) float64 { return ref(float64(as[i]), float64(bs[i])) }, 1e-6)
+				return peerkit.CheckSample(flat(outs[0]), n, func(i int) float64 { return ref(float64(as[i]), float64(bs[i])) }, 1e-6)
 			},
 		})
 	}
@@ -291,15 +298,15 @@ func elementwise(r *Runner, n int) {
 		if !r.Opt.Want(name) {
 			continue
 		}
-		k := rotateCopies(int64(4 * n))
+		k := peerkit.RotateCopies(int64(4 * n))
 		in, ts := inputSets(k, 2, func(c, j int) *tensors.Tensor {
 			if j == 0 {
-				return onDevice(fill(n, uint64(c+1)), rows, cols)
+				return onDevice(peerkit.Fill(n, uint64(c+1)), rows, cols)
 			}
 			if row {
-				return onDevice(fill(small, uint64(c+100)), cols)
+				return onDevice(peerkit.Fill(small, uint64(c+100)), cols)
 			}
-			return onDevice(fill(small, uint64(c+100)), rows, 1)
+			return onDevice(peerkit.Fill(small, uint64(c+100)), rows, 1)
 		})
 		fn := func(x, b *Node) *Node { return Add(x, b) } // [R,C] + [R,1]: implicit broadcast
 		note := "[R,1024] + [R,1] (implicit broadcast of the size-1 axis)"
@@ -307,14 +314,14 @@ func elementwise(r *Runner, n int) {
 			fn = func(x, b *Node) *Node { return Add(x, InsertAxes(b, 0)) } // [C] -> [1,C]
 			note = "[R,1024] + [1024] reshaped to [1,1024] in the graph (implicit broadcast)"
 		}
-		note = join(note, rotNote(k))
-		r.run(caseSpec{
-			c:        Case{Name: name, Size: int64(n), Bytes: 8*int64(n) + 4*int64(small), Note: note},
+		note = peerkit.Join(note, peerkit.RotNote(k))
+		runCase(r, caseSpec{
+			c:        peerkit.Case{Name: name, Size: int64(n), Bytes: 8*int64(n) + 4*int64(small), Note: note},
 			inputs:   in,
 			variants: []variant{{"Add", fn}},
 			check: func(c int, outs []*tensors.Tensor) error {
 				xs, bs := flat(ts[c][0]), flat(ts[c][1])
-				return checkSample(flat(outs[0]), n, func(i int) float64 {
+				return peerkit.CheckSample(flat(outs[0]), n, func(i int) float64 {
 					if row {
 						return float64(xs[i]) + float64(bs[i%cols])
 					}
@@ -331,64 +338,64 @@ func elementwise(r *Runner, n int) {
 		flat bool
 	}{
 		{"reduce/sum/all", func(x *Node) *Node { return ReduceAllSum(x) }, func(xs []float32) ([]float64, []float64) {
-			return sumRef(xs, 1, func(int) int { return 0 })
+			return peerkit.SumRef(xs, 1, func(int) int { return 0 })
 		}, false},
 		{"reduce/sum/inner", func(x *Node) *Node { return ReduceSum(x, 1) }, func(xs []float32) ([]float64, []float64) {
-			return sumRef(xs, rows, func(j int) int { return j / cols })
+			return peerkit.SumRef(xs, rows, func(j int) int { return j / cols })
 		}, false},
 		{"reduce/sum/outer", func(x *Node) *Node { return ReduceSum(x, 0) }, func(xs []float32) ([]float64, []float64) {
-			return sumRef(xs, cols, func(j int) int { return j % cols })
+			return peerkit.SumRef(xs, cols, func(j int) int { return j % cols })
 		}, false},
-		{"norm", func(x *Node) *Node { return L2Norm(x) }, normRef, true},
+		{"norm", func(x *Node) *Node { return L2Norm(x) }, peerkit.NormRef, true},
 	}
 	for _, rc := range reds {
 		name := fmt.Sprintf("%s/%d", rc.name, n)
 		if !r.Opt.Want(name) {
 			continue
 		}
-		k := rotateCopies(int64(4 * n))
+		k := peerkit.RotateCopies(int64(4 * n))
 		isFlat := rc.flat
 		in, ts := inputSets(k, 1, func(c, _ int) *tensors.Tensor {
 			if isFlat {
-				return onDevice(fill(n, uint64(c+1)), n)
+				return onDevice(peerkit.Fill(n, uint64(c+1)), n)
 			}
-			return onDevice(fill(n, uint64(c+1)), rows, cols)
+			return onDevice(peerkit.Fill(n, uint64(c+1)), rows, cols)
 		})
 		ref := rc.ref
-		note := rotNote(k)
+		note := peerkit.RotNote(k)
 		if rc.name == "norm" {
-			note = join("L2Norm = Sqrt(ReduceAllSum(Square(x))), executed as separate ops", note)
+			note = peerkit.Join("L2Norm = Sqrt(ReduceAllSum(Square(x))), executed as separate ops", note)
 		}
 		acc := new(string)
-		r.run(caseSpec{
-			c:        Case{Name: name, Size: int64(n), Bytes: 4 * int64(n), Note: note},
+		runCase(r, caseSpec{
+			c:        peerkit.Case{Name: name, Size: int64(n), Bytes: 4 * int64(n), Note: note},
 			inputs:   in,
 			variants: []variant{{rc.name, rc.fn}},
 			accNote:  acc,
 			check: func(c int, outs []*tensors.Tensor) error {
 				want, scale := ref(flat(ts[c][0]))
 				var err error
-				*acc, err = checkReduce(flat(outs[0]), want, scale)
+				*acc, err = peerkit.CheckReduce(flat(outs[0]), want, scale)
 				return err
 			},
 		})
 	}
 }
 
-func matmul(r *Runner, m, kk, n int) {
+func matmul(r *peerkit.Runner, m, kk, n int) {
 	name := fmt.Sprintf("matmul/%dx%dx%d", m, kk, n)
 	if !r.Opt.Want(name) {
 		return
 	}
-	k := min(rotateCopies(int64(4*(m*kk+kk*n))), 4)
+	k := min(peerkit.RotateCopies(int64(4*(m*kk+kk*n))), 4)
 	in, ts := inputSets(k, 2, func(c, j int) *tensors.Tensor {
 		if j == 0 {
-			return onDevice(fill(m*kk, uint64(2*c+1)), m, kk)
+			return onDevice(peerkit.Fill(m*kk, uint64(2*c+1)), m, kk)
 		}
-		return onDevice(fill(kk*n, uint64(2*c+2)), kk, n)
+		return onDevice(peerkit.Fill(kk*n, uint64(2*c+2)), kk, n)
 	})
-	r.run(caseSpec{
-		c:      Case{Name: name, Size: int64(m * n), Flops: 2 * int64(m) * int64(kk) * int64(n), Note: rotNote(k)},
+	runCase(r, caseSpec{
+		c:      peerkit.Case{Name: name, Size: int64(m * n), Flops: 2 * int64(m) * int64(kk) * int64(n), Note: peerkit.RotNote(k)},
 		inputs: in,
 		variants: []variant{
 			{"Dot", func(a, b *Node) *Node { return Dot(a, b) }},
@@ -396,7 +403,7 @@ func matmul(r *Runner, m, kk, n int) {
 		},
 		check: func(c int, outs []*tensors.Tensor) error {
 			as, bs := flat(ts[c][0]), flat(ts[c][1])
-			return checkSample(flat(outs[0]), m*n, func(idx int) float64 {
+			return peerkit.CheckSample(flat(outs[0]), m*n, func(idx int) float64 {
 				i, j := idx/n, idx%n
 				s := 0.0
 				for p := 0; p < kk; p++ {
@@ -412,27 +419,27 @@ func matmul(r *Runner, m, kk, n int) {
 func matmul2D(a, b *Node) *Node { return DotGeneral(a, []int{1}, nil, b, []int{0}, nil) }
 
 // seed: y = sum(2·x·x) and dy/dx (graph.Gradient), both returned.
-func seed(r *Runner, name string, n int) {
-	xv := fill(n, 7)
+func seed(r *peerkit.Runner, name string, n int) {
+	xv := peerkit.Fill(n, 7)
 	x := onDevice(xv, n)
-	r.run(caseSpec{
-		c:      Case{Name: name, Size: int64(n), Note: "y = sum(2*x*x) and dy/dx (graph.Gradient) in one compiled graph"},
+	runCase(r, caseSpec{
+		c:      peerkit.Case{Name: name, Size: int64(n), Note: "y = sum(2*x*x) and dy/dx (graph.Gradient) in one compiled graph"},
 		inputs: [][]any{{x}},
 		variants: []variant{{"Gradient", func(x *Node) (*Node, *Node) {
 			y := ReduceAllSum(Mul(MulScalar(x, 2.0), x))
 			return y, Gradient(y, x)[0]
 		}}},
 		check: func(_ int, outs []*tensors.Tensor) error {
-			return checkSample(flat(outs[1]), n, func(i int) float64 { return 4 * float64(xv[i]) }, 1e-6)
+			return peerkit.CheckSample(flat(outs[1]), n, func(i int) float64 { return 4 * float64(xv[i]) }, 1e-6)
 		},
 	})
 }
 
 // overhead: 100 ops on a 16-element tensor (50 × {tanh, add x}) then sum,
 // forward + backward, executing the prebuilt graph.
-func overhead(r *Runner) {
+func overhead(r *peerkit.Runner) {
 	const n, pairs = 16, 50
-	xv := fill(n, 3)
+	xv := peerkit.Fill(n, 3)
 	for i := range xv {
 		xv[i] *= 0.1
 	}
@@ -452,8 +459,8 @@ func overhead(r *Runner) {
 		}
 		want[i] = total + g
 	}
-	r.run(caseSpec{
-		c: Case{Name: "overhead/op", Size: n, Unit: "ns/op",
+	runCase(r, caseSpec{
+		c: peerkit.Case{Name: "overhead/op", Size: n, Unit: "ns/op",
 			Note: "prebuilt graph (construction and compilation excluded): 100 ops = 50x(tanh, add x) on [16], then sum; forward + backward; value = median/100"},
 		inputs: [][]any{{onDevice(xv, n)}},
 		variants: []variant{{"Gradient", func(x *Node) (*Node, *Node) {
@@ -465,7 +472,7 @@ func overhead(r *Runner) {
 			return loss, Gradient(loss, x)[0]
 		}}},
 		check: func(_ int, outs []*tensors.Tensor) error {
-			return checkSample(flat(outs[1]), n, func(i int) float64 { return want[i] }, 1e-4)
+			return peerkit.CheckSample(flat(outs[1]), n, func(i int) float64 { return want[i] }, 1e-4)
 		},
 		valueFn: func(med time.Duration) float64 { return float64(med.Nanoseconds()) / (2 * pairs) },
 	})
@@ -475,20 +482,20 @@ func overhead(r *Runner) {
 // labels (losses.SparseCategoricalCrossEntropyLogits), SGD lr 0.01. One
 // compiled graph returns the loss and the updated weights; the old weight
 // buffers are donated so the update can reuse them.
-func mlp(r *Runner) {
+func mlp(r *peerkit.Runner) {
 	const batch, in, hid, out = 256, 784, 512, 10
 	const lr = 0.01
 	name := "mlp/step"
-	c := Case{Name: name, Mode: peerMode, Size: batch, Unit: "steps/s",
+	c := peerkit.Case{Name: name, Mode: peerMode, Size: batch, Unit: "steps/s",
 		Note: "784-512-10, batch 256, DotGeneral, activations.Relu, losses.SparseCategoricalCrossEntropyLogits with int32 labels, SGD lr 0.01 in the graph; weights donated each step"}
 	scaled := func(n int, seed uint64, s float32) []float32 {
-		v := fill(n, seed)
+		v := peerkit.Fill(n, seed)
 		for i := range v {
 			v[i] *= s
 		}
 		return v
 	}
-	x := onDevice(fill(batch*in, 11), batch, in)
+	x := onDevice(peerkit.Fill(batch*in, 11), batch, in)
 	lab := make([]int32, batch)
 	for i := range lab {
 		lab[i] = int32((i*7 + 3) % out)
@@ -519,7 +526,7 @@ func mlp(r *Runner) {
 		return outs
 	})
 	if err != nil {
-		c.Skipped = "error: " + oneLine(err.Error())
+		c.Skipped = "error: " + peerkit.OneLine(err.Error())
 		r.Add(c)
 		return
 	}
@@ -550,7 +557,7 @@ func mlp(r *Runner) {
 	prev := float32(math.Inf(1))
 	for i := 0; i < 3; i++ {
 		if err := step(i); err != nil {
-			c.Skipped = "error: " + oneLine(err.Error())
+			c.Skipped = "error: " + peerkit.OneLine(err.Error())
 			r.Add(c)
 			return
 		}

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/binary"
-	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,95 +12,10 @@ import (
 	"testing"
 
 	G "gorgonia.org/gorgonia"
+
+	"github.com/tapegrad/tapegrad/bench/internal/peerkit"
+	"github.com/tapegrad/tapegrad/data"
 )
-
-// idxBytes encodes an IDX file of unsigned bytes with the given magic.
-func idxBytes(magic uint32, dims []int, data []byte) []byte {
-	var b bytes.Buffer
-	binary.Write(&b, binary.BigEndian, magic)
-	for _, d := range dims {
-		binary.Write(&b, binary.BigEndian, uint32(d))
-	}
-	b.Write(data)
-	return b.Bytes()
-}
-
-func gzipped(t *testing.T, raw []byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	if _, err := zw.Write(raw); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
-}
-
-func writeFile(t *testing.T, path string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestReadIDX(t *testing.T) {
-	dir := t.TempDir()
-	data := []byte{0, 1, 2, 3, 250, 251, 252, 253, 254, 255, 7, 8}
-	for _, gz := range []bool{true, false} {
-		raw := idxBytes(idxImageMagic, []int{2, 2, 3}, data)
-		path := filepath.Join(dir, "plain")
-		if gz {
-			raw, path = gzipped(t, raw), filepath.Join(dir, "images.gz")
-		}
-		writeFile(t, path, raw)
-		dims, got, err := readIDX(path, idxImageMagic)
-		if err != nil {
-			t.Fatalf("gzip %v: %v", gz, err)
-		}
-		if !slices.Equal(dims, []int{2, 2, 3}) || !bytes.Equal(got, data) {
-			t.Errorf("gzip %v: dims %v data %v, want [2 2 3] %v", gz, dims, got, data)
-		}
-	}
-
-	// Broken files: the error names the file and says what is wrong.
-	for name, tc := range map[string]struct {
-		raw  []byte
-		want []string
-	}{
-		"label magic in an image file": {idxBytes(idxLabelMagic, []int{12}, data), []string{"0x00000801", "want 0x00000803"}},
-		"not an IDX file":              {[]byte("PK\x03\x04 a zip file"), []string{"0x504b0304", "want 0x00000803"}},
-		"empty":                        {nil, []string{"truncated header", "0x00000803"}},
-		"truncated dims":               {idxBytes(idxImageMagic, []int{2, 2}, nil), []string{"truncated header"}},
-		"truncated data":               {idxBytes(idxImageMagic, []int{2, 2, 3}, data[:11]), []string{"truncated data", "12 bytes", "has 11"}},
-		"extra data":                   {idxBytes(idxImageMagic, []int{2, 2, 3}, append(slices.Clone(data), 9)), []string{"extra data"}},
-	} {
-		path := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".gz")
-		writeFile(t, path, gzipped(t, tc.raw))
-		_, _, err := readIDX(path, idxImageMagic)
-		if err == nil {
-			t.Errorf("%s: no error", name)
-			continue
-		}
-		for _, w := range append(tc.want, path) {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("%s: error %q lacks %q", name, err, w)
-			}
-		}
-	}
-	if _, _, err := readIDX(filepath.Join(dir, "missing.gz"), idxImageMagic); err == nil || !os.IsNotExist(err) {
-		t.Errorf("missing file: %v", err)
-	}
-	// A corrupt gzip stream (checksum).
-	gz := gzipped(t, idxBytes(idxImageMagic, []int{2, 2, 3}, data))
-	gz[len(gz)-6] ^= 0xff
-	path := filepath.Join(dir, "bad-crc.gz")
-	writeFile(t, path, gz)
-	if _, _, err := readIDX(path, idxImageMagic); err == nil || !strings.Contains(err.Error(), path) {
-		t.Errorf("corrupt gzip: %v", err)
-	}
-}
 
 // writeFashion writes a Fashion-MNIST-like training set of n learnable
 // images into dir: label k lights up rows 2k..2k+2 of the 28×28 image.
@@ -123,68 +36,31 @@ func writeFashion(t *testing.T, dir string, n int) {
 			}
 		}
 	}
-	writeFile(t, filepath.Join(dir, fashionImages), gzipped(t, idxBytes(idxImageMagic, []int{n, 28, 28}, pixels)))
-	writeFile(t, filepath.Join(dir, fashionLabels), gzipped(t, idxBytes(idxLabelMagic, []int{n}, labels)))
+	write := func(name string, x *data.IDX) {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		if err := data.WriteIDX(zw, x); err != nil {
+			t.Fatal(err)
+		}
+		if err := zw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(data.FashionMNISTTrainImages, &data.IDX{Type: data.IDXUint8, Dims: []int{n, 28, 28}, Data: pixels})
+	write(data.FashionMNISTTrainLabels, &data.IDX{Type: data.IDXUint8, Dims: []int{n}, Data: labels})
 }
 
-func TestLoadFashion(t *testing.T) {
-	dir := t.TempDir()
-	writeFashion(t, dir, 5)
-	d, err := loadFashion(dir)
+// loadFashion reads the training set that writeFashion wrote into dir.
+func loadFashion(t *testing.T, dir string) *data.Dataset {
+	t.Helper()
+	d, err := data.Load(filepath.Join(dir, data.FashionMNISTTrainImages), filepath.Join(dir, data.FashionMNISTTrainLabels))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.len() != 5 || len(d.pixels) != 5*784 || d.subset(3).len() != 3 || d.subset(9).len() != 5 {
-		t.Errorf("loaded %d images, %d pixels", d.len(), len(d.pixels))
-	}
-	// Labels that do not match, or are out of range; images not 28×28.
-	for name, edit := range map[string]func(){
-		"count": func() {
-			writeFile(t, filepath.Join(dir, fashionLabels), gzipped(t, idxBytes(idxLabelMagic, []int{4}, []byte{0, 1, 2, 3})))
-		},
-		"label 10": func() {
-			writeFile(t, filepath.Join(dir, fashionLabels), gzipped(t, idxBytes(idxLabelMagic, []int{5}, []byte{0, 1, 10, 3, 4})))
-		},
-		"27×28": func() {
-			writeFile(t, filepath.Join(dir, fashionImages), gzipped(t, idxBytes(idxImageMagic, []int{5, 27, 28}, make([]byte, 5*27*28))))
-		},
-	} {
-		writeFashion(t, dir, 5)
-		edit()
-		if _, err := loadFashion(dir); err == nil {
-			t.Errorf("%s: no error", name)
-		} else if !strings.Contains(err.Error(), dir) {
-			t.Errorf("%s: error %q does not name the file", name, err)
-		}
-	}
-}
-
-// The values below were printed by tapegrad itself (data.Permutation;
-// tensor.Seed(1) then nn.NewDense(784, 256), (256, 128), (128, 10)), so
-// the peer shuffles and initialises exactly as tapegrad's case does.
-func TestPermutationMatchesTapegrad(t *testing.T) {
-	for _, tc := range []struct {
-		n    int
-		seed uint64
-		want []int
-	}{
-		{10, 1, []int{9, 0, 1, 4, 8, 2, 3, 7, 6, 5}},
-		{60000, 1, []int{20199, 51310, 19294, 2486, 35803, 4331}},
-		{60000, 99, []int{43141, 3354, 944, 33308, 2659, 31215}},
-		{6000, 1, []int{4836, 3526, 4248, 2100, 3880, 2500}},
-	} {
-		p := permutation(tc.n, tc.seed)
-		if got := p[:len(tc.want)]; !slices.Equal(got, tc.want) {
-			t.Errorf("permutation(%d, %d) starts %v, tapegrad's %v", tc.n, tc.seed, got, tc.want)
-		}
-		s := slices.Clone(p)
-		slices.Sort(s)
-		for i, v := range s {
-			if v != i {
-				t.Fatalf("permutation(%d, %d) is not a permutation", tc.n, tc.seed)
-			}
-		}
-	}
+	return d
 }
 
 func TestWeightsMatchTapegrad(t *testing.T) {
@@ -235,10 +111,7 @@ func (noSolver) Step([]G.ValueGrad) error { return nil }
 func TestFashionNetsShareWeights(t *testing.T) {
 	dir := t.TempDir()
 	writeFashion(t, dir, 8)
-	d, err := loadFashion(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d := loadFashion(t, dir)
 	params := fashionWeights()
 	net4, err := newFashionNet(4, params)
 	if err != nil {
@@ -277,23 +150,12 @@ func TestFashionNetsShareWeights(t *testing.T) {
 
 // runFashionCase runs the case as `-cases '^fashion/epoch$'` (with -quick
 // when quick) and returns its JSON entry.
-func runFashionCase(t *testing.T, quick bool) Case {
+func runFashionCase(t *testing.T, quick bool) peerkit.Case {
 	t.Helper()
-	o := newOptions(quick)
+	o := peerkit.NewOptions(quick)
 	o.Cases = regexp.MustCompile(`^fashion/epoch$`)
-	o.JSONPath = filepath.Join(t.TempDir(), "out.json")
-	if code := execute(o); code != 0 {
-		t.Fatalf("exit code %d", code)
-	}
-	data, err := os.ReadFile(o.JSONPath)
+	rep, err := peerkit.RunReport(peer, o, t.TempDir())
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := ValidateJSON(data); err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatal(err)
 	}
 	if len(rep.Cases) != 1 || rep.Cases[0].Name != "fashion/epoch" {
@@ -307,7 +169,7 @@ func runFashionCase(t *testing.T, quick bool) Case {
 func TestFashionEpochSynthetic(t *testing.T) {
 	dir := t.TempDir()
 	writeFashion(t, dir, 300)
-	t.Setenv(fashionEnv, dir)
+	t.Setenv(data.FashionMNISTEnv, dir)
 	c := runFashionCase(t, false)
 	if c.Skipped != "" {
 		t.Fatalf("skipped: %s", c.Skipped)
@@ -320,31 +182,27 @@ func TestFashionEpochSynthetic(t *testing.T) {
 
 func TestFashionEpochNoDataset(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv(fashionEnv, dir)
+	t.Setenv(data.FashionMNISTEnv, dir)
 	for _, quick := range []bool{false, true} {
 		c := runFashionCase(t, quick)
 		want := int64(60000)
 		if quick {
 			want = 6000
 		}
-		if c.Size != want || !strings.Contains(c.Skipped, "dataset not available") || !strings.Contains(c.Skipped, filepath.Join(dir, fashionImages)) {
+		if c.Size != want || !strings.Contains(c.Skipped, "dataset not available") || !strings.Contains(c.Skipped, filepath.Join(dir, data.FashionMNISTTrainImages)) {
 			t.Errorf("quick %v: case %+v, want skipped with size %d naming %s", quick, c, want, dir)
 		}
 	}
 }
 
 // realFashion returns the Fashion-MNIST training set, or skips the test.
-func realFashion(t *testing.T) *fashionSet {
+func realFashion(t *testing.T) *data.Dataset {
 	t.Helper()
-	dir, err := fashionDir()
-	if err == nil {
-		var d *fashionSet
-		if d, err = loadFashion(dir); err == nil {
-			return d
-		}
+	train, _, err := data.FashionMNIST("")
+	if err != nil {
+		t.Skipf("Fashion-MNIST not available (set %s): %v", data.FashionMNISTEnv, err)
 	}
-	t.Skipf("Fashion-MNIST not available (set %s): %v", fashionEnv, err)
-	return nil
+	return train
 }
 
 // TestFashionStepsMatchTapegrad checks the first warm-up steps on the real
@@ -352,8 +210,8 @@ func realFashion(t *testing.T) *fashionSet {
 // order): they differ only by float32 rounding.
 func TestFashionStepsMatchTapegrad(t *testing.T) {
 	d := realFashion(t)
-	if d.len() != 60000 {
-		t.Skipf("%d training images, want Fashion-MNIST's 60000", d.len())
+	if d.Len() != 60000 {
+		t.Skipf("%d training images, want Fashion-MNIST's 60000", d.Len())
 	}
 	net, err := newFashionNet(128, fashionWeights())
 	if err != nil {
@@ -361,7 +219,7 @@ func TestFashionStepsMatchTapegrad(t *testing.T) {
 	}
 	defer net.vm.Close()
 	solver := G.NewAdamSolver(G.WithLearnRate(1e-3))
-	order := permutation(d.len(), 99)
+	order := data.Permutation(d.Len(), 99)
 	for k, want := range []float32{2.2449753, 1.9816476, 1.7665786} {
 		got, err := net.step(d, order[k*128:(k+1)*128], solver)
 		if err != nil {

@@ -30,6 +30,8 @@ import (
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
+
+	"github.com/tapegrad/tapegrad/bench/internal/peerkit"
 )
 
 const (
@@ -37,15 +39,21 @@ const (
 	peerVersion = "v0.9.18"
 )
 
-// newPeerRunner checks the LispMachine caveat and returns the runner.
-func newPeerRunner(o *Options) (*Runner, error) {
+// peer is this program for peerkit.
+var peer = peerkit.Peer{Name: peerName, Version: peerVersion, Mode: "tape",
+	Start: start, CaseNames: caseNames, RunAll: runAll}
+
+func main() { peerkit.Main(peer) }
+
+// start checks the LispMachine caveat.
+func start(*peerkit.Runner) error {
 	if err := probeLispReset(); err != nil {
 		fmt.Fprintln(os.Stderr, "note:", err)
 	}
-	return newRunner(o, peerName, peerVersion, "tape"), nil
+	return nil
 }
 
-func caseNames(o *Options) []string {
+func caseNames(o *peerkit.Options) []string {
 	var names []string
 	for _, n := range o.Sizes() {
 		for _, s := range []string{"unary/exp/%d", "unary/tanh/%d", "unary/relu/%d", "binary/add/%d", "binary/mul/%d",
@@ -160,7 +168,7 @@ type variant struct {
 
 // measure runs every VM variant of w, checks each variant's result, and
 // records the fastest as case c.
-func (r *Runner) measureVariants(c Case, w *workload, valueFn func(time.Duration) float64) {
+func measureVariants(r *peerkit.Runner, c peerkit.Case, w *workload, valueFn func(time.Duration) float64) {
 	tape, closeTape := w.tapeRunner()
 	vs := []variant{{mode: "tape", desc: "tape", run: tape, w: w, done: closeTape}}
 	if w.lispGraph != nil {
@@ -172,7 +180,7 @@ func (r *Runner) measureVariants(c Case, w *workload, valueFn func(time.Duration
 	type result struct {
 		v   variant
 		med time.Duration
-		c   Case
+		c   peerkit.Case
 	}
 	var best *result
 	var notes []string
@@ -190,7 +198,7 @@ func (r *Runner) measureVariants(c Case, w *workload, valueFn func(time.Duration
 			}
 		}
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("%s failed: %s", v.desc, oneLine(err.Error())))
+			notes = append(notes, fmt.Sprintf("%s failed: %s", v.desc, peerkit.OneLine(err.Error())))
 			if v.done != nil {
 				v.done()
 			}
@@ -198,12 +206,12 @@ func (r *Runner) measureVariants(c Case, w *workload, valueFn func(time.Duration
 		}
 		vc := c
 		vc.Mode = v.mode
-		med, lo, hi, reps, err := r.Opt.Timer(v.run)
+		med, lo, hi, reps, err := r.Opt.Measure(v.run, nil)
 		if v.done != nil {
 			v.done()
 		}
 		if err != nil {
-			notes = append(notes, fmt.Sprintf("%s failed: %s", v.desc, oneLine(err.Error())))
+			notes = append(notes, fmt.Sprintf("%s failed: %s", v.desc, peerkit.OneLine(err.Error())))
 			continue
 		}
 		vc.MedianNs, vc.MinNs, vc.MaxNs, vc.Reps = max(1, med.Nanoseconds()), lo.Nanoseconds(), hi.Nanoseconds(), reps
@@ -219,7 +227,7 @@ func (r *Runner) measureVariants(c Case, w *workload, valueFn func(time.Duration
 			acc = v.w.accNote
 		}
 	}
-	note := join(c.Note, acc, "fastest VM chosen", join(notes...))
+	note := peerkit.Join(c.Note, acc, "fastest VM chosen", peerkit.Join(notes...))
 	if best == nil {
 		c.Skipped = note
 		r.Add(c)
@@ -229,11 +237,11 @@ func (r *Runner) measureVariants(c Case, w *workload, valueFn func(time.Duration
 	bc.Note = note
 	switch {
 	case valueFn != nil:
-		bc.Value = round3(valueFn(best.med))
+		bc.Value = peerkit.Round3(valueFn(best.med))
 	case bc.Flops > 0:
-		bc.Value, bc.Unit = round3(float64(bc.Flops)/float64(bc.MedianNs)), "GFLOP/s"
+		bc.Value, bc.Unit = peerkit.Round3(float64(bc.Flops)/float64(bc.MedianNs)), "GFLOP/s"
 	case bc.Bytes > 0:
-		bc.Value, bc.Unit = round3(float64(bc.Bytes)/float64(bc.MedianNs)), "GB/s"
+		bc.Value, bc.Unit = peerkit.Round3(float64(bc.Bytes)/float64(bc.MedianNs)), "GB/s"
 	}
 	r.Add(bc)
 }
@@ -270,7 +278,7 @@ func f32s(v G.Value) []float32 {
 	panic(fmt.Sprintf("unexpected value %T", v))
 }
 
-func runAll(r *Runner) {
+func runAll(r *peerkit.Runner) {
 	o := r.Opt
 	for _, n := range o.Sizes() {
 		elementwise(r, n)
@@ -294,7 +302,7 @@ func runAll(r *Runner) {
 	}
 }
 
-func elementwise(r *Runner, n int) {
+func elementwise(r *peerkit.Runner, n int) {
 	rows, cols := n/1024, 1024
 	two := float32(2)
 	type unaryCase struct {
@@ -313,18 +321,18 @@ func elementwise(r *Runner, n int) {
 		if !r.Opt.Want(name) {
 			continue
 		}
-		k := rotateCopies(int64(4 * n))
+		k := peerkit.RotateCopies(int64(4 * n))
 		w := &workload{g: G.NewGraph()}
 		x := G.NewTensor(w.g, tensor.Float32, 1, G.WithShape(n), G.WithName("x"))
 		w.inputs = []*G.Node{x}
-		w.values = copiesOf(k, 1, func(c, _ int) tensor.Tensor { return dense(fill(n, uint64(c+1)), n) })
+		w.values = copiesOf(k, 1, func(c, _ int) tensor.Tensor { return dense(peerkit.Fill(n, uint64(c+1)), n) })
 		w.out = G.Must(uc.op(x))
 		ref := uc.ref
 		w.check = func(c int, v G.Value) error {
 			xs := w.values[c][0].Data().([]float32)
-			return checkSample(f32s(v), n, func(i int) float64 { return ref(float64(xs[i])) }, 1e-5)
+			return peerkit.CheckSample(f32s(v), n, func(i int) float64 { return ref(float64(xs[i])) }, 1e-5)
 		}
-		r.measureVariants(Case{Name: name, Size: int64(n), Bytes: 8 * int64(n), Note: rotNote(k)}, w, nil)
+		measureVariants(r, peerkit.Case{Name: name, Size: int64(n), Bytes: 8 * int64(n), Note: peerkit.RotNote(k)}, w, nil)
 	}
 
 	binary := []struct {
@@ -340,19 +348,19 @@ func elementwise(r *Runner, n int) {
 		if !r.Opt.Want(name) {
 			continue
 		}
-		k := rotateCopies(int64(8 * n))
+		k := peerkit.RotateCopies(int64(8 * n))
 		w := &workload{g: G.NewGraph()}
 		a := G.NewTensor(w.g, tensor.Float32, 1, G.WithShape(n), G.WithName("a"))
 		b := G.NewTensor(w.g, tensor.Float32, 1, G.WithShape(n), G.WithName("b"))
 		w.inputs = []*G.Node{a, b}
-		w.values = copiesOf(k, 2, func(c, j int) tensor.Tensor { return dense(fill(n, uint64(2*c+j+1)), n) })
+		w.values = copiesOf(k, 2, func(c, j int) tensor.Tensor { return dense(peerkit.Fill(n, uint64(2*c+j+1)), n) })
 		w.out = G.Must(bc.op(a, b))
 		ref := bc.ref
 		w.check = func(c int, v G.Value) error {
 			as, bs := w.values[c][0].Data().([]float32), w.values[c][1].Data().([]float32)
-			return checkSample(f32s(v), n, func(i int) float64 { return ref(float64(as[i]), float64(bs[i])) }, 1e-6)
+			return peerkit.CheckSample(f32s(v), n, func(i int) float64 { return ref(float64(as[i]), float64(bs[i])) }, 1e-6)
 		}
-		r.measureVariants(Case{Name: name, Size: int64(n), Bytes: 12 * int64(n), Note: rotNote(k)}, w, nil)
+		measureVariants(r, peerkit.Case{Name: name, Size: int64(n), Bytes: 12 * int64(n), Note: peerkit.RotNote(k)}, w, nil)
 	}
 
 	// Broadcasts: gorgonia broadcasts a lower-rank operand with a pattern
@@ -366,16 +374,16 @@ func elementwise(r *Runner, n int) {
 		if !r.Opt.Want(name) {
 			continue
 		}
-		k := rotateCopies(int64(4 * n))
+		k := peerkit.RotateCopies(int64(4 * n))
 		w := &workload{g: G.NewGraph()}
 		x := G.NewTensor(w.g, tensor.Float32, 2, G.WithShape(rows, cols), G.WithName("x"))
 		b := G.NewTensor(w.g, tensor.Float32, 1, G.WithShape(small), G.WithName("b"))
 		w.inputs = []*G.Node{x, b}
 		w.values = copiesOf(k, 2, func(c, j int) tensor.Tensor {
 			if j == 0 {
-				return dense(fill(n, uint64(c+1)), rows, cols)
+				return dense(peerkit.Fill(n, uint64(c+1)), rows, cols)
 			}
-			return dense(fill(small, uint64(c+100)), small)
+			return dense(peerkit.Fill(small, uint64(c+100)), small)
 		})
 		pattern := []byte{1}
 		if row {
@@ -384,15 +392,15 @@ func elementwise(r *Runner, n int) {
 		w.out = G.Must(G.BroadcastAdd(x, b, nil, pattern))
 		w.check = func(c int, v G.Value) error {
 			xs, bs := w.values[c][0].Data().([]float32), w.values[c][1].Data().([]float32)
-			return checkSample(f32s(v), n, func(i int) float64 {
+			return peerkit.CheckSample(f32s(v), n, func(i int) float64 {
 				if row {
 					return float64(xs[i]) + float64(bs[i%cols])
 				}
 				return float64(xs[i]) + float64(bs[i/cols])
 			}, 1e-6)
 		}
-		note := join("operand is a ["+fmt.Sprint(small)+"] vector broadcast with pattern "+fmt.Sprint(pattern), rotNote(k))
-		r.measureVariants(Case{Name: name, Size: int64(n), Bytes: 8*int64(n) + 4*int64(small), Note: note}, w, nil)
+		note := peerkit.Join("operand is a ["+fmt.Sprint(small)+"] vector broadcast with pattern "+fmt.Sprint(pattern), peerkit.RotNote(k))
+		measureVariants(r, peerkit.Case{Name: name, Size: int64(n), Bytes: 8*int64(n) + 4*int64(small), Note: note}, w, nil)
 	}
 
 	// Reductions and the norm.
@@ -404,22 +412,22 @@ func elementwise(r *Runner, n int) {
 	}
 	reds := []redCase{
 		{"reduce/sum/all", func(x *G.Node) *G.Node { return G.Must(G.Sum(x)) }, func(xs []float32) ([]float64, []float64) {
-			return sumRef(xs, 1, func(int) int { return 0 })
+			return peerkit.SumRef(xs, 1, func(int) int { return 0 })
 		}, false},
 		{"reduce/sum/inner", func(x *G.Node) *G.Node { return G.Must(G.Sum(x, 1)) }, func(xs []float32) ([]float64, []float64) {
-			return sumRef(xs, rows, func(j int) int { return j / cols })
+			return peerkit.SumRef(xs, rows, func(j int) int { return j / cols })
 		}, false},
 		{"reduce/sum/outer", func(x *G.Node) *G.Node { return G.Must(G.Sum(x, 0)) }, func(xs []float32) ([]float64, []float64) {
-			return sumRef(xs, cols, func(j int) int { return j % cols })
+			return peerkit.SumRef(xs, cols, func(j int) int { return j % cols })
 		}, false},
-		{"norm", func(x *G.Node) *G.Node { return G.Must(G.Norm(x, 0, 2)) }, normRef, true},
+		{"norm", func(x *G.Node) *G.Node { return G.Must(G.Norm(x, 0, 2)) }, peerkit.NormRef, true},
 	}
 	for _, rc := range reds {
 		name := fmt.Sprintf("%s/%d", rc.name, n)
 		if !r.Opt.Want(name) {
 			continue
 		}
-		k := rotateCopies(int64(4 * n))
+		k := peerkit.RotateCopies(int64(4 * n))
 		w := &workload{g: G.NewGraph()}
 		var x *G.Node
 		if rc.flat {
@@ -430,42 +438,42 @@ func elementwise(r *Runner, n int) {
 		w.inputs = []*G.Node{x}
 		w.values = copiesOf(k, 1, func(c, _ int) tensor.Tensor {
 			if rc.flat {
-				return dense(fill(n, uint64(c+1)), n)
+				return dense(peerkit.Fill(n, uint64(c+1)), n)
 			}
-			return dense(fill(n, uint64(c+1)), rows, cols)
+			return dense(peerkit.Fill(n, uint64(c+1)), rows, cols)
 		})
 		w.out = rc.build(x)
 		ref := rc.ref
 		w.check = func(c int, v G.Value) error {
 			want, scale := ref(w.values[c][0].Data().([]float32))
-			note, err := checkReduce(f32s(v), want, scale)
+			note, err := peerkit.CheckReduce(f32s(v), want, scale)
 			w.accNote = note
 			return err
 		}
-		r.measureVariants(Case{Name: name, Size: int64(n), Bytes: 4 * int64(n), Note: rotNote(k)}, w, nil)
+		measureVariants(r, peerkit.Case{Name: name, Size: int64(n), Bytes: 4 * int64(n), Note: peerkit.RotNote(k)}, w, nil)
 	}
 }
 
-func matmul(r *Runner, m, kk, n int) {
+func matmul(r *peerkit.Runner, m, kk, n int) {
 	name := fmt.Sprintf("matmul/%dx%dx%d", m, kk, n)
 	if !r.Opt.Want(name) {
 		return
 	}
-	copies := rotateCopies(int64(4 * (m*kk + kk*n)))
+	copies := peerkit.RotateCopies(int64(4 * (m*kk + kk*n)))
 	w := &workload{g: G.NewGraph()}
 	a := G.NewTensor(w.g, tensor.Float32, 2, G.WithShape(m, kk), G.WithName("a"))
 	b := G.NewTensor(w.g, tensor.Float32, 2, G.WithShape(kk, n), G.WithName("b"))
 	w.inputs = []*G.Node{a, b}
 	w.values = copiesOf(min(copies, 4), 2, func(c, j int) tensor.Tensor {
 		if j == 0 {
-			return dense(fill(m*kk, uint64(2*c+1)), m, kk)
+			return dense(peerkit.Fill(m*kk, uint64(2*c+1)), m, kk)
 		}
-		return dense(fill(kk*n, uint64(2*c+2)), kk, n)
+		return dense(peerkit.Fill(kk*n, uint64(2*c+2)), kk, n)
 	})
 	w.out = G.Must(G.Mul(a, b))
 	w.check = func(c int, v G.Value) error {
 		as, bs := w.values[c][0].Data().([]float32), w.values[c][1].Data().([]float32)
-		return checkSample(f32s(v), m*n, func(idx int) float64 {
+		return peerkit.CheckSample(f32s(v), m*n, func(idx int) float64 {
 			i, j := idx/n, idx%n
 			s := 0.0
 			for p := 0; p < kk; p++ {
@@ -474,17 +482,17 @@ func matmul(r *Runner, m, kk, n int) {
 			return s
 		}, 1e-3)
 	}
-	r.measureVariants(Case{Name: name, Size: int64(m * n), Flops: 2 * int64(m) * int64(kk) * int64(n),
-		Note: rotNote(len(w.values))}, w, nil)
+	measureVariants(r, peerkit.Case{Name: name, Size: int64(m * n), Flops: 2 * int64(m) * int64(kk) * int64(n),
+		Note: peerkit.RotNote(len(w.values))}, w, nil)
 }
 
 // seed: y = sum(2·x·x), dy/dx by gorgonia.Grad.
-func seed(r *Runner, name string, n int) {
+func seed(r *peerkit.Runner, name string, n int) {
 	build := func(symbolic bool) *workload {
 		w := &workload{g: G.NewGraph()}
 		x := G.NewTensor(w.g, tensor.Float32, 1, G.WithShape(n), G.WithName("x"))
 		w.inputs = []*G.Node{x}
-		xv := fill(n, 7)
+		xv := peerkit.Fill(n, 7)
 		w.values = [][]tensor.Tensor{{dense(xv, n)}}
 		y := G.Must(G.Sum(G.Must(G.HadamardProd(G.Must(G.Mul(x, G.NewConstant(float32(2)))), x))))
 		if symbolic {
@@ -505,24 +513,24 @@ func seed(r *Runner, name string, n int) {
 				}
 				v = g
 			}
-			return checkSample(f32s(v), n, func(i int) float64 { return 4 * float64(xv[i]) }, 1e-6)
+			return peerkit.CheckSample(f32s(v), n, func(i int) float64 { return 4 * float64(xv[i]) }, 1e-6)
 		}
 		return w
 	}
 	w := build(true)
 	w.lispGraph = func() *workload { return build(false) }
-	r.measureVariants(Case{Name: name, Size: int64(n), Note: "y = sum(2*x*x) forward + dy/dx"}, w, nil)
+	measureVariants(r, peerkit.Case{Name: name, Size: int64(n), Note: "y = sum(2*x*x) forward + dy/dx"}, w, nil)
 }
 
 // overhead: 100 ops on a 16-element tensor (50 × {tanh, add x}) then sum,
 // forward + backward of a prebuilt graph.
-func overhead(r *Runner) {
+func overhead(r *peerkit.Runner) {
 	const n, pairs = 16, 50
 	build := func(symbolic bool) *workload {
 		w := &workload{g: G.NewGraph()}
 		x := G.NewTensor(w.g, tensor.Float32, 1, G.WithShape(n), G.WithName("x"))
 		w.inputs = []*G.Node{x}
-		xv := fill(n, 3)
+		xv := peerkit.Fill(n, 3)
 		for i := range xv {
 			xv[i] *= 0.1
 		}
@@ -568,22 +576,22 @@ func overhead(r *Runner) {
 				}
 				v = g
 			}
-			return checkSample(f32s(v), n, func(i int) float64 { return want[i] }, 1e-4)
+			return peerkit.CheckSample(f32s(v), n, func(i int) float64 { return want[i] }, 1e-4)
 		}
 		return w
 	}
 	w := build(true)
 	w.lispGraph = func() *workload { return build(false) }
-	r.measureVariants(Case{Name: "overhead/op", Size: n, Unit: "ns/op",
+	measureVariants(r, peerkit.Case{Name: "overhead/op", Size: n, Unit: "ns/op",
 		Note: "prebuilt graph (construction excluded): 100 ops = 50x(tanh, add x) on [16], then sum; forward + backward; value = median/100"},
 		w, func(med time.Duration) float64 { return float64(med.Nanoseconds()) / (2 * pairs) })
 }
 
 // mlp: 784→512→10, batch 256, ReLU, softmax cross-entropy, SGD lr 0.01.
-func mlp(r *Runner) {
+func mlp(r *peerkit.Runner) {
 	const batch, in, hid, out = 256, 784, 512, 10
 	const lr = 0.01
-	xv := fill(batch*in, 11)
+	xv := peerkit.Fill(batch*in, 11)
 	labels := make([]int, batch)
 	for i := range labels {
 		labels[i] = (i*7 + 3) % out
@@ -593,7 +601,7 @@ func mlp(r *Runner) {
 		onehot[i*out+l] = 1
 	}
 	scaled := func(n int, seed uint64, s float32) []float32 {
-		v := fill(n, seed)
+		v := peerkit.Fill(n, seed)
 		for i := range v {
 			v[i] *= s
 		}
@@ -659,7 +667,7 @@ func mlp(r *Runner) {
 		lw.values = append(lw.values, lw.values[0], lw.values[0])
 		return lw
 	}
-	r.measureVariants(Case{Name: "mlp/step", Size: batch, Unit: "steps/s",
+	measureVariants(r, peerkit.Case{Name: "mlp/step", Size: batch, Unit: "steps/s",
 		Note: "784-512-10, batch 256, ReLU, LogSoftMax cross-entropy against one-hot labels (gorgonia has no integer-label loss; the one-hot matrix is built once on the host), VanillaSolver lr 0.01"},
 		w, func(med time.Duration) float64 { return 1e9 / float64(med.Nanoseconds()) })
 }

@@ -1,12 +1,6 @@
-// Tests shared by the Go peers (the same file is in bench/peers/gorgonia and
-// bench/peers/gomlx).
-
-package main
+package peerkit
 
 import (
-	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,36 +39,34 @@ func TestValidateJSON(t *testing.T) {
 	}
 }
 
-// TestSelfTest runs what -selftest runs (one small case of each kind, results
-// checked against references) and validates the JSON file it writes.
-func TestSelfTest(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the peer")
+func TestRotateCopies(t *testing.T) {
+	for _, c := range []struct {
+		bytes int64
+		want  int
+	}{{0, 1}, {4 << 10, 16}, {10 << 20, 10}, {9 << 20, 12}, {50 << 20, 2}, {50<<20 + 1, 1}} {
+		if got := RotateCopies(c.bytes); got != c.want {
+			t.Errorf("RotateCopies(%d) = %d, want %d", c.bytes, got, c.want)
+		}
 	}
-	o := newOptions(true)
-	o.selfTest()
-	o.JSONPath = filepath.Join(t.TempDir(), "out.json")
-	if code := execute(o); code != 0 {
-		t.Fatalf("selftest exit code %d", code)
-	}
-	data, err := os.ReadFile(o.JSONPath)
+}
+
+// TestRunReport runs a peer of two cases, one measured and one skipped,
+// and reads its report back.
+func TestRunReport(t *testing.T) {
+	calls := 0
+	p := Peer{Name: "fake", Version: "v0", Mode: "m",
+		CaseNames: func(*Options) []string { return []string{"a", "b"} },
+		RunAll: func(r *Runner) {
+			r.Measure(Case{Name: "a", Size: 4, Bytes: 16}, func(int) error { calls++; return nil }, nil)
+			r.Add(Case{Name: "b", Size: 4, Skipped: "not here"})
+		}}
+	o := NewOptions(true)
+	o.Timing = selfTest()
+	rep, err := RunReport(p, o, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := ValidateJSON(data); err != nil {
-		t.Fatal(err)
-	}
-	var rep Report
-	if err := json.Unmarshal(data, &rep); err != nil {
-		t.Fatal(err)
-	}
-	names := map[string]bool{}
-	for _, c := range rep.Cases {
-		names[c.Name] = true
-	}
-	for _, want := range []string{"unary/exp/1024", "seed/1024", "overhead/op", "mlp/step", "matmul/256x512x10"} {
-		if !names[want] {
-			t.Errorf("case %s missing", want)
-		}
+	if len(rep.Cases) != 2 || !rep.Cases[0].OK() || rep.Cases[0].Unit != "GB/s" || rep.Cases[1].OK() || calls == 0 {
+		t.Errorf("report cases %+v after %d calls", rep.Cases, calls)
 	}
 }

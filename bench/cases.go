@@ -9,11 +9,11 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/tapegrad/tapegrad/autograd"
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/parallel"
 	"github.com/tapegrad/tapegrad/nn"
 	"github.com/tapegrad/tapegrad/optim"
 	"github.com/tapegrad/tapegrad/tensor"
@@ -334,9 +334,9 @@ func (s *suite) copyCase(n int, mode string) {
 		fn := func(i int) { copy(dst[i%k], src[i%k]) }
 		switch strings.TrimSuffix(mode, "-end") {
 		case "go-parallel":
-			fn = func(i int) { parallelCopy(dst[i%k], src[i%k], workers, false) }
+			fn = func(i int) { parallelCopy(dst[i%k], src[i%k], false) }
 		case "go-loop":
-			fn = func(i int) { parallelCopy(dst[i%k], src[i%k], workers, true) }
+			fn = func(i int) { parallelCopy(dst[i%k], src[i%k], true) }
 		}
 		return prepared{fn: fn, checks: k, check: func(i int) (string, error) {
 			fn(i)
@@ -350,14 +350,13 @@ func (s *suite) copyCase(n int, mode string) {
 	})
 }
 
-// parallelCopy copies src to dst in p contiguous chunks on p goroutines (the
-// calling one included), as the CPU backend splits its loops: with the
-// built-in copy (runtime memmove: vector moves, and on large sizes stores
-// that skip reading the destination first), or with loop, a plain element
-// loop as the backend's kernels are written.
-func parallelCopy(dst, src []float32, p int, loop bool) {
-	n := len(src)
-	part := func(lo, hi int) {
+// parallelCopy copies src to dst in one contiguous chunk per worker of the
+// CPU backend (parallel.For, as the backend splits its loops): with
+// the built-in copy (runtime memmove: vector moves, and on large sizes
+// stores that skip reading the destination first), or with loop, a plain
+// element loop as the backend's kernels are written.
+func parallelCopy(dst, src []float32, loop bool) {
+	parallel.For(len(src), 1, func(lo, hi int) {
 		if !loop {
 			copy(dst[lo:hi], src[lo:hi])
 			return
@@ -366,22 +365,7 @@ func parallelCopy(dst, src []float32, p int, loop bool) {
 		for i := range s {
 			d[i] = s[i]
 		}
-	}
-	if p <= 1 {
-		part(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	wg.Add(p - 1)
-	for w := 1; w < p; w++ {
-		lo, hi := w*n/p, (w+1)*n/p
-		go func() {
-			defer wg.Done()
-			part(lo, hi)
-		}()
-	}
-	part(0, n/p)
-	wg.Wait()
+	})
 }
 
 func identity(xs []float32) func(i int) float64 { return func(i int) float64 { return float64(xs[i]) } }
@@ -390,16 +374,7 @@ func identity(xs []float32) func(i int) float64 { return func(i int) float64 { r
 func sampleCheck(t *T, n int, want func(i int) float64, tol float64) error {
 	got := t.Float32s()
 	t.Release()
-	if len(got) != n {
-		return fmt.Errorf("got %d elements, want %d", len(got), n)
-	}
-	for i := 0; i < n; i += max(1, n/64) {
-		w := want(i)
-		if d := math.Abs(float64(got[i]) - w); d > tol*(1+math.Abs(w)) || math.IsNaN(float64(got[i])) {
-			return fmt.Errorf("element %d = %g, want %g", i, got[i], w)
-		}
-	}
-	return nil
+	return peerkit.CheckSample(got, n, want, tol)
 }
 
 // elementwise measures the unary, scalar, binary, broadcast, reduction and

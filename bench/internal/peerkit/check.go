@@ -19,7 +19,8 @@ func Fill(n int, seed uint64) []float32 {
 	return out
 }
 
-// CheckSample compares 64 spread-out elements of got with want(i).
+// CheckSample compares 64 spread-out elements of got with want(i): each
+// must be within tol·(1+|want|) and not NaN.
 func CheckSample(got []float32, n int, want func(i int) float64, tol float64) error {
 	if len(got) != n {
 		return fmt.Errorf("got %d elements, want %d", len(got), n)
@@ -27,7 +28,7 @@ func CheckSample(got []float32, n int, want func(i int) float64, tol float64) er
 	step := max(1, n/64)
 	for i := 0; i < n; i += step {
 		w := want(i)
-		if d := math.Abs(float64(got[i]) - w); d > tol*(1+math.Abs(w)) {
+		if d := math.Abs(float64(got[i]) - w); d > tol*(1+math.Abs(w)) || math.IsNaN(float64(got[i])) {
 			return fmt.Errorf("element %d = %g, want %g", i, got[i], w)
 		}
 	}

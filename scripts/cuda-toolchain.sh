@@ -109,26 +109,8 @@ ENV_FILE=""    # $CACHE/env.sh
 log() { printf 'cuda-toolchain: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-now_ms() { date +%s%3N; }
-elapsed() { # elapsed START_MS: seconds since START_MS, e.g. "3.2"
-	local d=$(($(now_ms) - $1))
-	printf '%d.%d' $((d / 1000)) $((d % 1000 / 100))
-}
-
-# A temporary directory that is removed when the script exits. mktemp must run
-# in this shell (not in $(...)), or the cleanup list would be lost.
-TMP_DIRS=()
-cleanup() {
-	local d
-	for d in "${TMP_DIRS[@]}"; do rm -rf -- "$d"; done
-}
-trap cleanup EXIT
-new_tmp() { # new_tmp VAR PARENT: set VAR to a new temporary directory in PARENT
-	local d
-	d=$(mktemp -d "$2/tmp.XXXXXX")
-	TMP_DIRS+=("$d")
-	printf -v "$1" '%s' "$d"
-}
+# shellcheck source=lib/private-apt.sh
+source "$SCRIPT_DIR/lib/private-apt.sh"
 
 init_paths() {
 	mkdir -p -- "$CACHE"
@@ -155,123 +137,7 @@ require_host() {
 	[[ $(uname -m) == x86_64 ]] || die "only x86_64 is supported (CUDA 11.8 from Debian $ARCH)"
 }
 
-# --- apt with private state --------------------------------------------------
-
-# Print "URI SUITE SIGNED-BY" for each deb source in /etc/apt (one-line .list
-# and deb822 .sources); SIGNED-BY is "-" when absent or not a file path.
-system_sources() {
-	local f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[[ -r $f ]] || continue
-		awk '
-			{ sub(/#.*/, "") }
-			$1 == "deb" {
-				line = $0; sb = "-"
-				if (match(line, /\[[^]]*\]/)) {
-					n = split(substr(line, RSTART + 1, RLENGTH - 2), o, /[ \t]+/)
-					for (i = 1; i <= n; i++) if (o[i] ~ /^signed-by=\//) sb = substr(o[i], 11)
-					line = substr(line, 1, RSTART - 1) " " substr(line, RSTART + RLENGTH)
-				}
-				split(line, w)
-				print w[2], w[3], sb
-			}' "$f"
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[[ -r $f ]] || continue
-		awk '
-			function flush(  nu, ns, i, j, u, s) {
-				if (types ~ /(^|[ \t])deb([ \t]|$)/ && enabled != "no") {
-					nu = split(uris, u); ns = split(suites, s)
-					for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++) print u[i], s[j], sb
-				}
-				types = uris = suites = ""; sb = "-"; enabled = "yes"
-			}
-			BEGIN { sb = "-"; enabled = "yes" }
-			/^#/ { next }
-			/^[ \t]*$/ { flush(); next }
-			/^[ \t]/ { next }  # continuation line (e.g. an inline key)
-			{
-				k = tolower(substr($0, 1, index($0, ":") - 1))
-				v = substr($0, index($0, ":") + 1)
-				gsub(/^[ \t]+|[ \t]+$/, "", v)
-				if (k == "types") types = v
-				else if (k == "uris") uris = v
-				else if (k == "suites") suites = v
-				else if (k == "enabled") enabled = tolower(v)
-				else if (k == "signed-by" && v ~ /^\//) sb = v
-			}
-			END { flush() }' "$f"
-	done
-}
-
-# Write the private sources list: the non-free component of the system's own
-# Debian mirror(s) for bookworm, bookworm-updates and bookworm-security, or
-# deb.debian.org when the system has none (e.g. it is not Debian 12).
-write_sources() {
-	local out=$APT_DIR/sources.list keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-	local uri suite sb opt lines=""
-	if [[ -n ${TAPEGRAD_CUDA_APT_SOURCES:-} ]]; then
-		printf '%s\n' "$TAPEGRAD_CUDA_APT_SOURCES" >"$out"
-		return
-	fi
-	while read -r uri suite sb; do
-		case $suite in "$SUITE" | "$SUITE-updates" | "$SUITE-security") ;; *) continue ;; esac
-		case $uri in http://* | https://*) ;; *) continue ;; esac
-		[[ $sb != - ]] || sb=$keyring
-		opt=""
-		[[ ! -r $sb ]] || opt="[signed-by=$sb] "
-		lines+="deb ${opt}${uri} ${suite} non-free"$'\n'
-	done < <(system_sources)
-	if [[ -z $lines ]]; then
-		opt=""
-		[[ ! -r $keyring ]] || opt="[signed-by=$keyring] "
-		lines="deb ${opt}http://deb.debian.org/debian $SUITE non-free"$'\n'
-		lines+="deb ${opt}http://deb.debian.org/debian $SUITE-updates non-free"$'\n'
-		lines+="deb ${opt}http://deb.debian.org/debian-security $SUITE-security non-free"$'\n'
-	fi
-	printf '%s' "$lines" | awk '!seen[$0]++' >"$out"
-}
-
-# apt reads /etc/apt/apt.conf.d first (so a proxy configured there still
-# applies), then the file named by APT_CONFIG, which points everything else
-# into $APT_DIR and drops the system's update hooks (PackageKit, appstream).
-write_apt_conf() {
-	# APT_CONFIG replaces /etc/apt/apt.conf, so include that, and any
-	# APT_CONFIG the caller set.
-	local includes=""
-	[[ ! -r /etc/apt/apt.conf ]] || includes+='#include "/etc/apt/apt.conf";'$'\n'
-	[[ -z ${APT_CONFIG:-} ]] || includes+="#include \"$APT_CONFIG\";"$'\n'
-	mkdir -p "$APT_DIR/empty.d" "$APT_DIR/state/lists/partial" "$APT_DIR/cache/archives/partial"
-	: >"$APT_DIR/state/status"
-	{
-		printf '%s' "$includes"
-		cat <<-EOF
-			Dir::Etc::SourceList "$APT_DIR/sources.list";
-			Dir::Etc::SourceParts "$APT_DIR/empty.d";
-			Dir::Etc::Preferences "$APT_DIR/preferences";
-			Dir::Etc::PreferencesParts "$APT_DIR/empty.d";
-			Dir::State "$APT_DIR/state";
-			Dir::State::Lists "$APT_DIR/state/lists";
-			Dir::State::status "$APT_DIR/state/status";
-			Dir::Cache "$APT_DIR/cache";
-			Dir::Cache::pkgcache "";
-			Dir::Cache::srcpkgcache "";
-			Dir::Log "$APT_DIR/log";
-			APT::Architecture "$ARCH";
-			#clear APT::Architectures;
-			APT::Architectures { "$ARCH"; };
-			APT::Sandbox::User "$(id -un)";
-			Acquire::Languages "none";
-			Acquire::IndexTargets::deb::DEP-11::DefaultEnabled "false";
-			Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled "false";
-			Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled "false";
-			Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled "false";
-			#clear APT::Update::Pre-Invoke;
-			#clear APT::Update::Post-Invoke;
-			#clear APT::Update::Post-Invoke-Success;
-		EOF
-	} >"$APT_DIR/apt.conf"
-}
+# --- apt with private state (scripts/lib/private-apt.sh) --------------------
 
 papt() { # papt CMD ARGS...: run an apt tool with the private configuration
 	local cmd=$1
@@ -281,8 +147,9 @@ papt() { # papt CMD ARGS...: run an apt tool with the private configuration
 
 apt_update() {
 	mkdir -p "$APT_DIR"
-	write_sources
-	write_apt_conf
+	# The non-free component of bookworm, bookworm-updates and bookworm-security.
+	write_sources "$APT_DIR/sources.list" non-free "${TAPEGRAD_CUDA_APT_SOURCES:-}" "$SUITE" "$SUITE-updates" "$SUITE-security"
+	write_apt_conf "$APT_DIR" "$ARCH"
 	papt apt-get -qq update >&2 || die "apt-get update failed (sources: $APT_DIR/sources.list)"
 }
 
@@ -495,7 +362,7 @@ ensure() { # ensure [refresh]
 	[[ $VERIFY == headers || $VERIFY == full ]] ||
 		die "TAPEGRAD_CUDA_VERIFY must be 'headers' or 'full', not '$VERIFY'"
 	take_lock
-	rm -rf "$CACHE"/tmp.* "$CACHE/toolchain.old" # left by interrupted runs
+	rm -rf "$CACHE"/.tmp.* "$CACHE/toolchain.old" # left by interrupted runs
 	log "looking up CUDA $CUDA_SERIES in Debian $SUITE non-free"
 	apt_update
 	resolve_versions

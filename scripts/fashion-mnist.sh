@@ -56,139 +56,14 @@ CACHE=${TAPEGRAD_FASHION_MNIST_CACHE:-$REPO_ROOT/.cache/fashion-mnist}
 log() { printf 'fashion-mnist: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-now_ms() { date +%s%3N; }
-elapsed() { # elapsed START_MS: seconds since START_MS, e.g. "3.2"
-	local d=$(($(now_ms) - $1))
-	printf '%d.%d' $((d / 1000)) $((d % 1000 / 100))
-}
-
-TMP_DIRS=()
-cleanup() {
-	local d
-	for d in "${TMP_DIRS[@]}"; do rm -rf -- "$d"; done
-}
-trap cleanup EXIT
-new_tmp() { # new_tmp VAR PARENT: set VAR to a new temporary directory in PARENT
-	local d
-	d=$(mktemp -d "$2/.tmp.XXXXXX")
-	TMP_DIRS+=("$d")
-	printf -v "$1" '%s' "$d"
-}
+# shellcheck source=lib/private-apt.sh
+source "$SCRIPT_DIR/lib/private-apt.sh"
 
 has_files() { # has_files DIR: the four files are there and not empty
 	local f
 	for f in "${FILES[@]}"; do
 		[[ -s $1/$f ]] || return 1
 	done
-}
-
-# --- apt with private state (as in scripts/cuda-toolchain.sh) ---------------
-
-# Print "URI SUITE SIGNED-BY" for each deb source in /etc/apt (one-line .list
-# and deb822 .sources); SIGNED-BY is "-" when absent or not a file path.
-system_sources() {
-	local f
-	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-		[[ -r $f ]] || continue
-		awk '
-			{ sub(/#.*/, "") }
-			$1 == "deb" {
-				line = $0; sb = "-"
-				if (match(line, /\[[^]]*\]/)) {
-					n = split(substr(line, RSTART + 1, RLENGTH - 2), o, /[ \t]+/)
-					for (i = 1; i <= n; i++) if (o[i] ~ /^signed-by=\//) sb = substr(o[i], 11)
-					line = substr(line, 1, RSTART - 1) " " substr(line, RSTART + RLENGTH)
-				}
-				split(line, w)
-				print w[2], w[3], sb
-			}' "$f"
-	done
-	for f in /etc/apt/sources.list.d/*.sources; do
-		[[ -r $f ]] || continue
-		awk '
-			function flush(  nu, ns, i, j, u, s) {
-				if (types ~ /(^|[ \t])deb([ \t]|$)/ && enabled != "no") {
-					nu = split(uris, u); ns = split(suites, s)
-					for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++) print u[i], s[j], sb
-				}
-				types = uris = suites = ""; sb = "-"; enabled = "yes"
-			}
-			BEGIN { sb = "-"; enabled = "yes" }
-			/^#/ { next }
-			/^[ \t]*$/ { flush(); next }
-			/^[ \t]/ { next }  # continuation line (e.g. an inline key)
-			{
-				k = tolower(substr($0, 1, index($0, ":") - 1))
-				v = substr($0, index($0, ":") + 1)
-				gsub(/^[ \t]+|[ \t]+$/, "", v)
-				if (k == "types") types = v
-				else if (k == "uris") uris = v
-				else if (k == "suites") suites = v
-				else if (k == "enabled") enabled = tolower(v)
-				else if (k == "signed-by" && v ~ /^\//) sb = v
-			}
-			END { flush() }' "$f"
-	done
-}
-
-# The private sources list: the main component of bookworm on the system's own
-# mirror(s), or on deb.debian.org when the system has none.
-write_sources() { # write_sources APT_DIR
-	local out=$1/sources.list keyring=/usr/share/keyrings/debian-archive-keyring.gpg
-	local uri suite sb opt lines=""
-	if [[ -n ${TAPEGRAD_FASHION_MNIST_APT_SOURCES:-} ]]; then
-		printf '%s\n' "$TAPEGRAD_FASHION_MNIST_APT_SOURCES" >"$out"
-		return
-	fi
-	while read -r uri suite sb; do
-		[[ $suite == "$SUITE" ]] || continue
-		case $uri in http://* | https://*) ;; *) continue ;; esac
-		[[ $sb != - ]] || sb=$keyring
-		opt=""
-		[[ ! -r $sb ]] || opt="[signed-by=$sb] "
-		lines+="deb ${opt}${uri} ${suite} main"$'\n'
-	done < <(system_sources)
-	if [[ -z $lines ]]; then
-		opt=""
-		[[ ! -r $keyring ]] || opt="[signed-by=$keyring] "
-		lines="deb ${opt}http://deb.debian.org/debian $SUITE main"$'\n'
-	fi
-	printf '%s' "$lines" | awk '!seen[$0]++' >"$out"
-}
-
-# apt reads /etc/apt/apt.conf.d first (so a proxy configured there applies),
-# then this file, which points everything else into APT_DIR.
-write_apt_conf() { # write_apt_conf APT_DIR
-	local dir=$1 includes=""
-	[[ ! -r /etc/apt/apt.conf ]] || includes+='#include "/etc/apt/apt.conf";'$'\n'
-	[[ -z ${APT_CONFIG:-} ]] || includes+="#include \"$APT_CONFIG\";"$'\n'
-	mkdir -p "$dir/empty.d" "$dir/state/lists/partial" "$dir/cache/archives/partial"
-	: >"$dir/state/status"
-	{
-		printf '%s' "$includes"
-		cat <<-EOF
-			Dir::Etc::SourceList "$dir/sources.list";
-			Dir::Etc::SourceParts "$dir/empty.d";
-			Dir::Etc::Preferences "$dir/preferences";
-			Dir::Etc::PreferencesParts "$dir/empty.d";
-			Dir::State "$dir/state";
-			Dir::State::Lists "$dir/state/lists";
-			Dir::State::status "$dir/state/status";
-			Dir::Cache "$dir/cache";
-			Dir::Cache::pkgcache "";
-			Dir::Cache::srcpkgcache "";
-			Dir::Log "$dir/log";
-			APT::Sandbox::User "$(id -un)";
-			Acquire::Languages "none";
-			Acquire::IndexTargets::deb::DEP-11::DefaultEnabled "false";
-			Acquire::IndexTargets::deb::DEP-11-icons::DefaultEnabled "false";
-			Acquire::IndexTargets::deb::DEP-11-icons-small::DefaultEnabled "false";
-			Acquire::IndexTargets::deb::DEP-11-icons-hidpi::DefaultEnabled "false";
-			#clear APT::Update::Pre-Invoke;
-			#clear APT::Update::Post-Invoke;
-			#clear APT::Update::Post-Invoke-Success;
-		EOF
-	} >"$dir/apt.conf"
 }
 
 # Download the .deb into DIR: with the system's package lists if they know the
@@ -202,7 +77,7 @@ download_deb() { # download_deb DIR
 	log "the system's package lists do not have $PACKAGE: looking it up in Debian $SUITE main"
 	apt=$dir/apt
 	mkdir -p "$apt"
-	write_sources "$apt"
+	write_sources "$apt/sources.list" main "${TAPEGRAD_FASHION_MNIST_APT_SOURCES:-}" "$SUITE"
 	write_apt_conf "$apt"
 	# A failing third-party source should not stop us: only the result matters.
 	APT_CONFIG=$apt/apt.conf apt-get -qq update >&2 ||

@@ -1,7 +1,19 @@
 #!/usr/bin/env bash
-# Runs every fuzz target of tapegrad for a bounded time each.
+# Runs every fuzz target of tapegrad for a bounded budget each.
 #
-#   scripts/fuzz.sh [seconds]     # default 5 s per target
+#   scripts/fuzz.sh [budget]    # default 50000x: 50000 executions per target
+#   scripts/fuzz.sh 60000x      # an execution count per target (CI uses this)
+#   scripts/fuzz.sh 600         # a duration in seconds per target
+#
+# CI uses an execution count on purpose. With a duration, Go's fuzzing
+# coordinator can race its own deadline at the end of the run and fail the
+# target with a bare "context deadline exceeded" although no input failed
+# (golang/go#51484, #75804; it happened to us on a loaded 2-core CI machine:
+# FuzzBroadcast, 77798 executions, no failing input). A count has no deadline
+# to race: a slow machine only takes longer. In duration mode this script
+# reports that exact signature (the deadline message and no failing input
+# written) as the toolchain race and does not fail on it; any other failure
+# fails.
 #
 # Go fuzzes one target of one package at a time, so the targets run one
 # after another. New inputs that widen coverage go to Go's cache
@@ -12,10 +24,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-secs=${1:-5}
-case $secs in
-'' | *[!0-9]*) echo "usage: $0 [seconds per target]" >&2; exit 2 ;;
+budget=${1:-50000x}
+case $budget in
+[0-9]*x) count=${budget%x}; unit=x ;;
+[0-9]*) count=$budget; unit=s ;;
+*) count=bad ;;
 esac
+case $count in
+'' | *[!0-9]* | 0) echo "usage: $0 [executions per target, e.g. 50000x | seconds per target]" >&2; exit 2 ;;
+esac
+budget=$count$unit
 
 targets=(
 	"./tensor FuzzArray"
@@ -24,13 +42,23 @@ targets=(
 	"./npy FuzzRead"
 )
 
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
 failed=0
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
-	printf '=== %s %s (%ss)\n' "$pkg" "$name" "$secs"
-	# Minimising a new interesting input may not take longer than the run.
-	if ! go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "${secs}s" -fuzzminimizetime "${secs}s"; then
-		failed=1
+	printf '=== %s %s (%s)\n' "$pkg" "$name" "$budget"
+	# Minimising a new interesting input is bounded too: by the same
+	# duration, or by 10000 executions in count mode.
+	if [ "$unit" = s ]; then minimize=$budget; else minimize=10000x; fi
+	if go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$budget" -fuzzminimizetime "$minimize" 2>&1 | tee "$log"; then
+		continue
 	fi
+	if [ "$unit" = s ] && grep -q 'context deadline exceeded' "$log" &&
+		! grep -qE 'Failing input written|panic:|_test\.go:[0-9]+:' "$log"; then
+		echo "--- $name: the run ended on Go's fuzz deadline race (golang/go#75804), no failing input: not counted as a failure"
+		continue
+	fi
+	failed=1
 done
 exit $failed

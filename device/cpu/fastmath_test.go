@@ -3,6 +3,9 @@ package cpu
 import (
 	"math"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -93,4 +96,66 @@ func TestFastMathSlices(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestExpExhaustive checks exp over every float32 argument (about 4·10⁹,
+// one minute on two cores). It runs only with TAPEGRAD_EXHAUSTIVE=1:
+//
+//	TAPEGRAD_EXHAUSTIVE=1 go test ./device/cpu -run ExpExhaustive -v
+func TestExpExhaustive(t *testing.T) {
+	if os.Getenv("TAPEGRAD_EXHAUSTIVE") != "1" {
+		t.Skip("set TAPEGRAD_EXHAUSTIVE=1 to check every float32 argument")
+	}
+	type result struct {
+		worst     float64
+		at        float32
+		misround  int64
+		total     int64
+		overOneAt []float32
+	}
+	parts := runtime.GOMAXPROCS(0)
+	res := make([]result, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() {
+			r := &res[p]
+			for b := uint64(p); b < 1<<32; b += uint64(parts) {
+				x := math.Float32frombits(uint32(b))
+				got := expT(x)
+				want := math.Exp(float64(x))
+				if x != x {
+					if math.Float32bits(got) != uint32(b) {
+						r.overOneAt = append(r.overOneAt, x)
+					}
+					continue
+				}
+				u := ulps(got, want)
+				r.total++
+				if u > 0.5 {
+					r.misround++
+				}
+				if u > r.worst {
+					r.worst, r.at = u, x
+				}
+				if u > 1 && len(r.overOneAt) < 10 {
+					r.overOneAt = append(r.overOneAt, x)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var all result
+	for _, r := range res {
+		if r.worst > all.worst {
+			all.worst, all.at = r.worst, r.at
+		}
+		all.misround += r.misround
+		all.total += r.total
+		all.overOneAt = append(all.overOneAt, r.overOneAt...)
+	}
+	if len(all.overOneAt) > 0 {
+		t.Errorf("exp: more than one ulp off, or a NaN not kept, at %v", all.overOneAt)
+	}
+	t.Logf("exp: %d arguments, max error %.4f ulp at %v, %.3f%% not correctly rounded",
+		all.total, all.worst, all.at, 100*float64(all.misround)/float64(all.total))
 }

@@ -3,8 +3,9 @@
 // genasm writes kernels_amd64.s and kernels_amd64.go: AVX2 versions of the
 // memory-bound elementwise loops of kernels_gen.go, of AddScaled, of the
 // float32/float64 conversions, of the Sum/Norm2 reductions (along runs,
-// and column by column over leading axes) and of the float32 exp, tanh and
-// sigmoid loops of fastmath.go (AVX2 and FMA), and the tables that map
+// and column by column over leading axes) and of the float32 exp (in
+// float32 lanes), tanh and sigmoid (in float64 lanes, with FMA) loops of
+// fastmath.go, and the tables that map
 // operations to them (simd_amd64.go dispatches).
 //
 // Every elementwise kernel has the same shape: a loop over unrolled 32-byte
@@ -279,7 +280,8 @@ func main() {
 	}
 	decls = append(decls, g.convert(dtypes[0], dtypes[1]), g.convert(dtypes[1], dtypes[0]))
 	g.fastmathConsts()
-	for _, kind := range []string{"exp", "tanh", "sigmoid"} {
+	decls = append(decls, g.expf())
+	for _, kind := range []string{"tanh", "sigmoid"} {
 		decls = append(decls, g.fastmath(kind))
 	}
 	g.asm("// func ntFence()\nTEXT ·ntFence(SB), NOSPLIT, $0-0\n\tSFENCE\n\tRET\n")
@@ -695,15 +697,139 @@ func (g *gen) fastmathConsts() {
 	f("fmNeg2", -2)
 	f("fmTanhMax", 9.1)
 	f("fmTanhSmall", 2.4e-4)
-	f("fmExpLo", -104)
-	f("fmExpHi", 89)
 	f("fmSigLo", -40)
 	f("fmSigHi", 700)
+	// expf32's constants, eight float32 lanes.
+	f32 := func(name string, v float32) { g.vec8(name, math.Float32bits(v)) }
+	f32("efLo", -104)
+	f32("efHi", 89)
+	f32("efLog2e", 1.44269504)
+	f32("efMagic", 12582912)
+	f32("efC1", 0.693359375)
+	f32("efC2", -2.12194440e-4)
+	f32("efP0", 1.9875691500e-4)
+	f32("efP1", 1.3981999507e-3)
+	f32("efP2", 8.3334519073e-3)
+	f32("efP3", 4.1665795894e-2)
+	f32("efP4", 1.6666665459e-1)
+	f32("efP5", 5.0000001201e-1)
+	f32("efOne", 1)
+	g.vec8("efBias", 127)
 	g.asm("\n")
 }
 
-// fastmath writes exp32x8, tanh32x8 or sigmoid32x8: the float32 loops of
-// expSlice, tanhSlice and sigmoidSlice (fastmath.go) for n a multiple of 8,
+// vec8 emits a 32-byte read-only constant of eight copies of a float32 (or
+// of a 32-bit integer, with bits).
+func (g *gen) vec8(name string, bits uint32) {
+	for i := 0; i < 8; i++ {
+		g.asm("DATA %s<>+%d(SB)/4, $%#08x\n", name, 4*i, bits)
+	}
+	g.asm("GLOBL %s<>(SB), RODATA|NOPTR, $32\n", name)
+}
+
+// expf writes exp32x8, the float32 loop of expSlice (expf32 in
+// fastmath.go) for n a multiple of 8: eight float32 lanes per group, three
+// groups interleaved per iteration while 24 elements are left (the
+// polynomial is a chain of dependent steps; three chains side by side keep
+// the pipes busier than one or two), then one group at a time.
+// Each step is the instruction that computes the Go code's step with the
+// same rounding (no FMA: the Go code rounds every product), the clamps as in
+// fastmath. NaN inputs are copied to the output unchanged at the end, as the
+// Go loop does. With nt, d must be 32-byte aligned; the stores are
+// non-temporal, followed by an SFENCE for nt = 1.
+func (g *gen) expf() string {
+	const fn = "exp32x8"
+	l := func(s string) string { return fn + "_" + s }
+	g.asm("// func %s(d, x unsafe.Pointer, n int, nt uint8)\n", fn)
+	g.asm("TEXT ·%s(SB), NOSPLIT, $0-25\n", fn)
+	g.asm("\tMOVQ d+0(FP), DI\n\tMOVQ x+8(FP), SI\n\tMOVQ n+16(FP), CX\n")
+	// group returns the instructions for the eight elements at off(SI) in
+	// registers Y(b)..Y(b+4), the result in Y(b+4). Five registers a group
+	// let three groups run side by side: x's register takes z once r is
+	// computed, k's the input again for the NaN test.
+	group := func(b, off int) []string {
+		x, t, k, r, p := b, b+1, b+2, b+3, b+4
+		z := x
+		var out []string
+		e := func(format string, args ...any) {
+			out = append(out, strings.Split(fmt.Sprintf(format, args...), "\n\t")...)
+		}
+		e("VMOVUPS %d(SI), Y%d", off, x)
+		// if x < lo { x = lo }; if x > hi { x = hi }: VMAXPS and VMINPS
+		// with x first give x unless the constant is greater (smaller) or
+		// x is NaN (then the constant: a NaN lane takes the input at the
+		// end anyway); equal values are the same value.
+		e("VMAXPS efLo<>(SB), Y%d, Y%d", x, x)
+		e("VMINPS efHi<>(SB), Y%d, Y%d", x, x)
+		e("VMULPS efLog2e<>(SB), Y%d, Y%d", x, t) // x·log2e
+		e("VADDPS efMagic<>(SB), Y%d, Y%d", t, t) // t = that + magic
+		e("VSUBPS efMagic<>(SB), Y%d, Y%d", t, k) // k = t − magic
+		e("VMULPS efC1<>(SB), Y%d, Y%d", k, r)    // k·c1
+		e("VSUBPS Y%d, Y%d, Y%d", r, x, r)        // r = x − k·c1
+		e("VMULPS efC2<>(SB), Y%d, Y%d", k, p)    // k·c2
+		e("VSUBPS Y%d, Y%d, Y%d", p, r, r)        // r −= k·c2
+		e("VMULPS Y%d, Y%d, Y%d", r, r, z)        // z = r·r
+		// Estrin: a = P0·r+P1 in p, b = P2·r+P3 in k, p = a·z+b, then
+		// c = P4·r+P5 in k, p = p·z+c.
+		e("VMULPS efP0<>(SB), Y%d, Y%d\n\tVADDPS efP1<>(SB), Y%d, Y%d", r, p, p, p)
+		e("VMULPS efP2<>(SB), Y%d, Y%d\n\tVADDPS efP3<>(SB), Y%d, Y%d", r, k, k, k)
+		e("VMULPS Y%d, Y%d, Y%d\n\tVADDPS Y%d, Y%d, Y%d", z, p, p, k, p, p)
+		e("VMULPS efP4<>(SB), Y%d, Y%d\n\tVADDPS efP5<>(SB), Y%d, Y%d", r, k, k, k)
+		e("VMULPS Y%d, Y%d, Y%d\n\tVADDPS Y%d, Y%d, Y%d", z, p, p, k, p, p)
+		e("VMULPS Y%d, Y%d, Y%d", z, p, p)        // p·z
+		e("VADDPS Y%d, Y%d, Y%d", r, p, p)        // + r
+		e("VADDPS efOne<>(SB), Y%d, Y%d", p, p)   // + 1
+		e("VPSUBD efMagic<>(SB), Y%d, Y%d", t, t) // k = bits(t) − bits(magic)
+		e("VPSRAD $1, Y%d, Y%d", t, k)            // k1 = k >> 1
+		e("VPSUBD Y%d, Y%d, Y%d", k, t, t)        // k2 = k − k1
+		e("VPADDD efBias<>(SB), Y%d, Y%d\n\tVPSLLD $23, Y%d, Y%d", k, k, k, k)
+		e("VPADDD efBias<>(SB), Y%d, Y%d\n\tVPSLLD $23, Y%d, Y%d", t, t, t, t)
+		e("VMULPS Y%d, Y%d, Y%d", k, p, p) // y·2^k1
+		e("VMULPS Y%d, Y%d, Y%d", t, p, p) // ·2^k2
+		e("VMOVUPS %d(SI), Y%d", off, k)   // NaN: the input
+		e("VCMPPS $3, Y%d, Y%d, Y%d", k, k, t)
+		e("VBLENDVPS Y%d, Y%d, Y%d, Y%d", t, k, p, p)
+		return out
+	}
+	const per = 3 // groups per iteration in the main loop
+	body := func(store string, groups int) {
+		var gs [][]string
+		for i := range groups {
+			gs = append(gs, group(5*i, 32*i))
+		}
+		for i := range len(gs[0]) {
+			for _, gr := range gs {
+				g.asm("\t%s\n", gr[i])
+			}
+		}
+		n := 8 * groups
+		for i := range gs {
+			g.asm("\t%s Y%d, %d(DI)\n", store, 5*i+4, 32*i)
+		}
+		g.asm("\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tSUBQ $%d, CX\n", 4*n, 4*n, n)
+	}
+	for _, v := range []struct{ name, store string }{{"c", "VMOVUPS"}, {"nt", "VMOVNTPS"}} {
+		if v.name == "c" {
+			g.asm("\tCMPB nt+24(FP), $0\n\tJNE %s\n", l("ntN"))
+		}
+		g.asm("%s:\n\tCMPQ CX, $%d\n\tJB %s\n", l(v.name+"N"), 8*per, l(v.name+"1"))
+		body(v.store, per)
+		g.asm("\tJMP %s\n", l(v.name+"N"))
+		g.asm("%s:\n\tCMPQ CX, $8\n\tJB %s\n", l(v.name+"1"), l(v.name+"end"))
+		body(v.store, 1)
+		g.asm("\tJMP %s\n", l(v.name+"1"))
+		g.asm("%s:\n", l(v.name+"end"))
+		if v.name == "c" {
+			g.asm("\tJMP %s\n", l("done"))
+		}
+	}
+	g.asm("\tCMPB nt+24(FP), $1\n\tJNE %s\n\tSFENCE\n", l("done"))
+	g.asm("%s:\n\tVZEROUPPER\n\tRET\n\n", l("done"))
+	return fmt.Sprintf("func %s(d, x unsafe.Pointer, n int, nt uint8)", fn)
+}
+
+// fastmath writes tanh32x8 or sigmoid32x8: the float32 loops of tanhSlice
+// and sigmoidSlice (fastmath.go) for n a multiple of 8,
 // eight elements per iteration in two groups of four float64 lanes, each
 // step the instruction that computes the Go code's step with the same
 // rounding: expPoly's fused multiply-adds as VFMADD, Go's "if x < c { x = c }"
@@ -766,9 +892,6 @@ func (g *gen) fastmath(kind string) string {
 		lines = nil
 		f, r, y, y2, y4, p, q := b, b+1, b+2, b+3, b+4, b+5, b+6
 		switch kind {
-		case "exp":
-			clamp(f, q, "fmExpLo", "fmExpHi")
-			expPoly(f, f, r, y, y2, y4, p, q)
 		case "sigmoid":
 			emit("VXORPD fmSign<>(SB), Y%d, Y%d", f, f) // z = −f
 			clamp(f, q, "fmSigLo", "fmSigHi")

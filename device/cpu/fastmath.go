@@ -11,16 +11,16 @@ import (
 // the standard library.
 //
 // exp works in float32 arithmetic (expf32), which lets the AVX2 kernel take
-// eight lanes at a time; its result is the correctly rounded float32 or
-// its neighbour (TestExpExhaustive, over every float32 argument: 0.42 % of
-// the results are one ulp from the correctly rounded value, none further).
-// log, tanh and sigmoid are branch-light float64
-// evaluations whose relative error (below 1e-9) is far under float32's
-// half-ulp (3e-8), so after rounding to float32 they give the correctly
-// rounded result nearly always and are never off by more than one ulp.
-// Both are checked against math in fastmath_test.go. tanh stays in float64
-// because its float32 forms (a polynomial for small |x|, 1 − 2/(e^2|x|+1)
-// above) misround a fifth of the arguments in [0.6, 1.5] and reach 1.3 ulp.
+// eight lanes at a time. tanh (tanhf32) does too, except the last three
+// steps of its exponential branch, which run in float64. Both results are
+// the correctly rounded float32 or a neighbour of it (checked over every
+// float32 argument by TestFastMathExhaustive: 0.42 % of exp's results and
+// about 0.2 % of tanh's are one ulp off, none further). log and sigmoid are
+// branch-light float64 evaluations whose relative error (below 1e-9) is far
+// under float32's half-ulp (3e-8), so after rounding to float32 they give
+// the correctly rounded result nearly always and are never off by more
+// than one ulp. sigmoid stays in float64: e/(1+e) from a float32 e reaches
+// 1.5 ulp where e's binade and the result's differ.
 
 func isF32[T float]() bool {
 	var z T
@@ -85,7 +85,7 @@ const (
 // factors are normal numbers and a subnormal result is rounded once. The
 // argument is clamped to [−104, 89], outside which the float32 result is 0
 // or +Inf anyway. The callers pass a NaN through unchanged without calling
-// expf32 (nor tanh32, sigmoid32), so that its bits are kept.
+// expf32 (nor tanhf32, sigmoid32), so that its bits are kept.
 //
 // Every step is one IEEE float32 operation; the explicit float32
 // conversions stop the compiler from fusing a product and a sum into one
@@ -141,23 +141,45 @@ func log32(x float64) float64 {
 	return float64(e)*ln2 + p
 }
 
-// tanh32 is tanh x for float32 arguments, as (1−t)/(1+t) with
-// t = e^(−2|x|). |x| is clamped at 9.1, beyond which tanh rounds to ±1 in
-// float32. For small |x| the subtraction 1−t is exact and its relative
-// error is that of t (below 1e-15 there, where y is tiny and the series
-// converges at once); below 2.4e-4, tanh x = x to float32 precision (x³/3
-// is below half an ulp) and x is returned.
-func tanh32(x float64) float64 {
-	a := math.Abs(x)
-	if a > 9.1 {
-		a = 9.1
+// The constants of tanhf32.
+const (
+	tanhfMax   float32 = 9.1   // tanh rounds to ±1 in float32 beyond
+	tanhfSmall float32 = 0.625 // the polynomial below, the exponential above
+	// tanh a ≈ a + a·z·Q(z), z = a², Q of degree 4 (Cephes' tanhf).
+	tanhfQ0 float32 = -5.70498872745e-3
+	tanhfQ1 float32 = 2.06390887954e-2
+	tanhfQ2 float32 = -5.37397155531e-2
+	tanhfQ3 float32 = 1.33314422036e-1
+	tanhfQ4 float32 = -3.33332819422e-1
+)
+
+// tanhf32 is tanh x for float32 arguments, with a = min(|x|, 9.1): below
+// 0.625, a + a·z·Q(z) with z = a² in float32 arithmetic (Cephes' tanhf);
+// from 0.625, 1 − 2/(e+1) with e = expf32(2a), the last three steps in
+// float64. That split keeps the result within one ulp of the correctly
+// rounded value (TestFastMathExhaustive): expf32's error in e reaches the
+// result damped by 2e/(e+1)²/tanh a ≤ 0.62, and float64 adds none of its
+// own, where float32 steps there would reach 1.3 ulp. Every step is one IEEE
+// operation (explicit conversions: no fused multiply-add on any build), so
+// the AVX2 kernel, which runs the same steps, gives the same bits.
+func tanhf32(x float32) float32 {
+	a := math.Float32frombits(math.Float32bits(x) &^ (1 << 31))
+	if a > tanhfMax {
+		a = tanhfMax
 	}
-	t := expPoly(-2 * a)
-	r := (1 - t) / (1 + t)
-	if a < 2.4e-4 {
-		r = a
+	var r float32
+	if a < tanhfSmall {
+		z := float32(a * a)
+		q := float32(tanhfQ0*z) + tanhfQ1
+		q = float32(q*z) + tanhfQ2
+		q = float32(q*z) + tanhfQ3
+		q = float32(q*z) + tanhfQ4
+		r = float32(float32(q*z)*a) + a
+	} else {
+		e := float64(expf32(a + a))
+		r = float32(1 - 2/(e+1))
 	}
-	return math.Copysign(r, x)
+	return math.Float32frombits(math.Float32bits(r) | math.Float32bits(x)&(1<<31))
 }
 
 // sigmoid32 is 1/(1+e^−x) for float32 arguments, e^−x evaluated with the
@@ -196,7 +218,7 @@ func tanhT[T float](x T) T {
 		if x != x {
 			return x
 		}
-		return T(tanh32(float64(x)))
+		return T(tanhf32(float32(x)))
 	}
 	return T(math.Tanh(float64(x)))
 }
@@ -246,7 +268,7 @@ func tanhSlice[T float](d, x []T) {
 			d[i] = v
 			continue
 		}
-		d[i] = T(tanh32(float64(v)))
+		d[i] = T(tanhf32(float32(v)))
 	}
 }
 

@@ -280,10 +280,10 @@ func main() {
 	}
 	decls = append(decls, g.convert(dtypes[0], dtypes[1]), g.convert(dtypes[1], dtypes[0]))
 	g.fastmathConsts()
-	decls = append(decls, g.expf())
-	for _, kind := range []string{"tanh", "sigmoid"} {
-		decls = append(decls, g.fastmath(kind))
-	}
+	// exp32x8: three groups of five registers; tanh32x8: two of seven.
+	decls = append(decls, g.lanes32("exp32x8", expfGroup, 5, 4, 3))
+	decls = append(decls, g.lanes32("tanh32x8", tanhfGroup, 7, 2, 2))
+	decls = append(decls, g.sigmoid())
 	g.asm("// func ntFence()\nTEXT ·ntFence(SB), NOSPLIT, $0-0\n\tSFENCE\n\tRET\n")
 	decls = append(decls, "func ntFence()")
 
@@ -691,12 +691,9 @@ func (g *gen) fastmathConsts() {
 		f(fmt.Sprintf("fmC%d", n), 1/fact) // 1/n!, rounded as Go rounds 1.0/n! constants
 	}
 	g.vec4("fmBias", 0xbcc80000000003ff)
-	g.vec4("fmAbs", 0x7fffffffffffffff)
 	g.vec4("fmSign", 0x8000000000000000)
 	f("fmOne", 1)
-	f("fmNeg2", -2)
-	f("fmTanhMax", 9.1)
-	f("fmTanhSmall", 2.4e-4)
+	f("fmTwo", 2)
 	f("fmSigLo", -40)
 	f("fmSigHi", 700)
 	// expf32's constants, eight float32 lanes.
@@ -715,6 +712,16 @@ func (g *gen) fastmathConsts() {
 	f32("efP5", 5.0000001201e-1)
 	f32("efOne", 1)
 	g.vec8("efBias", 127)
+	// tanhf32's.
+	g.vec8("tfAbs", 0x7fffffff)
+	g.vec8("tfSign", 0x80000000)
+	f32("tfMax", 9.1)
+	f32("tfSmall", 0.625)
+	f32("tfQ0", -5.70498872745e-3)
+	f32("tfQ1", 2.06390887954e-2)
+	f32("tfQ2", -5.37397155531e-2)
+	f32("tfQ3", 1.33314422036e-1)
+	f32("tfQ4", -3.33332819422e-1)
 	g.asm("\n")
 }
 
@@ -727,75 +734,137 @@ func (g *gen) vec8(name string, bits uint32) {
 	g.asm("GLOBL %s<>(SB), RODATA|NOPTR, $32\n", name)
 }
 
-// expf writes exp32x8, the float32 loop of expSlice (expf32 in
-// fastmath.go) for n a multiple of 8: eight float32 lanes per group, three
-// groups interleaved per iteration while 24 elements are left (the
-// polynomial is a chain of dependent steps; three chains side by side keep
-// the pipes busier than one or two), then one group at a time.
-// Each step is the instruction that computes the Go code's step with the
-// same rounding (no FMA: the Go code rounds every product), the clamps as in
-// fastmath. NaN inputs are copied to the output unchanged at the end, as the
-// Go loop does. With nt, d must be 32-byte aligned; the stores are
-// non-temporal, followed by an SFENCE for nt = 1.
-func (g *gen) expf() string {
-	const fn = "exp32x8"
+// expfCore emits expf32's steps after the clamp (fastmath.go): e^Y(x)
+// into Y(p), with Y(t), Y(k) and Y(r) as temporaries and Y(x) taking z = r²
+// once r is computed. Each step is the instruction that computes the Go
+// code's step with the same rounding (no FMA: the Go code rounds every
+// product).
+func expfCore(e func(string, ...any), x, t, k, r, p int) {
+	z := x
+	e("VMULPS efLog2e<>(SB), Y%d, Y%d", x, t) // x·log2e
+	e("VADDPS efMagic<>(SB), Y%d, Y%d", t, t) // t = that + magic
+	e("VSUBPS efMagic<>(SB), Y%d, Y%d", t, k) // k = t − magic
+	e("VMULPS efC1<>(SB), Y%d, Y%d", k, r)    // k·c1
+	e("VSUBPS Y%d, Y%d, Y%d", r, x, r)        // r = x − k·c1
+	e("VMULPS efC2<>(SB), Y%d, Y%d", k, p)    // k·c2
+	e("VSUBPS Y%d, Y%d, Y%d", p, r, r)        // r −= k·c2
+	e("VMULPS Y%d, Y%d, Y%d", r, r, z)        // z = r·r
+	// Estrin: a = P0·r+P1 in p, b = P2·r+P3 in k, p = a·z+b, then
+	// c = P4·r+P5 in k, p = p·z+c.
+	e("VMULPS efP0<>(SB), Y%d, Y%d\n\tVADDPS efP1<>(SB), Y%d, Y%d", r, p, p, p)
+	e("VMULPS efP2<>(SB), Y%d, Y%d\n\tVADDPS efP3<>(SB), Y%d, Y%d", r, k, k, k)
+	e("VMULPS Y%d, Y%d, Y%d\n\tVADDPS Y%d, Y%d, Y%d", z, p, p, k, p, p)
+	e("VMULPS efP4<>(SB), Y%d, Y%d\n\tVADDPS efP5<>(SB), Y%d, Y%d", r, k, k, k)
+	e("VMULPS Y%d, Y%d, Y%d\n\tVADDPS Y%d, Y%d, Y%d", z, p, p, k, p, p)
+	e("VMULPS Y%d, Y%d, Y%d", z, p, p)        // p·z
+	e("VADDPS Y%d, Y%d, Y%d", r, p, p)        // + r
+	e("VADDPS efOne<>(SB), Y%d, Y%d", p, p)   // + 1
+	e("VPSUBD efMagic<>(SB), Y%d, Y%d", t, t) // k = bits(t) − bits(magic)
+	e("VPSRAD $1, Y%d, Y%d", t, k)            // k1 = k >> 1
+	e("VPSUBD Y%d, Y%d, Y%d", k, t, t)        // k2 = k − k1
+	e("VPADDD efBias<>(SB), Y%d, Y%d\n\tVPSLLD $23, Y%d, Y%d", k, k, k, k)
+	e("VPADDD efBias<>(SB), Y%d, Y%d\n\tVPSLLD $23, Y%d, Y%d", t, t, t, t)
+	e("VMULPS Y%d, Y%d, Y%d", k, p, p) // y·2^k1
+	e("VMULPS Y%d, Y%d, Y%d", t, p, p) // ·2^k2
+}
+
+// expfGroup returns the instructions of exp32x8 for the eight elements at
+// off(SI) in Y(b)..Y(b+4), the result in Y(b+4). Five registers a group let
+// three groups run side by side.
+func expfGroup(b, off int) []string {
+	x, t, k, r, p := b, b+1, b+2, b+3, b+4
+	var out []string
+	e := func(format string, args ...any) {
+		out = append(out, strings.Split(fmt.Sprintf(format, args...), "\n\t")...)
+	}
+	e("VMOVUPS %d(SI), Y%d", off, x)
+	// if x < lo { x = lo }; if x > hi { x = hi }: VMAXPS and VMINPS with x
+	// first give x unless the constant is greater (smaller) or x is NaN
+	// (then the constant: a NaN lane takes the input at the end anyway);
+	// equal values are the same value.
+	e("VMAXPS efLo<>(SB), Y%d, Y%d", x, x)
+	e("VMINPS efHi<>(SB), Y%d, Y%d", x, x)
+	expfCore(e, x, t, k, r, p)
+	e("VMOVUPS %d(SI), Y%d", off, k) // NaN: the input
+	e("VCMPPS $3, Y%d, Y%d, Y%d", k, k, t)
+	e("VBLENDVPS Y%d, Y%d, Y%d, Y%d", t, k, p, p)
+	return out
+}
+
+// tanhfGroup returns the instructions of tanh32x8 (tanhf32 in fastmath.go)
+// for the eight elements at off(SI) in Y(b)..Y(b+6), the result in Y(b+2).
+// Both branches are computed and the lanes picked by a < 0.625; the
+// exponential branch's last steps run in two groups of four float64 lanes.
+// expf32's clamps are left out: its argument 2a lies in [0, 18.2], where
+// they change nothing. Two groups run side by side (seven registers each);
+// the kernel takes about 30 cycles per group, of which the float64 steps
+// cost about 12 (measured by leaving them out).
+func tanhfGroup(b, off int) []string {
+	a, q, x, t, k, r, p := b, b+1, b+2, b+3, b+4, b+5, b+6
+	var head, poly, core, tail []string
+	emitter := func(out *[]string) func(string, ...any) {
+		return func(format string, args ...any) {
+			*out = append(*out, strings.Split(fmt.Sprintf(format, args...), "\n\t")...)
+		}
+	}
+	e := emitter(&head)
+	e("VMOVUPS %d(SI), Y%d", off, x)
+	e("VANDPS tfAbs<>(SB), Y%d, Y%d", x, a)
+	// if a > 9.1 { a = 9.1 }, as for the clamps of expfGroup.
+	e("VMINPS tfMax<>(SB), Y%d, Y%d", a, a)
+	e("VADDPS Y%d, Y%d, Y%d", a, a, x) // 2a
+	// a + a·z·Q(z), z = a², by Horner; z in Y(r) until the core needs it.
+	e = emitter(&poly)
+	e("VMULPS Y%d, Y%d, Y%d", a, a, r) // z
+	e("VMULPS tfQ0<>(SB), Y%d, Y%d", r, q)
+	e("VADDPS tfQ1<>(SB), Y%d, Y%d", q, q)
+	for i := 2; i <= 4; i++ {
+		e("VMULPS Y%d, Y%d, Y%d", r, q, q)
+		e("VADDPS tfQ%d<>(SB), Y%d, Y%d", i, q, q)
+	}
+	e("VMULPS Y%d, Y%d, Y%d", r, q, q) // q·z
+	e("VMULPS Y%d, Y%d, Y%d", a, q, q) // ·a
+	e("VADDPS Y%d, Y%d, Y%d", a, q, q) // + a
+	expfCore(emitter(&core), x, t, k, r, p)
+	// 1 − 2/(e+1) in float64: low lanes in Y(x), high lanes in Y(t).
+	e = emitter(&tail)
+	e("VCVTPS2PD X%d, Y%d", p, x)
+	e("VEXTRACTF128 $1, Y%d, X%d\n\tVCVTPS2PD X%d, Y%d", p, t, t, t)
+	e("VADDPD fmOne<>(SB), Y%d, Y%d\n\tVADDPD fmOne<>(SB), Y%d, Y%d", x, x, t, t)
+	e("VMOVUPD fmTwo<>(SB), Y%d", k)
+	e("VDIVPD Y%d, Y%d, Y%d\n\tVDIVPD Y%d, Y%d, Y%d", x, k, x, t, k, t)
+	e("VMOVUPD fmOne<>(SB), Y%d", k)
+	e("VSUBPD Y%d, Y%d, Y%d\n\tVSUBPD Y%d, Y%d, Y%d", x, k, x, t, k, t)
+	e("VCVTPD2PSY Y%d, X%d\n\tVCVTPD2PSY Y%d, X%d", x, x, t, t)
+	e("VINSERTF128 $1, X%d, Y%d, Y%d", t, x, x)
+	e("VCMPPS $1, tfSmall<>(SB), Y%d, Y%d", a, r)
+	e("VBLENDVPS Y%d, Y%d, Y%d, Y%d", r, q, x, x) // a < 0.625: the polynomial
+	e("VMOVUPS %d(SI), Y%d", off, t)
+	e("VANDPS tfSign<>(SB), Y%d, Y%d\n\tVORPS Y%d, Y%d, Y%d", t, k, k, x, x) // x's sign
+	e("VCMPPS $3, Y%d, Y%d, Y%d", t, t, k)                                   // NaN: the input
+	e("VBLENDVPS Y%d, Y%d, Y%d, Y%d", k, t, x, x)
+	// The polynomial uses Y(r) for z, so it goes before the core.
+	out := append(head, poly...)
+	out = append(out, core...)
+	return append(out, tail...)
+}
+
+// lanes32 writes fn, a float32 loop for n a multiple of 8: group(b, off)
+// gives the instructions for the eight elements at off(SI) in the regs
+// registers from Y(b), the result in Y(b+res); per groups side by side per
+// iteration (their instructions interleaved: independent chains keep the
+// pipes busy) while 8·per elements are left, then one at a time. With nt, d
+// must be 32-byte aligned; the stores are non-temporal, followed by an
+// SFENCE for nt = 1.
+func (g *gen) lanes32(fn string, group func(b, off int) []string, regs, res, per int) string {
 	l := func(s string) string { return fn + "_" + s }
 	g.asm("// func %s(d, x unsafe.Pointer, n int, nt uint8)\n", fn)
 	g.asm("TEXT ·%s(SB), NOSPLIT, $0-25\n", fn)
 	g.asm("\tMOVQ d+0(FP), DI\n\tMOVQ x+8(FP), SI\n\tMOVQ n+16(FP), CX\n")
-	// group returns the instructions for the eight elements at off(SI) in
-	// registers Y(b)..Y(b+4), the result in Y(b+4). Five registers a group
-	// let three groups run side by side: x's register takes z once r is
-	// computed, k's the input again for the NaN test.
-	group := func(b, off int) []string {
-		x, t, k, r, p := b, b+1, b+2, b+3, b+4
-		z := x
-		var out []string
-		e := func(format string, args ...any) {
-			out = append(out, strings.Split(fmt.Sprintf(format, args...), "\n\t")...)
-		}
-		e("VMOVUPS %d(SI), Y%d", off, x)
-		// if x < lo { x = lo }; if x > hi { x = hi }: VMAXPS and VMINPS
-		// with x first give x unless the constant is greater (smaller) or
-		// x is NaN (then the constant: a NaN lane takes the input at the
-		// end anyway); equal values are the same value.
-		e("VMAXPS efLo<>(SB), Y%d, Y%d", x, x)
-		e("VMINPS efHi<>(SB), Y%d, Y%d", x, x)
-		e("VMULPS efLog2e<>(SB), Y%d, Y%d", x, t) // x·log2e
-		e("VADDPS efMagic<>(SB), Y%d, Y%d", t, t) // t = that + magic
-		e("VSUBPS efMagic<>(SB), Y%d, Y%d", t, k) // k = t − magic
-		e("VMULPS efC1<>(SB), Y%d, Y%d", k, r)    // k·c1
-		e("VSUBPS Y%d, Y%d, Y%d", r, x, r)        // r = x − k·c1
-		e("VMULPS efC2<>(SB), Y%d, Y%d", k, p)    // k·c2
-		e("VSUBPS Y%d, Y%d, Y%d", p, r, r)        // r −= k·c2
-		e("VMULPS Y%d, Y%d, Y%d", r, r, z)        // z = r·r
-		// Estrin: a = P0·r+P1 in p, b = P2·r+P3 in k, p = a·z+b, then
-		// c = P4·r+P5 in k, p = p·z+c.
-		e("VMULPS efP0<>(SB), Y%d, Y%d\n\tVADDPS efP1<>(SB), Y%d, Y%d", r, p, p, p)
-		e("VMULPS efP2<>(SB), Y%d, Y%d\n\tVADDPS efP3<>(SB), Y%d, Y%d", r, k, k, k)
-		e("VMULPS Y%d, Y%d, Y%d\n\tVADDPS Y%d, Y%d, Y%d", z, p, p, k, p, p)
-		e("VMULPS efP4<>(SB), Y%d, Y%d\n\tVADDPS efP5<>(SB), Y%d, Y%d", r, k, k, k)
-		e("VMULPS Y%d, Y%d, Y%d\n\tVADDPS Y%d, Y%d, Y%d", z, p, p, k, p, p)
-		e("VMULPS Y%d, Y%d, Y%d", z, p, p)        // p·z
-		e("VADDPS Y%d, Y%d, Y%d", r, p, p)        // + r
-		e("VADDPS efOne<>(SB), Y%d, Y%d", p, p)   // + 1
-		e("VPSUBD efMagic<>(SB), Y%d, Y%d", t, t) // k = bits(t) − bits(magic)
-		e("VPSRAD $1, Y%d, Y%d", t, k)            // k1 = k >> 1
-		e("VPSUBD Y%d, Y%d, Y%d", k, t, t)        // k2 = k − k1
-		e("VPADDD efBias<>(SB), Y%d, Y%d\n\tVPSLLD $23, Y%d, Y%d", k, k, k, k)
-		e("VPADDD efBias<>(SB), Y%d, Y%d\n\tVPSLLD $23, Y%d, Y%d", t, t, t, t)
-		e("VMULPS Y%d, Y%d, Y%d", k, p, p) // y·2^k1
-		e("VMULPS Y%d, Y%d, Y%d", t, p, p) // ·2^k2
-		e("VMOVUPS %d(SI), Y%d", off, k)   // NaN: the input
-		e("VCMPPS $3, Y%d, Y%d, Y%d", k, k, t)
-		e("VBLENDVPS Y%d, Y%d, Y%d, Y%d", t, k, p, p)
-		return out
-	}
-	const per = 3 // groups per iteration in the main loop
 	body := func(store string, groups int) {
 		var gs [][]string
 		for i := range groups {
-			gs = append(gs, group(5*i, 32*i))
+			gs = append(gs, group(regs*i, 32*i))
 		}
 		for i := range len(gs[0]) {
 			for _, gr := range gs {
@@ -804,7 +873,7 @@ func (g *gen) expf() string {
 		}
 		n := 8 * groups
 		for i := range gs {
-			g.asm("\t%s Y%d, %d(DI)\n", store, 5*i+4, 32*i)
+			g.asm("\t%s Y%d, %d(DI)\n", store, regs*i+res, 32*i)
 		}
 		g.asm("\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tSUBQ $%d, CX\n", 4*n, 4*n, n)
 	}
@@ -828,18 +897,17 @@ func (g *gen) expf() string {
 	return fmt.Sprintf("func %s(d, x unsafe.Pointer, n int, nt uint8)", fn)
 }
 
-// fastmath writes tanh32x8 or sigmoid32x8: the float32 loops of tanhSlice
-// and sigmoidSlice (fastmath.go) for n a multiple of 8,
-// eight elements per iteration in two groups of four float64 lanes, each
-// step the instruction that computes the Go code's step with the same
-// rounding: expPoly's fused multiply-adds as VFMADD, Go's "if x < c { x = c }"
-// as VMAXPD with c first (the first operand wins only when it is greater),
-// "if x > c { x = c }" as VMINPD likewise. NaN inputs are copied to the
-// output unchanged at the end, as the Go loops do. With nt, d must be
-// 32-byte aligned; the stores are non-temporal, followed by an SFENCE for
-// nt = 1.
-func (g *gen) fastmath(kind string) string {
-	fn := kind + "32x8"
+// sigmoid writes sigmoid32x8: the float32 loop of sigmoidSlice
+// (fastmath.go) for n a multiple of 8, eight elements per iteration in two
+// groups of four float64 lanes, each step the instruction that computes the
+// Go code's step with the same rounding: expPoly's fused multiply-adds as
+// VFMADD, Go's "if x < c { x = c }" as VMAXPD with c first (the first
+// operand wins only when it is greater), "if x > c { x = c }" as VMINPD
+// likewise. NaN inputs are copied to the output unchanged at the end, as
+// the Go loop does. With nt, d must be 32-byte aligned; the stores are
+// non-temporal, followed by an SFENCE for nt = 1.
+func (g *gen) sigmoid() string {
+	const fn = "sigmoid32x8"
 	l := func(s string) string { return fn + "_" + s }
 	g.asm("// func %s(d, x unsafe.Pointer, n int, nt uint8)\n", fn)
 	g.asm("TEXT ·%s(SB), NOSPLIT, $0-25\n", fn)
@@ -881,9 +949,7 @@ func (g *gen) fastmath(kind string) string {
 	// VMAXPD and VMINPD return their second source unless the first (the
 	// constant, loaded into Y(t)) is strictly greater (smaller).
 	clamp := func(x, t int, lo, hi string) {
-		if lo != "" {
-			emit("VMOVUPD %s<>(SB), Y%d\n\tVMAXPD Y%d, Y%d, Y%d", lo, t, x, t, x)
-		}
+		emit("VMOVUPD %s<>(SB), Y%d\n\tVMAXPD Y%d, Y%d, Y%d", lo, t, x, t, x)
 		emit("VMOVUPD %s<>(SB), Y%d\n\tVMINPD Y%d, Y%d, Y%d", hi, t, x, t, x)
 	}
 	// group returns the instructions that compute the four elements at
@@ -891,33 +957,11 @@ func (g *gen) fastmath(kind string) string {
 	group := func(b, off int) []string {
 		lines = nil
 		f, r, y, y2, y4, p, q := b, b+1, b+2, b+3, b+4, b+5, b+6
-		switch kind {
-		case "sigmoid":
-			emit("VXORPD fmSign<>(SB), Y%d, Y%d", f, f) // z = −f
-			clamp(f, q, "fmSigLo", "fmSigHi")
-			expPoly(f, f, r, y, y2, y4, p, q)
-			emit("VADDPD fmOne<>(SB), Y%d, Y%d", p, p) // 1 + e
-			emit("VMOVUPD fmOne<>(SB), Y%d\n\tVDIVPD Y%d, Y%d, Y%d", r, p, r, p)
-		case "tanh":
-			// a = min(|f|, 9.1), computed again after expPoly from the input.
-			abs := func(a, t int) {
-				emit("VANDPD fmAbs<>(SB), Y%d, Y%d", f, a)
-				clamp(a, t, "", "fmTanhMax")
-			}
-			abs(q, y)
-			emit("VMULPD fmNeg2<>(SB), Y%d, Y%d", q, q) // −2a
-			expPoly(q, f, r, y, y2, y4, p, q)
-			emit("VCVTPS2PD %d(SI), Y%d", off, f)
-			abs(q, y)
-			emit("VMOVUPD fmOne<>(SB), Y%d\n\tVSUBPD Y%d, Y%d, Y%d", r, p, r, r) // 1 − t
-			emit("VADDPD fmOne<>(SB), Y%d, Y%d", p, p)                           // 1 + t
-			emit("VDIVPD Y%d, Y%d, Y%d", p, r, r)
-			emit("VCMPPD $1, fmTanhSmall<>(SB), Y%d, Y%d", q, y) // a < 2.4e-4
-			emit("VBLENDVPD Y%d, Y%d, Y%d, Y%d", y, q, r, r)
-			emit("VANDPD fmSign<>(SB), Y%d, Y%d", f, f) // copysign(r, f)
-			emit("VANDPD fmAbs<>(SB), Y%d, Y%d", r, r)
-			emit("VORPD Y%d, Y%d, Y%d", f, r, p)
-		}
+		emit("VXORPD fmSign<>(SB), Y%d, Y%d", f, f) // z = −f
+		clamp(f, q, "fmSigLo", "fmSigHi")
+		expPoly(f, f, r, y, y2, y4, p, q)
+		emit("VADDPD fmOne<>(SB), Y%d, Y%d", p, p) // 1 + e
+		emit("VMOVUPD fmOne<>(SB), Y%d\n\tVDIVPD Y%d, Y%d, Y%d", r, p, r, p)
 		return lines
 	}
 	body := func(store string) {

@@ -270,7 +270,7 @@ func TestSIMDFastMath(t *testing.T) {
 			x = append(x, v, -v)
 		}
 	}
-	for _, v := range []float64{-104, -103.97, -87.34, 88.72, 88.73, 89, 9.1, -9.1, 2.4e-4, -2.4e-4, 40, -40} {
+	for _, v := range []float64{-104, -103.97, -87.34, 88.72, 88.73, 89, 9.1, -9.1, 2.4e-4, -2.4e-4, 0.625, -0.625, 40, -40} {
 		f := float32(v)
 		x = append(x, f, math.Nextafter32(f, 0), math.Nextafter32(f, 1000))
 	}

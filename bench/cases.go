@@ -27,6 +27,7 @@ type suite struct {
 	cfg    *config
 	dev    device.Device
 	sync   func() error // waits for the device's stream; nil on the CPU
+	timer  device.Timer // times repetitions on the device (CUDA events); nil on the CPU
 	rep    Report
 	failed []string // cases whose result check failed or that panicked
 }
@@ -42,6 +43,11 @@ func newSuite(cfg *config, d device.Device) (*suite, error) {
 	}}
 	if d.IsCUDA() {
 		s.sync = be.Synchronize
+		if tb, ok := be.(device.Timed); ok {
+			if s.timer, err = tb.NewTimer(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return s, nil
 }
@@ -199,7 +205,7 @@ func (s *suite) run(c Case, setup func() prepared) {
 			c.Note = peerkit.Join(c.Note, note)
 		}
 		var terr error
-		med, lo, hi, reps, terr = s.cfg.timing.Measure(func(i int) error { p.fn(i); return nil }, s.sync)
+		med, lo, hi, reps, terr = s.cfg.timing.MeasureTimed(func(i int) error { p.fn(i); return nil }, s.sync, s.timer)
 		return terr
 	}()
 	if err != nil {

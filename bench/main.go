@@ -47,8 +47,11 @@
 // a warm-up, then the median, min and max per call over repetitions, where a
 // repetition is a batch of calls lasting at least 1 ms; inputs of at most
 // 50 MB rotate among copies; outputs are released (Tensor.Release) after every
-// call. On CUDA the backend has no device events yet: each batch ends with the
-// backend's Synchronize(), inside the timed region. Every result is checked
+// call. On CUDA each repetition is timed on the device, with a pair of events
+// recorded on the stream before and after the batch (the backend's
+// device.Timer), as the PyTorch peer times with torch.cuda.Event pairs;
+// fashion/epoch is one epoch on the host's clock, ended by Synchronize().
+// Every result is checked
 // against a float64 reference before it is timed; a failed check marks the
 // case skipped and makes the exit status 1.
 //
@@ -333,7 +336,7 @@ func runDevice(cfg *config, d device.Device, stderr io.Writer) (*Run, []string, 
 		r.Notes = append(r.Notes, "CPU elementwise kernels and sums: "+k)
 	}
 	if d.IsCUDA() {
-		r.Notes = append(r.Notes, "CUDA timing: the backend exposes no device events yet, so every repetition (a batch of calls) ends with the backend's Synchronize() inside the timed region; times are host wall-clock")
+		r.Notes = append(r.Notes, "CUDA timing: every repetition (a batch of calls) is timed with a pair of CUDA events recorded on the device's stream around the batch (device time, as torch.cuda.Event pairs); fashion/epoch on the host's clock, ended by a Synchronize()")
 	}
 	meter := startCPUMeter()
 	if cfg.cpuProfile != "" {

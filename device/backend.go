@@ -1,5 +1,7 @@
 package device
 
+import "time"
+
 // Buffer is a flat array of elements of one dtype in one device's memory.
 // Each backend has its own concrete buffer type; buffers are handed back only
 // to the backend that made them.
@@ -343,3 +345,24 @@ const (
 	Uniform Dist = iota
 	Normal
 )
+
+// Timer times, on the device, the work a backend enqueues between Start
+// and Stop. On CUDA it is a pair of events recorded on the device's stream,
+// so that the time is the GPU's between the two marks, not the host's: the
+// way PyTorch's torch.cuda.Event pairs time work. A Timer is used by one
+// goroutine at a time; Start and Stop alternate.
+type Timer interface {
+	// Start marks the beginning of the timed work.
+	Start() error
+	// Stop marks its end, waits until the device has done the work before
+	// the mark and returns the device time between the marks. It reports
+	// errors of that work as Synchronize does.
+	Stop() (time.Duration, error)
+}
+
+// Timed is implemented by backends whose work runs asynchronously and that
+// can time it on the device (the CUDA backend). The benchmark harness times
+// such a device's repetitions with it.
+type Timed interface {
+	NewTimer() (Timer, error)
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tapegrad/tapegrad/device"
 )
@@ -513,5 +514,56 @@ func TestStagedDownload(t *testing.T) {
 	}
 	if b.stageN < int64(4*n) {
 		t.Fatalf("staging buffer of %d bytes", b.stageN)
+	}
+}
+
+// A Timer records its two timing events on the device's stream around the
+// timed work and returns the time between them; Start and Stop must
+// alternate; an error of the timed work is reported by Stop, as by
+// Synchronize.
+func TestTimer(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	tm, err := b.NewTimer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	et := tm.(*eventTimer)
+	x := alloc(t, b, device.Float32, 8)
+	if err := tm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tm.Start(); !errors.Is(err, ErrTimerState) {
+		t.Fatalf("second Start: got %v, want ErrTimerState", err)
+	}
+	b.Unary(device.Exp, x, x, device.Contiguous([]int{8}))
+	time.Sleep(2 * time.Millisecond) // the fake's device time is the host's
+	d, err := tm.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d < 2*time.Millisecond || d > time.Minute {
+		t.Fatalf("Stop returned %v, want the 2 ms or more between the records", d)
+	}
+	s := itoa(int(b.stream))
+	want := []string{"record e" + itoa(int(et.start)) + " s" + s, "record e" + itoa(int(et.end)) + " s" + s}
+	if !reflect.DeepEqual(ctx.calls, want) {
+		t.Fatalf("calls %v, want %v", ctx.calls, want)
+	}
+	if _, err := tm.Stop(); !errors.Is(err, ErrTimerState) {
+		t.Fatalf("Stop without Start: got %v, want ErrTimerState", err)
+	}
+	// An asynchronous error of the timed work surfaces at Stop, once.
+	if err := tm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ctx.launchErr = errors.New("CUDA_ERROR_ILLEGAL_ADDRESS")
+	b.Unary(device.Sqrt, x, x, device.Contiguous([]int{8}))
+	ctx.launchErr = nil
+	if _, err := tm.Stop(); err == nil || !strings.Contains(err.Error(), "ILLEGAL_ADDRESS") {
+		t.Fatalf("Stop after a failed launch: got %v", err)
+	}
+	if err := b.Synchronize(); err != nil {
+		t.Fatalf("error not cleared by Stop: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 	"unsafe"
 
 	"gorgonia.org/cu"
@@ -157,6 +158,27 @@ func (c *cuContext) NewEvent() (Event, error) {
 		return err
 	})
 	return *(*Event)(unsafe.Pointer(&e)), err
+}
+
+func (c *cuContext) NewTimingEvent() (Event, error) {
+	var e cu.Event
+	err := c.do(func() (err error) {
+		e, err = cu.MakeEvent(cu.DefaultEvent)
+		return err
+	})
+	return *(*Event)(unsafe.Pointer(&e)), err
+}
+
+func (c *cuContext) EventElapsed(start, end Event) (time.Duration, error) {
+	var ms float64
+	err := c.do(func() (err error) {
+		if err = cuEvent(end).Synchronize(); err != nil {
+			return err
+		}
+		ms, err = cuEvent(start).Elapsed(cuEvent(end))
+		return err
+	})
+	return time.Duration(ms * float64(time.Millisecond)), err
 }
 
 func (c *cuContext) RecordEvent(e Event, s Stream) error {

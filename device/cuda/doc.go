@@ -53,6 +53,11 @@
 //   - Errors: launch failures and faults of asynchronous work are kept and
 //     reported by the next synchronisation (Download, Synchronize), naming
 //     the kernel that failed or the last one launched.
+//   - Timing: [Backend.NewTimer] gives a device.Timer, two CUDA events with
+//     timing enabled recorded on the stream around the timed work; Stop
+//     waits for the end event and returns the GPU time between them (and
+//     reports errors of the work, as Synchronize does). The benchmark
+//     harness times its repetitions with it.
 //   - Reductions are deterministic: a first pass writes float64 partial
 //     results of fixed-size chunks, a second combines them in a fixed order;
 //     no floating-point atomics, so results are bitwise identical run to run.

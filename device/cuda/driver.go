@@ -1,6 +1,9 @@
 package cuda
 
-import "unsafe"
+import (
+	"time"
+	"unsafe"
+)
 
 // Ptr is a device memory address.
 type Ptr uintptr
@@ -41,6 +44,11 @@ type Context interface {
 
 	NewStream() (Stream, error) // non-blocking with respect to the legacy stream
 	NewEvent() (Event, error)   // timing disabled
+	// NewTimingEvent returns an event with timing enabled (for Timer).
+	NewTimingEvent() (Event, error)
+	// EventElapsed waits for end (recorded after start on one stream) and
+	// returns the device time between the two events.
+	EventElapsed(start, end Event) (time.Duration, error)
 	RecordEvent(e Event, s Stream) error
 	WaitEvent(s Stream, e Event) error
 	Synchronize(s Stream) error

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -59,6 +60,7 @@ type fakeContext struct {
 	names     map[Function]string
 	launchErr error
 	blas      *fakeBLAS
+	timing    map[Event]time.Time // timing events: when last recorded
 }
 
 func (c *fakeContext) Name() string { return fmt.Sprintf("Fake GPU %d", c.id) }
@@ -141,9 +143,42 @@ func (c *fakeContext) NewEvent() (Event, error) {
 	return Event(1000*(c.id+1) + c.events), nil
 }
 
+func (c *fakeContext) NewTimingEvent() (Event, error) {
+	c.events++
+	e := Event(1000*(c.id+1) + c.events)
+	c.mu.Lock()
+	if c.timing == nil {
+		c.timing = map[Event]time.Time{}
+	}
+	c.timing[e] = time.Time{}
+	c.mu.Unlock()
+	return e, nil
+}
+
+// RecordEvent logs the call; a timing event also keeps the time (the fake
+// runs all work at once, so the time of the record is the device's).
 func (c *fakeContext) RecordEvent(e Event, s Stream) error {
 	c.record(fmt.Sprintf("record e%d s%d", e, s))
+	c.mu.Lock()
+	if _, ok := c.timing[e]; ok {
+		c.timing[e] = time.Now()
+	}
+	c.mu.Unlock()
 	return nil
+}
+
+func (c *fakeContext) EventElapsed(start, end Event) (time.Duration, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t0, ok0 := c.timing[start]
+	t1, ok1 := c.timing[end]
+	switch {
+	case !ok0 || !ok1:
+		return 0, fmt.Errorf("fake: EventElapsed(e%d, e%d): not timing events", start, end)
+	case t0.IsZero() || t1.IsZero():
+		return 0, fmt.Errorf("fake: EventElapsed(e%d, e%d): an event was never recorded", start, end)
+	}
+	return t1.Sub(t0), nil
 }
 
 func (c *fakeContext) WaitEvent(s Stream, e Event) error {

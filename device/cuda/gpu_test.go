@@ -333,3 +333,37 @@ func TestOutOfMemoryRecovery(t *testing.T) {
 		t.Fatalf("after OOM: %v", got)
 	}
 }
+
+// The event Timer measures device time: one exp over 16M elements (128 MB
+// moved) takes between 10 µs and 1 s on any GPU, and more for ten of them
+// than for one; Start and Stop must alternate.
+func TestGPUTimer(t *testing.T) {
+	be := needGPU(t)
+	tm, err := be.NewTimer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.Ones([]int{1 << 24}, tensor.On(gpu))
+	timeIt := func(n int) float64 {
+		if err := tm.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for range n {
+			x.Exp().Release()
+		}
+		d, err := tm.Stop()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Seconds()
+	}
+	timeIt(1) // warm-up: module load
+	one, ten := timeIt(1), timeIt(10)
+	if one < 10e-6 || one > 1 || ten <= one {
+		t.Fatalf("exp of 16M: %.3g s for one call, %.3g s for ten", one, ten)
+	}
+	t.Logf("exp of 16M: %.1f µs per call (%.0f GB/s)", ten/10*1e6, 2*4*float64(1<<24)/(ten/10)/1e9)
+	if _, err := tm.Stop(); err == nil {
+		t.Fatal("Stop without Start: no error")
+	}
+}

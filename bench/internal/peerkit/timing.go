@@ -48,6 +48,23 @@ func selfTest() Timing {
 // enqueued work, so a batch's time covers its execution and not only its
 // launches.
 func (t Timing) Measure(fn func(i int) error, sync func() error) (med, lo, hi time.Duration, reps int, err error) {
+	return t.MeasureTimed(fn, sync, nil)
+}
+
+// BatchTimer times a batch on the device (device.Timer satisfies it): Start
+// before the batch's calls, Stop after them, returning the device time
+// between the two and waiting for the batch to finish.
+type BatchTimer interface {
+	Start() error
+	Stop() (time.Duration, error)
+}
+
+// MeasureTimed is Measure with each repetition timed by timer when it is
+// not nil (on CUDA: events recorded on the stream before and after the
+// batch, as torch_bench.py times with torch.cuda.Event pairs) instead of by
+// the host's clock around the batch and sync. The warm-up, which sizes the
+// batches, still runs on the host's clock.
+func (t Timing) MeasureTimed(fn func(i int) error, sync func() error, timer BatchTimer) (med, lo, hi time.Duration, reps int, err error) {
 	i := 0
 	call := func() error { e := fn(i); i++; return e }
 	if sync == nil {
@@ -84,15 +101,27 @@ func (t Timing) Measure(fn func(i int) error, sync func() error) (med, lo, hi ti
 	total := time.Duration(0)
 	for len(samples) < t.MinReps || (total < t.Target && len(samples) < t.MaxReps) {
 		t0 := time.Now()
+		if timer != nil {
+			if err = timer.Start(); err != nil {
+				return
+			}
+		}
 		for b := 0; b < batch; b++ {
 			if err = call(); err != nil {
 				return
 			}
 		}
-		if err = sync(); err != nil {
-			return
+		var d time.Duration
+		if timer != nil {
+			if d, err = timer.Stop(); err != nil {
+				return
+			}
+		} else {
+			if err = sync(); err != nil {
+				return
+			}
+			d = time.Since(t0)
 		}
-		d := time.Since(t0)
 		total += d
 		samples = append(samples, d/time.Duration(batch))
 		if total > t.CaseBudget && len(samples) >= min(3, t.MinReps) {

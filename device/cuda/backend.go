@@ -3,6 +3,7 @@ package cuda
 import (
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -51,8 +52,13 @@ type Backend struct {
 	funcs   []atomic.Uintptr // by kernel id; 0 until loaded
 	ptx     func(module string) (string, error)
 
-	peerMu       sync.Mutex
-	peerA, peerB Event
+	peerMu sync.Mutex
+	// Peer copies into this device: peerA (this device's context) marks
+	// this stream for the source's stream to wait on; peerDone[f] (made on
+	// the source f's context, since an event is recorded only on a stream of
+	// its own context) marks the end of the copy on f's stream.
+	peerA    Event
+	peerDone map[*Backend]Event
 
 	stageMu sync.Mutex
 	stage   unsafe.Pointer // page-locked staging memory for large downloads
@@ -400,20 +406,31 @@ func (b *Backend) CopyFrom(dst device.Buffer, src device.Buffer, from device.Bac
 	b.peerMu.Lock()
 	defer b.peerMu.Unlock()
 	if b.peerA == 0 {
-		var err1, err2 error
-		b.peerA, err1 = b.ctx.NewEvent()
-		b.peerB, err2 = f.ctx.NewEvent()
-		if err := errors.Join(err1, err2); err != nil {
+		e, err := b.ctx.NewEvent()
+		if err != nil {
 			b.fail("CopyFrom", err)
 			return true
 		}
+		b.peerA = e
+	}
+	done, ok := b.peerDone[f]
+	if !ok {
+		e, err := f.ctx.NewEvent()
+		if err != nil {
+			b.fail("CopyFrom", err)
+			return true
+		}
+		if b.peerDone == nil {
+			b.peerDone = map[*Backend]Event{}
+		}
+		b.peerDone[f], done = e, e
 	}
 	err := errors.Join(
 		b.ctx.RecordEvent(b.peerA, b.stream),
 		f.ctx.WaitEvent(f.stream, b.peerA),
 		f.ctx.CopyPeer(d.ptr, b.ctx, ptr, int64(n*d.dt.Size()), f.stream),
-		f.ctx.RecordEvent(b.peerB, f.stream),
-		b.ctx.WaitEvent(b.stream, b.peerB),
+		f.ctx.RecordEvent(done, f.stream),
+		b.ctx.WaitEvent(b.stream, done),
 	)
 	if err != nil {
 		b.fail("CopyFrom", err)
@@ -755,6 +772,33 @@ func blasOperand(rows, cols, rs, cs int) (trans bool, ld int, ok bool) {
 	return false, 0, false
 }
 
+// GEMM says how the backend computes matrix products: "cuBLAS
+// (libcublas.so.12)", or "tapegrad's tiled kernel" with the reason cuBLAS is
+// not used (not found, cublasCreate failed, TAPEGRAD_CUDA_BLAS=off).
+func (b *Backend) GEMM() string {
+	blas, err := b.ctx.BLAS()
+	if blas != nil {
+		return "cuBLAS (" + blas.Name() + ")"
+	}
+	return fmt.Sprintf("tapegrad's tiled kernel (%v)", err)
+}
+
+// blasFits reports whether a product's sizes and strides fit cuBLAS's
+// 32-bit int arguments (its batch strides are 64-bit); larger ones take the
+// tiled kernel, whose arguments are 64-bit.
+func blasFits(batch, m, n, k int, ls ...device.MatLayout) bool {
+	const lim = math.MaxInt32
+	if batch > lim || m > lim || n > lim || k > lim {
+		return false
+	}
+	for _, l := range ls {
+		if l.RowStride > lim || l.ColStride > lim {
+			return false
+		}
+	}
+	return true
+}
+
 // MatMul computes batched matrix products with cuBLAS when it is available
 // (row-major C = A·B is column-major Cᵀ = Bᵀ·Aᵀ), else with the tiled
 // kernel of package kernels.
@@ -769,7 +813,7 @@ func (b *Backend) MatMul(dst device.Buffer, dl device.MatLayout, a device.Buffer
 		}
 		return
 	}
-	if blas := b.ctx.BLAS(); blas != nil {
+	if blas, _ := b.ctx.BLAS(); blas != nil && blasFits(batch, m, n, k, dl, al, bl) {
 		ta, lda, okA := blasOperand(m, k, al.RowStride, al.ColStride)
 		tb, ldb, okB := blasOperand(k, n, bl.RowStride, bl.ColStride)
 		if !okA {

@@ -461,10 +461,61 @@ func TestPeerCopyOrdersWithEvents(t *testing.T) {
 	// runs on src's stream; dst's stream waits for the copy.
 	c0, c1 := drv.ctxs[0], drv.ctxs[1]
 	s0, s1 := b0.stream, b1.stream
-	want1 := []string{"record e" + itoa(int(b1.peerA)) + " s" + itoa(int(s1)), "wait s" + itoa(int(s1)) + " e" + itoa(int(b1.peerB))}
-	want0 := []string{"wait s" + itoa(int(s0)) + " e" + itoa(int(b1.peerA)), "peer s" + itoa(int(s0)) + " 16", "record e" + itoa(int(b1.peerB)) + " s" + itoa(int(s0))}
+	done := b1.peerDone[b0]
+	want1 := []string{"record e" + itoa(int(b1.peerA)) + " s" + itoa(int(s1)), "wait s" + itoa(int(s1)) + " e" + itoa(int(done))}
+	want0 := []string{"wait s" + itoa(int(s0)) + " e" + itoa(int(b1.peerA)), "peer s" + itoa(int(s0)) + " 16", "record e" + itoa(int(done)) + " s" + itoa(int(s0))}
 	if !reflect.DeepEqual(c1.calls, want1) || !reflect.DeepEqual(c0.calls, want0) {
 		t.Fatalf("calls on dst %v (want %v), on src %v (want %v)", c1.calls, want1, c0.calls, want0)
+	}
+}
+
+// A device that receives from two others records each copy's end on the
+// source's own context (regression: the end event was made once, on the
+// first source's context, and recorded on the second source's stream, which
+// the driver refuses with CUDA_ERROR_INVALID_HANDLE).
+func TestPeerCopyFromTwoSources(t *testing.T) {
+	_, bs := newFake(t, 3)
+	dst := bs[0]
+	for i, src := range bs[1:] {
+		x := alloc(t, src, device.Float32, 4)
+		v := float32(10 * (i + 1))
+		src.Upload(x, []float32{v, v + 1, v + 2, v + 3})
+		d := alloc(t, dst, device.Float32, 4)
+		if !dst.CopyFrom(d, x, src, device.Contiguous([]int{4})) {
+			t.Fatal("CopyFrom refused")
+		}
+		got := make([]float32, 4)
+		if err := dst.Download(got, d, device.Contiguous([]int{4})); err != nil {
+			t.Fatalf("copy from %v: %v", src.Device(), err)
+		}
+		if want := []float32{v, v + 1, v + 2, v + 3}; !reflect.DeepEqual(got, want) {
+			t.Fatalf("copy from %v gave %v, want %v", src.Device(), got, want)
+		}
+	}
+	if len(dst.peerDone) != 2 {
+		t.Fatalf("%d end events, want one per source", len(dst.peerDone))
+	}
+}
+
+// GEMM names the path matrix products take; sizes or strides beyond
+// cuBLAS's 32-bit ints take the tiled kernel.
+func TestGEMMPath(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b := bs[0]
+	if got := b.GEMM(); !strings.Contains(got, "tiled kernel") || !strings.Contains(got, "no cuBLAS") {
+		t.Fatalf("without cuBLAS: %q", got)
+	}
+	drv.ctxs[0].blas = &fakeBLAS{}
+	if got := b.GEMM(); got != "cuBLAS (libfakeblas.so)" {
+		t.Fatalf("with cuBLAS: %q", got)
+	}
+	dense := device.MatLayout{RowStride: 8, ColStride: 1}
+	if !blasFits(4, 8, 8, 8, dense, dense, dense) {
+		t.Fatal("a small product does not fit cuBLAS")
+	}
+	wide := device.MatLayout{RowStride: 1 << 31, ColStride: 1}
+	if blasFits(1, 8, 8, 8, dense, wide, dense) || blasFits(1<<31, 8, 8, 8, dense, dense, dense) || blasFits(1, 8, 8, 1<<31, dense, dense, dense) {
+		t.Fatal("a stride or size of 2^31 fits cuBLAS's int")
 	}
 }
 

@@ -8,7 +8,9 @@ package cuda
 import "C"
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -73,6 +75,7 @@ type cuContext struct {
 
 	blasOnce sync.Once
 	blas     BLAS
+	blasErr  error
 }
 
 // do runs fn with the context current on the calling goroutine's thread.
@@ -244,16 +247,23 @@ func (c *cuContext) Launch(f Function, grid, block [3]uint32, shared uint32, s S
 	return result(r, "cuLaunchKernel")
 }
 
-func (c *cuContext) BLAS() BLAS {
+func (c *cuContext) BLAS() (BLAS, error) {
 	c.blasOnce.Do(func() {
+		if v := os.Getenv("TAPEGRAD_CUDA_BLAS"); v == "off" {
+			c.blasErr = errors.New("cuBLAS turned off by TAPEGRAD_CUDA_BLAS=off")
+			return
+		}
 		var h C.uintptr_t
-		msg := (*C.char)(C.malloc(256))
+		const n = 1024
+		msg := (*C.char)(C.calloc(1, n))
 		defer C.free(unsafe.Pointer(msg))
-		if C.tg_blas_open(C.uintptr_t(c.raw), &h, msg, 256) == 0 {
+		if C.tg_blas_open(C.uintptr_t(c.raw), &h, msg, n) == 0 {
 			c.blas = &cuBLAS{ctx: c, handle: uintptr(h), lib: C.GoString(msg)}
+		} else {
+			c.blasErr = fmt.Errorf("cuBLAS could not be loaded: %s", C.GoString(msg))
 		}
 	})
-	return c.blas
+	return c.blas, c.blasErr
 }
 
 type cuBLAS struct {
@@ -261,6 +271,8 @@ type cuBLAS struct {
 	handle uintptr
 	lib    string
 }
+
+func (b *cuBLAS) Name() string { return b.lib }
 
 func (b *cuBLAS) GemmStridedBatched(s Stream, f64, transA, transB bool, m, n, k int,
 	a Ptr, lda int, strideA int64, bp Ptr, ldb int, strideB int64,

@@ -67,13 +67,16 @@ type Context interface {
 	// Launch enqueues f on s with the argument struct at args (size bytes).
 	Launch(f Function, grid, block [3]uint32, shared uint32, s Stream, args unsafe.Pointer, size uintptr) error
 
-	// BLAS returns the context's cuBLAS, or nil when the library cannot be
-	// loaded (the backend then uses its own GEMM kernel).
-	BLAS() BLAS
+	// BLAS returns the context's cuBLAS, or nil and why when the library
+	// cannot be loaded or is turned off (the backend then uses its own GEMM
+	// kernel).
+	BLAS() (BLAS, error)
 }
 
 // BLAS is the part of cuBLAS the backend uses (column-major, as cuBLAS).
 type BLAS interface {
+	// Name names the library, e.g. "libcublas.so.12".
+	Name() string
 	// GemmStridedBatched computes C_i = op(A_i)·op(B_i) for i < batch, in
 	// float32 (f64 false) or float64, on stream s.
 	GemmStridedBatched(s Stream, f64, transA, transB bool, m, n, k int,

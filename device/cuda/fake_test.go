@@ -157,7 +157,20 @@ func (c *fakeContext) NewTimingEvent() (Event, error) {
 
 // RecordEvent logs the call; a timing event also keeps the time (the fake
 // runs all work at once, so the time of the record is the device's).
+// owns reports whether the event (or 0) and the stream were made by c: the
+// driver records an event only on a stream of the event's own context, and
+// waits only on a stream of the calling context (CUDA_ERROR_INVALID_HANDLE).
+func (c *fakeContext) owns(e Event, s Stream) error {
+	if (e != 0 && int(e)/1000-1 != c.id) || int(s)/100-1 != c.id {
+		return fmt.Errorf("fake: CUDA_ERROR_INVALID_HANDLE: event e%d or stream s%d is not of context %d", e, s, c.id)
+	}
+	return nil
+}
+
 func (c *fakeContext) RecordEvent(e Event, s Stream) error {
+	if err := c.owns(e, s); err != nil {
+		return err
+	}
 	c.record(fmt.Sprintf("record e%d s%d", e, s))
 	c.mu.Lock()
 	if _, ok := c.timing[e]; ok {
@@ -182,6 +195,9 @@ func (c *fakeContext) EventElapsed(start, end Event) (time.Duration, error) {
 }
 
 func (c *fakeContext) WaitEvent(s Stream, e Event) error {
+	if err := c.owns(0, s); err != nil {
+		return err
+	}
 	c.record(fmt.Sprintf("wait s%d e%d", s, e))
 	return nil
 }
@@ -241,11 +257,11 @@ func (c *fakeContext) Launch(f Function, grid, block [3]uint32, shared uint32, s
 	return c.launchErr
 }
 
-func (c *fakeContext) BLAS() BLAS {
+func (c *fakeContext) BLAS() (BLAS, error) {
 	if c.blas == nil {
-		return nil
+		return nil, errors.New("fake: no cuBLAS")
 	}
-	return c.blas
+	return c.blas, nil
 }
 
 type gemmCall struct {
@@ -257,6 +273,8 @@ type gemmCall struct {
 }
 
 type fakeBLAS struct{ calls []gemmCall }
+
+func (f *fakeBLAS) Name() string { return "libfakeblas.so" }
 
 func (f *fakeBLAS) GemmStridedBatched(s Stream, f64, transA, transB bool, m, n, k int,
 	a Ptr, lda int, strideA int64, b Ptr, ldb int, strideB int64, c Ptr, ldc int, strideC int64, batch int) error {

@@ -367,3 +367,11 @@ func TestGPUTimer(t *testing.T) {
 		t.Fatal("Stop without Start: no error")
 	}
 }
+
+// TestGPUGEMMPath says which path matrix products take on this machine, so
+// that a run's log tells whether the MatMul tests exercised cuBLAS or the
+// tiled kernel (TAPEGRAD_CUDA_BLAS=off forces the kernel).
+func TestGPUGEMMPath(t *testing.T) {
+	be := needGPU(t)
+	t.Logf("matrix products on %v: %s", gpu, be.GEMM())
+}

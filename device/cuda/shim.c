@@ -1,6 +1,7 @@
 //go:build cuda
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include "shim.h"
@@ -52,49 +53,89 @@ typedef int (*sgemm_t)(void *, int, int, int, int, int, const float *, const flo
 typedef int (*dgemm_t)(void *, int, int, int, int, int, const double *, const double *, int, long long,
                        const double *, int, long long, const double *, double *, int, long long, int);
 
+// The loaded library and its entry points, set once under blas_mu by the
+// first tg_blas_open that succeeds (every device's context shares them).
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
 static void *blas_lib;
+static char blas_name[64];
 static blas_create_t blas_create;
 static blas_set_stream_t blas_set_stream;
 static sgemm_t blas_sgemm;
 static dgemm_t blas_dgemm;
 
+// appendf appends to the NUL-terminated msg of msglen bytes.
+static void appendf(char *msg, size_t msglen, const char *format, const char *a, int st) {
+    size_t used = strnlen(msg, msglen);
+    if (used + 1 < msglen) {
+        snprintf(msg + used, msglen - used, format, a, st);
+    }
+}
+
 int tg_blas_open(uintptr_t ctx, uintptr_t *handle, char *msg, size_t msglen) {
     static const char *names[] = {"libcublas.so.13", "libcublas.so.12", "libcublas.so.11", "libcublas.so"};
-    if (blas_lib == NULL) {
-        for (size_t i = 0; i < sizeof names / sizeof names[0] && blas_lib == NULL; i++) {
-            blas_lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
-            if (blas_lib != NULL) {
-                snprintf(msg, msglen, "%s", names[i]);
-            }
-        }
-        if (blas_lib == NULL) {
-            const char *e = dlerror();
-            snprintf(msg, msglen, "%s", e ? e : "libcublas not found");
-            return -1;
-        }
-        blas_create = (blas_create_t)dlsym(blas_lib, "cublasCreate_v2");
-        blas_set_stream = (blas_set_stream_t)dlsym(blas_lib, "cublasSetStream_v2");
-        blas_sgemm = (sgemm_t)dlsym(blas_lib, "cublasSgemmStridedBatched");
-        blas_dgemm = (dgemm_t)dlsym(blas_lib, "cublasDgemmStridedBatched");
-        if (!blas_create || !blas_set_stream || !blas_sgemm || !blas_dgemm) {
-            snprintf(msg, msglen, "cuBLAS lacks a needed symbol");
-            dlclose(blas_lib);
-            blas_lib = NULL;
-            return -1;
-        }
+    if (msglen == 0) {
+        return -1;
     }
+    msg[0] = 0;
+    int rc = -1;
+    pthread_mutex_lock(&blas_mu);
     if (cuCtxSetCurrent((CUcontext)ctx) != CUDA_SUCCESS) {
         snprintf(msg, msglen, "cuCtxSetCurrent failed");
-        return -1;
+        goto out;
     }
-    void *h = NULL;
-    int st = blas_create(&h);
-    if (st != 0) {
-        snprintf(msg, msglen, "cublasCreate failed with status %d", st);
-        return -1;
+    if (blas_lib != NULL) {
+        void *h = NULL;
+        int st = blas_create(&h);
+        if (st != 0) {
+            appendf(msg, msglen, "%s: cublasCreate failed with status %d", blas_name, st);
+            goto out;
+        }
+        *handle = (uintptr_t)h;
+        snprintf(msg, msglen, "%s", blas_name);
+        rc = 0;
+        goto out;
     }
-    *handle = (uintptr_t)h;
-    return 0;
+    // The first library that loads, has the four entry points and creates a
+    // handle on ctx wins; one whose cublasCreate fails (a cuBLAS newer than
+    // the driver) is closed and the next name tried. msg collects why each
+    // name was passed over.
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        void *lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (lib == NULL) {
+            const char *e = dlerror();
+            appendf(msg, msglen, "%s; ", e ? e : names[i], 0);
+            continue;
+        }
+        blas_create_t create = (blas_create_t)dlsym(lib, "cublasCreate_v2");
+        blas_set_stream_t set_stream = (blas_set_stream_t)dlsym(lib, "cublasSetStream_v2");
+        sgemm_t sgemm = (sgemm_t)dlsym(lib, "cublasSgemmStridedBatched");
+        dgemm_t dgemm = (dgemm_t)dlsym(lib, "cublasDgemmStridedBatched");
+        if (!create || !set_stream || !sgemm || !dgemm) {
+            appendf(msg, msglen, "%s: lacks a needed symbol; ", names[i], 0);
+            dlclose(lib);
+            continue;
+        }
+        void *h = NULL;
+        int st = create(&h);
+        if (st != 0) {
+            appendf(msg, msglen, "%s: cublasCreate failed with status %d; ", names[i], st);
+            dlclose(lib);
+            continue;
+        }
+        blas_lib = lib;
+        blas_create = create;
+        blas_set_stream = set_stream;
+        blas_sgemm = sgemm;
+        blas_dgemm = dgemm;
+        snprintf(blas_name, sizeof blas_name, "%s", names[i]);
+        *handle = (uintptr_t)h;
+        snprintf(msg, msglen, "%s", names[i]);
+        rc = 0;
+        goto out;
+    }
+out:
+    pthread_mutex_unlock(&blas_mu);
+    return rc;
 }
 
 int tg_blas_gemm(uintptr_t ctx, uintptr_t handle, uintptr_t stream, int f64,

@@ -20,8 +20,10 @@ void tg_error_text(CUresult r, char *buf, size_t len);
 CUresult tg_host_alloc(uintptr_t ctx, void **p, size_t bytes);
 CUresult tg_host_free(uintptr_t ctx, void *p);
 
-// cuBLAS, loaded on first use. tg_blas_open returns 0 on success and
-// writes the library name it loaded (or the dlerror text) to msg.
+// cuBLAS, loaded on first use (once per process, under a mutex).
+// tg_blas_open creates a handle on ctx; it returns 0 on success and writes
+// the name of the library to msg, or -1 and why each library was passed
+// over.
 int tg_blas_open(uintptr_t ctx, uintptr_t *handle, char *msg, size_t msglen);
 int tg_blas_gemm(uintptr_t ctx, uintptr_t handle, uintptr_t stream, int f64,
                  int transa, int transb, int m, int n, int k,

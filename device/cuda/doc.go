@@ -58,6 +58,10 @@
 //     waits for the end event and returns the GPU time between them (and
 //     reports errors of the work, as Synchronize does). The benchmark
 //     harness times its repetitions with it.
+//   - Matrix products: cuBLAS, loaded at run time with dlopen (the first of
+//     libcublas.so.13, .12, .11 that loads and creates a handle), else the
+//     tiled kernel of package kernels; TAPEGRAD_CUDA_BLAS=off forces the
+//     kernel, and [Backend.GEMM] says which path is in use and why.
 //   - Reductions are deterministic: a first pass writes float64 partial
 //     results of fixed-size chunks, a second combines them in a fixed order;
 //     no floating-point atomics, so results are bitwise identical run to run.

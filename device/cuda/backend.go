@@ -61,8 +61,8 @@ type Backend struct {
 	peerDone map[*Backend]Event
 
 	stageMu sync.Mutex
-	stage   unsafe.Pointer // page-locked staging memory for large downloads
-	stageN  int64
+	stage   [2]unsafe.Pointer // page-locked staging chunks for large downloads
+	stageEv [2]Event          // recorded after each chunk's copy
 
 	errMu   sync.Mutex
 	err     error
@@ -349,37 +349,85 @@ func (b *Backend) Download(dst any, src device.Buffer, l device.Layout) error {
 }
 
 // stageMin is the size from which downloads go through page-locked
-// staging memory: the DMA engine reads and writes page-locked memory at full
-// speed, while a copy into pageable (Go) memory is split into chunks by the
-// driver. The staging buffer grows to the largest download and is reused.
-const stageMin = 1 << 20
+// staging memory: the DMA engine writes page-locked memory at full speed,
+// while a copy into pageable (Go) memory is split into chunks by the
+// driver. The download runs in stageChunk pieces through two staging
+// buffers, so that the copy of one piece into Go memory overlaps the DMA of
+// the next, and the page-locked memory stays at 2·stageChunk whatever the
+// size (page-locking hundreds of MB would cost more than it saves).
+const (
+	stageMin   = 1 << 20
+	stageChunk = 8 << 20
+)
 
 func (b *Backend) downloadStaged(dst unsafe.Pointer, src Ptr, bytes int64) error {
 	b.stageMu.Lock()
 	defer b.stageMu.Unlock()
-	if b.stageN < bytes {
-		if b.stage != nil {
-			_ = b.ctx.HostFree(b.stage)
-			b.stage, b.stageN = nil, 0
+	if b.stage[0] == nil && !b.openStaging() {
+		// Without page-locked memory, copy directly.
+		if err := b.ctx.CopyDtoH(dst, src, bytes, b.stream); err != nil {
+			return err
 		}
-		p, err := b.ctx.HostAlloc(bytes)
-		if err != nil {
-			// Without page-locked memory, copy directly.
-			if err := b.ctx.CopyDtoH(dst, src, bytes, b.stream); err != nil {
+		return b.ctx.Synchronize(b.stream)
+	}
+	chunks := (bytes + stageChunk - 1) / stageChunk
+	piece := func(i int64) (off, n int64) {
+		off = i * stageChunk
+		return off, min(stageChunk, bytes-off)
+	}
+	enqueue := func(i int64) error {
+		off, n := piece(i)
+		if err := b.ctx.CopyDtoH(b.stage[i%2], src+Ptr(off), n, b.stream); err != nil {
+			return err
+		}
+		return b.ctx.RecordEvent(b.stageEv[i%2], b.stream)
+	}
+	for i := range min(chunks, 2) {
+		if err := enqueue(i); err != nil {
+			return err
+		}
+	}
+	out := unsafe.Slice((*byte)(dst), bytes)
+	for i := range chunks {
+		if err := b.ctx.SynchronizeEvent(b.stageEv[i%2]); err != nil {
+			return err
+		}
+		off, n := piece(i)
+		copy(out[off:off+n], unsafe.Slice((*byte)(b.stage[i%2]), n))
+		if i+2 < chunks {
+			if err := enqueue(i + 2); err != nil {
 				return err
 			}
-			return b.ctx.Synchronize(b.stream)
 		}
-		b.stage, b.stageN = p, bytes
 	}
-	if err := b.ctx.CopyDtoH(b.stage, src, bytes, b.stream); err != nil {
-		return err
-	}
-	if err := b.ctx.Synchronize(b.stream); err != nil {
-		return err
-	}
-	copy(unsafe.Slice((*byte)(dst), bytes), unsafe.Slice((*byte)(b.stage), bytes))
 	return nil
+}
+
+// openStaging allocates the two staging chunks and their events; false
+// (nothing kept) if the driver refuses any of them.
+func (b *Backend) openStaging() bool {
+	var stage [2]unsafe.Pointer
+	var ev [2]Event
+	for i := range 2 {
+		p, err := b.ctx.HostAlloc(stageChunk)
+		if err != nil {
+			break
+		}
+		stage[i] = p
+		if ev[i], err = b.ctx.NewEvent(); err != nil {
+			break
+		}
+	}
+	if stage[1] == nil || ev[1] == 0 {
+		for _, p := range stage {
+			if p != nil {
+				_ = b.ctx.HostFree(p)
+			}
+		}
+		return false
+	}
+	b.stage, b.stageEv = stage, ev
+	return true
 }
 
 // CopyFrom copies src, a buffer of another CUDA device, into the dense dst.

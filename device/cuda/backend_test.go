@@ -544,27 +544,39 @@ var _ device.Backend = (*Backend)(nil)
 var _ device.PeerCopier = (*Backend)(nil)
 
 // Large downloads go through page-locked staging memory, reused.
+// Downloads of 1 MiB and more go through two page-locked chunks of
+// stageChunk bytes: every piece arrives, in order, whatever the size, and
+// each chunk's buffer is refilled only after the wait for its previous piece.
 func TestStagedDownload(t *testing.T) {
 	_, bs := newFake(t, 1)
 	b := bs[0]
-	n := 1 << 19 // 2 MiB of float32
-	x := alloc(t, b, device.Float32, n)
-	src := make([]float32, n)
-	for i := range src {
-		src[i] = float32(i)
-	}
-	b.Upload(x, src)
-	for round := 0; round < 2; round++ {
+	ctx := b.ctx.(*fakeContext)
+	for _, n := range []int{1 << 19, stageChunk/4 + 3, 5*stageChunk/8 + 1} { // 1, 2 and 3 pieces
+		x := alloc(t, b, device.Float32, n)
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(i % 1000003)
+		}
+		b.Upload(x, src)
+		ctx.calls = nil
 		got := make([]float32, n)
 		if err := b.Download(got, x, device.Contiguous([]int{n})); err != nil {
 			t.Fatal(err)
 		}
-		if got[n-1] != float32(n-1) || got[12345] != 12345 {
-			t.Fatalf("staged download: got[%d] = %v", n-1, got[n-1])
+		if !reflect.DeepEqual(got, src) {
+			t.Fatalf("staged download of %d floats differs", n)
 		}
-	}
-	if b.stageN < int64(4*n) {
-		t.Fatalf("staging buffer of %d bytes", b.stageN)
+		s := " s" + itoa(int(b.stream))
+		ea, eb := "e"+itoa(int(b.stageEv[0])), "e"+itoa(int(b.stageEv[1]))
+		want := map[int][]string{
+			1 << 19:            {"record " + ea + s, "syncevent " + ea},
+			stageChunk/4 + 3:   {"record " + ea + s, "record " + eb + s, "syncevent " + ea, "syncevent " + eb},
+			5*stageChunk/8 + 1: {"record " + ea + s, "record " + eb + s, "syncevent " + ea, "record " + ea + s, "syncevent " + eb, "syncevent " + ea},
+		}[n]
+		if !reflect.DeepEqual(ctx.calls, want) {
+			t.Fatalf("%d floats: calls %v, want %v", n, ctx.calls, want)
+		}
+		b.Free(x)
 	}
 }
 

@@ -192,6 +192,10 @@ func (c *cuContext) WaitEvent(s Stream, e Event) error {
 	return c.do(func() error { return cuStream(s).Wait(cuEvent(e), 0) })
 }
 
+func (c *cuContext) SynchronizeEvent(e Event) error {
+	return c.do(func() error { return cuEvent(e).Synchronize() })
+}
+
 func (c *cuContext) Synchronize(s Stream) error {
 	return c.do(func() error { return cuStream(s).Synchronize() })
 }

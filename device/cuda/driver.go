@@ -52,6 +52,8 @@ type Context interface {
 	RecordEvent(e Event, s Stream) error
 	WaitEvent(s Stream, e Event) error
 	Synchronize(s Stream) error
+	// SynchronizeEvent waits until the work before e's last record is done.
+	SynchronizeEvent(e Event) error
 
 	// Copies are enqueued on s. CopyHtoD returns once src may be reused;
 	// CopyDtoH into pageable memory returns when the data has arrived.

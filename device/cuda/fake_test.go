@@ -202,6 +202,11 @@ func (c *fakeContext) WaitEvent(s Stream, e Event) error {
 	return nil
 }
 
+func (c *fakeContext) SynchronizeEvent(e Event) error {
+	c.record(fmt.Sprintf("syncevent e%d", e))
+	return nil
+}
+
 func (c *fakeContext) Synchronize(Stream) error {
 	c.mu.Lock()
 	c.syncs++

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,7 +38,7 @@ func sameBits(t *testing.T, name string, got, want *tensor.Tensor) {
 	if got == nil {
 		t.Fatalf("%s: missing", name)
 	}
-	if got.DType() != want.DType() || !sameShape(got.Shape(), want.Shape()) {
+	if got.DType() != want.DType() || !slices.Equal(got.Shape(), want.Shape()) {
 		t.Fatalf("%s: got %v %v, want %v %v", name, got.DType(), got.Shape(), want.DType(), want.Shape())
 	}
 	g, w := got.Float64s(), want.Float64s()

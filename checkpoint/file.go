@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"github.com/tapegrad/tapegrad/tensor"
 )
@@ -119,7 +120,7 @@ func LoadLike(path string, params map[string]*tensor.Tensor, opts ...tensor.Opti
 			return nil, &Error{Kind: ErrMismatch, Path: path, Detail: fmt.Sprintf("parameter %q is not in the checkpoint", name)}
 		case e.dt != p.DType():
 			return nil, &Error{Kind: ErrMismatch, Path: path, Detail: fmt.Sprintf("parameter %q is %v, the checkpoint has %v", name, p.DType(), e.dt)}
-		case !sameShape(e.shape, p.Shape()):
+		case !slices.Equal(e.shape, p.Shape()):
 			return nil, &Error{Kind: ErrMismatch, Path: path, Detail: fmt.Sprintf("parameter %q has shape %v, the checkpoint has %v", name, p.Shape(), e.shape)}
 		}
 	}
@@ -130,18 +131,6 @@ func LoadLike(path string, params map[string]*tensor.Tensor, opts ...tensor.Opti
 		return opts
 	})
 	return c, withPath(err, path)
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // LoadInto loads the checkpoint at path and copies every tensor of dst

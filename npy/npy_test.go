@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -111,7 +112,7 @@ func ones(n int) []int {
 // sameBits compares shape, dtype and the bits of every element.
 func sameBits(t *testing.T, got, want *tensor.Tensor) {
 	t.Helper()
-	if got.DType() != want.DType() || !equalInts(got.Shape(), want.Shape()) {
+	if got.DType() != want.DType() || !slices.Equal(got.Shape(), want.Shape()) {
 		t.Fatalf("got %v %v, want %v %v", got.DType(), got.Shape(), want.DType(), want.Shape())
 	}
 	g, w := got.Float64s(), want.Float64s()
@@ -120,18 +121,6 @@ func sameBits(t *testing.T, got, want *tensor.Tensor) {
 			t.Fatalf("element %d: got %v, want %v", i, g[i], w[i])
 		}
 	}
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestRoundTrip(t *testing.T) {

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/tapegrad/tapegrad/device"
 )
@@ -36,7 +37,7 @@ func broadcastShape(op string, ts ...*Tensor) []int {
 // broadcastLayout returns t's layout stretched to shape (which t's shape
 // broadcasts to): new leading axes and stretched axes get stride 0.
 func (t *Tensor) broadcastLayout(shape []int) device.Layout {
-	if sameShape(t.shape, shape) {
+	if slices.Equal(t.shape, shape) {
 		return t.layout()
 	}
 	st := make([]int, len(shape))
@@ -52,7 +53,7 @@ func (t *Tensor) broadcastLayout(shape []int) device.Layout {
 // sumTo sums g over the axes that broadcasting stretched to reach g's shape
 // from shape. It is differentiable (its gradient broadcasts back).
 func sumTo(op string, g *Tensor, shape []int) *Tensor {
-	if sameShape(g.shape, shape) {
+	if slices.Equal(g.shape, shape) {
 		return g
 	}
 	off := len(g.shape) - len(shape)
@@ -99,7 +100,7 @@ func checkPair(op string, a, b *Tensor) {
 func rawBinary(op string, bop device.BinaryOp, a, b *Tensor) *Tensor {
 	checkPair(op, a, b)
 	shape := a.shape
-	if !sameShape(a.shape, b.shape) {
+	if !slices.Equal(a.shape, b.shape) {
 		shape = broadcastShape(op, a, b)
 	} else {
 		shape = append([]int(nil), shape...)

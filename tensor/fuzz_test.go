@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/tapegrad/tapegrad/autograd"
@@ -71,18 +72,6 @@ func wantKind(t *testing.T, what string, err *tensor.Error, kind error) {
 	case kind != nil && !errors.Is(err, kind):
 		t.Fatalf("%s: error %v, want kind %v", what, err, kind)
 	}
-}
-
-func shapeEq(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func numel(shape []int) int {
@@ -230,7 +219,7 @@ func FuzzArray(f *testing.F) {
 			return
 		}
 		wantKind(t, "Array", err, nil)
-		if !shapeEq(out.Shape(), shape) {
+		if !slices.Equal(out.Shape(), shape) {
 			t.Fatalf("shape %v, want %v (type %v)", out.Shape(), shape, val.Type())
 		}
 		dt := tensor.Float32
@@ -392,7 +381,7 @@ func FuzzBroadcast(f *testing.F) {
 			return
 		}
 		wantKind(t, what, err, nil)
-		if !shapeEq(out.Shape(), want) {
+		if !slices.Equal(out.Shape(), want) {
 			t.Fatalf("%s: shape %v, want %v", what, out.Shape(), want)
 		}
 		n := numel(want)
@@ -530,7 +519,7 @@ func FuzzViews(f *testing.F) {
 					continue
 				}
 				cur, r = out, nr
-				if !shapeEq(cur.Shape(), r.shape) {
+				if !slices.Equal(cur.Shape(), r.shape) {
 					t.Fatalf("%v: shape %v, want %v", log, cur.Shape(), r.shape)
 				}
 				got := cur.Float64s()

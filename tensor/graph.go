@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"sync/atomic"
 
@@ -283,7 +284,7 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 		if headGrads != nil && headGrads[i] != nil {
 			g := headGrads[i]
 			g.live(op)
-			if !sameShape(g.shape, h.shape) {
+			if !slices.Equal(g.shape, h.shape) {
 				fail(ErrShape, op, "head gradient shape differs from the head's", h, g)
 			}
 			if g.st.dt != h.st.dt {
@@ -585,7 +586,7 @@ func (e *engine) run(n *node, s *gradSlot) {
 				"backward rule gave input %d a gradient of dtype %v on %v, want %v on %v",
 				i, r.st.dt, r.st.dev, in.st.dt, in.st.dev)})
 		}
-		if !sameShape(r.shape, in.shape) {
+		if !slices.Equal(r.shape, in.shape) {
 			u := sumTo(n.op, r, in.shape)
 			if owned[i] {
 				r.st.release()
@@ -688,16 +689,4 @@ func (e *engine) writeLeaves() {
 			}
 		}
 	}
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -84,7 +85,7 @@ func (e *engine) hookAndRetain(hooks []hook, keep *leafInfo, s *gradSlot) {
 		if r == nil {
 			continue
 		}
-		if !sameShape(r.shape, g.shape) || r.st.dt != g.st.dt || r.st.dev != g.st.dev {
+		if !slices.Equal(r.shape, g.shape) || r.st.dt != g.st.dt || r.st.dev != g.st.dev {
 			fail(ErrShape, "RegisterHook", "a hook returned a gradient of another shape, dtype or device", g, r)
 		}
 		r.st.shared.Store(true)

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/tapegrad/tapegrad/device"
 )
@@ -278,7 +279,7 @@ func (t *Tensor) BroadcastTo(shape ...int) *Tensor {
 	if !ok {
 		fail(ErrShape, op, fmt.Sprintf("cannot broadcast to %v", shape), t)
 	}
-	if sameShape(t.shape, ns) {
+	if slices.Equal(t.shape, ns) {
 		return t
 	}
 	l := t.broadcastLayout(ns)
@@ -359,7 +360,7 @@ func Stack(ts []*Tensor, axis int) *Tensor {
 	ex := make([]*Tensor, len(ts))
 	for i, t := range ts {
 		checkPair("Stack", ts[0], t)
-		if !sameShape(t.shape, ts[0].shape) {
+		if !slices.Equal(t.shape, ts[0].shape) {
 			fail(ErrShape, "Stack", "shapes differ", ts...)
 		}
 		ex[i] = t.ExpandDims(axis)

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/internal/mode"
@@ -27,7 +28,7 @@ func checkUpdate(op string, w *Tensor, others ...*Tensor) {
 			continue
 		}
 		checkPair(op, w, t)
-		if !sameShape(w.shape, t.shape) {
+		if !slices.Equal(w.shape, t.shape) {
 			fail(ErrShape, op, "shapes differ", w, t)
 		}
 	}
@@ -84,7 +85,7 @@ func (t *Tensor) Assign(src *Tensor) {
 	if mode.Recording() {
 		fail(ErrArgument, op, "in-place updates are not recorded; call outside autograd.Record", t)
 	}
-	if !sameShape(t.shape, src.shape) {
+	if !slices.Equal(t.shape, src.shape) {
 		fail(ErrShape, op, "shapes differ", t, src)
 	}
 	if src.st.dev != t.st.dev {

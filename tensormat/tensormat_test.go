@@ -2,6 +2,7 @@ package tensormat_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
 	"gonum.org/v1/gonum/mat"
@@ -33,7 +34,7 @@ func TestDenseRoundTrip(t *testing.T) {
 	// A view of a larger matrix (stride > columns) and a transposed tensor.
 	sub := m.Slice(1, 3, 1, 3).(*mat.Dense)
 	x := tensormat.FromDense(sub)
-	if got, want := x.Float64s(), []float64{11.125, 12.125, 21.125, 22.125}; !equal(got, want) {
+	if got, want := x.Float64s(), []float64{11.125, 12.125, 21.125, 22.125}; !slices.Equal(got, want) {
 		t.Fatalf("slice: %v, want %v", got, want)
 	}
 	tt, err := tensormat.ToDense(x.T())
@@ -68,7 +69,7 @@ func TestVecDense(t *testing.T) {
 	m := mat.NewDense(3, 2, []float64{1, 2, 3, 4, 5, 6})
 	col := m.ColView(1).(*mat.VecDense)
 	x := tensormat.FromVecDense(col, tensor.WithDType(tensor.Float32))
-	if x.DType() != tensor.Float32 || !equal(x.Float64s(), []float64{2, 4, 6}) {
+	if x.DType() != tensor.Float32 || !slices.Equal(x.Float64s(), []float64{2, 4, 6}) {
 		t.Fatalf("%v %v", x.DType(), x)
 	}
 	v, err := tensormat.ToVecDense(x)
@@ -106,16 +107,4 @@ func TestErrors(t *testing.T) {
 	r.Release()
 	_, err := tensormat.ToDense(r)
 	check(err, tensor.ErrReleased)
-}
-
-func equal(a, b []float64) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -74,7 +74,13 @@ func writeData(w io.Writer, f32 []float32, f64 []float64) error {
 
 // Save writes t to the file path in .npy format (see [Write]), replacing
 // the file if it exists.
-func Save(path string, t *tensor.Tensor) (err error) {
+func Save(path string, t *tensor.Tensor) error {
+	return saveFile(path, func(w io.Writer) error { return Write(w, t) })
+}
+
+// saveFile creates (or truncates) the file path and writes it with write
+// through a buffer; errors name the file.
+func saveFile(path string, write func(io.Writer) error) (err error) {
 	f, err := os.Create(path)
 	if err != nil {
 		return &Error{Err: err}
@@ -85,7 +91,7 @@ func Save(path string, t *tensor.Tensor) (err error) {
 		}
 	}()
 	bw := bufio.NewWriterSize(f, 1<<16)
-	if err := Write(bw, t); err != nil {
+	if err := write(bw); err != nil {
 		return inFile(err, path)
 	}
 	if err := bw.Flush(); err != nil {

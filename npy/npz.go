@@ -2,7 +2,6 @@ package npy
 
 import (
 	"archive/zip"
-	"bufio"
 	"fmt"
 	"io"
 	"os"
@@ -61,24 +60,8 @@ func SaveNPZCompressed(path string, arrays map[string]*tensor.Tensor) error {
 	return saveNPZ(path, arrays, true)
 }
 
-func saveNPZ(path string, arrays map[string]*tensor.Tensor, compress bool) (err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return &Error{Err: err}
-	}
-	defer func() {
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = &Error{Err: cerr}
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<16)
-	if err := WriteNPZ(bw, arrays, compress); err != nil {
-		return inFile(err, path)
-	}
-	if err := bw.Flush(); err != nil {
-		return &Error{File: path, Err: err}
-	}
-	return nil
+func saveNPZ(path string, arrays map[string]*tensor.Tensor, compress bool) error {
+	return saveFile(path, func(w io.Writer) error { return WriteNPZ(w, arrays, compress) })
 }
 
 // ReadNPZ reads a .npz archive of size bytes from r: every member must be

@@ -9,41 +9,11 @@ type packFunc[T float] func(kc int, src *T, ld int, dst *T)
 // element (i, p) of the panel at p*mr+i; rows past mc are zero. op(A)(i, p)
 // is a[i*lda+p], or a[p*lda+i] when trans.
 func (g *impl[T]) packA(dst, a []T, lda int, trans bool, i0, mc, p0, kc int) {
-	mr := g.mr
 	full := g.packAN
 	if trans {
 		full = g.packAT
 	}
-	for ir := 0; ir < mc; ir += mr {
-		d := dst[ir*kc : (ir+mr)*kc]
-		rows := min(mr, mc-ir)
-		switch {
-		case rows == mr && full != nil && !trans:
-			full(kc, &a[(i0+ir)*lda+p0], lda, &d[0])
-		case rows == mr && full != nil:
-			full(kc, &a[p0*lda+i0+ir], lda, &d[0])
-		case !trans:
-			for i := 0; i < rows; i++ {
-				src := a[(i0+ir+i)*lda+p0:][:kc]
-				for p, v := range src {
-					d[p*mr+i] = v
-				}
-			}
-			for i := rows; i < mr; i++ {
-				for p := 0; p < kc; p++ {
-					d[p*mr+i] = 0
-				}
-			}
-		default:
-			o := p0*lda + i0 + ir
-			for p := 0; p < kc; p++ {
-				dd := d[p*mr : p*mr+mr]
-				copy(dd, a[o:o+rows])
-				clear(dd[rows:])
-				o += lda
-			}
-		}
-	}
+	pack(dst, a, lda, !trans, i0, mc, p0, kc, g.mr, full)
 }
 
 // packB packs rows [p0, p0+kc) and columns [j0, j0+nc) of op(B) into dst
@@ -51,38 +21,45 @@ func (g *impl[T]) packA(dst, a []T, lda int, trans bool, i0, mc, p0, kc int) {
 // element (p, j) of the panel at p*nr+j; columns past nc are zero.
 // op(B)(p, j) is b[p*ldb+j], or b[j*ldb+p] when trans.
 func (g *impl[T]) packB(dst, b []T, ldb int, trans bool, p0, kc, j0, nc int) {
-	nr := g.nr
 	full := g.packBN
 	if trans {
 		full = g.packBT
 	}
-	for jr := 0; jr < nc; jr += nr {
-		d := dst[jr*kc : (jr+nr)*kc]
-		cols := min(nr, nc-jr)
+	pack(dst, b, ldb, trans, j0, nc, p0, kc, g.nr, full)
+}
+
+// pack is packA and packB: lanes [l0, l0+n) (A's rows, B's columns) and
+// depths [k0, k0+kc) of src into ceil(n/w) micro-panels of kc×w elements,
+// panel r at dst[r*w*kc:], element (l, p) of the panel at p*w+l, lanes
+// past n zero. Element (l, p) is src[l*ld+p] when rowLanes (each lane a
+// row of src), else src[p*ld+l]. full, if not nil, packs a whole panel.
+func pack[T float](dst, src []T, ld int, rowLanes bool, l0, n, k0, kc, w int, full packFunc[T]) {
+	for lr := 0; lr < n; lr += w {
+		d := dst[lr*kc : (lr+w)*kc]
+		lanes := min(w, n-lr)
 		switch {
-		case cols == nr && full != nil && !trans:
-			full(kc, &b[p0*ldb+j0+jr], ldb, &d[0])
-		case cols == nr && full != nil:
-			full(kc, &b[(j0+jr)*ldb+p0], ldb, &d[0])
-		case !trans:
-			o := p0*ldb + j0 + jr
-			for p := 0; p < kc; p++ {
-				dd := d[p*nr : p*nr+nr]
-				copy(dd, b[o:o+cols])
-				clear(dd[cols:])
-				o += ldb
+		case lanes == w && full != nil && rowLanes:
+			full(kc, &src[(l0+lr)*ld+k0], ld, &d[0])
+		case lanes == w && full != nil:
+			full(kc, &src[k0*ld+l0+lr], ld, &d[0])
+		case rowLanes:
+			for l := 0; l < lanes; l++ {
+				for p, v := range src[(l0+lr+l)*ld+k0:][:kc] {
+					d[p*w+l] = v
+				}
+			}
+			for l := lanes; l < w; l++ {
+				for p := 0; p < kc; p++ {
+					d[p*w+l] = 0
+				}
 			}
 		default:
-			for j := 0; j < cols; j++ {
-				src := b[(j0+jr+j)*ldb+p0:][:kc]
-				for p, v := range src {
-					d[p*nr+j] = v
-				}
-			}
-			for j := cols; j < nr; j++ {
-				for p := 0; p < kc; p++ {
-					d[p*nr+j] = 0
-				}
+			o := k0*ld + l0 + lr
+			for p := 0; p < kc; p++ {
+				dd := d[p*w : p*w+w]
+				copy(dd, src[o:o+lanes])
+				clear(dd[lanes:])
+				o += ld
 			}
 		}
 	}

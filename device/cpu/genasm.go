@@ -283,7 +283,7 @@ func main() {
 	// exp32x8: three groups of five registers; tanh32x8: two of seven.
 	decls = append(decls, g.lanes32("exp32x8", expfGroup, 5, 4, 3))
 	decls = append(decls, g.lanes32("tanh32x8", tanhfGroup, 7, 2, 2))
-	decls = append(decls, g.sigmoid())
+	decls = append(decls, g.lanes32("sigmoid32x8", sigmoidGroup, 16, 0, 1))
 	g.asm("// func ntFence()\nTEXT ·ntFence(SB), NOSPLIT, $0-0\n\tSFENCE\n\tRET\n")
 	decls = append(decls, "func ntFence()")
 
@@ -734,6 +734,14 @@ func (g *gen) vec8(name string, bits uint32) {
 	g.asm("GLOBL %s<>(SB), RODATA|NOPTR, $32\n", name)
 }
 
+// emitter returns a function that formats instructions ("\n\t"-separated
+// when several) and appends them to *out.
+func emitter(out *[]string) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		*out = append(*out, strings.Split(fmt.Sprintf(format, args...), "\n\t")...)
+	}
+}
+
 // expfCore emits expf32's steps after the clamp (fastmath.go): e^Y(x)
 // into Y(p), with Y(t), Y(k) and Y(r) as temporaries and Y(x) taking z = r²
 // once r is computed. Each step is the instruction that computes the Go
@@ -774,9 +782,7 @@ func expfCore(e func(string, ...any), x, t, k, r, p int) {
 func expfGroup(b, off int) []string {
 	x, t, k, r, p := b, b+1, b+2, b+3, b+4
 	var out []string
-	e := func(format string, args ...any) {
-		out = append(out, strings.Split(fmt.Sprintf(format, args...), "\n\t")...)
-	}
+	e := emitter(&out)
 	e("VMOVUPS %d(SI), Y%d", off, x)
 	// if x < lo { x = lo }; if x > hi { x = hi }: VMAXPS and VMINPS with x
 	// first give x unless the constant is greater (smaller) or x is NaN
@@ -802,11 +808,6 @@ func expfGroup(b, off int) []string {
 func tanhfGroup(b, off int) []string {
 	a, q, x, t, k, r, p := b, b+1, b+2, b+3, b+4, b+5, b+6
 	var head, poly, core, tail []string
-	emitter := func(out *[]string) func(string, ...any) {
-		return func(format string, args ...any) {
-			*out = append(*out, strings.Split(fmt.Sprintf(format, args...), "\n\t")...)
-		}
-	}
 	e := emitter(&head)
 	e("VMOVUPS %d(SI), Y%d", off, x)
 	e("VANDPS tfAbs<>(SB), Y%d, Y%d", x, a)
@@ -853,7 +854,8 @@ func tanhfGroup(b, off int) []string {
 // gives the instructions for the eight elements at off(SI) in the regs
 // registers from Y(b), the result in Y(b+res); per groups side by side per
 // iteration (their instructions interleaved: independent chains keep the
-// pipes busy) while 8·per elements are left, then one at a time. With nt, d
+// pipes busy) while 8·per elements are left, then one at a time (only the
+// latter loop for per = 1). With nt, d
 // must be 32-byte aligned; the stores are non-temporal, followed by an
 // SFENCE for nt = 1.
 func (g *gen) lanes32(fn string, group func(b, off int) []string, regs, res, per int) string {
@@ -877,13 +879,19 @@ func (g *gen) lanes32(fn string, group func(b, off int) []string, regs, res, per
 		}
 		g.asm("\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tSUBQ $%d, CX\n", 4*n, 4*n, n)
 	}
+	first := "1" // the label each loop starts at
+	if per > 1 {
+		first = "N"
+	}
 	for _, v := range []struct{ name, store string }{{"c", "VMOVUPS"}, {"nt", "VMOVNTPS"}} {
 		if v.name == "c" {
-			g.asm("\tCMPB nt+24(FP), $0\n\tJNE %s\n", l("ntN"))
+			g.asm("\tCMPB nt+24(FP), $0\n\tJNE %s\n", l("nt"+first))
 		}
-		g.asm("%s:\n\tCMPQ CX, $%d\n\tJB %s\n", l(v.name+"N"), 8*per, l(v.name+"1"))
-		body(v.store, per)
-		g.asm("\tJMP %s\n", l(v.name+"N"))
+		if per > 1 {
+			g.asm("%s:\n\tCMPQ CX, $%d\n\tJB %s\n", l(v.name+"N"), 8*per, l(v.name+"1"))
+			body(v.store, per)
+			g.asm("\tJMP %s\n", l(v.name+"N"))
+		}
 		g.asm("%s:\n\tCMPQ CX, $8\n\tJB %s\n", l(v.name+"1"), l(v.name+"end"))
 		body(v.store, 1)
 		g.asm("\tJMP %s\n", l(v.name+"1"))
@@ -897,26 +905,18 @@ func (g *gen) lanes32(fn string, group func(b, off int) []string, regs, res, per
 	return fmt.Sprintf("func %s(d, x unsafe.Pointer, n int, nt uint8)", fn)
 }
 
-// sigmoid writes sigmoid32x8: the float32 loop of sigmoidSlice
-// (fastmath.go) for n a multiple of 8, eight elements per iteration in two
-// groups of four float64 lanes, each step the instruction that computes the
-// Go code's step with the same rounding: expPoly's fused multiply-adds as
-// VFMADD, Go's "if x < c { x = c }" as VMAXPD with c first (the first
-// operand wins only when it is greater), "if x > c { x = c }" as VMINPD
-// likewise. NaN inputs are copied to the output unchanged at the end, as
-// the Go loop does. With nt, d must be 32-byte aligned; the stores are
-// non-temporal, followed by an SFENCE for nt = 1.
-func (g *gen) sigmoid() string {
-	const fn = "sigmoid32x8"
-	l := func(s string) string { return fn + "_" + s }
-	g.asm("// func %s(d, x unsafe.Pointer, n int, nt uint8)\n", fn)
-	g.asm("TEXT ·%s(SB), NOSPLIT, $0-25\n", fn)
-	g.asm("\tMOVQ d+0(FP), DI\n\tMOVQ x+8(FP), SI\n\tMOVQ n+16(FP), CX\n")
-	// emit adds instructions ("\n\t"-separated) to lines.
+// sigmoidGroup returns the instructions of sigmoid32x8, the float32 loop
+// of sigmoidSlice (fastmath.go), for the eight elements at off(SI): two
+// groups of four float64 lanes side by side (Y(b)..Y(b+6) and
+// Y(b+7)..Y(b+13); Y14 and Y15 for the NaN test), the result in Y(b). Each
+// step is the instruction that computes the Go code's step with the same
+// rounding: expPoly's fused multiply-adds as VFMADD, Go's "if x < c { x = c
+// }" as VMAXPD with c first (the first operand wins only when it is
+// greater), "if x > c { x = c }" as VMINPD likewise. NaN inputs are copied
+// to the output unchanged at the end, as the Go loop does.
+func sigmoidGroup(b, off int) []string {
 	var lines []string
-	emit := func(format string, args ...any) {
-		lines = append(lines, strings.Split(fmt.Sprintf(format, args...), "\n\t")...)
-	}
+	emit := emitter(&lines)
 	// expPoly: expPoly of Y(a) into Y(p) (a is f or q), with temporaries
 	// Y(r) (2^k), Y(y), Y(y2), Y(y4), Y(q) and Y(f); Estrin's scheme as in
 	// fastmath.go, each FMA with its operands in the same roles.
@@ -952,11 +952,11 @@ func (g *gen) sigmoid() string {
 		emit("VMOVUPD %s<>(SB), Y%d\n\tVMAXPD Y%d, Y%d, Y%d", lo, t, x, t, x)
 		emit("VMOVUPD %s<>(SB), Y%d\n\tVMINPD Y%d, Y%d, Y%d", hi, t, x, t, x)
 	}
-	// group returns the instructions that compute the four elements at
-	// off(SI), converted to float64 in Y(b), into Y(b+5).
-	group := func(b, off int) []string {
+	// half returns the instructions that compute the four elements at
+	// off(SI), converted to float64 in Y(h), into Y(h+5).
+	half := func(h int) []string {
 		lines = nil
-		f, r, y, y2, y4, p, q := b, b+1, b+2, b+3, b+4, b+5, b+6
+		f, r, y, y2, y4, p, q := h, h+1, h+2, h+3, h+4, h+5, h+6
 		emit("VXORPD fmSign<>(SB), Y%d, Y%d", f, f) // z = −f
 		clamp(f, q, "fmSigLo", "fmSigHi")
 		expPoly(f, f, r, y, y2, y4, p, q)
@@ -964,32 +964,22 @@ func (g *gen) sigmoid() string {
 		emit("VMOVUPD fmOne<>(SB), Y%d\n\tVDIVPD Y%d, Y%d, Y%d", r, p, r, p)
 		return lines
 	}
-	body := func(store string) {
-		g.asm("\tVCVTPS2PD (SI), Y0\n\tVCVTPS2PD 16(SI), Y7\n")
-		// The two groups' instructions interleaved: two dependency chains
-		// side by side keep both FMA pipes busy.
-		g0, g1 := group(0, 0), group(7, 16)
-		for i := range max(len(g0), len(g1)) {
-			for _, gr := range [][]string{g0, g1} {
-				if i < len(gr) {
-					g.asm("\t%s\n", gr[i])
-				}
+	out := []string{fmt.Sprintf("VCVTPS2PD %d(SI), Y%d", off, b), fmt.Sprintf("VCVTPS2PD %d(SI), Y%d", off+16, b+7)}
+	// The two halves' instructions interleaved: two dependency chains side
+	// by side keep both FMA pipes busy.
+	g0, g1 := half(b), half(b+7)
+	for i := range max(len(g0), len(g1)) {
+		for _, gr := range [][]string{g0, g1} {
+			if i < len(gr) {
+				out = append(out, gr[i])
 			}
 		}
-		g.asm("\tVCVTPD2PSY Y5, X0\n\tVCVTPD2PSY Y12, X1\n\tVINSERTF128 $1, X1, Y0, Y0\n\tVMOVUPS (SI), Y14\n")
-		g.asm("\tVCMPPS $3, Y14, Y14, Y15\n\tVBLENDVPS Y15, Y14, Y0, Y0\n") // NaN: the input
-		g.asm("\t%s Y0, (DI)\n\tADDQ $32, SI\n\tADDQ $32, DI\n\tSUBQ $8, CX\n", store)
 	}
-	g.asm("\tCMPB nt+24(FP), $0\n\tJNE %s\n", l("nt"))
-	g.asm("%s:\n\tCMPQ CX, $8\n\tJB %s\n", l("loop"), l("done"))
-	body("VMOVUPS")
-	g.asm("\tJMP %s\n", l("loop"))
-	g.asm("%s:\n\tCMPQ CX, $8\n\tJB %s\n", l("nt"), l("ntend"))
-	body("VMOVNTPS")
-	g.asm("\tJMP %s\n", l("nt"))
-	g.asm("%s:\n\tCMPB nt+24(FP), $1\n\tJNE %s\n\tSFENCE\n", l("ntend"), l("done"))
-	g.asm("%s:\n\tVZEROUPPER\n\tRET\n\n", l("done"))
-	return fmt.Sprintf("func %s(d, x unsafe.Pointer, n int, nt uint8)", fn)
+	return append(out,
+		fmt.Sprintf("VCVTPD2PSY Y%d, X%d", b+5, b), fmt.Sprintf("VCVTPD2PSY Y%d, X%d", b+12, b+1),
+		fmt.Sprintf("VINSERTF128 $1, X%d, Y%d, Y%d", b+1, b, b),
+		fmt.Sprintf("VMOVUPS %d(SI), Y14", off), "VCMPPS $3, Y14, Y14, Y15", // NaN: the input
+		fmt.Sprintf("VBLENDVPS Y15, Y14, Y%d, Y%d", b, b))
 }
 
 // colPrefetch is how far ahead, in bytes, colsum prefetches each row it

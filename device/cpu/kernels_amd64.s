@@ -14222,11 +14222,11 @@ TEXT ·sigmoid32x8(SB), NOSPLIT, $0-25
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
 	CMPB nt+24(FP), $0
-	JNE sigmoid32x8_nt
-sigmoid32x8_loop:
+	JNE sigmoid32x8_nt1
+sigmoid32x8_c1:
 	CMPQ CX, $8
-	JB sigmoid32x8_done
-	VCVTPS2PD (SI), Y0
+	JB sigmoid32x8_cend
+	VCVTPS2PD 0(SI), Y0
 	VCVTPS2PD 16(SI), Y7
 	VXORPD fmSign<>(SB), Y0, Y0
 	VXORPD fmSign<>(SB), Y7, Y7
@@ -14295,18 +14295,20 @@ sigmoid32x8_loop:
 	VCVTPD2PSY Y5, X0
 	VCVTPD2PSY Y12, X1
 	VINSERTF128 $1, X1, Y0, Y0
-	VMOVUPS (SI), Y14
+	VMOVUPS 0(SI), Y14
 	VCMPPS $3, Y14, Y14, Y15
 	VBLENDVPS Y15, Y14, Y0, Y0
-	VMOVUPS Y0, (DI)
+	VMOVUPS Y0, 0(DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
 	SUBQ $8, CX
-	JMP sigmoid32x8_loop
-sigmoid32x8_nt:
+	JMP sigmoid32x8_c1
+sigmoid32x8_cend:
+	JMP sigmoid32x8_done
+sigmoid32x8_nt1:
 	CMPQ CX, $8
 	JB sigmoid32x8_ntend
-	VCVTPS2PD (SI), Y0
+	VCVTPS2PD 0(SI), Y0
 	VCVTPS2PD 16(SI), Y7
 	VXORPD fmSign<>(SB), Y0, Y0
 	VXORPD fmSign<>(SB), Y7, Y7
@@ -14375,14 +14377,14 @@ sigmoid32x8_nt:
 	VCVTPD2PSY Y5, X0
 	VCVTPD2PSY Y12, X1
 	VINSERTF128 $1, X1, Y0, Y0
-	VMOVUPS (SI), Y14
+	VMOVUPS 0(SI), Y14
 	VCMPPS $3, Y14, Y14, Y15
 	VBLENDVPS Y15, Y14, Y0, Y0
-	VMOVNTPS Y0, (DI)
+	VMOVNTPS Y0, 0(DI)
 	ADDQ $32, SI
 	ADDQ $32, DI
 	SUBQ $8, CX
-	JMP sigmoid32x8_nt
+	JMP sigmoid32x8_nt1
 sigmoid32x8_ntend:
 	CMPB nt+24(FP), $1
 	JNE sigmoid32x8_done

@@ -84,6 +84,16 @@ func Load(path string, opts ...tensor.Option) (*Checkpoint, error) {
 }
 
 func load(path string, optsFor func(string) []tensor.Option) (*Checkpoint, error) {
+	d, err := readFile(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := d.checkpoint(optsFor)
+	return c, withPath(err, path)
+}
+
+// readFile reads and decodes (checks) the checkpoint file at path.
+func readFile(path string) (*decoded, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, &Error{Err: err}
@@ -92,8 +102,7 @@ func load(path string, optsFor func(string) []tensor.Option) (*Checkpoint, error
 	if err != nil {
 		return nil, withPath(err, path)
 	}
-	c, err := d.checkpoint(optsFor)
-	return c, withPath(err, path)
+	return d, nil
 }
 
 // LoadLike loads the checkpoint at path for resuming training with the
@@ -104,13 +113,9 @@ func load(path string, optsFor func(string) []tensor.Option) (*Checkpoint, error
 // made with opts. The returned tensors are new; [LoadInto] copies the
 // values into the parameters instead.
 func LoadLike(path string, params map[string]*tensor.Tensor, opts ...tensor.Option) (*Checkpoint, error) {
-	b, err := os.ReadFile(path)
+	d, err := readFile(path)
 	if err != nil {
-		return nil, &Error{Err: err}
-	}
-	d, err := decode(b)
-	if err != nil {
-		return nil, withPath(err, path)
+		return nil, err
 	}
 	for _, name := range sortedKeys(params) {
 		p := params[name]

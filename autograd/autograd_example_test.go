@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/tapegrad/tapegrad/autograd"
+	"github.com/tapegrad/tapegrad/optim"
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
@@ -93,4 +94,39 @@ func ExampleCheckGrad() {
 	// <nil>
 	// true
 	// autograd: gradient check failed: input 0 element 2: analytic 2.942005507, numeric 5.884011014
+}
+
+// A training goroutine and an evaluation goroutine. Scopes belong to the
+// goroutine that opened them: while the trainer is inside Record, the
+// evaluating goroutine (here the caller, inside no scope) does not record
+// and is in predict mode. The trainer hands over copies of its parameters,
+// so that no goroutine reads a tensor while another updates it in place.
+func Example_goroutines() {
+	x := tensor.Array([][]float64{{1, 2}, {3, 4}, {5, 6}})
+	y := tensor.Array([][]float64{{5}, {11}, {17}}) // y = x·[1 2]ᵀ
+	w := tensor.Zeros([]int{2, 1}, tensor.WithDType(tensor.Float64))
+	w.AttachGrad()
+	snapshots := make(chan *tensor.Tensor)
+	go func() { // training
+		defer close(snapshots)
+		opt := optim.NewSGD([]*tensor.Tensor{w}, 0.02, 0.5, 0)
+		for epoch := 1; epoch <= 300; epoch++ {
+			var loss *tensor.Tensor
+			autograd.Record(func() { loss = x.MatMul(w).Sub(y).Square().Mean() })
+			loss.Backward()
+			opt.Step()
+			if epoch%100 == 0 {
+				snapshots <- w.Clone()
+			}
+		}
+	}()
+	for snap := range snapshots { // evaluation
+		loss := x.MatMul(snap).Sub(y).Square().Mean()
+		fmt.Printf("recording %v, training %v, loss %.6f, loss recorded %v\n",
+			autograd.IsRecording(), autograd.IsTraining(), loss.Item(), loss.RequiresGrad())
+	}
+	// Output:
+	// recording false, training false, loss 0.004438, loss recorded false
+	// recording false, training false, loss 0.001066, loss recorded false
+	// recording false, training false, loss 0.000256, loss recorded false
 }

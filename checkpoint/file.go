@@ -143,6 +143,8 @@ func LoadLike(path string, params map[string]*tensor.Tensor, opts ...tensor.Opti
 // optimisers holding the tensors see the new values, attached gradients
 // stay). Every tensor of dst must be in the checkpoint with the same shape
 // and dtype, else an error matching [ErrMismatch] and nothing is changed.
+// Any other failure (the calling goroutine is recording, say: the error
+// then matches tensor.ErrArgument) also leaves every tensor unchanged.
 // The whole checkpoint, including entries that are not in dst and the
 // metadata, is returned.
 func LoadInto(path string, dst map[string]*tensor.Tensor) (*Checkpoint, error) {
@@ -150,8 +152,15 @@ func LoadInto(path string, dst map[string]*tensor.Tensor) (*Checkpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range sortedKeys(dst) {
-		dst[name].Assign(c.Tensors[name])
+	names := sortedKeys(dst)
+	ds, ss := make([]*tensor.Tensor, len(names)), make([]*tensor.Tensor, len(names))
+	for i, name := range names {
+		ds[i], ss[i] = dst[name], c.Tensors[name]
+	}
+	// All or nothing: AssignAll checks every pair (and that the calling
+	// goroutine is not recording) before it writes any.
+	if err := tensor.Maybe(func() { tensor.AssignAll(ds, ss) }); err != nil {
+		return nil, &Error{Path: path, Detail: "copying into the tensors (nothing was changed)", Err: err}
 	}
 	return c, nil
 }

@@ -11,6 +11,9 @@ package optim
 
 import (
 	"fmt"
+	"maps"
+	"math"
+	"slices"
 
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/tensor"
@@ -58,7 +61,10 @@ func NewSGD(params []*tensor.Tensor, lr, momentum, weightDecay float64) *SGD {
 	return o
 }
 
-// Step applies one SGD step to every parameter that has a gradient.
+// Step applies one SGD step to every parameter that has a gradient. It is
+// all-or-nothing: if any parameter cannot be updated (it is a view, say, or
+// the calling goroutine is recording) it panics with a *tensor.Error and
+// no parameter, buffer or step count has changed.
 func (o *SGD) Step() {
 	if o.Momentum != 0 && o.velocity == nil {
 		for _, p := range o.params {
@@ -66,17 +72,18 @@ func (o *SGD) Step() {
 		}
 	}
 	sp := device.SGDParams{LR: o.LR, Momentum: o.Momentum, WeightDecay: o.WeightDecay, Nesterov: o.Nesterov, First: o.steps == 0}
+	var ws, gs, vs []*tensor.Tensor
 	for i, p := range o.params {
 		g := p.Grad()
 		if g == nil {
 			continue
 		}
-		var v *tensor.Tensor
+		ws, gs = append(ws, p), append(gs, g)
 		if o.Momentum != 0 {
-			v = o.velocity[i]
+			vs = append(vs, o.velocity[i])
 		}
-		tensor.SGDStep(p, g, v, sp)
 	}
+	tensor.SGDSteps(ws, gs, vs, sp)
 	o.steps++
 }
 
@@ -115,16 +122,20 @@ func NewAdam(params []*tensor.Tensor, lr float64) *Adam {
 	return o
 }
 
-// Step applies one Adam step to every parameter that has a gradient.
+// Step applies one Adam step to every parameter that has a gradient,
+// all-or-nothing as [SGD.Step].
 func (o *Adam) Step() {
-	o.steps++
 	ap := device.AdamParams{LR: o.LR, Beta1: o.Beta1, Beta2: o.Beta2, Eps: o.Eps, WeightDecay: o.WeightDecay,
-		Step: o.steps, Decoupled: o.Decoupled}
+		Step: o.steps + 1, Decoupled: o.Decoupled}
+	var ws, gs, ms, vs []*tensor.Tensor
 	for i, p := range o.params {
 		if g := p.Grad(); g != nil {
-			tensor.AdamStep(p, g, o.m[i], o.v[i], ap)
+			ws, gs = append(ws, p), append(gs, g)
+			ms, vs = append(ms, o.m[i]), append(vs, o.v[i])
 		}
 	}
+	tensor.AdamSteps(ws, gs, ms, vs, ap)
+	o.steps++
 }
 
 // ZeroGrad zeroes the parameters' gradients.
@@ -143,52 +154,58 @@ func (o *Adam) State() map[string]*tensor.Tensor {
 
 // Restore loads a state saved from State (by a checkpoint, say) into the
 // optimiser: the buffers are overwritten in place and the step count is
-// restored, so training resumes exactly where it stopped.
+// restored, so training resumes exactly where it stopped. It is
+// all-or-nothing: on error nothing has changed.
 func (o *SGD) Restore(state map[string]*tensor.Tensor) error {
-	if o.Momentum != 0 && o.velocity == nil {
+	velocity := o.velocity
+	if o.Momentum != 0 && velocity == nil {
 		for _, p := range o.params {
-			o.velocity = append(o.velocity, zerosLike(p))
+			velocity = append(velocity, zerosLike(p))
 		}
 	}
-	if err := restoreBuffers(state, "velocity", o.velocity); err != nil {
+	steps, err := restore(state, map[string][]*tensor.Tensor{"velocity": velocity})
+	if err != nil {
 		return err
 	}
-	steps, err := restoreSteps(state)
-	o.steps = steps
-	return err
-}
-
-// Restore loads a state saved from State into the optimiser.
-func (o *Adam) Restore(state map[string]*tensor.Tensor) error {
-	if err := restoreBuffers(state, "m", o.m); err != nil {
-		return err
-	}
-	if err := restoreBuffers(state, "v", o.v); err != nil {
-		return err
-	}
-	steps, err := restoreSteps(state)
-	o.steps = steps
-	return err
-}
-
-func restoreBuffers(state map[string]*tensor.Tensor, name string, bufs []*tensor.Tensor) error {
-	for i, b := range bufs {
-		key := fmt.Sprintf("%s.%d", name, i)
-		s, ok := state[key]
-		if !ok {
-			return fmt.Errorf("optim: state has no %q", key)
-		}
-		if err := tensor.Maybe(func() { b.Assign(s) }); err != nil {
-			return fmt.Errorf("optim: restoring %q: %w", key, err)
-		}
-	}
+	o.velocity, o.steps = velocity, steps
 	return nil
 }
 
-func restoreSteps(state map[string]*tensor.Tensor) (int, error) {
+// Restore loads a state saved from State into the optimiser,
+// all-or-nothing.
+func (o *Adam) Restore(state map[string]*tensor.Tensor) error {
+	steps, err := restore(state, map[string][]*tensor.Tensor{"m": o.m, "v": o.v})
+	if err != nil {
+		return err
+	}
+	o.steps = steps
+	return nil
+}
+
+// restore checks that state has every buffer ("<name>.<i>") and a step
+// count, then copies all the buffers in at once (tensor.AssignAll).
+func restore(state map[string]*tensor.Tensor, bufs map[string][]*tensor.Tensor) (int, error) {
 	s, ok := state["steps"]
 	if !ok || s.Size() != 1 {
 		return 0, fmt.Errorf("optim: state has no step count")
 	}
-	return int(s.Item()), nil
+	steps := s.Item()
+	if steps < 0 || steps != math.Trunc(steps) || steps > math.MaxInt32 {
+		return 0, fmt.Errorf("optim: step count %v is not a count", steps)
+	}
+	var dst, src []*tensor.Tensor
+	for _, name := range slices.Sorted(maps.Keys(bufs)) {
+		for i, b := range bufs[name] {
+			key := fmt.Sprintf("%s.%d", name, i)
+			v, ok := state[key]
+			if !ok {
+				return 0, fmt.Errorf("optim: state has no %q", key)
+			}
+			dst, src = append(dst, b), append(src, v)
+		}
+	}
+	if err := tensor.Maybe(func() { tensor.AssignAll(dst, src) }); err != nil {
+		return 0, fmt.Errorf("optim: restoring the state: %w", err)
+	}
+	return int(steps), nil
 }

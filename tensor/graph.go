@@ -30,7 +30,7 @@ func (r GradReq) String() string {
 type leafInfo struct {
 	grad  *Tensor
 	req   GradReq
-	hooks []hook
+	hooks hooks
 }
 
 // AttachGrad attaches a zero gradient buffer to t, so that backward passes
@@ -55,10 +55,17 @@ func (t *Tensor) AttachGrad(req ...GradReq) {
 	t.req = true
 }
 
-// Grad returns the gradient buffer attached to t, or nil if none is.
-// Backward writes into this same tensor, so a reference to it sees later
-// gradients.
+// Grad returns the gradient buffer attached to t, or nil if none is. For
+// a recorded tensor on which RetainGrad was called it returns the gradient
+// the last backward pass kept (nil before the first). Backward writes into
+// an attached buffer in place, so a reference to it sees later gradients.
 func (t *Tensor) Grad() *Tensor {
+	if t.node != nil {
+		if r := t.node.retained.Load(); r != nil {
+			return r.grad
+		}
+		return nil
+	}
 	if t.leaf == nil {
 		return nil
 	}
@@ -67,8 +74,7 @@ func (t *Tensor) Grad() *Tensor {
 
 // ZeroGrad sets the attached gradient to zero (useful with GradAdd).
 func (t *Tensor) ZeroGrad() {
-	if t.leaf != nil && t.leaf.grad != nil {
-		g := t.leaf.grad
+	if g := t.Grad(); g != nil {
 		g.st.be.Fill(g.st.buf, g.layout(), 0)
 		g.st.version.Add(1)
 	}
@@ -90,9 +96,9 @@ type node struct {
 	dev      device.Device
 	freed    bool
 
-	hooks    []hook    // gradient hooks of the output (RegisterHook)
-	retained *leafInfo // where the output's gradient is kept (RetainGrad)
-	site     string    // file:line of the recording call, in anomaly mode
+	hooks    hooks                    // gradient hooks of the output (RegisterHook)
+	retained atomic.Pointer[leafInfo] // where the output's gradient is kept (RetainGrad)
+	site     string                   // file:line of the recording call, in anomaly mode
 
 	// Inline storage for the common case of at most two inputs, so that
 	// recording an operation costs one allocation for the node.
@@ -109,13 +115,13 @@ type edge struct {
 var nodeSeq atomic.Uint64
 
 // recording reports whether an operation on ts is to be recorded.
+//
+// The operands are looked at first: an operation on tensors that need no
+// gradient (inference) never reads the goroutine's state.
 func recording(ts ...*Tensor) bool {
-	if !mode.Recording() {
-		return false
-	}
 	for _, t := range ts {
 		if t.req {
-			return true
+			return mode.Recording()
 		}
 	}
 	return false
@@ -138,7 +144,7 @@ func record(out *Tensor, op string, backward func(c *bctx), inputs ...*Tensor) {
 	}
 	out.node = n
 	out.req = true
-	if anomaly.Load() != 0 {
+	if mode.Anomaly() {
 		n.site = callSite()
 		checkFinite(out, "forward: the output of "+op, n.site)
 	}
@@ -263,12 +269,10 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	if o.CreateGraph {
 		o.RetainGraph = true
 		// The backward computation must be recorded whatever the caller's
-		// scope. Like every recording scope this is process-wide while it
-		// lasts.
-		sc := mode.Enter(true, mode.Training())
-		defer mode.Exit(sc)
+		// scope (in the calling goroutine, like every scope).
+		defer mode.Exit(mode.Enter(mode.Current() | mode.RecordBit))
 	}
-	e := &engine{create: o.CreateGraph, startSeq: storageSeq.Load(),
+	e := &engine{create: o.CreateGraph, anomaly: mode.Anomaly(), startSeq: storageSeq.Load(),
 		nodeIdx: map[*node]int{}, leafIdx: map[*Tensor]int{}}
 
 	// Check everything before computing anything, so that a misuse leaves
@@ -359,8 +363,10 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	}
 	for i, n := range e.nodes {
 		s := &e.acc[i]
-		if s.t != nil && (n.hooks != nil || n.retained != nil) {
-			e.hookAndRetain(n.hooks, n.retained, s)
+		if s.t != nil {
+			if hs, keep := n.hooks.list(), n.retained.Load(); hs != nil || keep != nil {
+				e.hookAndRetain(hs, keep, s)
+			}
 		}
 		if k, ok := wanted[n]; ok && s.t != nil {
 			results[k] = e.value(s)
@@ -377,8 +383,10 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	} else {
 		for v, k := range wantedLeaf {
 			if j, ok := e.leafIdx[v]; ok && e.leafAcc[j].t != nil {
-				if v.leaf != nil && v.leaf.hooks != nil {
-					e.hookAndRetain(v.leaf.hooks, nil, &e.leafAcc[j])
+				if v.leaf != nil {
+					if hs := v.leaf.hooks.list(); hs != nil {
+						e.hookAndRetain(hs, nil, &e.leafAcc[j])
+					}
 				}
 				results[k] = e.value(&e.leafAcc[j])
 			}
@@ -430,6 +438,7 @@ func (e *engine) value(s *gradSlot) *Tensor {
 
 type engine struct {
 	create   bool
+	anomaly  bool   // the calling goroutine detects anomalies
 	startSeq uint64 // storages with a larger seq were made during this pass
 
 	nodes   []*node // reachable nodes, newest first
@@ -532,7 +541,7 @@ func (e *engine) run(n *node, s *gradSlot) {
 		c.g = g.alias()
 	}
 	n.backward(c)
-	if anomaly.Load() != 0 {
+	if e.anomaly {
 		for i, r := range c.grads {
 			if r != nil {
 				checkFinite(r, fmt.Sprintf("backward: the gradient that %s gave its input %d", n.op, i), n.site)
@@ -646,8 +655,10 @@ func (e *engine) writeLeaves() {
 		if li == nil {
 			continue
 		}
-		if s.t != nil && li.hooks != nil {
-			e.hookAndRetain(li.hooks, nil, s)
+		if s.t != nil {
+			if hs := li.hooks.list(); hs != nil {
+				e.hookAndRetain(hs, nil, s)
+			}
 		}
 		dst := li.grad
 		dst.st.version.Add(1)

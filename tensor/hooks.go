@@ -8,9 +8,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/mode"
 )
 
 // Gradient hooks, retained gradients of intermediate results, anomaly
@@ -25,6 +27,35 @@ type hook struct {
 
 var hookID atomic.Uint64
 
+// hooks is a tensor's list of gradient hooks. Backward passes read it
+// without a lock while other goroutines may register or remove hooks: the
+// list is copied on every change (under hookMu) and published with one
+// atomic store, so a pass sees either the old list or the new one.
+type hooks struct{ p atomic.Pointer[[]hook] }
+
+// hookMu serialises changes to hook lists and retained gradients.
+var hookMu sync.Mutex
+
+// list returns the current hooks, nil when there are none.
+func (h *hooks) list() []hook {
+	if l := h.p.Load(); l != nil {
+		return *l
+	}
+	return nil
+}
+
+// change replaces the list by f(copy of the list), under hookMu.
+func (h *hooks) change(f func([]hook) []hook) {
+	hookMu.Lock()
+	defer hookMu.Unlock()
+	l := f(slices.Clone(h.list()))
+	if len(l) == 0 {
+		h.p.Store(nil)
+		return
+	}
+	h.p.Store(&l)
+}
+
 // RegisterHook adds fn to the functions called with t's gradient during
 // backward passes, once the gradient is complete (before it flows further
 // back, or before it is written to an attached buffer). fn may return a
@@ -32,11 +63,18 @@ var hookID atomic.Uint64
 // to keep the gradient. Hooks run in the order they were registered. t must
 // be recorded or have a gradient attached. The returned function removes the
 // hook.
+//
+// Hooks may be registered and removed while other goroutines run backward
+// passes through t: a pass that has started uses the hooks registered when
+// it reached t.
 func (t *Tensor) RegisterHook(fn func(g *Tensor) *Tensor) (remove func()) {
 	const op = "RegisterHook"
 	t.live(op)
+	if fn == nil {
+		fail(ErrArgument, op, "nil hook function", t)
+	}
 	h := hook{id: hookID.Add(1), fn: fn}
-	var list *[]hook
+	var list *hooks
 	switch {
 	case t.node != nil:
 		list = &t.node.hooks
@@ -45,20 +83,18 @@ func (t *Tensor) RegisterHook(fn func(g *Tensor) *Tensor) (remove func()) {
 	default:
 		fail(ErrNotRecorded, op, "the tensor is neither recorded nor has a gradient attached", t)
 	}
-	*list = append(*list, h)
+	list.change(func(l []hook) []hook { return append(l, h) })
 	return func() {
-		for i, x := range *list {
-			if x.id == h.id {
-				*list = append((*list)[:i:i], (*list)[i+1:]...)
-				return
-			}
-		}
+		list.change(func(l []hook) []hook {
+			return slices.DeleteFunc(l, func(x hook) bool { return x.id == h.id })
+		})
 	}
 }
 
 // RetainGrad makes backward passes keep the gradient of t, a recorded
 // intermediate result, so that t.Grad() returns it afterwards (each pass
-// replaces it). For a tensor with a gradient attached it does nothing.
+// replaces it). For a tensor with a gradient attached it does nothing. It
+// may be called while other goroutines run backward passes through t.
 func (t *Tensor) RetainGrad() {
 	t.live("RetainGrad")
 	if t.leaf != nil && t.node == nil {
@@ -67,10 +103,7 @@ func (t *Tensor) RetainGrad() {
 	if t.node == nil {
 		fail(ErrNotRecorded, "RetainGrad", "the tensor was not produced by a recorded operation", t)
 	}
-	if t.node.retained == nil {
-		t.leaf = &leafInfo{}
-		t.node.retained = t.leaf
-	}
+	t.node.retained.CompareAndSwap(nil, &leafInfo{})
 }
 
 // hookAndRetain runs hooks on the gradient in s and keeps it for a
@@ -103,18 +136,17 @@ func (e *engine) hookAndRetain(hooks []hook, keep *leafInfo, s *gradSlot) {
 
 // --- anomaly detection ----------------------------------------------------------
 
-var anomaly atomic.Int32
-
 // DetectAnomaly runs fn with anomaly detection on: every recorded
 // operation remembers the file:line that recorded it, its output is checked
 // for NaN and ±Inf as it is recorded, and every gradient a backward rule
 // computes is checked too; the first non-finite value panics with an
 // *Error of kind ErrAnomaly naming the operation, forward or backward, and
 // where it was recorded. The checks read values back from the device, so
-// the mode is for debugging. The mode is process-wide and nests.
+// the mode is for debugging. Like the other autograd scopes it holds for the
+// calling goroutine only (and the goroutines it hands its scope to, see
+// package autograd), and nests.
 func DetectAnomaly(fn func()) {
-	anomaly.Add(1)
-	defer anomaly.Add(-1)
+	defer mode.Exit(mode.Enter(mode.Current() | mode.AnomalyBit))
 	fn()
 }
 

@@ -179,6 +179,7 @@ type options struct {
 	devOK bool
 	dt    DType
 	dtOK  bool
+	gen   *Generator
 }
 
 // Option configures a constructor.
@@ -402,41 +403,68 @@ func Arange(start, stop, step float64, opts ...Option) *Tensor {
 	return t
 }
 
-// The random generator: a Philox key (the seed) and the next block counter.
-var rng struct {
-	sync.Mutex
+// Generator is a stream of random numbers: a Philox key (the seed) and the
+// next block counter (see [device.RandomSpec]). Every draw takes the next
+// blocks of the stream, so a generator used by one goroutine gives the same
+// tensors in the same order on every run and every device. A Generator is
+// safe for concurrent use, but goroutines that share one take their blocks
+// in the order they happen to draw; a goroutine that needs a reproducible
+// sequence while others draw owns a Generator of its own.
+type Generator struct {
+	mu            sync.Mutex
 	seed, counter uint64
 }
 
-// DefaultSeed is the generator's seed until [Seed] is called, so that
-// programs are reproducible by default.
-const DefaultSeed = 0x5eed_7a9e_67ad
+// NewGenerator returns a generator seeded with seed.
+func NewGenerator(seed uint64) *Generator { return &Generator{seed: seed} }
 
-func init() { rng.seed = DefaultSeed }
-
-// Seed restarts the random generator from seed. The same seed gives the same
-// sequence of random tensors on every device (see [device.RandomSpec]).
-func Seed(seed uint64) {
-	rng.Lock()
-	rng.seed, rng.counter = seed, 0
-	rng.Unlock()
+// Seed restarts the generator from seed.
+func (g *Generator) Seed(seed uint64) {
+	g.mu.Lock()
+	g.seed, g.counter = seed, 0
+	g.mu.Unlock()
 }
 
-func nextRandom(dt DType, n int) (seed, counter uint64) {
+// next reserves the blocks for n values of dtype dt.
+func (g *Generator) next(dt DType, n int) (seed, counter uint64) {
 	b := device.RandomBlocks(dt, n)
-	rng.Lock()
-	seed, counter = rng.seed, rng.counter
-	rng.counter += b
-	rng.Unlock()
+	g.mu.Lock()
+	seed, counter = g.seed, g.counter
+	g.counter += b
+	g.mu.Unlock()
 	return seed, counter
 }
+
+// WithGenerator makes a random constructor (RandUniform, RandNormal, and
+// the initialisers of package nn) draw from g instead of the default
+// generator.
+func WithGenerator(g *Generator) Option { return func(o *options) { o.gen = g } }
+
+// defaultGen is the process-wide generator that random constructors use
+// without WithGenerator.
+var defaultGen = NewGenerator(DefaultSeed)
+
+// DefaultSeed is the default generator's seed until [Seed] is called, so
+// that programs are reproducible by default.
+const DefaultSeed = 0x5eed_7a9e_67ad
+
+// Seed restarts the default generator from seed. The same seed gives the
+// same sequence of random tensors on every device, drawn from one
+// goroutine; when several goroutines draw from the default generator at
+// once, which goroutine gets which part of the sequence depends on
+// scheduling (give each its own [Generator] with [WithGenerator]).
+func Seed(seed uint64) { defaultGen.Seed(seed) }
 
 func random(op string, dist device.Dist, a, b float64, shape []int, opts []Option) *Tensor {
 	shape = checkShape(op, shape)
 	o := resolve(opts, Float32)
 	t := empty(op, backendOf(op, o.dev), o.dt, shape)
 	n := t.Size()
-	seed, ctr := nextRandom(o.dt, n)
+	g := o.gen
+	if g == nil {
+		g = defaultGen
+	}
+	seed, ctr := g.next(o.dt, n)
 	t.st.be.Random(t.st.buf, n, dist, seed, ctr, a, b)
 	return t
 }

@@ -1,15 +1,32 @@
-// Package mode holds the process-wide autograd state: whether operations
-// are being recorded and whether the program is in training mode.
+// Package mode holds the autograd state of each goroutine: whether its
+// operations are recorded, whether it is in training mode, and whether
+// anomaly detection is on.
 //
 // It lives in its own package so that package tensor (which reads the
-// state on every operation) and package autograd (whose Record, Pause,
-// TrainMode and PredictMode change it) need not import each other.
+// state on every recorded operation) and package autograd (whose Record,
+// Pause, TrainMode and PredictMode change it) need not import each other.
 //
-// The state is a stack of scopes in the order they were entered; the
-// newest scope still open decides. A goroutine that leaves its scope
-// removes its own entry wherever it sits, so scopes of concurrent
-// goroutines may end in any order without turning recording off under
-// another goroutine's feet. Reading the state is one atomic load.
+// # Per goroutine
+//
+// A scope (Enter, then Exit by defer in the same goroutine) changes the
+// state of the calling goroutine only. A goroutine inside no scope has the
+// zero State: not recording, predict mode, no anomaly detection, whatever
+// other goroutines do. Scopes of one goroutine nest strictly (they end by
+// defer), so Enter returns the state to restore and Exit restores it.
+//
+// Go has no goroutine-local storage, so the states live in a concurrent
+// map keyed by the calling goroutine's identity (the address of its runtime
+// descriptor, read by two instructions of assembly on amd64 and arm64; its
+// id from the stack header elsewhere). A goroutine's entry exists while it
+// is inside a scope and is removed when its outermost scope ends, so the
+// map holds only goroutines that are inside a scope.
+//
+// # Cost
+//
+// While no goroutine is inside a scope, Current is one atomic load. Else
+// it is a map look-up (about 10 ns). Entering and leaving an outermost
+// scope adds and removes the map entry (two allocations); inner scopes
+// cost a look-up each.
 package mode
 
 import (
@@ -17,78 +34,103 @@ import (
 	"sync/atomic"
 )
 
+// State is a goroutine's autograd state, a set of bits.
+type State uint32
+
+// The bits of a State.
 const (
-	recordingBit = 1 << iota
-	trainingBit
+	RecordBit  State = 1 << iota // operations are recorded
+	TrainBit                     // training mode (else predict mode)
+	AnomalyBit                   // anomaly detection is on
 )
 
-type entry struct {
-	id    uint64
-	state uint32
+// Has reports whether every bit of b is set in s.
+func (s State) Has(b State) bool { return s&b == b }
+
+type gstate struct {
+	cur   State
+	depth int
 }
 
 var (
-	mu     sync.Mutex
-	stack  []entry
-	nextID uint64
-	cur    atomic.Uint32
+	open      atomic.Int32 // goroutines inside at least one scope
+	anomalies atomic.Int32 // goroutines whose state has AnomalyBit
+	states    sync.Map     // self() -> *gstate, only for goroutines inside a scope
 )
 
-// Recording reports whether operations are being recorded.
-func Recording() bool { return cur.Load()&recordingBit != 0 }
-
-// Training reports whether the program is in training mode.
-func Training() bool { return cur.Load()&trainingBit != 0 }
-
-// Scope identifies an entered scope.
-type Scope uint64
-
-// Enter opens a scope with the given recording and training state.
-func Enter(recording, training bool) Scope {
-	var s uint32
-	if recording {
-		s |= recordingBit
+// Current returns the calling goroutine's state.
+func Current() State {
+	if open.Load() == 0 {
+		return 0
 	}
-	if training {
-		s |= trainingBit
-	}
-	return push(func(uint32) uint32 { return s })
+	return lookup()
 }
 
-// EnterTraining opens a scope that keeps the current recording state and
-// sets training mode.
-func EnterTraining(training bool) Scope {
-	return push(func(old uint32) uint32 {
-		if training {
-			return old | trainingBit
+func lookup() State {
+	v, ok := states.Load(self())
+	if !ok {
+		return 0
+	}
+	return v.(*gstate).cur
+}
+
+// Recording reports whether the calling goroutine records operations.
+func Recording() bool { return Current()&RecordBit != 0 }
+
+// Training reports whether the calling goroutine is in training mode.
+func Training() bool { return Current()&TrainBit != 0 }
+
+// Anomaly reports whether anomaly detection is on in the calling
+// goroutine. While no goroutine has it on, it is one atomic load.
+func Anomaly() bool {
+	if anomalies.Load() == 0 {
+		return false
+	}
+	return lookup()&AnomalyBit != 0
+}
+
+// Enter sets the calling goroutine's state to s and returns the state to
+// restore with Exit, which the same goroutine must call (by defer).
+func Enter(s State) (prev State) {
+	k := self()
+	v, ok := states.Load(k)
+	if !ok {
+		v, _ = states.LoadOrStore(k, new(gstate))
+	}
+	g := v.(*gstate)
+	if g.depth == 0 {
+		open.Add(1)
+	}
+	g.depth++
+	prev = g.cur
+	g.set(s)
+	return prev
+}
+
+// Exit ends the calling goroutine's innermost scope, restoring prev (the
+// value its Enter returned).
+func Exit(prev State) {
+	k := self()
+	v, ok := states.Load(k)
+	if !ok {
+		panic("mode: Exit in a goroutine that is inside no scope")
+	}
+	g := v.(*gstate)
+	g.set(prev)
+	g.depth--
+	if g.depth == 0 {
+		states.Delete(k)
+		open.Add(-1)
+	}
+}
+
+func (g *gstate) set(s State) {
+	if (g.cur^s)&AnomalyBit != 0 {
+		if s&AnomalyBit != 0 {
+			anomalies.Add(1)
+		} else {
+			anomalies.Add(-1)
 		}
-		return old &^ trainingBit
-	})
-}
-
-func push(f func(uint32) uint32) Scope {
-	mu.Lock()
-	defer mu.Unlock()
-	nextID++
-	s := f(cur.Load())
-	stack = append(stack, entry{id: nextID, state: s})
-	cur.Store(s)
-	return Scope(nextID)
-}
-
-// Exit closes a scope opened by Enter or EnterTraining.
-func Exit(sc Scope) {
-	mu.Lock()
-	defer mu.Unlock()
-	for i := len(stack) - 1; i >= 0; i-- {
-		if stack[i].id == uint64(sc) {
-			stack = append(stack[:i], stack[i+1:]...)
-			break
-		}
 	}
-	if n := len(stack); n > 0 {
-		cur.Store(stack[n-1].state)
-	} else {
-		cur.Store(0)
-	}
+	g.cur = s
 }

@@ -16,6 +16,7 @@
 package nn
 
 import (
+	"fmt"
 	"math"
 
 	"github.com/tapegrad/tapegrad/tensor"
@@ -150,7 +151,13 @@ func (Tanh) Params() []*tensor.Tensor { return nil }
 type Flatten struct{}
 
 // Forward flattens all axes after the first.
-func (Flatten) Forward(x *tensor.Tensor) *tensor.Tensor { return x.Reshape(x.Shape()[0], -1) }
+func (Flatten) Forward(x *tensor.Tensor) *tensor.Tensor {
+	if x.Rank() == 0 {
+		panic(&tensor.Error{Kind: tensor.ErrShape, Op: "Flatten", Shapes: [][]int{x.Shape()},
+			Detail: "a 0-d tensor has no batch axis to keep"})
+	}
+	return x.Reshape(x.Shape()[0], -1)
+}
 
 // Params returns nil.
 func (Flatten) Params() []*tensor.Tensor { return nil }
@@ -161,12 +168,30 @@ func CrossEntropy(logits, labels *tensor.Tensor) *tensor.Tensor {
 	return tensor.SoftmaxCrossEntropy(logits, labels).Mean()
 }
 
-// Accuracy returns the fraction of rows of logits whose largest entry is at
-// the label's index. It reads the result back to the host.
+// Accuracy returns the fraction of rows of logits [N, C] whose largest entry
+// is at the label's index (labels [N]). It reads the predictions and the
+// labels back to the host; a label that is not a class index in [0, C)
+// panics with a *tensor.Error of kind tensor.ErrIndex.
 func Accuracy(logits, labels *tensor.Tensor) float64 {
-	n := labels.Size()
+	const op = "Accuracy"
+	if logits.Rank() != 2 || labels.Rank() != 1 || labels.Shape()[0] != logits.Shape()[0] {
+		panic(&tensor.Error{Kind: tensor.ErrShape, Op: op, Shapes: [][]int{logits.Shape(), labels.Shape()},
+			Detail: "want logits [N, C] and labels [N]"})
+	}
+	n, classes := labels.Size(), logits.Shape()[1]
 	if n == 0 {
 		return math.NaN()
 	}
-	return logits.ArgMax(1).Eq(labels).Sum().Item() / float64(n)
+	pred, lab := logits.ArgMax(1).Float64s(), labels.Float64s()
+	right := 0
+	for i, l := range lab {
+		if l != math.Trunc(l) || l < 0 || l >= float64(classes) {
+			panic(&tensor.Error{Kind: tensor.ErrIndex, Op: op, Shapes: [][]int{logits.Shape(), labels.Shape()},
+				Detail: fmt.Sprintf("label %d is %v, not a class index in [0, %d)", i, l, classes)})
+		}
+		if pred[i] == l {
+			right++
+		}
+	}
+	return float64(right) / float64(n)
 }

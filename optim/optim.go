@@ -14,6 +14,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/tensor"
@@ -185,9 +186,10 @@ func (o *Adam) Restore(state map[string]*tensor.Tensor) error {
 // restore checks that state has every buffer ("<name>.<i>") and a step
 // count, then copies all the buffers in at once (tensor.AssignAll).
 func restore(state map[string]*tensor.Tensor, bufs map[string][]*tensor.Tensor) (int, error) {
+	present := strings.Join(slices.Sorted(maps.Keys(state)), ", ")
 	s, ok := state["steps"]
 	if !ok || s.Size() != 1 {
-		return 0, fmt.Errorf("optim: state has no step count")
+		return 0, fmt.Errorf("optim: state has no step count \"steps\" (it has: %s)", present)
 	}
 	steps := s.Item()
 	if steps < 0 || steps != math.Trunc(steps) || steps > math.MaxInt32 {
@@ -199,7 +201,7 @@ func restore(state map[string]*tensor.Tensor, bufs map[string][]*tensor.Tensor) 
 			key := fmt.Sprintf("%s.%d", name, i)
 			v, ok := state[key]
 			if !ok {
-				return 0, fmt.Errorf("optim: state has no %q", key)
+				return 0, fmt.Errorf("optim: state has no %q (it has: %s)", key, present)
 			}
 			dst, src = append(dst, b), append(src, v)
 		}

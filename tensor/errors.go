@@ -137,7 +137,7 @@ func Maybe(fn func()) (err error) {
 func fail(kind error, op, detail string, ts ...*Tensor) {
 	e := &Error{Kind: kind, Op: op, Detail: detail}
 	for _, t := range ts {
-		if t == nil {
+		if t == nil || t.st == nil {
 			continue
 		}
 		e.Shapes = append(e.Shapes, t.Shape())

@@ -93,12 +93,17 @@ func (f *Function) Apply(inputs ...*Tensor) *Tensor {
 		record(out, op, func(c *bctx) {
 			ctx.c = c
 			defer func() { ctx.c = nil }()
+			// The user's code sees the gradient and the tensors it returns
+			// may be kept by it: the engine must not write into them.
+			c.escaped = true
+			c.g.st.shared.Store(true)
 			grads := f.Backward(ctx, c.g)
 			if len(grads) != len(inputs) {
 				panic(&Error{Kind: ErrArgument, Op: op, Detail: fmt.Sprintf("Backward returned %d gradients for %d inputs", len(grads), len(inputs))})
 			}
 			for i, g := range grads {
 				if g != nil {
+					g.st.shared.Store(true)
 					c.set(i, g)
 				}
 			}

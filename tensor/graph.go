@@ -168,6 +168,8 @@ type bctx struct {
 	inlGrads  [2]*Tensor
 	inlScales [2]float64
 	inlIns    [2]*Tensor
+
+	escaped bool // the rule handed the gradient to user code
 }
 
 // needs reports whether input i wants a gradient.
@@ -278,12 +280,16 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	// Check everything before computing anything, so that a misuse leaves
 	// all gradients and graphs as they were.
 	for i, h := range heads {
+		if h == nil {
+			fail(ErrArgument, op, fmt.Sprintf("head %d is nil", i))
+		}
 		h.live(op)
 		if h.node == nil && h.leaf == nil {
-			fail(ErrNotRecorded, op, "the head was not produced by an operation recorded inside autograd.Record and has no gradient attached", h)
+			fail(ErrNotRecorded, op, "the head was not produced by an operation recorded inside autograd.Record and has no gradient attached: "+
+				"call AttachGrad on the parameters before recording, and update them in place (an optimiser, Assign) instead of rebinding them (w = w.Sub(...) makes a new, unrecorded tensor)", h)
 		}
 		if h.node != nil && h.node.freed {
-			fail(ErrGraphFreed, op, "the head's graph was freed by an earlier backward pass; pass RetainGraph to keep it", h)
+			fail(ErrGraphFreed, op, "the head's graph was freed by an earlier backward pass; to differentiate a graph twice, keep it with autograd.Backward(heads, autograd.RetainGraph()) or autograd.Grad(..., autograd.RetainGraph())", h)
 		}
 		if headGrads != nil && headGrads[i] != nil {
 			g := headGrads[i]
@@ -299,23 +305,35 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 			}
 		}
 	}
-	var wanted map[*node]int
-	var wantedLeaf map[*Tensor]int
+	// The slots of vars that each wanted node or leaf fills (a variable may
+	// be listed more than once).
+	var wanted map[*node][]int
+	var wantedLeaf map[*Tensor][]int
 	if vars != nil {
-		wanted, wantedLeaf = map[*node]int{}, map[*Tensor]int{}
+		wanted, wantedLeaf = map[*node][]int{}, map[*Tensor][]int{}
 		for i, v := range vars {
+			if v == nil {
+				fail(ErrArgument, "Grad", fmt.Sprintf("variable %d is nil", i))
+			}
 			v.live("Grad")
 			switch {
 			case v.node != nil:
-				wanted[v.node] = i
+				wanted[v.node] = append(wanted[v.node], i)
 			case v.leaf != nil:
-				wantedLeaf[v] = i
+				wantedLeaf[v] = append(wantedLeaf[v], i)
 			default:
 				fail(ErrNotRecorded, "Grad", fmt.Sprintf("variable %d has no gradient attached and was not produced by a recorded operation", i), v)
 			}
 		}
 	}
 	e.collect(heads)
+	if vars == nil {
+		for _, t := range e.leaves {
+			if li := t.leaf; li != nil && li.grad != nil && li.grad.st.buf == nil {
+				fail(ErrReleased, op, "the gradient buffer attached to a variable was released; call AttachGrad again to attach a new one", t)
+			}
+		}
+	}
 
 	// Seed the heads' gradients.
 	for i, h := range heads {
@@ -368,8 +386,11 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 				e.hookAndRetain(hs, keep, s)
 			}
 		}
-		if k, ok := wanted[n]; ok && s.t != nil {
-			results[k] = e.value(s)
+		if ks, ok := wanted[n]; ok && s.t != nil {
+			r := e.value(s)
+			for _, k := range ks {
+				results[k] = r
+			}
 			s.owned = false
 		}
 		if s.t == nil || (useful != nil && !useful[i]) {
@@ -381,23 +402,33 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	if vars == nil {
 		e.writeLeaves()
 	} else {
-		for v, k := range wantedLeaf {
-			if j, ok := e.leafIdx[v]; ok && e.leafAcc[j].t != nil {
-				if v.leaf != nil {
-					if hs := v.leaf.hooks.list(); hs != nil {
-						e.hookAndRetain(hs, nil, &e.leafAcc[j])
-					}
+		for j, v := range e.leaves { // discovery order: hooks run in a fixed order
+			ks, ok := wantedLeaf[v]
+			if !ok || e.leafAcc[j].t == nil {
+				continue
+			}
+			if v.leaf != nil {
+				if hs := v.leaf.hooks.list(); hs != nil {
+					e.hookAndRetain(hs, nil, &e.leafAcc[j])
 				}
-				results[k] = e.value(&e.leafAcc[j])
+			}
+			r := e.value(&e.leafAcc[j])
+			for _, k := range ks {
+				results[k] = r
 			}
 		}
 		for k, r := range results {
-			if r == nil {
+			switch {
+			case r == nil:
 				v := vars[k]
-				results[k] = Zeros(v.Shape(), On(v.st.dev), WithDType(v.st.dt))
-			} else if !e.create && r.req {
-				results[k] = r.alias()
+				r = Zeros(v.Shape(), On(v.st.dev), WithDType(v.st.dt))
+			case !e.create && r.req:
+				r = r.alias()
 			}
+			if e.create {
+				r = recordedConstant(r)
+			}
+			results[k] = r
 		}
 	}
 	if !o.RetainGraph {
@@ -408,6 +439,22 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 		}
 	}
 	return results
+}
+
+// recordedConstant returns t if it is recorded, else a recorded alias of it
+// that depends on nothing, so that differentiating it again gives zeros
+// instead of ErrNotRecorded. With CreateGraph every gradient handed out is
+// differentiable again, also one that does not depend on the variables
+// (the gradient of a linear function of them, say, or a constant head
+// gradient passed through Abs or MulScalar).
+func recordedConstant(t *Tensor) *Tensor {
+	if t.req {
+		return t
+	}
+	c := t.alias()
+	t.st.shared.Store(true)
+	record(c, "Constant", func(*bctx) {})
+	return c
 }
 
 // gradSlot accumulates the gradient of one tensor: scale·t.
@@ -475,7 +522,7 @@ func (e *engine) collect(heads []*Tensor) {
 		stack = stack[:len(stack)-1]
 		if n.freed {
 			panic(&Error{Kind: ErrGraphFreed, Op: "Backward", Detail: fmt.Sprintf(
-				"operation %s in the graph was freed by an earlier backward pass; pass RetainGraph to keep it", n.op)})
+				"operation %s in the graph was freed by an earlier backward pass; to differentiate a graph twice, keep it with autograd.Backward(heads, autograd.RetainGraph())", n.op)})
 		}
 		e.nodes = append(e.nodes, n)
 		for k, in := range n.inputs {
@@ -541,6 +588,10 @@ func (e *engine) run(n *node, s *gradSlot) {
 		c.g = g.alias()
 	}
 	n.backward(c)
+	if c.escaped {
+		// User code (a custom Function) saw the gradient and may keep it.
+		s.owned = false
+	}
 	if e.anomaly {
 		for i, r := range c.grads {
 			if r != nil {
@@ -662,21 +713,30 @@ func (e *engine) writeLeaves() {
 		}
 		dst := li.grad
 		dst.st.version.Add(1)
+		if !e.create {
+			// Values written in place: no longer the result of the
+			// computation an earlier CreateGraph pass recorded.
+			dst.node, dst.req = nil, false
+		}
 		switch {
 		case s.t == nil:
 			if li.req == GradWrite {
 				dst.st.be.Fill(dst.st.buf, dst.layout(), 0)
 			}
 		case e.create:
-			// The new gradient tensor must own its buffer: the accumulated
-			// value may be a head gradient the caller passed in or a
-			// broadcast view, which later passes (writing in place) and
-			// ZeroGrad must not write through.
+			// The gradient tensor stays the same object with the same
+			// buffer (a reference taken earlier sees the new values), and
+			// becomes the recorded result of the gradient computation, so
+			// that it can be differentiated again. The sum with the old
+			// gradient (GradAdd) reads a recorded copy of it, since the
+			// buffer is then overwritten.
+			v := e.value(s)
 			if li.req == GradAdd {
-				li.grad = dst.Add(e.value(s))
-			} else {
-				li.grad = e.value(s).Clone()
+				v = dst.Clone().Add(v)
 			}
+			v = recordedConstant(v)
+			dst.st.be.Copy(dst.st.buf, dst.layout(), v.st.buf, v.layout())
+			dst.node, dst.req = v.node, true
 		case li.req == GradAdd:
 			dst.st.be.AddScaled(dst.st.buf, dst.st.buf, dst.layout(), 1, s.t.st.buf, s.t.layout(), s.scale)
 			if s.owned {

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/tapegrad/tapegrad/device"
 )
@@ -22,6 +23,9 @@ func convGeom(op string, x *Tensor, kh, kw, stride, pad int) device.ConvGeom {
 	}
 	g := device.ConvGeom{N: x.shape[0], C: x.shape[1], H: x.shape[2], W: x.shape[3],
 		KH: kh, KW: kw, SH: stride, SW: stride, PH: pad, PW: pad}
+	if pad > (math.MaxInt/2-max(g.H, g.W))/2 {
+		fail(ErrArgument, op, fmt.Sprintf("padding %d: the padded input's size does not fit in an int", pad), x)
+	}
 	if g.H+2*pad < kh || g.W+2*pad < kw {
 		fail(ErrShape, op, fmt.Sprintf("window %dx%d larger than the padded input %dx%d", kh, kw, g.H+2*pad, g.W+2*pad), x)
 	}
@@ -144,6 +148,9 @@ func poolGather(x, idx *Tensor, g device.ConvGeom) *Tensor {
 // differentiable.
 func (t *Tensor) LogSoftmax(axis int) *Tensor {
 	ax := normAxes("LogSoftmax", t, []int{axis})[0]
+	if t.shape[ax] == 0 {
+		return t.Clone() // empty, as NumPy and PyTorch
+	}
 	m := t.Detach().MaxKeepDims(ax)
 	shifted := t.Sub(m)
 	return shifted.Sub(shifted.Exp().SumKeepDims(ax).Log())
@@ -153,6 +160,9 @@ func (t *Tensor) LogSoftmax(axis int) *Tensor {
 // differentiable.
 func (t *Tensor) Softmax(axis int) *Tensor {
 	ax := normAxes("Softmax", t, []int{axis})[0]
+	if t.shape[ax] == 0 {
+		return t.Clone() // empty, as NumPy and PyTorch
+	}
 	e := t.Sub(t.Detach().MaxKeepDims(ax)).Exp()
 	return e.Div(e.SumKeepDims(ax))
 }
@@ -161,9 +171,14 @@ func (t *Tensor) Softmax(axis int) *Tensor {
 // and 0 elsewhere, for labels of shape [n] holding class indices. Not
 // differentiable.
 func OneHot(labels *Tensor, classes int) *Tensor {
+	labels.live("OneHot")
 	if len(labels.shape) != 1 {
 		fail(ErrShape, "OneHot", "labels must be 1-d", labels)
 	}
+	if classes < 0 {
+		fail(ErrArgument, "OneHot", fmt.Sprintf("%d classes", classes), labels)
+	}
+	checkLabels("OneHot", labels, classes)
 	cls := Arange(0, float64(classes), 1, On(labels.st.dev), WithDType(labels.st.dt))
 	return labels.ExpandDims(1).Detach().Eq(cls)
 }
@@ -172,8 +187,10 @@ func OneHot(labels *Tensor, classes int) *Tensor {
 // shape [N] holding class indices (as floats of the logits' dtype), the
 // per-sample losses −log softmax(logits)[i, labels[i]], shape [N]. Forward
 // and backward are one fused operation each (the softmax is computed once,
-// with the row maximum subtracted, and saved). A label outside [0, C) gives
-// a NaN loss. Differentiable in the logits, to any order.
+// with the row maximum subtracted, and saved). A bad label panics with
+// ErrIndex (outside [0, C)) or ErrArgument (not an integer: fractional, NaN
+// or infinite), checked on the CPU before anything is computed; on CUDA
+// such a label gives a NaN loss. Differentiable in the logits, to any order.
 func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 	const op = "SoftmaxCrossEntropy"
 	checkPair(op, logits, labels)
@@ -181,6 +198,7 @@ func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 		fail(ErrShape, op, "want logits [N, C] and labels [N]", logits, labels)
 	}
 	n, k := logits.shape[0], logits.shape[1]
+	checkLabels(op, labels, k)
 	x := logits.denseCopy(op)
 	lab := labels.denseCopy(op)
 	loss := empty(op, logits.st.be, logits.st.dt, []int{n})
@@ -197,6 +215,9 @@ func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 				c.set(0, p.Sub(OneHot(lab, k)).Mul(c.g.ExpandDims(1)))
 				return
 			}
+			// The labels are not an input of the operation (no version
+			// check): they may have been changed in place since.
+			checkLabels(op, lab, k)
 			g := c.g
 			d := empty(op, g.st.be, g.st.dt, []int{n, k})
 			g.st.be.SoftmaxCEGrad(d.st.buf, prob.st.buf, lab.st.buf, g.st.buf, g.layout(), n, k)
@@ -204,4 +225,22 @@ func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 		}, logits)
 	}
 	return loss
+}
+
+// checkLabels panics unless every element of labels is a class index in
+// [0, classes): ErrIndex for an integer outside, ErrArgument for a value
+// that is not an integer (fractional, NaN, infinite). It reads the labels
+// on the CPU only: on other devices a check would wait for the device.
+func checkLabels(op string, labels *Tensor, classes int) {
+	if labels.st.dev.Kind() != device.KindCPU {
+		return
+	}
+	for i, v := range labels.Float64s() {
+		switch {
+		case v != math.Trunc(v) || math.IsInf(v, 0):
+			fail(ErrArgument, op, fmt.Sprintf("label %d is %v, not a class index", i, v), labels)
+		case v < 0 || v >= float64(classes):
+			fail(ErrIndex, op, fmt.Sprintf("label %d is %v, outside the %d classes [0, %d)", i, v, classes, classes), labels)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/tapegrad/tapegrad/device"
@@ -59,16 +60,20 @@ func (t *Tensor) Reshape(shape ...int) *Tensor {
 	const op = "Reshape"
 	t.live(op)
 	ns := append([]int(nil), shape...)
-	infer, known := -1, 1
+	infer := -1
 	for i, d := range ns {
 		switch {
 		case d == -1 && infer < 0:
 			infer = i
 		case d < 0:
 			fail(ErrShape, op, fmt.Sprintf("invalid target shape %v", shape), t)
-		default:
-			known *= d
 		}
+	}
+	known := 1
+	if infer >= 0 {
+		known = numElements(op, slices.Delete(slices.Clone(ns), infer, infer+1), t)
+	} else {
+		known = numElements(op, ns, t)
 	}
 	n := t.Size()
 	if infer >= 0 {
@@ -279,6 +284,7 @@ func (t *Tensor) BroadcastTo(shape ...int) *Tensor {
 	if !ok {
 		fail(ErrShape, op, fmt.Sprintf("cannot broadcast to %v", shape), t)
 	}
+	numElements(op, ns, t)
 	if slices.Equal(t.shape, ns) {
 		return t
 	}
@@ -318,6 +324,9 @@ func Concat(ts []*Tensor, axis int) *Tensor {
 				fail(ErrShape, op, fmt.Sprintf("lengths differ on axis %d", i), ts...)
 			}
 		}
+		if ns[ax] > math.MaxInt-t.shape[ax] {
+			fail(ErrShape, op, fmt.Sprintf("the lengths along axis %d add up to more than an int can count", ax), ts...)
+		}
 		ns[ax] += t.shape[ax]
 	}
 	out := empty(op, first.st.be, first.st.dt, ns)
@@ -353,6 +362,9 @@ func Concat(ts []*Tensor, axis int) *Tensor {
 func Stack(ts []*Tensor, axis int) *Tensor {
 	if len(ts) == 0 {
 		fail(ErrArgument, "Stack", "no tensors")
+	}
+	for _, t := range ts {
+		t.live("Stack")
 	}
 	if r := len(ts[0].shape) + 1; axis < -r || axis >= r {
 		fail(ErrAxis, "Stack", fmt.Sprintf("axis %d out of range for rank %d", axis, r), ts...)

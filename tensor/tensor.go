@@ -125,6 +125,10 @@ func collect() {
 }
 
 func newStorage(op string, be device.Backend, dt DType, n int) *storage {
+	if n > math.MaxInt/dt.Size() {
+		panic(&Error{Kind: ErrOutOfMemory, Op: op, Devices: []device.Device{be.Device()},
+			Detail: fmt.Sprintf("%d %s elements: more bytes than an int can count", n, dt)})
+	}
 	b, err := be.Alloc(dt, n)
 	if err != nil {
 		// Let the garbage collector give unreachable buffers back, then
@@ -223,6 +227,7 @@ func backendOf(op string, d device.Device) device.Backend {
 // empty returns a new contiguous tensor of the given shape (copied) whose
 // contents are unspecified. The shape and strides share one allocation.
 func empty(op string, be device.Backend, dt DType, shape []int) *Tensor {
+	numElements(op, shape)
 	r := len(shape)
 	ss := make([]int, 2*r)
 	copy(ss, shape)
@@ -246,17 +251,25 @@ func contiguousStrides(shape []int) []int {
 }
 
 func checkShape(op string, shape []int) []int {
+	numElements(op, shape)
+	return append([]int(nil), shape...)
+}
+
+// numElements returns the number of elements of shape, and panics with
+// ErrShape naming op, the shape and the operands ts if a length is
+// negative or the count does not fit in an int.
+func numElements(op string, shape []int, ts ...*Tensor) int {
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			panic(&Error{Kind: ErrShape, Op: op, Shapes: [][]int{shape}, Detail: "negative dimension"})
+			failf(ErrShape, op, ts, "negative dimension in shape %v", shape)
 		}
 		if d > 0 && n > math.MaxInt/d {
-			panic(&Error{Kind: ErrShape, Op: op, Shapes: [][]int{shape}, Detail: "too many elements"})
+			failf(ErrShape, op, ts, "too many elements in shape %v (more than an int can count)", shape)
 		}
 		n *= d
 	}
-	return append([]int(nil), shape...)
+	return n
 }
 
 // FromSlice returns a tensor of the given shape holding a copy of data. The
@@ -393,10 +406,11 @@ func Arange(start, stop, step float64, opts ...Option) *Tensor {
 	if step == 0 || math.IsNaN(step) || math.IsInf(start, 0) || math.IsInf(stop, 0) || math.IsNaN(start) || math.IsNaN(stop) {
 		panic(&Error{Kind: ErrArgument, Op: "Arange", Detail: fmt.Sprintf("start %v, stop %v, step %v", start, stop, step)})
 	}
-	n := int(math.Ceil((stop - start) / step))
-	if n < 0 {
-		n = 0
+	c := math.Ceil((stop - start) / step)
+	if c >= math.MaxInt || math.IsInf(c, 0) || math.IsNaN(c) {
+		panic(&Error{Kind: ErrArgument, Op: "Arange", Detail: fmt.Sprintf("start %v, stop %v, step %v: %g elements, more than an int can count", start, stop, step, c)})
 	}
+	n := max(int(c), 0)
 	o := resolve(opts, Float32)
 	t := empty("Arange", backendOf("Arange", o.dev), o.dt, []int{n})
 	t.st.be.Arange(t.st.buf, n, start, step)
@@ -502,6 +516,12 @@ func (t *Tensor) layout() device.Layout {
 
 // live panics with ErrReleased if t's buffer was released.
 func (t *Tensor) live(op string) {
+	switch {
+	case t == nil:
+		fail(ErrArgument, op, "nil tensor (Grad() is nil for a tensor without a gradient attached: call AttachGrad before recording)")
+	case t.st == nil:
+		fail(ErrArgument, op, "zero-value Tensor: make tensors with the constructors (Array, FromSlice, Zeros, ...)")
+	}
 	if t.st.buf == nil {
 		fail(ErrReleased, op, "the tensor's buffer was released", t)
 	}

@@ -259,12 +259,17 @@ func checkShape(op string, shape []int) []int {
 // ErrShape naming op, the shape and the operands ts if a length is
 // negative or the count does not fit in an int.
 func numElements(op string, shape []int, ts ...*Tensor) int {
-	n := 1
 	for _, d := range shape {
 		if d < 0 {
 			failf(ErrShape, op, ts, "negative dimension in shape %v", shape)
 		}
-		if d > 0 && n > math.MaxInt/d {
+		if d == 0 {
+			return 0 // whatever the other lengths
+		}
+	}
+	n := 1
+	for _, d := range shape {
+		if n > math.MaxInt/d {
 			failf(ErrShape, op, ts, "too many elements in shape %v (more than an int can count)", shape)
 		}
 		n *= d

@@ -260,14 +260,15 @@ func (t *Tensor) Backward(headGrad ...*Tensor) {
 // Operations are differentiated in the reverse order of their recording, so
 // gradient sums are formed in the same order on every run and the results
 // are bitwise reproducible.
+//
+// A pass runs in phases: check the arguments, collect the graph, seed the
+// heads' gradients, prune what leads to no wanted variable (Grad), sweep
+// the operations newest first, then hand out the results (Grad) or write
+// the attached gradients (Backward), and free the graph. Everything that
+// can be refused is refused in the first two phases, before any gradient
+// is computed, so that a misuse leaves all gradients and graphs as they
+// were.
 func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor {
-	const op = "Backward"
-	if len(heads) == 0 {
-		fail(ErrArgument, op, "no heads")
-	}
-	if headGrads != nil && len(headGrads) != len(heads) {
-		fail(ErrArgument, op, fmt.Sprintf("%d head gradients for %d heads", len(headGrads), len(heads)))
-	}
 	if o.CreateGraph {
 		o.RetainGraph = true
 		// The backward computation must be recorded whatever the caller's
@@ -276,9 +277,37 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 	}
 	e := &engine{create: o.CreateGraph, anomaly: mode.Anomaly(), startSeq: storageSeq.Load(),
 		nodeIdx: map[*node]int{}, leafIdx: map[*Tensor]int{}}
+	checkHeads(heads, headGrads)
+	e.want(vars)
+	e.collect(heads)
+	if vars == nil {
+		e.checkGradBuffers()
+	}
+	e.seed(heads, headGrads)
+	e.prune()
+	e.sweep()
+	var results []*Tensor
+	if vars == nil {
+		e.writeLeaves()
+	} else {
+		results = e.results(vars)
+	}
+	if !o.RetainGraph {
+		e.free()
+	}
+	return results
+}
 
-	// Check everything before computing anything, so that a misuse leaves
-	// all gradients and graphs as they were.
+// checkHeads refuses heads that cannot be differentiated and head
+// gradients that do not fit them.
+func checkHeads(heads, headGrads []*Tensor) {
+	const op = "Backward"
+	if len(heads) == 0 {
+		fail(ErrArgument, op, "no heads")
+	}
+	if headGrads != nil && len(headGrads) != len(heads) {
+		fail(ErrArgument, op, fmt.Sprintf("%d head gradients for %d heads", len(headGrads), len(heads)))
+	}
 	for i, h := range heads {
 		if h == nil {
 			fail(ErrArgument, op, fmt.Sprintf("head %d is nil", i))
@@ -291,51 +320,57 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 		if h.node != nil && h.node.freed {
 			fail(ErrGraphFreed, op, "the head's graph was freed by an earlier backward pass; to differentiate a graph twice, keep it with autograd.Backward(heads, autograd.RetainGraph()) or autograd.Grad(..., autograd.RetainGraph())", h)
 		}
-		if headGrads != nil && headGrads[i] != nil {
-			g := headGrads[i]
-			g.live(op)
-			if !slices.Equal(g.shape, h.shape) {
-				fail(ErrShape, op, "head gradient shape differs from the head's", h, g)
-			}
-			if g.st.dt != h.st.dt {
-				fail(ErrDType, op, "head gradient dtype differs from the head's", h, g)
-			}
-			if g.st.dev != h.st.dev {
-				fail(ErrDevice, op, "head gradient device differs from the head's", h, g)
-			}
+		if headGrads == nil || headGrads[i] == nil {
+			continue
+		}
+		g := headGrads[i]
+		g.live(op)
+		switch {
+		case !slices.Equal(g.shape, h.shape):
+			fail(ErrShape, op, "head gradient shape differs from the head's", h, g)
+		case g.st.dt != h.st.dt:
+			fail(ErrDType, op, "head gradient dtype differs from the head's", h, g)
+		case g.st.dev != h.st.dev:
+			fail(ErrDevice, op, "head gradient device differs from the head's", h, g)
 		}
 	}
-	// The slots of vars that each wanted node or leaf fills (a variable may
-	// be listed more than once).
-	var wanted map[*node][]int
-	var wantedLeaf map[*Tensor][]int
-	if vars != nil {
-		wanted, wantedLeaf = map[*node][]int{}, map[*Tensor][]int{}
-		for i, v := range vars {
-			if v == nil {
-				fail(ErrArgument, "Grad", fmt.Sprintf("variable %d is nil", i))
-			}
-			v.live("Grad")
-			switch {
-			case v.node != nil:
-				wanted[v.node] = append(wanted[v.node], i)
-			case v.leaf != nil:
-				wantedLeaf[v] = append(wantedLeaf[v], i)
-			default:
-				fail(ErrNotRecorded, "Grad", fmt.Sprintf("variable %d has no gradient attached and was not produced by a recorded operation", i), v)
-			}
-		}
-	}
-	e.collect(heads)
-	if vars == nil {
-		for _, t := range e.leaves {
-			if li := t.leaf; li != nil && li.grad != nil && li.grad.st.buf == nil {
-				fail(ErrReleased, op, "the gradient buffer attached to a variable was released; call AttachGrad again to attach a new one", t)
-			}
-		}
-	}
+}
 
-	// Seed the heads' gradients.
+// want records which slots of vars each wanted node or leaf fills (a
+// variable may be listed more than once). vars == nil means Backward.
+func (e *engine) want(vars []*Tensor) {
+	if vars == nil {
+		return
+	}
+	e.wanted, e.wantedLeaf = map[*node][]int{}, map[*Tensor][]int{}
+	for i, v := range vars {
+		if v == nil {
+			fail(ErrArgument, "Grad", fmt.Sprintf("variable %d is nil", i))
+		}
+		v.live("Grad")
+		switch {
+		case v.node != nil:
+			e.wanted[v.node] = append(e.wanted[v.node], i)
+		case v.leaf != nil:
+			e.wantedLeaf[v] = append(e.wantedLeaf[v], i)
+		default:
+			fail(ErrNotRecorded, "Grad", fmt.Sprintf("variable %d has no gradient attached and was not produced by a recorded operation", i), v)
+		}
+	}
+}
+
+// checkGradBuffers refuses a Backward into an attached gradient buffer
+// that was released.
+func (e *engine) checkGradBuffers() {
+	for _, t := range e.leaves {
+		if li := t.leaf; li != nil && li.grad != nil && li.grad.st.buf == nil {
+			fail(ErrReleased, "Backward", "the gradient buffer attached to a variable was released; call AttachGrad again to attach a new one", t)
+		}
+	}
+}
+
+// seed puts the heads' gradients into their slots.
+func (e *engine) seed(heads, headGrads []*Tensor) {
 	for i, h := range heads {
 		var g *Tensor
 		if headGrads != nil && headGrads[i] != nil {
@@ -349,35 +384,41 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 		}
 		e.accumulate(e.slotOf(h), g, 1, false)
 	}
+}
 
-	// In Grad mode, skip operations that lead to no wanted variable.
-	var useful []bool
-	if vars != nil {
-		useful = make([]bool, len(e.nodes))
-		for i := len(e.nodes) - 1; i >= 0; i-- { // ascending seq: inputs first
-			n := e.nodes[i]
-			if _, ok := wanted[n]; ok {
-				useful[i] = true
+// prune marks, in Grad mode, the operations that lead to a wanted
+// variable; the sweep skips the others.
+func (e *engine) prune() {
+	if e.wanted == nil {
+		return
+	}
+	e.useful = make([]bool, len(e.nodes))
+	for i := len(e.nodes) - 1; i >= 0; i-- { // ascending seq: inputs first
+		n := e.nodes[i]
+		if _, ok := e.wanted[n]; ok {
+			e.useful[i] = true
+			continue
+		}
+		for k, in := range n.inputs {
+			if !n.edges[k].need {
 				continue
 			}
-			for k, in := range n.inputs {
-				if !n.edges[k].need {
-					continue
+			if in.node != nil {
+				if j, ok := e.nodeIdx[in.node]; ok && e.useful[j] {
+					e.useful[i] = true
 				}
-				if in.node != nil {
-					if j, ok := e.nodeIdx[in.node]; ok && useful[j] {
-						useful[i] = true
-					}
-				} else if _, ok := wantedLeaf[in]; ok {
-					useful[i] = true
-				}
+			} else if _, ok := e.wantedLeaf[in]; ok {
+				e.useful[i] = true
 			}
 		}
 	}
+}
 
-	var results []*Tensor
-	if vars != nil {
-		results = make([]*Tensor, len(vars))
+// sweep runs the operations newest first: hooks and retained gradients of
+// each output, the wanted results, then the backward rule.
+func (e *engine) sweep() {
+	if e.wanted != nil {
+		e.found = make(map[int]*Tensor)
 	}
 	for i, n := range e.nodes {
 		s := &e.acc[i]
@@ -386,59 +427,66 @@ func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor 
 				e.hookAndRetain(hs, keep, s)
 			}
 		}
-		if ks, ok := wanted[n]; ok && s.t != nil {
+		if ks, ok := e.wanted[n]; ok && s.t != nil {
 			r := e.value(s)
 			for _, k := range ks {
-				results[k] = r
+				e.found[k] = r
 			}
 			s.owned = false
 		}
-		if s.t == nil || (useful != nil && !useful[i]) {
+		if s.t == nil || (e.useful != nil && !e.useful[i]) {
 			continue
 		}
 		e.run(n, s)
 	}
+}
 
-	if vars == nil {
-		e.writeLeaves()
-	} else {
-		for j, v := range e.leaves { // discovery order: hooks run in a fixed order
-			ks, ok := wantedLeaf[v]
-			if !ok || e.leafAcc[j].t == nil {
-				continue
-			}
-			if v.leaf != nil {
-				if hs := v.leaf.hooks.list(); hs != nil {
-					e.hookAndRetain(hs, nil, &e.leafAcc[j])
-				}
-			}
-			r := e.value(&e.leafAcc[j])
-			for _, k := range ks {
-				results[k] = r
+// results returns the gradients for vars (Grad): the intermediate results
+// the sweep found, the leaves' accumulated gradients (after their hooks),
+// zeros for a var the heads do not depend on.
+func (e *engine) results(vars []*Tensor) []*Tensor {
+	results := make([]*Tensor, len(vars))
+	for k, r := range e.found {
+		results[k] = r
+	}
+	for j, v := range e.leaves { // discovery order: hooks run in a fixed order
+		ks, ok := e.wantedLeaf[v]
+		if !ok || e.leafAcc[j].t == nil {
+			continue
+		}
+		if v.leaf != nil {
+			if hs := v.leaf.hooks.list(); hs != nil {
+				e.hookAndRetain(hs, nil, &e.leafAcc[j])
 			}
 		}
-		for k, r := range results {
-			switch {
-			case r == nil:
-				v := vars[k]
-				r = Zeros(v.Shape(), On(v.st.dev), WithDType(v.st.dt))
-			case !e.create && r.req:
-				r = r.alias()
-			}
-			if e.create {
-				r = recordedConstant(r)
-			}
+		r := e.value(&e.leafAcc[j])
+		for _, k := range ks {
 			results[k] = r
 		}
 	}
-	if !o.RetainGraph {
-		for _, n := range e.nodes {
-			n.freed = true
-			n.backward = nil
-			n.inputs = nil
+	for k, r := range results {
+		switch {
+		case r == nil:
+			v := vars[k]
+			r = Zeros(v.Shape(), On(v.st.dev), WithDType(v.st.dt))
+		case !e.create && r.req:
+			r = r.alias()
 		}
+		if e.create {
+			r = recordedConstant(r)
+		}
+		results[k] = r
 	}
 	return results
+}
+
+// free drops the graph's rules and saved tensors (no RetainGraph).
+func (e *engine) free() {
+	for _, n := range e.nodes {
+		n.freed = true
+		n.backward = nil
+		n.inputs = nil
+	}
 }
 
 // recordedConstant returns t if it is recorded, else a recorded alias of it
@@ -483,6 +531,15 @@ func (e *engine) value(s *gradSlot) *Tensor {
 	return s.t
 }
 
+// engine is one backward pass.
+//
+// Buffer ownership, the invariant every phase keeps: a gradSlot's tensor is
+// "owned" when the engine made its buffer during this pass and nothing
+// outside the engine refers to it (no user code has seen it: no hook, no
+// custom Function, no result handed out; no other view). Only owned
+// buffers are written in place (accumulating into them, scaling them,
+// handing them to an attached gradient) or released early. Whatever has
+// been shown to user code is marked shared and never owned again.
 type engine struct {
 	create   bool
 	anomaly  bool   // the calling goroutine detects anomalies
@@ -495,51 +552,65 @@ type engine struct {
 	leaves  []*Tensor // reachable attached tensors, in discovery order
 	leafIdx map[*Tensor]int
 	leafAcc []gradSlot
+
+	// Grad mode only.
+	wanted     map[*node][]int   // slots of vars filled by a node's output
+	wantedLeaf map[*Tensor][]int // slots of vars filled by a leaf
+	useful     []bool            // per node: leads to a wanted variable
+	found      map[int]*Tensor   // results the sweep found, by slot
 }
 
-// collect finds the nodes and leaves reachable from heads with an explicit
-// stack and orders the nodes newest first.
-func (e *engine) collect(heads []*Tensor) {
+// walk visits the nodes and leaves reachable from heads through edges that
+// carry gradient, with an explicit stack (graphs may be deep): visitNode
+// for every node once, visitLeaf for every tensor with an attached
+// gradient once, in discovery order.
+func walk(heads []*Tensor, visitNode func(*node), visitLeaf func(*Tensor)) {
+	seen := map[*node]bool{}
+	seenLeaf := map[*Tensor]bool{}
 	var stack []*node
-	visitLeaf := func(t *Tensor) {
-		if _, ok := e.leafIdx[t]; !ok {
-			e.leafIdx[t] = len(e.leaves)
-			e.leaves = append(e.leaves, t)
+	visit := func(t *Tensor) {
+		switch {
+		case t.node != nil:
+			if !seen[t.node] {
+				seen[t.node] = true
+				stack = append(stack, t.node)
+			}
+		case t.leaf != nil:
+			if !seenLeaf[t] {
+				seenLeaf[t] = true
+				visitLeaf(t)
+			}
 		}
 	}
 	for _, h := range heads {
-		if h.node != nil {
-			if _, ok := e.nodeIdx[h.node]; !ok {
-				e.nodeIdx[h.node] = -1
-				stack = append(stack, h.node)
-			}
-		} else {
-			visitLeaf(h)
-		}
+		visit(h)
 	}
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
+		visitNode(n)
+		for k, in := range n.inputs {
+			if n.edges[k].need {
+				visit(in)
+			}
+		}
+	}
+}
+
+// collect finds the nodes and leaves reachable from heads and orders the
+// nodes newest first. A node freed by an earlier pass is refused here,
+// before anything is computed.
+func (e *engine) collect(heads []*Tensor) {
+	walk(heads, func(n *node) {
 		if n.freed {
 			panic(&Error{Kind: ErrGraphFreed, Op: "Backward", Detail: fmt.Sprintf(
 				"operation %s in the graph was freed by an earlier backward pass; to differentiate a graph twice, keep it with autograd.Backward(heads, autograd.RetainGraph())", n.op)})
 		}
 		e.nodes = append(e.nodes, n)
-		for k, in := range n.inputs {
-			if !n.edges[k].need {
-				continue
-			}
-			switch {
-			case in.node != nil:
-				if _, ok := e.nodeIdx[in.node]; !ok {
-					e.nodeIdx[in.node] = -1
-					stack = append(stack, in.node)
-				}
-			case in.leaf != nil:
-				visitLeaf(in)
-			}
-		}
-	}
+	}, func(t *Tensor) {
+		e.leafIdx[t] = len(e.leaves)
+		e.leaves = append(e.leaves, t)
+	})
 	sort.Slice(e.nodes, func(i, j int) bool { return e.nodes[i].seq > e.nodes[j].seq })
 	for i, n := range e.nodes {
 		e.nodeIdx[n] = i

@@ -213,45 +213,11 @@ func WriteDOT(w io.Writer, heads ...*Tensor) error {
 	nodeIDs := map[*node]string{}
 	leafIDs := map[*Tensor]string{}
 	var order []*node
-	var stack []*node
 	var leaves []*Tensor
-	visitLeaf := func(t *Tensor) string {
-		if id, ok := leafIDs[t]; ok {
-			return id
-		}
-		id := fmt.Sprintf("leaf%d", len(leafIDs))
-		leafIDs[t] = id
+	walk(heads, func(n *node) { order = append(order, n) }, func(t *Tensor) {
+		leafIDs[t] = fmt.Sprintf("leaf%d", len(leaves))
 		leaves = append(leaves, t)
-		return id
-	}
-	push := func(n *node) {
-		if _, ok := nodeIDs[n]; !ok {
-			nodeIDs[n] = ""
-			stack = append(stack, n)
-		}
-	}
-	for _, h := range heads {
-		if h.node != nil {
-			push(h.node)
-		} else if h.leaf != nil {
-			visitLeaf(h)
-		}
-	}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		order = append(order, n)
-		for k, in := range n.inputs {
-			if !n.edges[k].need {
-				continue
-			}
-			if in.node != nil {
-				push(in.node)
-			} else if in.leaf != nil {
-				visitLeaf(in)
-			}
-		}
-	}
+	})
 	sort.Slice(order, func(i, j int) bool { return order[i].seq < order[j].seq })
 	for i, n := range order {
 		nodeIDs[n] = fmt.Sprintf("op%d", i)

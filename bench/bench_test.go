@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tapegrad/tapegrad/bench/internal/peerkit"
+	"github.com/tapegrad/tapegrad/device"
 )
 
 // TestQuickSubset runs the harness end to end on a few small CPU cases
@@ -123,5 +125,41 @@ func TestKindOf(t *testing.T) {
 		if k, _ := kindOf(name); k != want {
 			t.Errorf("kindOf(%q) = %q, want %q", name, k, want)
 		}
+	}
+}
+
+// A bad -device value ends in one line naming it and the accepted forms,
+// and exit status 2.
+func TestBadDevice(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"-device", "gpu", "-list"}, &stdout, &stderr); code != 2 {
+		t.Errorf("exit status %d, want 2", code)
+	}
+	want := "bench: bad -device \"gpu\": the accepted forms are cpu, cuda, cuda:N\n"
+	if stderr.String() != want || stdout.Len() != 0 {
+		t.Errorf("stderr %q, stdout %q; want stderr %q", stderr.String(), stdout.String(), want)
+	}
+}
+
+// TAPEGRAD_PYTHON chooses the torch peer's interpreter, and an interpreter
+// that cannot import torch is named in the note that skips the peer.
+func TestPythonSelection(t *testing.T) {
+	t.Setenv(PythonEnv, "")
+	if interp, desc := python(); interp != "python3" || !strings.Contains(desc, PythonEnv) {
+		t.Errorf("default: %q, %q; want python3 and a description naming %s", interp, desc, PythonEnv)
+	}
+	bad := filepath.Join(t.TempDir(), "no-such-python")
+	t.Setenv(PythonEnv, bad)
+	if interp, _ := python(); interp != bad {
+		t.Errorf("%s=%s: interpreter %q", PythonEnv, bad, interp)
+	}
+	cfg, err := parseConfig([]string{"-device", "cpu", "-peers", "torch"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, note, err := runPeer(cfg, "..", t.TempDir(), "torch", device.CPU(), io.Discard)
+	if rep != nil || err != nil || !strings.Contains(note, bad) || !strings.Contains(note, PythonEnv) ||
+		!strings.Contains(note, "cannot import torch") {
+		t.Errorf("runPeer with a missing interpreter: %v, note %q, %v; want a skip note naming %s and %s", rep, note, err, bad, PythonEnv)
 	}
 }

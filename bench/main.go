@@ -81,7 +81,9 @@
 // The Go peers are built with `go build` in their module directories and run
 // as subprocesses with -json into a temporary directory; torch_bench.py runs
 // when `python3 -c "import torch"` works (and sees a GPU, for a CUDA run),
-// else it is skipped with a note. The Go peers run on the CPU only. A peer
+// else it is skipped with a note naming the interpreter. The environment
+// variable TAPEGRAD_PYTHON chooses another interpreter than the first
+// python3 on PATH (TAPEGRAD_PYTHON=/opt/venv/bin/python go run ./bench). The Go peers run on the CPU only. A peer
 // that fails is reported in the notes; it does not change the exit status.
 // With -quick the peers run with -quick and only the cases in quickPeerCases
 // (binary/add and reduce/sum/all at 1M, seed/1048576, overhead/op, and
@@ -177,7 +179,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	} else {
 		d, err := device.Parse(devName)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("bad -device %q: the accepted forms are cpu, cuda, cuda:N", devName)
 		}
 		if _, err := device.Lookup(d); err != nil {
 			return nil, fmt.Errorf("-device %s: %v", devName, err)

@@ -147,15 +147,16 @@ func runPeer(cfg *config, root, tmp, peer string, d device.Device, stderr io.Wri
 		}
 		cmd = []string{bin}
 	case "torch":
-		ver, cuda, err := torchAvailable()
+		interp, described := python()
+		ver, cuda, err := torchAvailable(interp)
 		if err != nil {
-			return nil, "python3 cannot import torch (" + err.Error() + "); skipped", nil
+			return nil, described + " cannot import torch (" + err.Error() + "); skipped", nil
 		}
 		if d.IsCUDA() && !cuda {
 			return nil, "torch " + ver + " sees no GPU (torch.cuda.is_available() is false); skipped", nil
 		}
 		dir = root
-		cmd = append([]string{"python3", filepath.Join(root, "bench", "peers", "torch_bench.py"), "--device", d.String()}, cfg.torchArgs...)
+		cmd = append([]string{interp, filepath.Join(root, "bench", "peers", "torch_bench.py"), "--device", d.String()}, cfg.torchArgs...)
 	}
 	// Select the peer's cases: its own -list (with -quick when quick),
 	// filtered by -cases and, with -quick, by quickPeerCases.
@@ -217,17 +218,35 @@ func peerList(dir string, args []string) ([]string, error) {
 	return strings.Fields(string(out)), nil
 }
 
-var torchOnce = sync.OnceValues(func() (string, error) {
-	out, err := exec.Command("python3", "-c", "import torch; print(torch.__version__, torch.cuda.is_available())").Output()
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(out)), nil
-})
+// PythonEnv is the environment variable that chooses the Python
+// interpreter of the torch peer (a command name looked up in PATH, or a
+// path); unset or empty, it is python3 on PATH.
+const PythonEnv = "TAPEGRAD_PYTHON"
 
-// torchAvailable reports torch's version and whether it sees a GPU.
-func torchAvailable() (version string, cuda bool, err error) {
-	s, err := torchOnce()
+// python returns the interpreter that runs the torch peer and how it was
+// chosen, for messages: "python3 (the first on PATH; TAPEGRAD_PYTHON
+// chooses another)" or "/opt/venv/bin/python (TAPEGRAD_PYTHON)".
+func python() (interp, described string) {
+	if p := strings.TrimSpace(os.Getenv(PythonEnv)); p != "" {
+		return p, p + " (" + PythonEnv + ")"
+	}
+	return "python3", "python3 (the first on PATH; " + PythonEnv + " chooses another)"
+}
+
+// torchProbes caches, per interpreter, the output of the torch probe.
+var torchProbes sync.Map // interpreter -> func() (string, error)
+
+// torchAvailable reports the version of torch that the interpreter interp
+// imports and whether it sees a GPU.
+func torchAvailable(interp string) (version string, cuda bool, err error) {
+	probe, _ := torchProbes.LoadOrStore(interp, sync.OnceValues(func() (string, error) {
+		out, err := exec.Command(interp, "-c", "import torch; print(torch.__version__, torch.cuda.is_available())").Output()
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(out)), nil
+	}))
+	s, err := probe.(func() (string, error))()
 	if err != nil {
 		return "", false, err
 	}

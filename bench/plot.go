@@ -12,6 +12,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 // plotFamilies are the op families plotted as GB/s against size, each with
@@ -99,13 +101,14 @@ func writePlots(dir string, r *Run) ([]string, error) {
 			p.Y.Max *= 1.15 // room for the legend and the roofline under the title
 		}
 		f := plotPath(dir, r, name)
-		if err := p.Save(7*vg.Inch, 4.5*vg.Inch, f); err != nil {
+		if err := savePNG(p, 7*vg.Inch, 4.5*vg.Inch, f); err != nil {
 			return err
 		}
 		files = append(files, f)
 		return nil
 	}
-	title := func(what string) string { return fmt.Sprintf("%s on %s (%s)", what, r.Device, r.Machine) }
+	// Two lines: the machine description can be long.
+	title := func(what string) string { return fmt.Sprintf("%s\non %s (%s)", what, r.Device, r.Machine) }
 
 	for _, fam := range plotFamilies {
 		p := newPlot(title(fam.name+": achieved bandwidth"), "elements (float32)", "GB/s", true, false)
@@ -134,7 +137,7 @@ func writePlots(dir string, r *Run) ([]string, error) {
 					if kind == "copy" && lib.rep.Peer == ours {
 						label = map[string]string{"go": "Go copy, 1 goroutine", "go-parallel": "Go copy, parallel", "go-loop": "Go loop, parallel", "eager": "Clone"}[mode]
 					}
-					if err := addLine(p, xys, label+" ("+lib.label+")", ki+mi, li); err != nil {
+					if err := addLine(p, xys, label+" ("+lib.label+")", lib.label, ki+mi, li == 0); err != nil {
 						return files, err
 					}
 					lines++
@@ -181,7 +184,7 @@ func writePlots(dir string, r *Run) ([]string, error) {
 			continue
 		}
 		sort.Slice(xys, func(a, b int) bool { return xys[a].X < xys[b].X })
-		if err := addLine(p, xys, lib.label, li, li); err != nil {
+		if err := addLine(p, xys, lib.label, lib.label, 0, li == 0); err != nil {
 			return files, err
 		}
 		lines++
@@ -206,7 +209,7 @@ func writePlots(dir string, r *Run) ([]string, error) {
 			continue
 		}
 		sort.Slice(xys, func(a, b int) bool { return xys[a].X < xys[b].X })
-		if err := addLine(p, xys, lib.label, li, li); err != nil {
+		if err := addLine(p, xys, lib.label, lib.label, 0, li == 0); err != nil {
 			return files, err
 		}
 		lines++
@@ -222,8 +225,8 @@ func writePlots(dir string, r *Run) ([]string, error) {
 		{"mlp-step", "mlp/step", "MLP training step (784-512-10, batch 256)", "ms per step"},
 		{"overhead", "overhead/op", "host cost per op (forward + backward, [16] tensors)", "µs per op"},
 	} {
-		var vals plotter.Values
-		var names []string
+		var vals []float64
+		var names, labels []string
 		for _, lib := range libs {
 			cs := lib.cases(func(n string) bool { return n == bar.name })
 			if len(cs) == 0 {
@@ -234,6 +237,7 @@ func writePlots(dir string, r *Run) ([]string, error) {
 				v = float64(cs[0].MedianNs) / 100 / 1e3
 			}
 			vals = append(vals, v)
+			labels = append(labels, lib.label)
 			names = append(names, fmt.Sprintf("%s\n%s", lib.label, sig3(v)))
 		}
 		if len(vals) == 0 {
@@ -241,13 +245,23 @@ func writePlots(dir string, r *Run) ([]string, error) {
 		}
 		p := plot.New()
 		p.Title.Text = title(bar.what)
+		p.Title.TextStyle.Font.Size = vg.Points(11)
 		p.Y.Label.Text = bar.unit
-		bc, err := plotter.NewBarChart(vals, vg.Points(40))
-		if err != nil {
-			return files, err
+		p.Add(plotter.NewGrid())
+		// One bar chart per library, each in the library's colour, at its
+		// own position on the nominal axis.
+		for i, v := range vals {
+			bc, err := plotter.NewBarChart(plotter.Values{v}, vg.Points(40))
+			if err != nil {
+				return files, err
+			}
+			bc.XMin = float64(i)
+			bc.Color = libColor(labels[i])
+			bc.LineStyle.Width = vg.Points(0.5)
+			p.Add(bc)
 		}
-		bc.Color = plotutil.Color(0)
-		p.Add(bc, plotter.NewGrid())
+		p.X.Min, p.X.Max = -0.6, float64(len(vals))-0.4
+		p.Y.Min = 0
 		p.NominalX(names...)
 		if err := save(p, bar.file); err != nil {
 			return files, err
@@ -300,24 +314,62 @@ func (sizeTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ts
 }
 
-// addLine adds a line with points: color by series, dashes and glyph by
-// library (tapegrad solid).
-func addLine(p *plot.Plot, xys plotter.XYs, label string, colorIdx, libIdx int) error {
+// libColors are the libraries' colours in the plots: each library has its
+// own, whatever the plot and whichever peers ran.
+var libColors = map[string]color.Color{
+	ours:            color.RGBA{R: 0, G: 90, B: 181, A: 255},   // blue
+	"gorgonia":      color.RGBA{R: 230, G: 120, B: 0, A: 255},  // orange
+	"gomlx":         color.RGBA{R: 0, G: 150, B: 70, A: 255},   // green
+	"torch":         color.RGBA{R: 200, G: 30, B: 45, A: 255},  // red
+	"torch.compile": color.RGBA{R: 130, G: 60, B: 170, A: 255}, // purple
+}
+
+// libColor returns the colour of the library with the given label (grey
+// for one not in libColors).
+func libColor(label string) color.Color {
+	if c, ok := libColors[label]; ok {
+		return c
+	}
+	return color.RGBA{R: 110, G: 110, B: 110, A: 255}
+}
+
+// addLine adds a line with points: the colour is the library's (lib), the
+// dashes and glyph tell the series of one library apart (series), and
+// tapegrad's lines (ours) are thicker.
+func addLine(p *plot.Plot, xys plotter.XYs, label, lib string, series int, ours bool) error {
 	l, s, err := plotter.NewLinePoints(xys)
 	if err != nil {
 		return err
 	}
-	l.Color = plotutil.Color(colorIdx)
-	l.Dashes = plotutil.Dashes(libIdx)
+	l.Color = libColor(lib)
+	l.Dashes = plotutil.Dashes(series)
 	l.Width = vg.Points(1.2)
-	if libIdx == 0 {
+	if ours {
 		l.Width = vg.Points(2)
 	}
 	s.Color = l.Color
-	s.Shape = plotutil.Shape(libIdx)
+	s.Shape = plotutil.Shape(series)
 	p.Add(l, s)
 	p.Legend.Add(label, l, s)
 	return nil
+}
+
+// savePNG draws p on a w×h PNG with margins on every side, so that the
+// title, the outermost tick labels and the last bar are never clipped.
+func savePNG(p *plot.Plot, w, h vg.Length, path string) error {
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	m := 3 * vg.Millimeter
+	p.Draw(draw.Crop(dc, m, -3*m, m, -m))
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // widenLog gives a log-scale axis whose data is a single value a range of

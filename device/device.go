@@ -64,7 +64,7 @@ func CPU() Device { return Device{} }
 // CUDA returns CUDA device number i (0-based). It panics if i is negative.
 func CUDA(i int) Device {
 	if i < 0 || i > 1<<20 {
-		panic(fmt.Sprintf("device: CUDA index %d out of range", i))
+		panic(fmt.Errorf("%w: CUDA index %d out of range [0, %d]", ErrIndex, i, 1<<20))
 	}
 	return Device{kind: KindCUDA, index: int32(i)}
 }
@@ -88,6 +88,10 @@ func (d Device) String() string {
 
 // ErrParse is wrapped by the errors that [Parse] returns.
 var ErrParse = errors.New("device: cannot parse device name")
+
+// ErrIndex is what CUDA panics with (wrapped) for a negative or absurd
+// device number.
+var ErrIndex = errors.New("device: device number out of range")
 
 // Parse reads a device name: "cpu", "cuda" (meaning cuda:0) or "cuda:N".
 // Letter case and surrounding space are ignored; anything else is an error
@@ -199,22 +203,46 @@ const EnvVar = "TAPEGRAD_DEVICE"
 // named by the TAPEGRAD_DEVICE environment variable if it is set (a name
 // [Parse] accepts; an unparsable or unavailable name panics, since running a
 // whole program on another device than asked would mislead), else the first
-// CUDA device if one is available, else the CPU.
+// CUDA device if one is available, else the CPU. [Select] is the form that
+// returns an error instead, for programs that report it.
 func Default() Device {
-	if s, ok := os.LookupEnv(EnvVar); ok && strings.TrimSpace(s) != "" {
-		d, err := Parse(s)
+	d, err := Select("")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}
+
+// Select returns the device named name (cpu, cuda, cuda:N), or with an
+// empty name the default device (see [Default]). The device must be
+// available (see [Lookup]). TAPEGRAD_DEVICE is checked even when name is
+// given, since tensors made without a device use Default. Errors are one
+// line naming the bad value and the accepted forms, and match [ErrParse] or
+// [ErrUnavailable].
+func Select(name string) (Device, error) {
+	check := func(what, v string) (Device, error) {
+		d, err := Parse(v)
 		if err != nil {
-			panic(fmt.Sprintf("device: %s=%q: %v", EnvVar, s, err))
+			return Device{}, fmt.Errorf("bad %s %q: %w: the accepted forms are cpu, cuda, cuda:N", what, v, ErrParse)
 		}
 		if _, err := Lookup(d); err != nil {
-			panic(fmt.Sprintf("device: %s=%q: %v", EnvVar, s, err))
+			return Device{}, fmt.Errorf("%s %q: %w", what, v, err)
 		}
-		return d
+		return d, nil
+	}
+	if s, ok := os.LookupEnv(EnvVar); ok && strings.TrimSpace(s) != "" {
+		d, err := check(EnvVar, s)
+		if err != nil || name == "" {
+			return d, err
+		}
+	}
+	if name != "" {
+		return check("device name", name)
 	}
 	for _, d := range Available() {
 		if d.kind == KindCUDA {
-			return d
+			return d, nil
 		}
 	}
-	return CPU()
+	return CPU(), nil
 }

@@ -15,6 +15,13 @@
 # written) as the toolchain race and does not fail on it; any other failure
 # fails.
 #
+# Minimising a new interesting input is bounded separately
+# (-fuzzminimizetime): by 10000 executions in count mode and, in duration
+# mode, by a fifth of the budget but at most 30 s (at least 1 s). With the
+# whole budget as the minimisation limit, one input could eat the rest of
+# the run: FuzzRead once spent the last 60 s of a 150 s run minimising, with
+# no new executions. Minimisation time counts against -fuzztime.
+#
 # Go fuzzes one target of one package at a time, so the targets run one
 # after another. New inputs that widen coverage go to Go's cache
 # ($(go env GOCACHE)/fuzz), not into the repository; a failing input is
@@ -39,6 +46,7 @@ targets=(
 	"./tensor FuzzArray"
 	"./tensor FuzzBroadcast"
 	"./tensor FuzzViews"
+	"./tensor FuzzShapes"
 	"./npy FuzzRead"
 )
 
@@ -48,9 +56,16 @@ failed=0
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"
 	printf '=== %s %s (%s)\n' "$pkg" "$name" "$budget"
-	# Minimising a new interesting input is bounded too: by the same
-	# duration, or by 10000 executions in count mode.
-	if [ "$unit" = s ]; then minimize=$budget; else minimize=10000x; fi
+	# Minimising a new interesting input is bounded too (see the header):
+	# min(budget/5, 30 s), at least 1 s, or 10000 executions in count mode.
+	if [ "$unit" = s ]; then
+		minimize=$((count / 5))
+		if [ "$minimize" -gt 30 ]; then minimize=30; fi
+		if [ "$minimize" -lt 1 ]; then minimize=1; fi
+		minimize=${minimize}s
+	else
+		minimize=10000x
+	fi
 	if go test "$pkg" -run '^$' -fuzz "^${name}\$" -fuzztime "$budget" -fuzzminimizetime "$minimize" 2>&1 | tee "$log"; then
 		continue
 	fi

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"image/color"
 	"io"
 	"log"
 	"math"
@@ -63,7 +64,8 @@ type epochStats struct {
 // result is a whole run.
 type result struct {
 	Epochs []epochStats
-	Losses []float64 // the loss of every step, for determinism checks
+	Losses []float64 // the loss of every step (for the plot and determinism checks)
+	Steps  int       // steps per epoch
 }
 
 func buildModel(name string, d device.Device) (nn.Sequential, error) {
@@ -122,8 +124,8 @@ func train(cfg config) (*result, error) {
 	on := data.On(cfg.Device)
 	xTest, yTest := images(testSet.Images(on)), testSet.Labels(on)
 
-	res := &result{}
 	steps := trainSet.NumBatches(cfg.Batch)
+	res := &result{Steps: steps}
 	for epoch := 0; epoch < cfg.Epochs; epoch++ {
 		start := time.Now()
 		var sum float64
@@ -182,39 +184,102 @@ func progress(w io.Writer, epoch, epochs, seen, total int, elapsed time.Duration
 	fmt.Fprintf(w, "\repoch %d/%d [%s] %5d/%d  %7.0f items/s  loss %.4f", epoch, epochs, bar, seen, total, rate, loss)
 }
 
-// writePlot draws the training loss and test accuracy per epoch.
+// writePlot draws the training loss against epochs (every step's loss as
+// a thin line, its running mean over about a fiftieth of an epoch as a
+// thick one) and the test accuracy after each epoch. The axes are clamped
+// to valid ranges: the loss from 0, the accuracy within [0, 1], epochs from
+// 0 to the number of epochs, so a one-epoch run shows a line and a point,
+// not a dot on an arbitrary scale.
 func writePlot(path string, res *result, title string) error {
-	lossPts := make(plotter.XYs, len(res.Epochs))
+	epochs := float64(max(len(res.Epochs), 1))
+	lp := plot.New()
+	lp.Title.Text = title + ": training loss"
+	lp.X.Label.Text = "epoch"
+	lp.Y.Label.Text = "cross-entropy"
+	lp.Add(plotter.NewGrid())
+	maxLoss := 0.0
+	if n := len(res.Losses); n > 0 {
+		steps := res.Steps
+		if steps <= 0 {
+			steps = max(n/len(res.Epochs), 1)
+		}
+		raw := make(plotter.XYs, n)
+		for i, l := range res.Losses {
+			raw[i] = plotter.XY{X: float64(i+1) / float64(steps), Y: l}
+			maxLoss = math.Max(maxLoss, l)
+		}
+		window := max(steps/50, 1)
+		smooth := make(plotter.XYs, n)
+		sum := 0.0
+		for i, l := range res.Losses {
+			sum += l
+			if i >= window {
+				sum -= res.Losses[i-window]
+			}
+			smooth[i] = plotter.XY{X: raw[i].X, Y: sum / float64(min(i+1, window))}
+		}
+		rl, err := plotter.NewLine(raw)
+		if err != nil {
+			return err
+		}
+		rl.Color = color.RGBA{R: 160, G: 190, B: 230, A: 255}
+		rl.Width = vg.Points(0.5)
+		sl, err := plotter.NewLine(smooth)
+		if err != nil {
+			return err
+		}
+		sl.Color = color.RGBA{R: 20, G: 70, B: 160, A: 255}
+		sl.Width = vg.Points(1.5)
+		lp.Add(rl, sl)
+		lp.Legend.Add("every step", rl)
+		lp.Legend.Add(fmt.Sprintf("mean of %d steps", window), sl)
+		lp.Legend.Top = true
+	}
+	epochLoss := make(plotter.XYs, len(res.Epochs))
 	accPts := make(plotter.XYs, len(res.Epochs))
 	for i, e := range res.Epochs {
-		lossPts[i] = plotter.XY{X: float64(i + 1), Y: e.Loss}
+		epochLoss[i] = plotter.XY{X: float64(i + 1), Y: e.Loss}
 		accPts[i] = plotter.XY{X: float64(i + 1), Y: e.Accuracy}
+		maxLoss = math.Max(maxLoss, e.Loss)
 	}
-	mk := func(name, ylabel string, pts plotter.XYs) (*plot.Plot, error) {
-		p := plot.New()
-		p.Title.Text = title + ": " + name
-		p.X.Label.Text = "epoch"
-		p.Y.Label.Text = ylabel
-		p.Add(plotter.NewGrid())
-		l, s, err := plotter.NewLinePoints(pts)
+	if len(epochLoss) > 0 {
+		s, err := plotter.NewScatter(epochLoss)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		s.Shape = draw.CircleGlyph{}
-		p.Add(l, s)
-		return p, nil
+		s.Radius = vg.Points(3)
+		s.Color = color.RGBA{R: 200, G: 60, B: 20, A: 255}
+		lp.Add(s)
+		lp.Legend.Add("epoch mean", s)
+		lp.Legend.Top = true
 	}
-	lp, err := mk("training loss", "mean cross-entropy", lossPts)
-	if err != nil {
-		return err
+	if maxLoss == 0 || math.IsNaN(maxLoss) || math.IsInf(maxLoss, 0) {
+		maxLoss = 1
 	}
-	ap, err := mk("test accuracy", "accuracy", accPts)
-	if err != nil {
-		return err
+	lp.X.Min, lp.X.Max = 0, epochs
+	lp.Y.Min, lp.Y.Max = 0, maxLoss*1.05
+
+	ap := plot.New()
+	ap.Title.Text = title + ": test accuracy"
+	ap.X.Label.Text = "epoch"
+	ap.Y.Label.Text = "accuracy"
+	ap.Add(plotter.NewGrid())
+	if len(accPts) > 0 {
+		l, s, err := plotter.NewLinePoints(accPts)
+		if err != nil {
+			return err
+		}
+		s.Shape = draw.CircleGlyph{}
+		s.Radius = vg.Points(3)
+		ap.Add(l, s)
 	}
+	ap.X.Min, ap.X.Max = 0, epochs
+	ap.Y.Min, ap.Y.Max = 0, 1
+
 	img := vgimg.New(10*vg.Inch, 4*vg.Inch)
 	dc := draw.New(img)
-	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 5, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 2, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2}
+	tiles := draw.Tiles{Rows: 1, Cols: 2, PadX: vg.Millimeter * 5, PadLeft: vg.Millimeter * 2, PadRight: vg.Millimeter * 4, PadTop: vg.Millimeter * 2, PadBottom: vg.Millimeter * 2}
 	canvases := plot.Align([][]*plot.Plot{{lp, ap}}, tiles, dc)
 	lp.Draw(canvases[0][0])
 	ap.Draw(canvases[0][1])
@@ -244,14 +309,12 @@ func main() {
 	plotPath := flag.String("plot", "", "write the loss and accuracy curves to this PNG file")
 	flag.Parse()
 
-	cfg.Device = device.Default()
-	if *dev != "" {
-		d, err := device.Parse(*dev)
-		if err != nil {
-			log.Fatal(err)
-		}
-		cfg.Device = d
+	d, err := device.Select(*dev)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fashion-mnist:", err)
+		os.Exit(2)
 	}
+	cfg.Device = d
 	if cfg.LR == 0 {
 		cfg.LR = 1e-3
 		if cfg.Optimizer == "sgd" {

@@ -2,6 +2,10 @@ package main
 
 import (
 	"errors"
+	"fmt"
+	"image/png"
+	"math"
+	"os"
 	"path/filepath"
 	"testing"
 
@@ -91,10 +95,41 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// TestPlot draws a one-epoch run (the case that used to show single dots
+// on impossible axes) and a three-epoch run from synthetic losses, and
+// checks that the files are PNG images of the intended size. With
+// TAPEGRAD_TEST_PLOT_DIR set the images are written there, for a look.
 func TestPlot(t *testing.T) {
-	res := &result{Epochs: []epochStats{{Loss: 1, Accuracy: 0.5}, {Loss: 0.5, Accuracy: 0.8}}}
-	path := filepath.Join(t.TempDir(), "curves.png")
-	if err := writePlot(path, res, "test"); err != nil {
+	dir := os.Getenv("TAPEGRAD_TEST_PLOT_DIR")
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	for _, epochs := range []int{1, 3} {
+		const steps = 469
+		res := &result{Steps: steps}
+		for i := range epochs * steps {
+			// A decaying loss with deterministic noise.
+			res.Losses = append(res.Losses, 0.35+2*math.Exp(-float64(i)/40)+0.1*math.Sin(float64(i)*1.7))
+		}
+		for e := range epochs {
+			res.Epochs = append(res.Epochs, epochStats{Loss: 0.5 - 0.05*float64(e), Accuracy: 0.85 + 0.01*float64(e)})
+		}
+		path := filepath.Join(dir, fmt.Sprintf("curves-%d.png", epochs))
+		if err := writePlot(path, res, "test"); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := png.DecodeConfig(f)
+		f.Close()
+		if err != nil || cfg.Width != 960 || cfg.Height != 384 {
+			t.Errorf("%s: %+v, %v; want a 960×384 PNG (10×4 inches at 96 dpi)", path, cfg, err)
+		}
+	}
+	// No steps at all (nothing trained) still draws valid axes.
+	if err := writePlot(filepath.Join(dir, "empty.png"), &result{}, "test"); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -23,21 +23,28 @@
 // # Optimiser state
 //
 // Tensor names are free-form strings. By convention, parameters use their
-// plain names and an optimiser stores its state under a prefix, one tensor
-// per parameter and slot ("adam/m/fc1.w", "adam/v/fc1.w") and scalars such
-// as the step count in the metadata ("adam/step"). [Checkpoint.Put] and
-// [Checkpoint.Prefixed] add and extract such groups.
+// plain names and an optimiser stores its State() under a prefix with
+// [Checkpoint.Put]: ck.Put("adam", opt.State()) stores "adam/m.0",
+// "adam/v.0", ..., "adam/steps" (optim names a slot by the parameter's
+// position in its list, and keeps the step count as a 0-d tensor), and
+// opt.Restore(ck.Prefixed("adam")) reads them back ([Checkpoint.Prefixed]
+// gives back exactly the map Restore wants).
 //
 // # Safety
 //
 // [Save] is atomic: it writes a temporary file in the target's directory,
 // fsyncs it, renames it over the target and fsyncs the directory, so a
 // crash leaves either the old file or the new one, never a mixture, and
-// concurrent Saves to one path leave one of them whole. A crash can leave
-// a temporary file (named ".NAME.tmp*") behind; it is never read, and
-// deleting it is safe.
+// concurrent Saves to one path leave one of them whole. Saving to a
+// symbolic link replaces the file the link points to. A crash can leave a
+// temporary file (named ".NAME.tmp.HOST.PID.RANDOM") behind; it is never
+// read, deleting it is safe, and the next Save of the same target removes
+// it once its writer is known to be dead (same machine, process gone) or
+// it has not changed for an hour (see internal/atomicfile for the rule).
 //
-// [Load] reads the whole file and verifies it before returning anything:
+// [Load] checks the magic and the version first and reads only the length
+// the header declares (for a regular file, only if the file has exactly
+// that size), then verifies the whole checkpoint before returning anything:
 // a truncated or corrupted file is reported with an error matching
 // [ErrCorrupt], a file of another format version with [ErrVersion], and
 // nothing is half-loaded.

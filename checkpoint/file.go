@@ -2,12 +2,10 @@ package checkpoint
 
 import (
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
-	"runtime"
 	"slices"
 
+	"github.com/tapegrad/tapegrad/internal/atomicfile"
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
@@ -16,59 +14,27 @@ import (
 var beforeRename func(tmp string) error
 
 // Save writes c to path atomically (see the package documentation). A
-// new file gets mode 0644; a replaced file keeps its mode.
-func Save(path string, c *Checkpoint) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
+// new file gets mode 0644; a replaced file keeps its mode. If path is a
+// symbolic link, the file it points to is replaced and the link stays.
+// A nil c, an empty tensor name or a nil tensor is an error matching
+// [ErrInvalid], and then nothing is written.
+func Save(path string, c *Checkpoint) error {
+	if err := c.check(); err != nil {
+		return withPath(err, path)
 	}
-	mode := fs.FileMode(0o644)
-	if st, err := os.Stat(path); err == nil {
-		mode = st.Mode().Perm()
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
+	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
 		return &Error{Path: path, Err: err}
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
+	// Abort removes the temporary file on every failure, panics included,
+	// and does nothing after a successful Commit.
+	defer f.Abort()
+	f.BeforeRename = beforeRename
 	if err := Write(f, c); err != nil {
 		return withPath(err, path)
 	}
-	if err := f.Chmod(mode); err != nil {
+	if err := f.Commit(); err != nil {
 		return &Error{Path: path, Err: err}
-	}
-	if err := f.Sync(); err != nil {
-		return &Error{Path: path, Err: err}
-	}
-	if err := f.Close(); err != nil {
-		return &Error{Path: path, Err: err}
-	}
-	if beforeRename != nil {
-		if err := beforeRename(tmp); err != nil {
-			return &Error{Path: path, Err: err}
-		}
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return &Error{Path: path, Err: err}
-	}
-	// Make the rename durable. Windows cannot open directories for
-	// syncing; its renames are as durable as its file system makes them.
-	if runtime.GOOS != "windows" {
-		d, err := os.Open(dir)
-		if err != nil {
-			return &Error{Path: path, Detail: "syncing the directory", Err: err}
-		}
-		serr := d.Sync()
-		d.Close()
-		if serr != nil {
-			return &Error{Path: path, Detail: "syncing the directory", Err: serr}
-		}
 	}
 	return nil
 }
@@ -94,9 +60,18 @@ func load(path string, optsFor func(string) []tensor.Option) (*Checkpoint, error
 
 // readFile reads and decodes (checks) the checkpoint file at path.
 func readFile(path string) (*decoded, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, &Error{Err: err}
+	}
+	defer f.Close()
+	size := int64(-1)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
+	b, err := readAll(f, size)
+	if err != nil {
+		return nil, withPath(err, path)
 	}
 	d, err := decode(b)
 	if err != nil {

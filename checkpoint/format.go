@@ -20,17 +20,15 @@ const (
 
 // Write writes c to w in the checkpoint format (see the package
 // documentation). Tensors may be on any device and in any layout.
+//
+// A nil c, an empty tensor name or a nil tensor is an error matching
+// [ErrInvalid], and then nothing is written.
 func Write(w io.Writer, c *Checkpoint) error {
+	if err := c.check(); err != nil {
+		return err
+	}
 	names := sortedKeys(c.Tensors)
 	keys := sortedKeys(c.Metadata)
-	for _, n := range names {
-		if n == "" {
-			return &Error{Kind: ErrInvalid, Detail: "empty tensor name"}
-		}
-		if c.Tensors[n] == nil {
-			return &Error{Kind: ErrInvalid, Detail: fmt.Sprintf("tensor %q is nil", n)}
-		}
-	}
 
 	// The body's length, from the shapes.
 	body := uint64(4)
@@ -90,6 +88,90 @@ func Write(w io.Writer, c *Checkpoint) error {
 		return &Error{Err: err}
 	}
 	return nil
+}
+
+// check reports what makes c impossible to store, if anything.
+func (c *Checkpoint) check() error {
+	if c == nil {
+		return &Error{Kind: ErrInvalid, Detail: "nil *Checkpoint"}
+	}
+	for _, n := range sortedKeys(c.Tensors) {
+		if n == "" {
+			return &Error{Kind: ErrInvalid, Detail: "empty tensor name"}
+		}
+		if c.Tensors[n] == nil {
+			return &Error{Kind: ErrInvalid, Detail: fmt.Sprintf("tensor %q is nil", n)}
+		}
+	}
+	return nil
+}
+
+// readAll reads one checkpoint's bytes from r, which holds size bytes
+// (-1: unknown, a pipe or a device). It checks the magic and the version
+// before reading further and then reads exactly what the header declares:
+// with a known size it first checks that the size matches and allocates
+// once; otherwise it reads in chunks that grow up to the declared length,
+// so a header that promises more than r holds costs only what r holds.
+// Anything after the declared end is an error.
+func readAll(r io.Reader, size int64) ([]byte, error) {
+	var hdr [headerLen]byte
+	n, err := io.ReadFull(r, hdr[:])
+	if n < len(magic) && string(hdr[:n]) != magic[:n] || n >= len(magic) && string(hdr[:len(magic)]) != magic {
+		return nil, corrupt("not a tapegrad checkpoint (bad magic)")
+	}
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return nil, corrupt("truncated to %d bytes", n)
+	}
+	if err != nil {
+		return nil, &Error{Err: err}
+	}
+	if v := binary.LittleEndian.Uint32(hdr[8:]); v != Version {
+		return nil, &Error{Kind: ErrVersion, Detail: fmt.Sprintf("format version %d; this build reads version %d", v, Version)}
+	}
+	body := binary.LittleEndian.Uint64(hdr[16:])
+	if body > math.MaxInt-uint64(headerLen+sumLen) {
+		return nil, corrupt("header declares a body of %d bytes, too many for this machine", body)
+	}
+	total := headerLen + int(body) + sumLen
+	if size >= 0 {
+		if size != int64(total) {
+			return nil, corrupt("file has %d bytes, its header promises %d", size, total)
+		}
+		b := make([]byte, total)
+		copy(b, hdr[:])
+		if k, err := io.ReadFull(r, b[headerLen:]); err != nil {
+			if err == io.EOF || err == io.ErrUnexpectedEOF {
+				return nil, corrupt("file has %d bytes, its header promises %d", headerLen+k, total)
+			}
+			return nil, &Error{Err: err}
+		}
+		return b, nil
+	}
+	const chunk = 1 << 20
+	b := make([]byte, headerLen, min(total, headerLen+chunk))
+	copy(b, hdr[:])
+	for len(b) < total {
+		if len(b) == cap(b) {
+			// Grow by doubling, at most to the declared length: what is
+			// allocated stays within a small factor of what r delivered.
+			nb := make([]byte, len(b), min(total, 2*cap(b)))
+			copy(nb, b)
+			b = nb
+		}
+		k, err := io.ReadFull(r, b[len(b):cap(b)])
+		b = b[:len(b)+k]
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			return nil, corrupt("file has %d bytes, its header promises %d", len(b), total)
+		}
+		if err != nil {
+			return nil, &Error{Err: err}
+		}
+	}
+	var one [1]byte
+	if k, _ := io.ReadFull(r, one[:]); k != 0 {
+		return nil, corrupt("more bytes than the %d its header promises", total)
+	}
+	return b, nil
 }
 
 // writeValues copies t to the host and writes its elements.
@@ -296,13 +378,13 @@ func (e entry) build(opts []tensor.Option) *tensor.Tensor {
 	return tensor.FromSlice(v, e.shape, opts...)
 }
 
-// Read reads a whole checkpoint from r, verifies it and returns its
+// Read reads one checkpoint from r, to the end of r, verifies it and returns its
 // tensors, made with the tensor constructor options opts (tensor.On to
 // choose the device). See [Load].
 func Read(r io.Reader, opts ...tensor.Option) (*Checkpoint, error) {
-	b, err := io.ReadAll(r)
+	b, err := readAll(r, -1)
 	if err != nil {
-		return nil, &Error{Err: err}
+		return nil, err
 	}
 	d, err := decode(b)
 	if err != nil {

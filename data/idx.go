@@ -249,7 +249,7 @@ func readIDXFile(path string, want *expect) (*IDX, error) {
 // decodeIDX reads one IDX array from r, which holds size bytes (-1:
 // unknown), checking the header against want (nil: any IDX array).
 func decodeIDX(r io.Reader, path string, size int64, want *expect) (*IDX, error) {
-	br := bufio.NewReaderSize(r, 256<<10)
+	br := bufio.NewReaderSize(r, 64<<10)
 	var src io.Reader = br
 	gz := false
 	if b, _ := br.Peek(2); len(b) == 2 && b[0] == 0x1f && b[1] == 0x8b {
@@ -312,6 +312,9 @@ func decodeIDX(r io.Reader, path string, size int64, want *expect) (*IDX, error)
 		return nil, formatErr(path, nil, "the header declares %s %ss, too many for this machine", dimsString(dims), typ)
 	}
 	declared := fmt.Sprintf("%s %ss (%d bytes)", dimsString(dims), typ, nbytes)
+	if nbytes > MaxIDXBytes {
+		return nil, formatErr(path, nil, "the header declares %s, more than the limit data.MaxIDXBytes = %d", declared, MaxIDXBytes)
+	}
 
 	// With a known size the data's length can be checked before reading.
 	if size >= 0 {
@@ -324,9 +327,20 @@ func decodeIDX(r io.Reader, path string, size int64, want *expect) (*IDX, error)
 		}
 	}
 
-	buf, err := readN(src, int(nbytes))
+	// A plain file's size was checked above: allocate the data at once.
+	// A stream's length is unknown (a gzip stream can expand a thousand
+	// times): read it in chunks first.
+	var out *sink
+	var got int
+	var err error
+	if size >= 0 {
+		out = newSink(typ, int(count))
+		got, err = out.fill(src)
+	} else {
+		out, got, err = readChunked(src, typ, int(count))
+	}
 	if err != nil {
-		return nil, readErr(path, gz, err, fmt.Sprintf("truncated data: the header declares %s, the %s ends after %d", declared, stream, len(buf)))
+		return nil, readErr(path, gz, err, fmt.Sprintf("truncated data: the header declares %s, the %s ends after %d", declared, stream, got))
 	}
 	// Read to the end: this checks the gzip checksum, and that nothing
 	// follows the data.
@@ -341,68 +355,130 @@ func decodeIDX(r io.Reader, path string, size int64, want *expect) (*IDX, error)
 		return nil, readErr(path, gz, err, "truncated gzip stream: it ends after the data, before its checksum")
 	}
 
-	x := &IDX{Type: typ, Dims: dims}
-	switch typ {
-	case IDXUint8:
-		x.Data = buf
-	case IDXInt8:
-		v := make([]int8, len(buf))
-		for i, b := range buf {
-			v[i] = int8(b)
-		}
-		x.Data = v
-	case IDXInt16:
-		v := make([]int16, len(buf)/2)
-		for i := range v {
-			v[i] = int16(binary.BigEndian.Uint16(buf[2*i:]))
-		}
-		x.Data = v
-	case IDXInt32:
-		v := make([]int32, len(buf)/4)
-		for i := range v {
-			v[i] = int32(binary.BigEndian.Uint32(buf[4*i:]))
-		}
-		x.Data = v
-	case IDXFloat32:
-		v := make([]float32, len(buf)/4)
-		for i := range v {
-			v[i] = math.Float32frombits(binary.BigEndian.Uint32(buf[4*i:]))
-		}
-		x.Data = v
-	case IDXFloat64:
-		v := make([]float64, len(buf)/8)
-		for i := range v {
-			v[i] = math.Float64frombits(binary.BigEndian.Uint64(buf[8*i:]))
-		}
-		x.Data = v
-	}
-	return x, nil
+	return &IDX{Type: typ, Dims: dims, Data: out.data}, nil
 }
 
-// readN reads exactly n bytes. Above 64 MiB it grows its buffer as data
-// arrives, so that a corrupt header cannot make it allocate more than about
-// twice what the stream holds. It returns what it read and the error, if any.
-func readN(r io.Reader, n int) ([]byte, error) {
-	const step = 64 << 20
-	if n <= step {
-		buf := make([]byte, n)
-		k, err := io.ReadFull(r, buf)
-		return buf[:k], err
+// MaxIDXBytes is the largest amount of element data, in bytes, that
+// [ReadIDX], [DecodeIDX] and the dataset loaders accept: a header that
+// declares more is refused with an [*Error] of kind [ErrFormat] before
+// anything is allocated. Raise it to read larger files. Set it before
+// reading, not concurrently with readers.
+var MaxIDXBytes int64 = 4 << 30
+
+// sink is the data of an IDX array being filled from big-endian bytes.
+type sink struct {
+	data any // []uint8, []int8, []int16, []int32, []float32 or []float64
+	size int // bytes per element
+	pos  int // elements filled
+	n    int // elements in all
+}
+
+func newSink(typ IDXType, n int) *sink {
+	s := &sink{size: typ.Size(), n: n}
+	switch typ {
+	case IDXUint8:
+		s.data = make([]uint8, n)
+	case IDXInt8:
+		s.data = make([]int8, n)
+	case IDXInt16:
+		s.data = make([]int16, n)
+	case IDXInt32:
+		s.data = make([]int32, n)
+	case IDXFloat32:
+		s.data = make([]float32, n)
+	case IDXFloat64:
+		s.data = make([]float64, n)
 	}
-	buf := make([]byte, 0, step)
-	for len(buf) < n {
-		if len(buf) == cap(buf) {
-			nb := make([]byte, len(buf), min(2*cap(buf), n))
-			copy(nb, buf)
-			buf = nb
+	return s
+}
+
+// put decodes raw, whole elements, into the next elements.
+func (s *sink) put(raw []byte) {
+	i := s.pos
+	switch v := s.data.(type) {
+	case []uint8:
+		copy(v[i:], raw)
+	case []int8:
+		for j, b := range raw {
+			v[i+j] = int8(b)
 		}
-		k, err := io.ReadFull(r, buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+k]
+	case []int16:
+		for j := 0; j+2 <= len(raw); j += 2 {
+			v[i+j/2] = int16(binary.BigEndian.Uint16(raw[j:]))
+		}
+	case []int32:
+		for j := 0; j+4 <= len(raw); j += 4 {
+			v[i+j/4] = int32(binary.BigEndian.Uint32(raw[j:]))
+		}
+	case []float32:
+		for j := 0; j+4 <= len(raw); j += 4 {
+			v[i+j/4] = math.Float32frombits(binary.BigEndian.Uint32(raw[j:]))
+		}
+	case []float64:
+		for j := 0; j+8 <= len(raw); j += 8 {
+			v[i+j/8] = math.Float64frombits(binary.BigEndian.Uint64(raw[j:]))
+		}
+	}
+	s.pos += len(raw) / s.size
+}
+
+// fill reads the remaining elements from r straight into the data (bytes)
+// or through a small buffer, and returns the number of bytes read.
+func (s *sink) fill(r io.Reader) (int, error) {
+	if v, ok := s.data.([]uint8); ok {
+		k, err := io.ReadFull(r, v[s.pos:])
+		s.pos += k
+		return k, err
+	}
+	start := s.pos * s.size
+	raw := make([]byte, min((s.n-s.pos)*s.size, 64<<10))
+	for s.pos < s.n {
+		k, err := io.ReadFull(r, raw[:min(len(raw), (s.n-s.pos)*s.size)])
+		s.put(raw[:k-k%s.size])
 		if err != nil {
-			return buf, err
+			return s.pos*s.size + k%s.size - start, err
 		}
 	}
-	return buf, nil
+	return s.pos*s.size - start, nil
+}
+
+// Chunk sizes of readChunked: the first chunk, and the largest.
+const (
+	firstChunk = 64 << 10
+	maxChunk   = 1 << 20
+)
+
+// readChunked reads n elements of typ from a stream of unknown length.
+// It reads the bytes into chunks that grow with what has arrived (up to
+// maxChunk), and allocates the data only once all of it has arrived, so a
+// header that declares more than the stream holds costs about what the
+// stream holds. A complete array costs its bytes twice (chunks, then
+// data), except one that fits in the first chunk, which is read in place.
+// It returns the number of bytes read.
+func readChunked(r io.Reader, typ IDXType, n int) (*sink, int, error) {
+	total := n * typ.Size()
+	if total <= firstChunk {
+		s := newSink(typ, n)
+		k, err := s.fill(r)
+		return s, k, err
+	}
+	var chunks [][]byte
+	got := 0
+	for got < total {
+		c := make([]byte, min(total-got, max(firstChunk, min(got, maxChunk))))
+		k, err := io.ReadFull(r, c)
+		got += k
+		if err != nil {
+			return nil, got, err
+		}
+		chunks = append(chunks, c)
+	}
+	s := newSink(typ, n)
+	for i, c := range chunks {
+		s.put(c) // every chunk but the last is a multiple of 8 bytes
+		chunks[i] = nil
+	}
+	return s, got, nil
 }
 
 // readErr classifies an error from reading an IDX stream: the end of the

@@ -3,11 +3,13 @@ package npy
 import (
 	"bufio"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 
+	"github.com/tapegrad/tapegrad/internal/atomicfile"
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
@@ -73,31 +75,30 @@ func writeData(w io.Writer, f32 []float32, f64 []float64) error {
 }
 
 // Save writes t to the file path in .npy format (see [Write]), replacing
-// the file if it exists.
+// the file atomically: the data goes to a temporary file in the same
+// directory, which is synced and then renamed over path, so a crash or a
+// full disk leaves either the old file or the new one, never a partial
+// one. If path is a symbolic link, the file it points to is replaced. A
+// new file gets mode 0644, a replaced one keeps its mode. Temporary files
+// left by crashed saves of the same path are removed (see
+// internal/atomicfile for the rule: their writer is a dead process, or
+// they have not changed for an hour).
 func Save(path string, t *tensor.Tensor) error {
 	return saveFile(path, func(w io.Writer) error { return Write(w, t) })
 }
 
-// saveFile creates (or truncates) the file path and writes it with write
-// through a buffer; errors name the file.
-func saveFile(path string, write func(io.Writer) error) (err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return &Error{Err: err}
+// saveFile replaces the file path atomically with what write writes;
+// errors name the file.
+func saveFile(path string, write func(io.Writer) error) error {
+	err := atomicfile.WriteFile(path, 0o644, write)
+	if err == nil {
+		return nil
 	}
-	defer func() {
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = &Error{Err: cerr}
-		}
-	}()
-	bw := bufio.NewWriterSize(f, 1<<16)
-	if err := write(bw); err != nil {
+	var e *Error
+	if errors.As(err, &e) {
 		return inFile(err, path)
 	}
-	if err := bw.Flush(); err != nil {
-		return &Error{File: path, Err: err}
-	}
-	return nil
+	return &Error{File: path, Err: err}
 }
 
 // Read reads one .npy array from r and returns it as a new tensor; opts
@@ -108,11 +109,12 @@ func saveFile(path string, write func(io.Writer) error) (err error) {
 // package documentation); an error placing the tensor (an unavailable
 // device) is the *tensor.Error of the constructor.
 func Read(r io.Reader, opts ...tensor.Option) (*tensor.Tensor, error) {
-	return read(r, -1, opts)
+	return read(r, input{size: -1}, opts)
 }
 
 // Load reads the .npy file at path (see [Read]). The file must hold
-// exactly one array: trailing bytes are an error.
+// exactly one array: trailing bytes are an error. The header is checked
+// against the file's size before the data is allocated.
 func Load(path string, opts ...tensor.Option) (*tensor.Tensor, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -123,38 +125,128 @@ func Load(path string, opts ...tensor.Option) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, &Error{Err: err}
 	}
-	t, err := read(bufio.NewReaderSize(f, 1<<16), st.Size(), opts)
+	in := input{size: -1}
+	if st.Mode().IsRegular() {
+		in = input{size: st.Size(), backed: true}
+	}
+	t, err := read(bufio.NewReaderSize(f, 1<<16), in, opts)
 	return t, inFile(err, path)
 }
 
-// read reads one array. size is the number of bytes r holds, or -1 when
-// unknown (a stream: read exactly one array).
-func read(r io.Reader, size int64, opts []tensor.Option) (*tensor.Tensor, error) {
-	h, hdrBytes, err := readHeader(r)
+// MaxBytes is the largest amount of array data, in bytes as stored
+// (elements × 4 or 8), that [Read], [Load], [ReadNPZ] and [LoadNPZ]
+// accept: a header that declares more is refused with an [*Error] of kind
+// [ErrFormat], as a shape whose size overflows is, before anything is
+// allocated.
+// Raise it to read larger arrays. It is read once per array; set it
+// before reading, not concurrently with readers.
+var MaxBytes int64 = 4 << 30
+
+// input describes what a reader reads from.
+type input struct {
+	// size is the number of bytes the reader holds, or -1 when unknown (a
+	// stream: read exactly one array).
+	size int64
+	// backed: size is that of stored bytes (a plain file, a stored zip
+	// member), so the data can be allocated in one piece once size has
+	// been checked. Otherwise (a stream, a deflated member) the data is
+	// read in pieces, so that a header that lies about the length of a
+	// compressed stream costs no more memory than the stream holds.
+	backed bool
+}
+
+// Sizes of the pieces in which the data of a stream is read.
+const (
+	firstPiece = 64 << 10
+	maxPiece   = 1 << 20
+)
+
+// read reads one array.
+func read(r io.Reader, in input, opts []tensor.Option) (*tensor.Tensor, error) {
+	h, hdrBytes, err := readHeader(r, in.size)
 	if err != nil {
 		return nil, err
 	}
 	need := int64(h.n) * int64(h.itemBytes)
-	if size >= 0 && size-hdrBytes != need {
+	if in.size >= 0 && in.size-hdrBytes != need {
 		return nil, &Error{Kind: ErrFormat, Detail: fmt.Sprintf(
-			"wrong data length: %d bytes of data, but shape %v of %s needs %d", size-hdrBytes, shapeRepr(h.shape), h.descr, need)}
+			"wrong data length: %d bytes of data, but shape %v of %s needs %d", in.size-hdrBytes, shapeRepr(h.shape), h.descr, need)}
 	}
-	raw, err := readN(r, need)
-	if err != nil {
-		return nil, &Error{Kind: ErrFormat, Detail: fmt.Sprintf(
-			"truncated data: shape %v of %s needs %d bytes, got %d", shapeRepr(h.shape), h.descr, need, len(raw)), Err: err}
+	if need > MaxBytes {
+		return nil, &Error{Kind: ErrFormat, Detail: fmt.Sprintf("shape %s of %s declares %d bytes of data, more than the limit npy.MaxBytes = %d",
+			shapeRepr(h.shape), h.descr, need, MaxBytes)}
 	}
-	var t *tensor.Tensor
-	terr := tensor.Maybe(func() {
-		big := h.descr[0] == '>'
-		if h.itemBytes == 4 {
-			t = tensor.FromSlice(decode32(raw, big), h.shape, opts...)
-		} else {
-			t = tensor.FromSlice(decode64(raw, big), h.shape, opts...)
+	if h.itemBytes == 4 {
+		return readData[float32](r, h, in.backed, opts)
+	}
+	return readData[float64](r, h, in.backed, opts)
+}
+
+// readData reads the elements of h from r and makes the tensor. The
+// elements are decoded from a small buffer into a slice of the element
+// type: for a backed input one slice of all of them, which the tensor
+// constructor copies (twice the data in all); otherwise slices of at most
+// maxPiece bytes, each made into a tensor as it fills, which are then
+// concatenated (again twice the data, plus a piece), so that memory grows
+// only as data arrives.
+func readData[T float32 | float64](r io.Reader, h header, backed bool, opts []tensor.Option) (*tensor.Tensor, error) {
+	size := h.itemBytes
+	need := h.n * size
+	pieceLen := h.n
+	if !backed {
+		pieceLen = min(h.n, firstPiece/size)
+	}
+	raw := make([]byte, min(need, 64<<10))
+	var bo binary.ByteOrder = binary.LittleEndian
+	if h.descr[0] == '>' {
+		bo = binary.BigEndian
+	}
+	var (
+		buf    []T
+		pieces []*tensor.Tensor
+		t      *tensor.Tensor
+	)
+	defer func() {
+		for _, p := range pieces {
+			p.Release()
 		}
-	})
-	if terr != nil {
-		return nil, terr
+	}()
+	for done := 0; done < h.n || t == nil; {
+		if len(buf) < pieceLen {
+			buf = make([]T, pieceLen)
+		}
+		m := min(pieceLen, h.n-done)
+		for i := 0; i < m; {
+			k, err := io.ReadFull(r, raw[:min(len(raw), (m-i)*size)])
+			for j := 0; j+size <= k; j += size {
+				if size == 4 {
+					buf[i] = T(math.Float32frombits(bo.Uint32(raw[j:])))
+				} else {
+					buf[i] = T(math.Float64frombits(bo.Uint64(raw[j:])))
+				}
+				i++
+			}
+			if err != nil {
+				got := (done+i)*size + k%size
+				return nil, &Error{Kind: ErrFormat, Detail: fmt.Sprintf(
+					"truncated data: shape %v of %s needs %d bytes, got %d", shapeRepr(h.shape), h.descr, need, got), Err: unexpected(err)}
+			}
+		}
+		done += m
+		var err error
+		if done == m && done == h.n {
+			// All in one piece: the tensor itself.
+			err = tensor.Maybe(func() { t = tensor.FromSlice(buf[:m], h.shape, opts...) })
+		} else {
+			err = tensor.Maybe(func() { pieces = append(pieces, tensor.FromSlice(buf[:m], []int{m}, opts...)) })
+			if err == nil && done == h.n {
+				err = tensor.Maybe(func() { t = tensor.Concat(pieces, 0).Reshape(h.shape...) })
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		pieceLen = min(2*pieceLen, maxPiece/size)
 	}
 	return t, nil
 }
@@ -173,8 +265,9 @@ func shapeRepr(shape []int) string {
 const maxHeader = 1 << 24
 
 // readHeader reads the magic, version and header and returns the parsed
-// header and the number of bytes read.
-func readHeader(r io.Reader) (header, int64, error) {
+// header and the number of bytes read. size is the number of bytes r
+// holds, or -1 when unknown.
+func readHeader(r io.Reader, size int64) (header, int64, error) {
 	var pre [8]byte
 	if n, err := io.ReadFull(r, pre[:]); err != nil {
 		if n == 0 && err == io.EOF {
@@ -203,6 +296,9 @@ func readHeader(r io.Reader) (header, int64, error) {
 	if hlen > maxHeader {
 		return header{}, 0, &Error{Kind: ErrFormat, Detail: fmt.Sprintf("header length %d exceeds the limit of %d bytes", hlen, maxHeader)}
 	}
+	if rest := size - int64(8+lenBytes); size >= 0 && hlen > rest {
+		return header{}, 0, &Error{Kind: ErrFormat, Detail: fmt.Sprintf("truncated header: %d of %d bytes", max(rest, 0), hlen), Err: io.ErrUnexpectedEOF}
+	}
 	text, err := readN(r, hlen)
 	if err != nil {
 		return header{}, 0, &Error{Kind: ErrFormat, Detail: fmt.Sprintf("truncated header: %d of %d bytes", len(text), hlen), Err: err}
@@ -226,7 +322,7 @@ func unexpected(err error) error {
 // arrives, so that a header claiming more data than the input holds costs
 // no more memory than the input.
 func readN(r io.Reader, n int64) ([]byte, error) {
-	if n <= 1<<20 {
+	if n <= 64<<10 {
 		b := make([]byte, n)
 		k, err := io.ReadFull(r, b)
 		if err != nil {
@@ -242,28 +338,4 @@ func readN(r io.Reader, n int64) ([]byte, error) {
 		return b, io.ErrUnexpectedEOF
 	}
 	return b, nil
-}
-
-func decode32(raw []byte, big bool) []float32 {
-	out := make([]float32, len(raw)/4)
-	var bo binary.ByteOrder = binary.LittleEndian
-	if big {
-		bo = binary.BigEndian
-	}
-	for i := range out {
-		out[i] = math.Float32frombits(bo.Uint32(raw[4*i:]))
-	}
-	return out
-}
-
-func decode64(raw []byte, big bool) []float64 {
-	out := make([]float64, len(raw)/8)
-	var bo binary.ByteOrder = binary.LittleEndian
-	if big {
-		bo = binary.BigEndian
-	}
-	for i := range out {
-		out[i] = math.Float64frombits(bo.Uint64(raw[8*i:]))
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"sort"
 	"strings"
@@ -49,7 +50,8 @@ func WriteNPZ(w io.Writer, arrays map[string]*tensor.Tensor, compress bool) erro
 }
 
 // SaveNPZ writes arrays to the file path as a .npz archive of stored
-// members (see [WriteNPZ]), replacing the file if it exists.
+// members (see [WriteNPZ]), replacing the file atomically as [Save]
+// does.
 func SaveNPZ(path string, arrays map[string]*tensor.Tensor) error {
 	return saveNPZ(path, arrays, false)
 }
@@ -81,7 +83,7 @@ func ReadNPZ(r io.ReaderAt, size int64, opts ...tensor.Option) (map[string]*tens
 		if _, dup := out[name]; dup {
 			return nil, &Error{Kind: ErrFormat, Detail: fmt.Sprintf("member %q appears twice", f.Name)}
 		}
-		t, err := readMember(f, opts)
+		t, err := readMember(f, size, opts)
 		if err != nil {
 			return nil, inFile(err, f.Name)
 		}
@@ -90,13 +92,28 @@ func ReadNPZ(r io.ReaderAt, size int64, opts ...tensor.Option) (map[string]*tens
 	return out, nil
 }
 
-func readMember(f *zip.File, opts []tensor.Option) (*tensor.Tensor, error) {
+// readMember reads the member f of an archive of archiveSize bytes. The
+// member's uncompressed size, which the zip reader enforces, is checked
+// against the header before anything is allocated; a stored member that
+// lies inside the archive is read like a file, a deflated one in pieces
+// (see [input]).
+func readMember(f *zip.File, archiveSize int64, opts []tensor.Option) (*tensor.Tensor, error) {
+	in := input{size: -1}
+	if f.UncompressedSize64 <= math.MaxInt64 {
+		in.size = int64(f.UncompressedSize64)
+	}
+	if f.Method == zip.Store && f.CompressedSize64 == f.UncompressedSize64 {
+		if off, err := f.DataOffset(); err == nil && off >= 0 && f.CompressedSize64 <= uint64(archiveSize) &&
+			uint64(off) <= uint64(archiveSize)-f.CompressedSize64 {
+			in.backed = true
+		}
+	}
 	rc, err := f.Open()
 	if err != nil {
 		return nil, &Error{Kind: ErrFormat, Detail: "cannot open member", Err: err}
 	}
 	defer rc.Close()
-	t, err := read(rc, -1, opts)
+	t, err := read(rc, in, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -6,17 +6,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tapegrad/tapegrad/npy"
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
-// TestAgainstNumPy compares with files NumPy writes, when python3 with
-// NumPy is installed (it is not needed otherwise).
+// TestAgainstNumPy compares with files NumPy writes, when python3 (or the
+// interpreter in TAPEGRAD_PYTHON) with NumPy is installed (it is not
+// needed otherwise).
 func TestAgainstNumPy(t *testing.T) {
-	if err := exec.Command("python3", "-c", "import numpy").Run(); err != nil {
-		t.Skip("python3 with numpy is not available; the byte-level tests against the format specification still ran")
+	py := python()
+	if err := exec.Command(py, "-c", "import numpy").Run(); err != nil {
+		t.Skipf("%s cannot import numpy (%v); set TAPEGRAD_PYTHON to an interpreter that can; the byte-level tests against the format specification still ran", py, err)
 	}
 	dir := t.TempDir()
 	script := `
@@ -33,7 +36,7 @@ np.save(d + "/i8.npy", np.arange(3))
 np.savez(d + "/a.npz", w=np.arange(6, dtype="<f4").reshape(2, 3), b=np.zeros(3))
 np.savez_compressed(d + "/c.npz", w=np.arange(6, dtype="<f4").reshape(2, 3), b=np.zeros(3))
 `
-	if out, err := exec.Command("python3", "-c", script, dir).CombinedOutput(); err != nil {
+	if out, err := exec.Command(python(), "-c", script, dir).CombinedOutput(); err != nil {
 		t.Fatalf("numpy: %v\n%s", err, out)
 	}
 	same := map[string]*tensor.Tensor{
@@ -88,7 +91,16 @@ assert list(z.keys()) == ["x"], z.keys()
 assert z["x"].dtype == np.float32 and z["x"].shape == (2, 2)
 assert (z["x"] == np.arange(4, dtype=np.float32).reshape(2, 2)).all()
 `
-	if out, err := exec.Command("python3", "-c", check, p).CombinedOutput(); err != nil {
+	if out, err := exec.Command(python(), "-c", check, p).CombinedOutput(); err != nil {
 		t.Errorf("numpy could not read SaveNPZ's file: %v\n%s", err, out)
 	}
+}
+
+// python returns the interpreter for the NumPy comparisons: TAPEGRAD_PYTHON
+// if set, else python3 on PATH.
+func python() string {
+	if p := strings.TrimSpace(os.Getenv("TAPEGRAD_PYTHON")); p != "" {
+		return p
+	}
+	return "python3"
 }

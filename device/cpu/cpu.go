@@ -28,6 +28,21 @@
 // Buffers of 64 KiB and more come from a cache of size classes (powers of
 // two with four steps each), so that the large temporaries of a training
 // loop are reused rather than allocated and zeroed by the Go runtime again.
+// The cache holds at most what the program recently had live beyond what it
+// has live now (at least 64 MiB), drops buffers not reused for a while, and
+// trims itself in Alloc and Free, without a background goroutine.
+//
+// Alloc refuses requests beyond a memory limit with an error wrapping
+// [ErrOutOfMemory] (package tensor reports it as its ErrOutOfMemory) rather
+// than let the Go runtime end the process. The limit is the machine's
+// memory (MemTotal, or the control group's limit when lower), or the bytes
+// given by TAPEGRAD_CPU_MEMORY_LIMIT (e.g. "8GiB"), or what
+// [SetMemoryLimit] sets; it counts the buffers of 64 KiB and more that are
+// in use, and drops cached ones to make room.
+//
+// A panic in one of the goroutines an operation splits its work across is
+// raised again, with the same value, in the goroutine that called the
+// operation, once all of them have returned.
 package cpu
 
 //go:generate go run gen.go
@@ -35,7 +50,6 @@ package cpu
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/tapegrad/tapegrad/device"
 )
@@ -63,7 +77,13 @@ type Buffer struct {
 	f32   []float32
 	f64   []float64
 	dt    device.DType
-	class int8 // cache size class, or -1 when the buffer is not cached
+	class int16    // cache size class, or -1 when the buffer is not cached
+	acct  *account // the buffer's share of the live bytes; nil: not counted
+
+	// The cache's list of buffers, least recently freed first, while the
+	// buffer is in the cache.
+	prev, next *Buffer
+	epoch      int64 // the cache's epoch when the buffer was freed
 }
 
 // Len returns the number of elements.
@@ -105,15 +125,23 @@ type Backend struct {
 // Device returns [device.CPU].
 func (*Backend) Device() device.Device { return device.CPU() }
 
-// Alloc returns a buffer of n elements with unspecified contents.
+// Alloc returns a buffer of n elements with unspecified contents. It
+// refuses, with an error wrapping [ErrOutOfMemory], a request that would
+// take the bytes of live buffers past the memory limit (see
+// [SetMemoryLimit]), after dropping cached buffers to make room.
 func (be *Backend) Alloc(dt device.DType, n int) (device.Buffer, error) {
 	if n < 0 {
 		return nil, fmt.Errorf("cpu: Alloc of %d elements", n)
 	}
-	return be.cache.get(dt, n), nil
+	b, err := be.cache.get(dt, n)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
-// Free returns a buffer to the cache.
+// Free returns a buffer to the cache. Freeing a buffer twice has no effect
+// the second time.
 func (be *Backend) Free(b device.Buffer) { be.cache.put(buf(b)) }
 
 // Upload copies a host slice into dst, converting its type.
@@ -157,114 +185,3 @@ func (be *Backend) Download(dst any, src device.Buffer, l device.Layout) error {
 
 // Synchronize returns nil: CPU work is done when a method returns.
 func (*Backend) Synchronize() error { return nil }
-
-// CacheStats describes the buffer cache.
-type CacheStats struct {
-	CachedBytes int64 // bytes held in free lists
-	Hits        int64 // allocations served from the cache
-	Misses      int64 // cacheable allocations that had to allocate
-}
-
-// Stats returns the cache's counters.
-func (be *Backend) Stats() CacheStats {
-	c := &be.cache
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return CacheStats{CachedBytes: c.bytes, Hits: c.hits, Misses: c.misses}
-}
-
-// EmptyCache drops every cached buffer, leaving their memory to the garbage
-// collector.
-func (be *Backend) EmptyCache() {
-	c := &be.cache
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.free = [2][numClasses][]*Buffer{}
-	c.bytes = 0
-}
-
-const (
-	minCachedBytes = 64 << 10
-	maxCachedBytes = 4 << 30 // free lists hold at most this much
-	numClasses     = 4 * 40
-)
-
-type cache struct {
-	mu           sync.Mutex
-	free         [2][numClasses][]*Buffer
-	bytes        int64
-	hits, misses int64
-}
-
-// sizeClass returns the class of a request of n elements of size esz bytes
-// and the class's capacity in elements, or -1 when n is not cached.
-func sizeClass(n, esz int) (int, int) {
-	bytes := n * esz
-	if bytes < minCachedBytes {
-		return -1, n
-	}
-	// Classes are 2^k · (4+j)/4 bytes for j = 0..3.
-	k := 0
-	for 1<<(k+1) <= bytes {
-		k++
-	}
-	for j := 0; j < 4; j++ {
-		c := (1 << k) / 4 * (4 + j)
-		if c >= bytes {
-			return 4*k + j, c / esz
-		}
-	}
-	return 4 * (k + 1), (1 << (k + 1)) / esz
-}
-
-func (c *cache) get(dt device.DType, n int) *Buffer {
-	cls, capn := sizeClass(n, dt.Size())
-	if cls < 0 || cls >= numClasses {
-		return newBuffer(dt, n, n, -1)
-	}
-	c.mu.Lock()
-	l := c.free[dt][cls]
-	if k := len(l); k > 0 {
-		b := l[k-1]
-		l[k-1] = nil
-		c.free[dt][cls] = l[:k-1]
-		c.bytes -= int64(capn * dt.Size())
-		c.hits++
-		c.mu.Unlock()
-		if dt == device.Float64 {
-			b.f64 = b.f64[:n]
-		} else {
-			b.f32 = b.f32[:n]
-		}
-		return b
-	}
-	c.misses++
-	c.mu.Unlock()
-	return newBuffer(dt, n, capn, int8(cls))
-}
-
-func newBuffer(dt device.DType, n, capn int, cls int8) *Buffer {
-	if dt == device.Float64 {
-		return &Buffer{f64: make([]float64, n, capn), dt: dt, class: cls}
-	}
-	return &Buffer{f32: make([]float32, n, capn), dt: dt, class: cls}
-}
-
-func (c *cache) put(b *Buffer) {
-	if b.class < 0 {
-		return
-	}
-	size := int64(b.dt.Size())
-	if b.dt == device.Float64 {
-		size *= int64(cap(b.f64))
-	} else {
-		size *= int64(cap(b.f32))
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.bytes+size > maxCachedBytes {
-		return
-	}
-	c.free[b.dt][b.class] = append(c.free[b.dt][b.class], b)
-	c.bytes += size
-}

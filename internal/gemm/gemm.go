@@ -61,6 +61,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/tapegrad/tapegrad/internal/parallel"
 )
 
 type float interface{ ~float32 | ~float64 }
@@ -241,6 +243,7 @@ type job[T float] struct {
 	gen    uint64
 	claims [maxPieces]atomic.Uint64
 	wg     sync.WaitGroup
+	pc     parallel.Catcher // the first panic of the job's goroutines
 }
 
 // sharedMax caps the shared packed operand (elements; a variable for the
@@ -317,13 +320,16 @@ func (j *job[T]) run() {
 				break
 			}
 		}
-		j.work()
+		j.pc.Run(j.work)
 		for w := 1; w < offered; w++ {
 			if j.claims[w].CompareAndSwap(j.gen<<2|pieceOffered, j.gen<<2|pieceRevoked) {
 				j.wg.Done()
 			}
 		}
 		j.wg.Wait()
+		// A panicking job is not put back in the pool (the panic unwinds
+		// through gemm), so its Catcher is never reused.
+		j.pc.Repanic()
 	}
 }
 
@@ -333,8 +339,9 @@ func (j *job[T]) runPiece(w int, gen uint64) {
 	if !j.claims[w].CompareAndSwap(gen<<2|pieceOffered, gen<<2|pieceClaimed) {
 		return
 	}
+	defer j.wg.Done()
+	defer j.pc.Catch()
 	j.work()
-	j.wg.Done()
 }
 
 // work does units until there are none left.
@@ -353,7 +360,7 @@ func (j *job[T]) work() {
 		s.b = grow(s.b, j.sbB*j.kcB)
 	}
 	s.tile = grow(s.tile, g.mr*g.nr)
-	for {
+	for !j.pc.Panicked() {
 		u := int(j.next.Add(1) - 1)
 		if u >= j.units {
 			break

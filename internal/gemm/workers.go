@@ -18,6 +18,11 @@ import (
 // stealing the other goroutines of the program.
 //
 // Handing a piece to a helper allocates nothing.
+//
+// A panic in a piece does not end the helper or the process: runPiece
+// recovers it into the job, which stops handing out units, waits for its
+// pieces and panics again with the first value in the caller of Sgemm or
+// Dgemm.
 
 type runner interface{ runPiece(w int, gen uint64) }
 

@@ -202,8 +202,8 @@ func TestRegistry(t *testing.T) {
 	t.Setenv(device.EnvVar, "cuda:1")
 	func() {
 		defer func() {
-			if r := recover(); r == nil || !strings.Contains(r.(string), "cuda:1") {
-				t.Errorf("Default() with %s=cuda:1 on a 1-GPU machine: panic %v", device.EnvVar, r)
+			if err, ok := recover().(error); !ok || !errors.Is(err, device.ErrUnavailable) || !strings.Contains(err.Error(), "cuda:1") {
+				t.Errorf("Default() with %s=cuda:1 on a 1-GPU machine: panic %v, want an error matching ErrUnavailable", device.EnvVar, err)
 			}
 		}()
 		device.Default()

@@ -91,27 +91,30 @@ func freeBuffer(r bufRef) {
 // runtime's own rule to managed buffers: when the bytes of live managed
 // buffers double from what the last collection left, it collects and waits
 // for the cleanups to run. Collections are cheap here because buffers hold
-// no pointers.
+// no pointers. Goroutines that pass the goal while a collection runs wait
+// for it instead of allocating on: otherwise, with several goroutines
+// allocating, the others would pile up garbage for as long as one of them
+// collects.
 var pacer struct {
 	outstanding atomic.Int64 // bytes of managed buffers not yet freed
 	goal        atomic.Int64 // collect when outstanding exceeds this
-	running     atomic.Bool
+	mu          sync.Mutex   // held while collecting
 }
 
 const minPacerGoal = 256 << 20
 
 func pace() {
-	out := pacer.outstanding.Load()
-	goal := pacer.goal.Load()
-	if goal == 0 {
-		goal = minPacerGoal
+	over := func() bool { return pacer.outstanding.Load() > max(pacer.goal.Load(), minPacerGoal) }
+	if !over() {
+		return
 	}
-	if out <= goal || !pacer.running.CompareAndSwap(false, true) {
+	pacer.mu.Lock()
+	defer pacer.mu.Unlock()
+	if !over() { // another goroutine collected while this one waited
 		return
 	}
 	collect()
 	pacer.goal.Store(max(2*pacer.outstanding.Load(), minPacerGoal))
-	pacer.running.Store(false)
 }
 
 // collect runs the garbage collector and waits for the cleanups it queued.

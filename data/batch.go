@@ -83,8 +83,12 @@ func (d *Dataset) NumBatches(batchSize int, opts ...Option) int {
 // (for i from n-1 down to 1, swap element i with element j, j uniform in
 // [0, i]), drawing j from the splitmix64 generator started at state seed
 // (each draw adds 0x9e3779b97f4a7c15 to the state and mixes it), mapped to
-// [0, i] by Lemire's multiply-and-reject method, which is unbiased.
+// [0, i] by Lemire's multiply-and-reject method, which is unbiased. A
+// negative n panics with a *tensor.Error of kind tensor.ErrArgument.
 func Permutation(n int, seed uint64) []int {
+	if n < 0 {
+		panic(&tensor.Error{Kind: tensor.ErrArgument, Op: "data.Permutation", Detail: fmt.Sprintf("a permutation of %d elements", n)})
+	}
 	p := make([]int, n)
 	for i := range p {
 		p[i] = i

@@ -2,6 +2,7 @@ package data
 
 import (
 	"fmt"
+	"math"
 	"sync"
 
 	"github.com/tapegrad/tapegrad/device"
@@ -28,7 +29,8 @@ type Dataset struct {
 // a [*tensor.Error] of kind [tensor.ErrArgument] if the lengths do not
 // match.
 func NewDataset(pixels, labels []uint8, rows, cols int) *Dataset {
-	if rows < 1 || cols < 1 || len(pixels) != len(labels)*rows*cols {
+	if rows < 1 || cols < 1 || rows > math.MaxInt/cols || len(labels) > math.MaxInt/(rows*cols) ||
+		len(pixels) != len(labels)*rows*cols {
 		panic(&tensor.Error{Kind: tensor.ErrArgument, Op: "data.NewDataset", Detail: fmt.Sprintf(
 			"%d pixel values for %d labels and images of %d×%d", len(pixels), len(labels), rows, cols)})
 	}

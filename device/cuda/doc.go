@@ -23,9 +23,14 @@
 // build tag and talks to the driver through the small [Driver] and
 // [Context] interfaces: the caching allocator (alloc.go), the kernel
 // argument structs (args.go, mirroring kernels/tg_args.h), the kernel-name
-// table and launch geometry (kernels.go), and the choice of kernel for each
-// operation and layout (backend.go). The tests run all of it against a fake
-// driver. cu.go (cuda tag) is the real driver.
+// table and launch geometry (kernels.go), and the backend itself, split by
+// concern as device/cpu is: the backend value, errors and launches
+// (backend.go), memory, uploads, downloads and peer copies (memory.go),
+// the choice of kernel for each elementwise operation and layout
+// (elementwise.go), reductions (reduce.go), matrix products (matmul.go),
+// timing events (timer.go), and the fused training kernels (train.go). The
+// tests run all of it against a fake driver. cu.go (cuda tag) is the real
+// driver.
 //
 //   - Launches: a kernel takes one argument struct by value, passed as a
 //     packed buffer (CU_LAUNCH_PARAM_BUFFER_POINTER) by a cgo shim of our own

@@ -1,0 +1,258 @@
+package cuda
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"unsafe"
+
+	"github.com/tapegrad/tapegrad/device"
+)
+
+// Memory: allocation, uploads, downloads (through page-locked staging) and copies between devices.
+
+// Alloc returns a buffer of n elements from the caching allocator.
+func (b *Backend) Alloc(dt device.DType, n int) (device.Buffer, error) {
+	p, c, err := b.alloc.alloc(int64(max(n, 1) * dt.Size()))
+	if err != nil {
+		return nil, fmt.Errorf("%v: %w", b.dev, err)
+	}
+	return &Buffer{ptr: p, n: n, dt: dt, class: c}, nil
+}
+
+// Free returns a buffer to the cache. Work already enqueued that uses it
+// runs first, since the stream is ordered.
+func (b *Backend) Free(buf device.Buffer) {
+	x := bufOf(buf)
+	b.alloc.release(x.ptr, x.class)
+}
+
+func (b *Backend) temp(dt device.DType, n int) *Buffer {
+	buf, err := b.Alloc(dt, n)
+	if err != nil {
+		panic(fmt.Errorf("cuda: scratch buffer: %w", err))
+	}
+	return bufOf(buf)
+}
+
+func hostSlice(src any) (unsafe.Pointer, device.DType, int) {
+	switch s := src.(type) {
+	case []float32:
+		if len(s) == 0 {
+			return nil, device.Float32, 0
+		}
+		return unsafe.Pointer(&s[0]), device.Float32, len(s)
+	case []float64:
+		if len(s) == 0 {
+			return nil, device.Float64, 0
+		}
+		return unsafe.Pointer(&s[0]), device.Float64, len(s)
+	}
+	panic(fmt.Sprintf("cuda: host data of type %T", src))
+}
+
+// Upload copies host data into dst, converting on the host if the dtypes
+// differ.
+func (b *Backend) Upload(dst device.Buffer, src any) {
+	d := bufOf(dst)
+	if _, dt, _ := hostSlice(src); dt != d.dt {
+		src = convertHost(src, d.dt)
+	}
+	p, _, n := hostSlice(src)
+	n = min(n, d.n)
+	if n == 0 {
+		return
+	}
+	if err := b.ctx.CopyHtoD(d.ptr, p, int64(n*d.dt.Size()), b.stream); err != nil {
+		b.fail("Upload", err)
+	}
+	runtime.KeepAlive(src)
+}
+
+func convertHost(src any, dt device.DType) any {
+	switch s := src.(type) {
+	case []float32:
+		out := make([]float64, len(s))
+		for i, v := range s {
+			out[i] = float64(v)
+		}
+		return out
+	case []float64:
+		out := make([]float32, len(s))
+		for i, v := range s {
+			out[i] = float32(v)
+		}
+		return out
+	}
+	panic(fmt.Sprintf("cuda: host data of type %T", src))
+}
+
+// Download waits for the stream, then copies the elements of src at l into
+// dst (a []float32 or []float64), converting on the device.
+func (b *Backend) Download(dst any, src device.Buffer, l device.Layout) error {
+	p, dt, n := hostSlice(dst)
+	if n != l.Size() {
+		return fmt.Errorf("cuda: Download of %d elements into %d", l.Size(), n)
+	}
+	if n == 0 {
+		return b.Synchronize()
+	}
+	s := bufOf(src)
+	from := s.at(l.Offset)
+	if !l.IsContiguous() || s.dt != dt {
+		tmp := b.temp(dt, n)
+		defer b.Free(tmp)
+		b.Copy(tmp, device.Contiguous(l.Shape), src, l)
+		from = tmp.ptr
+	}
+	bytes := int64(n * dt.Size())
+	var err error
+	if bytes >= stageMin {
+		err = b.downloadStaged(p, from, bytes)
+	} else {
+		err = b.ctx.CopyDtoH(p, from, bytes, b.stream)
+		if err == nil {
+			err = b.ctx.Synchronize(b.stream)
+		}
+	}
+	runtime.KeepAlive(dst)
+	return b.takeError(err)
+}
+
+// stageMin is the size from which downloads go through page-locked
+// staging memory: the DMA engine writes page-locked memory at full speed,
+// while a copy into pageable (Go) memory is split into chunks by the
+// driver. The download runs in stageChunk pieces through two staging
+// buffers, so that the copy of one piece into Go memory overlaps the DMA of
+// the next, and the page-locked memory stays at 2·stageChunk whatever the
+// size (page-locking hundreds of MB would cost more than it saves).
+const (
+	stageMin   = 1 << 20
+	stageChunk = 8 << 20
+)
+
+func (b *Backend) downloadStaged(dst unsafe.Pointer, src Ptr, bytes int64) error {
+	b.stageMu.Lock()
+	defer b.stageMu.Unlock()
+	if b.stage[0] == nil && !b.openStaging() {
+		// Without page-locked memory, copy directly.
+		if err := b.ctx.CopyDtoH(dst, src, bytes, b.stream); err != nil {
+			return err
+		}
+		return b.ctx.Synchronize(b.stream)
+	}
+	chunks := (bytes + stageChunk - 1) / stageChunk
+	piece := func(i int64) (off, n int64) {
+		off = i * stageChunk
+		return off, min(stageChunk, bytes-off)
+	}
+	enqueue := func(i int64) error {
+		off, n := piece(i)
+		if err := b.ctx.CopyDtoH(b.stage[i%2], src+Ptr(off), n, b.stream); err != nil {
+			return err
+		}
+		return b.ctx.RecordEvent(b.stageEv[i%2], b.stream)
+	}
+	for i := range min(chunks, 2) {
+		if err := enqueue(i); err != nil {
+			return err
+		}
+	}
+	out := unsafe.Slice((*byte)(dst), bytes)
+	for i := range chunks {
+		if err := b.ctx.SynchronizeEvent(b.stageEv[i%2]); err != nil {
+			return err
+		}
+		off, n := piece(i)
+		copy(out[off:off+n], unsafe.Slice((*byte)(b.stage[i%2]), n))
+		if i+2 < chunks {
+			if err := enqueue(i + 2); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// openStaging allocates the two staging chunks and their events; false
+// (nothing kept) if the driver refuses any of them.
+func (b *Backend) openStaging() bool {
+	var stage [2]unsafe.Pointer
+	var ev [2]Event
+	for i := range 2 {
+		p, err := b.ctx.HostAlloc(stageChunk)
+		if err != nil {
+			break
+		}
+		stage[i] = p
+		if ev[i], err = b.ctx.NewEvent(); err != nil {
+			break
+		}
+	}
+	if stage[1] == nil || ev[1] == 0 {
+		for _, p := range stage {
+			if p != nil {
+				_ = b.ctx.HostFree(p)
+			}
+		}
+		return false
+	}
+	b.stage, b.stageEv = stage, ev
+	return true
+}
+
+// CopyFrom copies src, a buffer of another CUDA device, into the dense dst.
+// The copy runs on the source device's stream after the destination's
+// earlier work (so dst is free) and the destination's later work waits for
+// it, through events: the host never blocks.
+func (b *Backend) CopyFrom(dst device.Buffer, src device.Buffer, from device.Backend, sl device.Layout) bool {
+	f, ok := from.(*Backend)
+	if !ok || f == b {
+		return false
+	}
+	d, s := bufOf(dst), bufOf(src)
+	n := sl.Size()
+	if n == 0 {
+		return true
+	}
+	ptr := s.at(sl.Offset)
+	if !sl.IsContiguous() || s.dt != d.dt {
+		tmp := f.temp(d.dt, n)
+		defer f.Free(tmp)
+		f.Copy(tmp, device.Contiguous(sl.Shape), src, sl)
+		ptr = tmp.ptr
+	}
+	b.peerMu.Lock()
+	defer b.peerMu.Unlock()
+	if b.peerA == 0 {
+		e, err := b.ctx.NewEvent()
+		if err != nil {
+			b.fail("CopyFrom", err)
+			return true
+		}
+		b.peerA = e
+	}
+	done, ok := b.peerDone[f]
+	if !ok {
+		e, err := f.ctx.NewEvent()
+		if err != nil {
+			b.fail("CopyFrom", err)
+			return true
+		}
+		if b.peerDone == nil {
+			b.peerDone = map[*Backend]Event{}
+		}
+		b.peerDone[f], done = e, e
+	}
+	err := errors.Join(
+		b.ctx.RecordEvent(b.peerA, b.stream),
+		f.ctx.WaitEvent(f.stream, b.peerA),
+		f.ctx.CopyPeer(d.ptr, b.ctx, ptr, int64(n*d.dt.Size()), f.stream),
+		f.ctx.RecordEvent(done, f.stream),
+		b.ctx.WaitEvent(b.stream, done),
+	)
+	if err != nil {
+		b.fail("CopyFrom", err)
+	}
+	return true
+}

@@ -24,6 +24,13 @@
 #              -plot bench/results -results bench/RESULTS.md); BENCH_ARGS
 #              adds flags, e.g. BENCH_ARGS=-torch-args=--no-compile
 #   quick      the harness with -quick (about a minute)
+#   first      the most valuable checks in one call of at most 9 minutes
+#              (470 s of limits), for a task whose whole device time is 15
+#              minutes: device/cuda's GPU tests (the backend conformance
+#              suite among them), the walk-through on cuda:0, tensor's and
+#              autograd's tests on the GPU, then the quick harness with the
+#              torch peer. Use it first; the other stages are for what time
+#              is left.
 #
 # A step that fails or runs out of time is recorded and the next one runs;
 # the exit status is 1 if any step failed. Each stage's time limits add up to
@@ -92,9 +99,9 @@ run() {
 	[ ${#stages[@]} -gt 0 ] || stages=(tests)
 	for stage in "${stages[@]}"; do
 		case $stage in
-		tests | sanitizer | examples | bench | quick) ;;
+		tests | sanitizer | examples | bench | quick | first) ;;
 		*)
-			echo "unknown stage $stage (tests, sanitizer, examples, bench, quick)" >&2
+			echo "unknown stage $stage (tests, sanitizer, examples, bench, quick, first)" >&2
 			exit 2
 			;;
 		esac
@@ -142,6 +149,13 @@ run() {
 		quick)
 			step bench_quick 120 . "$bin/bench-cuda" -device cuda:0 -quick -json "$out/cuda-quick.json"
 			;;
+		first)
+			step device_cuda 150 device/cuda "$bin/device_cuda.test" -test.v
+			step example_autograd 40 . env TAPEGRAD_DEVICE=cuda:0 "$bin/example-autograd"
+			step tensor 60 tensor "$bin/tensor.test" -test.short
+			step autograd 60 autograd "$bin/autograd.test" -test.short
+			step bench_quick 160 . "$bin/bench-cuda" -device cuda:0 -quick -peers torch -json "$out/cuda-quick.json"
+			;;
 		esac
 	done
 	echo "logs in $out"
@@ -155,7 +169,7 @@ run)
 	run "$@"
 	;;
 *)
-	echo "usage: $0 build | run [tests|sanitizer|examples|bench|quick ...]" >&2
+	echo "usage: $0 build | run [first|tests|sanitizer|examples|bench|quick ...]" >&2
 	exit 2
 	;;
 esac

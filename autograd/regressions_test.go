@@ -131,3 +131,36 @@ func TestFunctionGradientNotModified(t *testing.T) {
 		t.Errorf("incoming gradients %v, %v changed after the pass, want 3 and 3", seen[0].Item(), seen[1].Item())
 	}
 }
+
+// Second CreateGraph passes: the attached gradient's new history must not
+// loop through the gradient tensor itself (GradAdd reads the old gradient;
+// a gradient penalty uses it in the differentiated function, and then the
+// attached gradient becomes a new tensor, as in PyTorch).
+func TestCreateGraphHistoryThroughTheGradient(t *testing.T) {
+	// GradAdd: g = 2x after one pass, 4x after two; d/dx sum(g) = 4.
+	x := f64([]float64{1, 2, 3})
+	x.AttachGrad(tensor.GradAdd)
+	g := x.Grad()
+	for range 2 {
+		autograd.Backward([]*T{record(func() *T { return x.Square().Sum() })}, autograd.CreateGraph())
+	}
+	values(t, "add: gradient after two passes", g, 4, 8, 12)
+	h := autograd.Grad([]*T{record(func() *T { return x.Grad().Sum() })}, []*T{x})
+	values(t, "add: d/dx sum(gradient)", h[0], 4, 4, 4)
+
+	// A penalty that uses the gradient: z = sum(g·x) with g = 3x², so
+	// dz/dx = 9x², and d/dx sum(dz/dx) = 18x.
+	x = f64([]float64{1, 2, 3})
+	x.AttachGrad()
+	g = x.Grad()
+	autograd.Backward([]*T{record(func() *T { return x.PowScalar(3).Sum() })}, autograd.CreateGraph())
+	autograd.Backward([]*T{record(func() *T { return g.Mul(x).Sum() })}, autograd.CreateGraph())
+	// The function used g itself, so g keeps its values and history (the
+	// recorded Mul needs them) and the attached gradient is a new tensor.
+	values(t, "penalty: Grad()", x.Grad(), 9, 36, 81)
+	h = autograd.Grad([]*T{record(func() *T { return x.Grad().Sum() })}, []*T{x}, autograd.RetainGraph())
+	values(t, "penalty: d/dx sum(dz/dx)", h[0], 18, 36, 54)
+	values(t, "penalty: the earlier gradient tensor is unchanged", g, 3, 12, 27)
+	h = autograd.Grad([]*T{record(func() *T { return g.Sum() })}, []*T{x})
+	values(t, "penalty: d/dx sum(earlier gradient)", h[0], 6, 12, 18)
+}

@@ -489,6 +489,17 @@ func (e *engine) free() {
 	}
 }
 
+// uses reports whether the recorded history of v has t as an input.
+func uses(v, t *Tensor) bool {
+	found := false
+	walk([]*Tensor{v}, func(n *node) {
+		for _, in := range n.inputs {
+			found = found || in == t
+		}
+	}, func(*Tensor) {})
+	return found
+}
+
 // recordedConstant returns t if it is recorded, else a recorded alias of it
 // that depends on nothing, so that differentiating it again gives zeros
 // instead of ErrNotRecorded. With CreateGraph every gradient handed out is
@@ -783,31 +794,19 @@ func (e *engine) writeLeaves() {
 			}
 		}
 		dst := li.grad
-		dst.st.version.Add(1)
-		if !e.create {
-			// Values written in place: no longer the result of the
-			// computation an earlier CreateGraph pass recorded.
-			dst.node, dst.req = nil, false
+		if e.create && s.t != nil {
+			e.writeRecorded(li, s)
+			continue
 		}
+		dst.st.version.Add(1)
+		// Values written in place: no longer the result of the
+		// computation an earlier CreateGraph pass recorded.
+		dst.node, dst.req = nil, false
 		switch {
 		case s.t == nil:
 			if li.req == GradWrite {
 				dst.st.be.Fill(dst.st.buf, dst.layout(), 0)
 			}
-		case e.create:
-			// The gradient tensor stays the same object with the same
-			// buffer (a reference taken earlier sees the new values), and
-			// becomes the recorded result of the gradient computation, so
-			// that it can be differentiated again. The sum with the old
-			// gradient (GradAdd) reads a recorded copy of it, since the
-			// buffer is then overwritten.
-			v := e.value(s)
-			if li.req == GradAdd {
-				v = dst.Clone().Add(v)
-			}
-			v = recordedConstant(v)
-			dst.st.be.Copy(dst.st.buf, dst.layout(), v.st.buf, v.layout())
-			dst.node, dst.req = v.node, true
 		case li.req == GradAdd:
 			dst.st.be.AddScaled(dst.st.buf, dst.st.buf, dst.layout(), 1, s.t.st.buf, s.t.layout(), s.scale)
 			if s.owned {
@@ -830,5 +829,43 @@ func (e *engine) writeLeaves() {
 				s.t.st.release()
 			}
 		}
+	}
+}
+
+// writeRecorded writes a CreateGraph pass's gradient s into the attached
+// gradient li. The gradient tensor stays the same object with the same
+// buffer (a reference taken earlier sees the new values) and becomes the
+// recorded result of the gradient computation, so that it can be
+// differentiated again. The sum with the old gradient (GradAdd) reads it
+// through an alias that carries its old history, so that the new history
+// does not loop through the tensor itself.
+//
+// When the computation used the gradient tensor itself (a gradient
+// penalty, say), recorded operations hold it as an input whose values and
+// history they need: then it is left as it was, and the attached gradient
+// becomes a new tensor (as PyTorch does for every create_graph pass).
+func (e *engine) writeRecorded(li *leafInfo, s *gradSlot) {
+	dst := li.grad
+	v := e.value(s)
+	var snap *Tensor
+	if li.req == GradAdd {
+		prev := dst.alias()
+		prev.node, prev.req = dst.node, dst.req
+		snap = prev.Clone()
+		v = snap.Add(v)
+	}
+	v = recordedConstant(v)
+	if uses(v, dst) {
+		li.grad = v
+		return
+	}
+	dst.st.version.Add(1)
+	dst.st.be.Copy(dst.st.buf, dst.layout(), v.st.buf, v.layout())
+	dst.node, dst.req = v.node, true
+	if snap != nil && snap.node != nil {
+		// The copy of the old gradient was taken before this write, and
+		// a copy's backward rule does not read its input: the write does
+		// not invalidate it.
+		snap.node.edges[0].version = dst.st.version.Load()
 	}
 }

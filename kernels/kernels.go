@@ -240,6 +240,10 @@ func ArgReduceName(op device.ArgOp, dt device.DType) string { return "tg_" + Arg
 // GemmName returns the name of the GEMM kernel (TgGemmArgs).
 func GemmName(dt device.DType) string { return "tg_gemm_" + DT(dt) }
 
+// NNName returns the name of the training kernel op (one of [NNOps]) on
+// dtype dt.
+func NNName(op string, dt device.DType) string { return "tg_" + op + "_" + DT(dt) }
+
 var dtypes = []device.DType{device.Float32, device.Float64}
 
 // Kernels returns the entry points module must contain, in a fixed order;
@@ -313,7 +317,7 @@ func Kernels(module string) []Kernel {
 	case NN:
 		for _, op := range NNOps {
 			for _, dt := range dtypes {
-				add("tg_"+op.Name+"_"+DT(dt), op.Args)
+				add(NNName(op.Name, dt), op.Args)
 			}
 		}
 	default:

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/kernels"
 )
 
 // TestArgLayout parses kernels/tg_args.h and checks that every Go argument
@@ -231,7 +232,7 @@ func TestZipVariants(t *testing.T) {
 	for _, tc := range cases {
 		v, cols := zipVariant(tc.al, tc.bl)
 		if v != tc.want || cols != tc.cols {
-			t.Errorf("%s: variant %s cols %d, want %s cols %d", tc.name, variantNames[v], cols, variantNames[tc.want], tc.cols)
+			t.Errorf("%s: variant %s cols %d, want %s cols %d", tc.name, kernels.Variants[v], cols, kernels.Variants[tc.want], tc.cols)
 		}
 	}
 }

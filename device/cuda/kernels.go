@@ -1,24 +1,22 @@
 package cuda
 
 import (
-	"strings"
-
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/kernels"
 )
 
-// The kernel-name table. Kernel names are built the same way here and in
-// kernels/*.cu: tg_<family>_<op>_<dtype>[_<variant>], with op the lower-case
-// name of the device package's operation. Each kernel gets a small integer
-// id at init; the backend caches loaded functions by id, so a launch does
-// no string work.
+// The kernel-name table. Kernel names come from package kernels (its *Name
+// functions, the one place that builds them, as kernels/*.cu instantiate
+// them). Each kernel gets a small integer id at init; the backend caches
+// loaded functions by id, so a launch does no string work.
 
-// The PTX modules, one per op family.
+// The PTX modules, one per op family (package kernels' module names).
 const (
-	modElementwise = "elementwise"
-	modRandom      = "random"
-	modReduce      = "reduce"
-	modGemm        = "gemm"
-	modNN          = "nn"
+	modElementwise = kernels.Elementwise
+	modRandom      = kernels.Random
+	modReduce      = kernels.Reduce
+	modGemm        = kernels.Gemm
+	modNN          = kernels.NN
 )
 
 type kernelInfo struct {
@@ -34,26 +32,24 @@ func reg(module, name string) int {
 
 var dtNames = [2]string{"f32", "f64"}
 
-// Binary-op variants, by operand pattern.
+// Binary-op variants, by operand pattern (package kernels' Variant).
 const (
-	vVV   = iota // both dense
-	vVS          // b one value
-	vSV          // a one value
-	vRow         // b one row repeated over a's rows
-	vRowR        // a one row repeated
-	vCol         // b one column repeated over a's columns
-	vColR        // a one column repeated
-	vS           // general strided
-	numVariants
+	vVV         = int(kernels.VV)      // both dense
+	vVS         = int(kernels.VS)      // b one value
+	vSV         = int(kernels.SV)      // a one value
+	vRow        = int(kernels.Row)     // b one row repeated over a's rows
+	vRowR       = int(kernels.RowR)    // a one row repeated
+	vCol        = int(kernels.Col)     // b one column repeated over a's columns
+	vColR       = int(kernels.ColR)    // a one column repeated
+	vS          = int(kernels.Strided) // general strided
+	numVariants = vS + 1
 )
 
-var variantNames = [numVariants]string{"vv", "vs", "sv", "row", "rowr", "col", "colr", "s"}
-
-// Reduction passes.
+// Reduction passes (package kernels' Pass).
 const (
-	passInner = iota
-	passOuter
-	passFinal
+	passInner = int(kernels.Inner)
+	passOuter = int(kernels.Outer)
+	passFinal = int(kernels.Final)
 )
 
 var (
@@ -75,57 +71,56 @@ var (
 	kSoftmaxCE, kSoftmaxCEGrad, kSGD, kAdam               [2]int
 )
 
-func lower(s interface{ String() string }) string { return strings.ToLower(s.String()) }
-
 func init() {
-	for dt, d := range dtNames {
+	for dt := range dtNames {
+		d := device.DType(dt)
 		for op := 0; op < device.NumUnaryOps; op++ {
-			base := "tg_unary_" + lower(device.UnaryOp(op)) + "_" + d
-			kUnary[op][dt][0] = reg(modElementwise, base)
-			kUnary[op][dt][1] = reg(modElementwise, base+"_s")
+			kUnary[op][dt][0] = reg(modElementwise, kernels.UnaryName(device.UnaryOp(op), d, false))
+			kUnary[op][dt][1] = reg(modElementwise, kernels.UnaryName(device.UnaryOp(op), d, true))
 		}
 		for op := 0; op < device.NumScalarOps; op++ {
-			base := "tg_scalar_" + lower(device.ScalarOp(op)) + "_" + d
-			kScalar[op][dt][0] = reg(modElementwise, base)
-			kScalar[op][dt][1] = reg(modElementwise, base+"_s")
+			kScalar[op][dt][0] = reg(modElementwise, kernels.ScalarName(device.ScalarOp(op), d, false))
+			kScalar[op][dt][1] = reg(modElementwise, kernels.ScalarName(device.ScalarOp(op), d, true))
 		}
 		for op := 0; op < device.NumBinaryOps; op++ {
 			for v := 0; v < numVariants; v++ {
-				kBinary[op][dt][v] = reg(modElementwise, "tg_binary_"+lower(device.BinaryOp(op))+"_"+d+"_"+variantNames[v])
+				kBinary[op][dt][v] = reg(modElementwise, kernels.BinaryName(device.BinaryOp(op), d, kernels.Variant(v)))
 			}
 		}
-		kAxpby[dt][0] = reg(modElementwise, "tg_axpby_"+d)
-		kAxpby[dt][1] = reg(modElementwise, "tg_axpby_"+d+"_s")
-		kWhere[dt] = reg(modElementwise, "tg_where_"+d+"_s")
-		for dd, d2 := range dtNames {
-			kCopy[dt][dd] = reg(modElementwise, "tg_copy_"+d+"_"+d2+"_s")
+		kAxpby[dt][0] = reg(modElementwise, kernels.AxpbyName(d, false))
+		kAxpby[dt][1] = reg(modElementwise, kernels.AxpbyName(d, true))
+		kWhere[dt] = reg(modElementwise, kernels.WhereName(d))
+		for dd := range dtNames {
+			kCopy[dt][dd] = reg(modElementwise, kernels.CopyName(d, device.DType(dd)))
 			if dt != dd {
-				kConvert[dt][dd] = reg(modElementwise, "tg_convert_"+d+"_"+d2)
+				kConvert[dt][dd] = reg(modElementwise, kernels.ConvertName(d, device.DType(dd)))
 			}
 		}
-		kFill[dt][0] = reg(modElementwise, "tg_fill_"+d)
-		kFill[dt][1] = reg(modElementwise, "tg_fill_"+d+"_s")
-		kArange[dt] = reg(modElementwise, "tg_arange_"+d)
-		kRandom[device.Uniform][dt] = reg(modRandom, "tg_random_uniform_"+d)
-		kRandom[device.Normal][dt] = reg(modRandom, "tg_random_normal_"+d)
-		for op := 0; op < device.NumReduceOps; op++ {
-			base := "tg_reduce_" + lower(device.ReduceOp(op)) + "_" + d
-			kReduce[op][dt][passInner] = reg(modReduce, base+"_inner")
-			kReduce[op][dt][passOuter] = reg(modReduce, base+"_outer")
-			kReduce[op][dt][passFinal] = reg(modReduce, base+"_final")
+		kFill[dt][0] = reg(modElementwise, kernels.FillName(d, false))
+		kFill[dt][1] = reg(modElementwise, kernels.FillName(d, true))
+		kArange[dt] = reg(modElementwise, kernels.ArangeName(d))
+		for _, dist := range []device.Dist{device.Uniform, device.Normal} {
+			kRandom[dist][dt] = reg(modRandom, kernels.RandomName(dist, d))
 		}
-		kArg[device.ArgMax][dt] = reg(modReduce, "tg_argmax_"+d)
-		kArg[device.ArgMin][dt] = reg(modReduce, "tg_argmin_"+d)
-		kGemm[dt] = reg(modGemm, "tg_gemm_"+d)
-		kIm2Col[dt] = reg(modNN, "tg_im2col_"+d)
-		kCol2Im[dt] = reg(modNN, "tg_col2im_"+d)
-		kMaxPool[dt] = reg(modNN, "tg_maxpool_"+d)
-		kPoolScatter[dt] = reg(modNN, "tg_poolscatter_"+d)
-		kPoolGather[dt] = reg(modNN, "tg_poolgather_"+d)
-		kSoftmaxCE[dt] = reg(modNN, "tg_softmaxce_"+d)
-		kSoftmaxCEGrad[dt] = reg(modNN, "tg_softmaxcegrad_"+d)
-		kSGD[dt] = reg(modNN, "tg_sgd_"+d)
-		kAdam[dt] = reg(modNN, "tg_adam_"+d)
+		for op := 0; op < device.NumReduceOps; op++ {
+			for p := range kReduce[op][dt] {
+				kReduce[op][dt][p] = reg(modReduce, kernels.ReduceName(device.ReduceOp(op), d, kernels.Pass(p)))
+			}
+		}
+		for _, op := range []device.ArgOp{device.ArgMax, device.ArgMin} {
+			kArg[op][dt] = reg(modReduce, kernels.ArgReduceName(op, d))
+		}
+		kGemm[dt] = reg(modGemm, kernels.GemmName(d))
+		for _, k := range []struct {
+			ids  *[2]int
+			name string
+		}{
+			{&kIm2Col, "im2col"}, {&kCol2Im, "col2im"}, {&kMaxPool, "maxpool"}, {&kPoolScatter, "poolscatter"},
+			{&kPoolGather, "poolgather"}, {&kSoftmaxCE, "softmaxce"}, {&kSoftmaxCEGrad, "softmaxcegrad"},
+			{&kSGD, "sgd"}, {&kAdam, "adam"},
+		} {
+			k.ids[dt] = reg(modNN, kernels.NNName(k.name, d))
+		}
 	}
 }
 

@@ -5,16 +5,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tapegrad/tapegrad/internal/testkit"
 
 	"github.com/tapegrad/tapegrad/tensor"
 )
@@ -58,15 +56,6 @@ func TestSaveNil(t *testing.T) {
 	}
 }
 
-func allocated(f func()) int64 {
-	runtime.GC()
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return int64(b.TotalAlloc - a.TotalAlloc)
-}
-
 // TestLoadReadsWhatTheHeaderDeclares: the magic is checked before
 // anything else is read (Load("/dev/zero") returns at once), and a header
 // promising more than the input holds costs no more than the input.
@@ -90,12 +79,12 @@ func TestLoadReadsWhatTheHeaderDeclares(t *testing.T) {
 	huge := append([]byte(nil), good.Bytes()...)
 	binary.LittleEndian.PutUint64(huge[16:], 1<<40)
 	var err error
-	if got := allocated(func() { _, err = Read(bytes.NewReader(huge)) }); !errors.Is(err, ErrCorrupt) || got > 2<<20 {
+	if got := testkit.Allocated(func() { _, err = Read(bytes.NewReader(huge)) }); !errors.Is(err, ErrCorrupt) || got > 2<<20 {
 		t.Fatalf("stream: allocated %d, %v", got, err)
 	}
 	path := filepath.Join(t.TempDir(), "huge.ckpt")
 	os.WriteFile(path, huge, 0o644)
-	if got := allocated(func() { _, err = Load(path) }); !errors.Is(err, ErrCorrupt) || got > 64<<10 {
+	if got := testkit.Allocated(func() { _, err = Load(path) }); !errors.Is(err, ErrCorrupt) || got > 64<<10 {
 		t.Fatalf("file: allocated %d, %v", got, err)
 	}
 	// Trailing bytes on a stream, and a good stream.
@@ -156,12 +145,9 @@ func TestKilledSavesLeaveNoTempFiles(t *testing.T) {
 				panic(err)
 			}
 			if i == 0 {
-				os.Stdout.WriteString("ready\n")
+				testkit.Ready()
 			}
 		}
-	}
-	if runtime.GOOS == "windows" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		t.Skip("needs SIGKILL and subprocesses")
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.ckpt")
@@ -170,24 +156,7 @@ func TestKilledSavesLeaveNoTempFiles(t *testing.T) {
 	}
 	const rounds = 6
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKilledSavesLeaveNoTempFiles$", "-test.count=1")
-		cmd.Env = append(os.Environ(), saveLoopEnv+"="+path)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "ready\n" {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("child did not start: %q %v", line, err)
-		}
-		time.Sleep(time.Duration(rand.IntN(10000)) * time.Microsecond)
-		cmd.Process.Signal(syscall.SIGKILL)
-		cmd.Wait()
+		testkit.KillChild(t, "TestKilledSavesLeaveNoTempFiles", saveLoopEnv, path, 10*time.Millisecond)
 		if _, err := Load(path); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}

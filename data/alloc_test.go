@@ -7,20 +7,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
-)
 
-// allocated returns the bytes that f allocates.
-func allocated(f func()) int64 {
-	runtime.GC()
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return int64(b.TotalAlloc - a.TotalAlloc)
-}
+	"github.com/tapegrad/tapegrad/internal/testkit"
+)
 
 func gzipped(b []byte) []byte {
 	var buf bytes.Buffer
@@ -75,7 +66,7 @@ func TestIDXAllocation(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			var x *IDX
 			var err error
-			got := allocated(func() { x, err = c.read() })
+			got := testkit.Allocated(func() { x, err = c.read() })
 			if (err == nil) != c.ok || err != nil && !errors.Is(err, ErrFormat) {
 				t.Fatalf("error %v", err)
 			}
@@ -134,7 +125,7 @@ func TestMaxIDXBytes(t *testing.T) {
 	MaxIDXBytes = 1 << 20
 	b := append(idxHeader(IDXInt16, 1<<19+1), make([]byte, 1<<20+2)...)
 	var err error
-	got := allocated(func() { _, err = DecodeIDX(bytes.NewReader(b)) })
+	got := testkit.Allocated(func() { _, err = DecodeIDX(bytes.NewReader(b)) })
 	if !errors.Is(err, ErrFormat) || !strings.Contains(err.Error(), "MaxIDXBytes") || got > 256<<10 {
 		t.Fatalf("allocated %d, error %v", got, err)
 	}

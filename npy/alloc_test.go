@@ -8,22 +8,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/tapegrad/tapegrad/internal/testkit"
+
 	"github.com/tapegrad/tapegrad/npy"
 )
-
-// allocated returns the bytes that f allocates.
-func allocated(f func()) int64 {
-	runtime.GC()
-	var a, b runtime.MemStats
-	runtime.ReadMemStats(&a)
-	f()
-	runtime.ReadMemStats(&b)
-	return int64(b.TotalAlloc - a.TotalAlloc)
-}
 
 // f32Header is the .npy header of a float32 array of n elements.
 func f32Header(n int) []byte {
@@ -74,7 +65,7 @@ func TestReadAllocation(t *testing.T) {
 			p := filepath.Join(dir, strings.ReplaceAll(c.name, " ", "")+".npz")
 			os.WriteFile(p, c.b, 0o644)
 			var err error
-			got := allocated(func() { _, err = npy.LoadNPZ(p) })
+			got := testkit.Allocated(func() { _, err = npy.LoadNPZ(p) })
 			if (err == nil) != c.ok {
 				t.Fatalf("error %v", err)
 			}
@@ -90,7 +81,7 @@ func TestReadAllocation(t *testing.T) {
 	t.Run("stream, honest", func(t *testing.T) {
 		b := append(f32Header(n), make([]byte, data)...)
 		var err error
-		got := allocated(func() { _, err = npy.Read(bytes.NewReader(b)) })
+		got := testkit.Allocated(func() { _, err = npy.Read(bytes.NewReader(b)) })
 		if err != nil || got > 2*data+slack {
 			t.Fatalf("allocated %d, error %v", got, err)
 		}
@@ -98,7 +89,7 @@ func TestReadAllocation(t *testing.T) {
 	t.Run("stream, lying", func(t *testing.T) {
 		b := append(f32Header(1<<28), make([]byte, 1<<20)...)
 		var err error
-		got := allocated(func() { _, err = npy.Read(bytes.NewReader(b)) })
+		got := testkit.Allocated(func() { _, err = npy.Read(bytes.NewReader(b)) })
 		if !errors.Is(err, npy.ErrFormat) || got > 2*(1<<20)+slack {
 			t.Fatalf("allocated %d, error %v", got, err)
 		}
@@ -107,7 +98,7 @@ func TestReadAllocation(t *testing.T) {
 		p := filepath.Join(dir, "short.npy")
 		os.WriteFile(p, append(f32Header(1<<28), 1, 2, 3, 4), 0o644)
 		var err error
-		got := allocated(func() { _, err = npy.Load(p) })
+		got := testkit.Allocated(func() { _, err = npy.Load(p) })
 		if !errors.Is(err, npy.ErrFormat) || got > 256<<10 {
 			t.Fatalf("allocated %d, error %v", got, err)
 		}
@@ -118,7 +109,7 @@ func TestReadAllocation(t *testing.T) {
 		b = binary.LittleEndian.AppendUint32(b, 1<<24)
 		os.WriteFile(p, append(b, "{'descr'"...), 0o644)
 		var err error
-		got := allocated(func() { _, err = npy.Load(p) })
+		got := testkit.Allocated(func() { _, err = npy.Load(p) })
 		if !errors.Is(err, npy.ErrFormat) || got > 256<<10 {
 			t.Fatalf("allocated %d, error %v", got, err)
 		}
@@ -132,7 +123,7 @@ func TestMaxBytes(t *testing.T) {
 	npy.MaxBytes = 1 << 20
 	b := append(f32Header(1<<18+1), make([]byte, 4<<18+4)...)
 	var err error
-	got := allocated(func() { _, err = npy.Read(bytes.NewReader(b)) })
+	got := testkit.Allocated(func() { _, err = npy.Read(bytes.NewReader(b)) })
 	if !errors.Is(err, npy.ErrFormat) || !strings.Contains(err.Error(), "npy.MaxBytes") || got > 64<<10 {
 		t.Fatalf("allocated %d, error %v", got, err)
 	}

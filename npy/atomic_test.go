@@ -1,18 +1,15 @@
 package npy_test
 
 import (
-	"bufio"
 	"errors"
-	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tapegrad/tapegrad/internal/testkit"
 
 	"github.com/tapegrad/tapegrad/npy"
 	"github.com/tapegrad/tapegrad/tensor"
@@ -41,7 +38,7 @@ func saveLoop(dir string) {
 			panic(err)
 		}
 		if i == 0 {
-			os.Stdout.WriteString("ready\n")
+			testkit.Ready()
 		}
 	}
 }
@@ -66,36 +63,11 @@ func TestSaveKilled(t *testing.T) {
 		saveLoop(dir)
 		return
 	}
-	if runtime.GOOS == "windows" || runtime.GOOS == "js" || runtime.GOOS == "wasip1" {
-		t.Skip("needs SIGKILL and subprocesses")
-	}
 	dir := t.TempDir()
 	npyPath, npzPath := filepath.Join(dir, "x.npy"), filepath.Join(dir, "x.npz")
 	const rounds = 8
 	for round := range rounds {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestSaveKilled$", "-test.count=1")
-		cmd.Env = append(os.Environ(), saveLoopEnv+"="+dir)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil || !strings.HasPrefix(line, "ready") {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatalf("round %d: child did not start saving: %q %v", round, line, err)
-		}
-		time.Sleep(time.Duration(rand.IntN(20000)) * time.Microsecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Wait(); err == nil {
-			t.Fatalf("round %d: child exited normally", round)
-		}
+		testkit.KillChild(t, "TestSaveKilled", saveLoopEnv, dir, 20*time.Millisecond)
 		x, err := npy.Load(npyPath)
 		if err != nil {
 			t.Fatalf("round %d: %v", round, err)

@@ -492,7 +492,7 @@ func (e *engine) free() {
 // uses reports whether the recorded history of v has t as an input.
 func uses(v, t *Tensor) bool {
 	found := false
-	walk([]*Tensor{v}, func(n *node) {
+	walk([]*Tensor{v}, map[*node]int{}, map[*Tensor]int{}, func(n *node) {
 		for _, in := range n.inputs {
 			found = found || in == t
 		}
@@ -574,21 +574,21 @@ type engine struct {
 // walk visits the nodes and leaves reachable from heads through edges that
 // carry gradient, with an explicit stack (graphs may be deep): visitNode
 // for every node once, visitLeaf for every tensor with an attached
-// gradient once, in discovery order.
-func walk(heads []*Tensor, visitNode func(*node), visitLeaf func(*Tensor)) {
-	seen := map[*node]bool{}
-	seenLeaf := map[*Tensor]bool{}
+// gradient once, in discovery order. seen and seenLeaf record what was
+// visited (with the value -1); the backward engine passes its index maps,
+// so that a pass builds no extra map.
+func walk(heads []*Tensor, seen map[*node]int, seenLeaf map[*Tensor]int, visitNode func(*node), visitLeaf func(*Tensor)) {
 	var stack []*node
 	visit := func(t *Tensor) {
 		switch {
 		case t.node != nil:
-			if !seen[t.node] {
-				seen[t.node] = true
+			if _, ok := seen[t.node]; !ok {
+				seen[t.node] = -1
 				stack = append(stack, t.node)
 			}
 		case t.leaf != nil:
-			if !seenLeaf[t] {
-				seenLeaf[t] = true
+			if _, ok := seenLeaf[t]; !ok {
+				seenLeaf[t] = -1
 				visitLeaf(t)
 			}
 		}
@@ -612,7 +612,7 @@ func walk(heads []*Tensor, visitNode func(*node), visitLeaf func(*Tensor)) {
 // nodes newest first. A node freed by an earlier pass is refused here,
 // before anything is computed.
 func (e *engine) collect(heads []*Tensor) {
-	walk(heads, func(n *node) {
+	walk(heads, e.nodeIdx, e.leafIdx, func(n *node) {
 		if n.freed {
 			panic(&Error{Kind: ErrGraphFreed, Op: "Backward", Detail: fmt.Sprintf(
 				"operation %s in the graph was freed by an earlier backward pass; to differentiate a graph twice, keep it with autograd.Backward(heads, autograd.RetainGraph())", n.op)})

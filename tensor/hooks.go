@@ -214,7 +214,7 @@ func WriteDOT(w io.Writer, heads ...*Tensor) error {
 	leafIDs := map[*Tensor]string{}
 	var order []*node
 	var leaves []*Tensor
-	walk(heads, func(n *node) { order = append(order, n) }, func(t *Tensor) {
+	walk(heads, map[*node]int{}, map[*Tensor]int{}, func(n *node) { order = append(order, n) }, func(t *Tensor) {
 		leafIDs[t] = fmt.Sprintf("leaf%d", len(leaves))
 		leaves = append(leaves, t)
 	})

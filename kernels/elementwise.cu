@@ -53,56 +53,8 @@
         }                                                                       \
     };
 
-// Unary: device.UnaryOp, formulas of device/cpu/gen.go and mathfuncs.go.
-TG_MAP_OP(UNeg, -x)
-TG_MAP_OP(UAbs, x < T(0) ? -x : (x == T(0) ? T(0) : x))       // |-0| = +0, NaN as is
-TG_MAP_OP(USign, x > T(0) ? T(1) : (x < T(0) ? T(-1) : x))    // ±0, NaN as is
-TG_MAP_OP(UExp, tg_exp(x))
-TG_MAP_OP(ULog, tg_log(x))
-TG_MAP_OP(USqrt, tg_sqrt(x))
-TG_MAP_OP(USquare, x *x)
-TG_MAP_OP(URecip, T(1) / x)
-TG_MAP_OP(UTanh, tg_tanh(x))
-TG_MAP_OP(USigmoid, tg_sigmoid(x))
-TG_MAP_OP(URelu, x > T(0) ? x : (x != x ? x : T(0)))          // Go max(x, 0)
-TG_MAP_OP(USin, tg_sin(x))
-TG_MAP_OP(UCos, tg_cos(x))
-
-// Scalar: device.ScalarOp.
-TG_MAP_OP(SAdd, x + s)
-TG_MAP_OP(SSub, x - s)
-TG_MAP_OP(SRSub, s - x)
-TG_MAP_OP(SMul, x *s)
-TG_MAP_OP(SDiv, x / s)
-TG_MAP_OP(SRDiv, s / x)
-TG_MAP_OP(SPow, tg_pow(x, s))
-TG_MAP_OP(SRPow, tg_pow(s, x))
-TG_MAP_OP(SMax, tg_max(x, s))
-TG_MAP_OP(SMin, tg_min(x, s))
-TG_MAP_OP(SEq, x == s ? T(1) : T(0))
-TG_MAP_OP(SNe, x != s ? T(1) : T(0))
-TG_MAP_OP(SLt, x < s ? T(1) : T(0))
-TG_MAP_OP(SLe, x <= s ? T(1) : T(0))
-TG_MAP_OP(SGt, x > s ? T(1) : T(0))
-TG_MAP_OP(SGe, x >= s ? T(1) : T(0))
-
-// Binary: device.BinaryOp.
-TG_ZIP_OP(BAdd, a + b)
-TG_ZIP_OP(BSub, a - b)
-TG_ZIP_OP(BMul, a *b)
-TG_ZIP_OP(BDiv, a / b)
-TG_ZIP_OP(BPow, tg_pow(a, b))
-TG_ZIP_OP(BMaximum, tg_max(a, b))
-TG_ZIP_OP(BMinimum, tg_min(a, b))
-TG_ZIP_OP(BEq, a == b ? T(1) : T(0))
-TG_ZIP_OP(BNe, a != b ? T(1) : T(0))
-TG_ZIP_OP(BLt, a < b ? T(1) : T(0))
-TG_ZIP_OP(BLe, a <= b ? T(1) : T(0))
-TG_ZIP_OP(BGt, a > b ? T(1) : T(0))
-TG_ZIP_OP(BGe, a >= b ? T(1) : T(0))
-TG_ZIP_OP(BReluGrad, a > T(0) ? b : T(0))
-TG_ZIP_OP(BTanhGrad, b *(T(1) - a * a))
-TG_ZIP_OP(BSigmoidGrad, b *(a * (T(1) - a)))
+// The functors of the op table's rows are generated into
+// elementwise_ops.cuh (included at the end of this file).
 
 // alpha*a + beta*b with alpha and beta rounded to T (device/cpu addScaled).
 struct Axpby {
@@ -328,54 +280,6 @@ template <typename T> __device__ __forceinline__ void arange(const TgArangeArgs 
     TG_KERNEL tg_binary_##name##_##dt##_s(TgZipStridedArgs p) { zip_strided<T>(p, Op()); }
 #define TG_ZIP_KERNELS(name, Op) TG_ZIP_DT(name, Op, float, f32) TG_ZIP_DT(name, Op, double, f64)
 
-TG_MAP_KERNELS(unary, neg, UNeg)
-TG_MAP_KERNELS(unary, abs, UAbs)
-TG_MAP_KERNELS(unary, sign, USign)
-TG_MAP_KERNELS(unary, exp, UExp)
-TG_MAP_KERNELS(unary, log, ULog)
-TG_MAP_KERNELS(unary, sqrt, USqrt)
-TG_MAP_KERNELS(unary, square, USquare)
-TG_MAP_KERNELS(unary, recip, URecip)
-TG_MAP_KERNELS(unary, tanh, UTanh)
-TG_MAP_KERNELS(unary, sigmoid, USigmoid)
-TG_MAP_KERNELS(unary, relu, URelu)
-TG_MAP_KERNELS(unary, sin, USin)
-TG_MAP_KERNELS(unary, cos, UCos)
-
-TG_MAP_KERNELS(scalar, adds, SAdd)
-TG_MAP_KERNELS(scalar, subs, SSub)
-TG_MAP_KERNELS(scalar, rsubs, SRSub)
-TG_MAP_KERNELS(scalar, muls, SMul)
-TG_MAP_KERNELS(scalar, divs, SDiv)
-TG_MAP_KERNELS(scalar, rdivs, SRDiv)
-TG_MAP_KERNELS(scalar, pows, SPow)
-TG_MAP_KERNELS(scalar, rpows, SRPow)
-TG_MAP_KERNELS(scalar, maxs, SMax)
-TG_MAP_KERNELS(scalar, mins, SMin)
-TG_MAP_KERNELS(scalar, eqs, SEq)
-TG_MAP_KERNELS(scalar, nes, SNe)
-TG_MAP_KERNELS(scalar, lts, SLt)
-TG_MAP_KERNELS(scalar, les, SLe)
-TG_MAP_KERNELS(scalar, gts, SGt)
-TG_MAP_KERNELS(scalar, ges, SGe)
-
-TG_ZIP_KERNELS(add, BAdd)
-TG_ZIP_KERNELS(sub, BSub)
-TG_ZIP_KERNELS(mul, BMul)
-TG_ZIP_KERNELS(div, BDiv)
-TG_ZIP_KERNELS(pow, BPow)
-TG_ZIP_KERNELS(maximum, BMaximum)
-TG_ZIP_KERNELS(minimum, BMinimum)
-TG_ZIP_KERNELS(eq, BEq)
-TG_ZIP_KERNELS(ne, BNe)
-TG_ZIP_KERNELS(lt, BLt)
-TG_ZIP_KERNELS(le, BLe)
-TG_ZIP_KERNELS(gt, BGt)
-TG_ZIP_KERNELS(ge, BGe)
-TG_ZIP_KERNELS(relugrad, BReluGrad)
-TG_ZIP_KERNELS(tanhgrad, BTanhGrad)
-TG_ZIP_KERNELS(sigmoidgrad, BSigmoidGrad)
-
 #define TG_DT_KERNELS(T, dt)                                                                   \
     TG_KERNEL tg_axpby_##dt(TgZipArgs p) { zip_dense<T, ZVV>(p, Axpby{p.alpha, p.beta}); }     \
     TG_KERNEL tg_axpby_##dt##_s(TgZipStridedArgs p) { zip_strided<T>(p, Axpby{p.alpha, p.beta}); } \
@@ -395,3 +299,7 @@ TG_COPY_KERNEL(double, f64, double, f64)
 
 TG_KERNEL tg_convert_f32_f64(TgMapArgs p) { convert_dense<float, double>(p); }
 TG_KERNEL tg_convert_f64_f32(TgMapArgs p) { convert_dense<double, float>(p); }
+
+// The op table's kernels, in row order: last, so that a new row's kernels
+// are appended to the PTX and leave every other kernel's text unchanged.
+#include "elementwise_ops.cuh"

@@ -52,6 +52,7 @@ package kernels
 import (
 	"embed"
 	"fmt"
+	"strings"
 
 	"github.com/tapegrad/tapegrad/device"
 )
@@ -85,16 +86,25 @@ var NNOps = []struct {
 
 // The op names used in kernel names, in the order of the device package's
 // enums: UnaryOps[op] names device.UnaryOp op, and so on. Each is the
-// lower-case String of the enum value.
+// lower-case String of the enum value (the elementwise ones come from the
+// op table, internal/optable).
 var (
-	UnaryOps  = []string{"neg", "abs", "sign", "exp", "log", "sqrt", "square", "recip", "tanh", "sigmoid", "relu", "sin", "cos"}
-	ScalarOps = []string{"adds", "subs", "rsubs", "muls", "divs", "rdivs", "pows", "rpows", "maxs", "mins", "eqs", "nes", "lts", "les", "gts", "ges"}
-	BinaryOps = []string{"add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge", "relugrad", "tanhgrad", "sigmoidgrad"}
+	UnaryOps  = lower(device.NumUnaryOps, func(i int) string { return device.UnaryOp(i).String() })
+	ScalarOps = lower(device.NumScalarOps, func(i int) string { return device.ScalarOp(i).String() })
+	BinaryOps = lower(device.NumBinaryOps, func(i int) string { return device.BinaryOp(i).String() })
 	ReduceOps = []string{"sum", "mean", "max", "min", "norm2"}
 	ArgOps    = []string{"argmax", "argmin"}
 	Dists     = []string{"uniform", "normal"} // device.Uniform, device.Normal
 	DTypes    = []string{"f32", "f64"}        // device.Float32, device.Float64
 )
+
+func lower(n int, name func(int) string) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = strings.ToLower(name(i))
+	}
+	return out
+}
 
 // Variant is an operand pattern of the binary kernels.
 type Variant uint8

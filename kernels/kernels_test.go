@@ -68,7 +68,11 @@ func TestNames(t *testing.T) {
 			t.Errorf("got %q, want %q", c.got, c.want)
 		}
 	}
-	counts := map[string]int{Elementwise: 390, Random: 4, Reduce: 34, Gemm: 2, NN: 18}
+	// Per op-table row: 4 map kernels (dense and strided, two dtypes) or 16
+	// zip kernels (8 variants, two dtypes); 18 fixed ones (axpby, where,
+	// fill, arange, copy, convert).
+	ew := 4*device.NumUnaryOps + 4*device.NumScalarOps + 16*device.NumBinaryOps + 18
+	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18}
 	seen := map[string]bool{}
 	for _, m := range ModuleNames {
 		ks := Kernels(m)

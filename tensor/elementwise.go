@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/tapegrad/tapegrad/device"
@@ -322,6 +323,24 @@ func (a *Tensor) PowScalar(s float64) *Tensor {
 			default:
 				c.set(0, c.g.Mul(c.in(0).PowScalar(s-1)).MulScalar(s))
 			}
+		}, a)
+	}
+	return out
+}
+
+// RPowScalar returns s raised to the power a elementwise (PyTorch's
+// torch.pow(s, a)). Its gradient is s^a·ln(s); for s = 0 it is 0 where
+// a ≥ 0 (as in PyTorch) and −Inf·g where a < 0.
+func (a *Tensor) RPowScalar(s float64) *Tensor {
+	out := rawScalar("RPowScalar", device.RPowS, a, s)
+	if recording(a) {
+		record(out, "RPowScalar", func(c *bctx) {
+			if s == 0 {
+				x := c.in(0)
+				c.set(0, Where(x.GeScalar(0), zerosLike(c.g), c.g.MulScalar(math.Inf(-1))))
+				return
+			}
+			c.set(0, c.g.Mul(c.use(out)).MulScalar(math.Log(s)))
 		}, a)
 	}
 	return out

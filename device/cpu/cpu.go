@@ -45,7 +45,8 @@
 // operation, once all of them have returned.
 package cpu
 
-//go:generate go run gen.go
+// The loops of kernels_gen.go are generated from the op table: go generate
+// ./internal/optable.
 //go:generate go run genasm.go
 
 import (

@@ -528,17 +528,6 @@ func uni(lo, hi float64) func(*rand.Rand) float64 {
 	return func(r *rand.Rand) float64 { return lo + (hi-lo)*r.Float64() }
 }
 
-// signed returns values of magnitude in [lo, hi) with a random sign.
-func signed(lo, hi float64) func(*rand.Rand) float64 {
-	return func(r *rand.Rand) float64 {
-		v := lo + (hi-lo)*r.Float64()
-		if r.IntN(2) == 0 {
-			return -v
-		}
-		return v
-	}
-}
-
 // pick returns values chosen from vals.
 func pick(vals ...float64) func(*rand.Rand) float64 {
 	return func(r *rand.Rand) float64 { return vals[r.IntN(len(vals))] }

@@ -5,11 +5,12 @@ import (
 	"math/rand/v2"
 
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/optable"
 )
 
 // specials are the IEEE special values elementwise checks feed every
 // operation whose definition covers them.
-var specials = []float64{math.NaN(), math.Inf(1), math.Inf(-1), 0, math.Copysign(0, -1), 1, -1, 0.5, 2.5}
+var specials = optable.Specials
 
 type unaryRef struct {
 	f     func(x float64) float64
@@ -17,46 +18,18 @@ type unaryRef struct {
 	trans bool                     // transcendental tolerance
 }
 
-var unaryRefs = map[device.UnaryOp]unaryRef{
-	device.Neg:    {f: func(x float64) float64 { return -x }, in: uni(-4, 4)},
-	device.Abs:    {f: math.Abs, in: uni(-4, 4)},
-	device.Sign:   {f: sign, in: mix(uni(-4, 4), pick(0), 5)},
-	device.Exp:    {f: math.Exp, in: uni(-10, 10), trans: true},
-	device.Log:    {f: math.Log, in: uni(0.01, 100), trans: true},
-	device.Sqrt:   {f: math.Sqrt, in: uni(0, 100)},
-	device.Square: {f: func(x float64) float64 { return x * x }, in: uni(-4, 4)},
-	device.Recip:  {f: func(x float64) float64 { return 1 / x }, in: signed(0.1, 4)},
-	device.Tanh:   {f: math.Tanh, in: uni(-5, 5), trans: true},
-	device.Sigmoid: {f: func(x float64) float64 { return 1 / (1 + math.Exp(-x)) },
-		in: uni(-10, 10), trans: true},
-	device.ReLU: {f: relu, in: uni(-4, 4)},
-	device.Sin:  {f: math.Sin, in: uni(-10, 10), trans: true},
-	device.Cos:  {f: math.Cos, in: uni(-10, 10), trans: true},
-}
-
-func sign(x float64) float64 {
-	switch {
-	case x > 0:
-		return 1
-	case x < 0:
-		return -1
+// The references, input domains and tolerance classes of the elementwise
+// operations come from their rows in the op table (internal/optable), so
+// a new row is checked here without another list to edit.
+var unaryRefs = func() map[device.UnaryOp]unaryRef {
+	m := map[device.UnaryOp]unaryRef{}
+	for op := range device.UnaryOp(device.NumUnaryOps) {
+		if r := optable.Find(optable.Unary, op.String()); r != nil && r.Ref1 != nil {
+			m[op] = unaryRef{f: r.Ref1, in: r.Test.InX(), trans: r.Test.Trans}
+		}
 	}
-	return x // 0 or NaN
-}
-
-func relu(x float64) float64 {
-	if x > 0 || math.IsNaN(x) {
-		return x
-	}
-	return 0
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
+	return m
+}()
 
 func testUnary(c *tc) {
 	for op := range device.UnaryOp(device.NumUnaryOps) {
@@ -99,44 +72,15 @@ type scalarRef struct {
 	sum   bool // error relative to |x| + |s|
 }
 
-var cmpIn = mix(pick(-1, 0, 0.5, 1, 2), uni(-2, 2), 3)
-var cmpS = []float64{0, 1, 0.5, -1.5, math.NaN(), math.Inf(1)}
-
-var scalarRefs = map[device.ScalarOp]scalarRef{
-	device.AddS:  {f: func(x, s float64) float64 { return x + s }, in: uni(-4, 4), ss: []float64{0, 1.5, -2.25, 0.1}, sum: true},
-	device.SubS:  {f: func(x, s float64) float64 { return x - s }, in: uni(-4, 4), ss: []float64{0, 1.5, -2.25, 0.1}, sum: true},
-	device.RSubS: {f: func(x, s float64) float64 { return s - x }, in: uni(-4, 4), ss: []float64{0, 1.5, -2.25, 0.1}, sum: true},
-	device.MulS:  {f: func(x, s float64) float64 { return x * s }, in: uni(-4, 4), ss: []float64{0, -1, 2.5, 1e-3, 0.1}},
-	device.DivS:  {f: func(x, s float64) float64 { return x / s }, in: uni(-4, 4), ss: []float64{1, -3, 0.1, 0}},
-	device.RDivS: {f: func(x, s float64) float64 { return s / x }, in: signed(0.1, 4), ss: []float64{1, -2, 0, 0.1}},
-	device.PowS: {f: math.Pow, in: mix(uni(0.1, 3), uni(-3, -0.1), 4),
-		ss: []float64{2, 0.5, 3, -1, 0, 1, -2.5, 1.7}, trans: true},
-	device.RPowS: {f: func(x, s float64) float64 { return math.Pow(s, x) }, in: uni(-3, 3),
-		ss: []float64{2, 0.5, 10, math.E, 0, 1, -2}, trans: true},
-	device.MaxS: {f: fmax, in: uni(-4, 4), ss: []float64{0, 1, -1, math.NaN(), math.Inf(-1)}},
-	device.MinS: {f: fmin, in: uni(-4, 4), ss: []float64{0, 1, -1, math.NaN(), math.Inf(1)}},
-	device.EqS:  {f: func(x, s float64) float64 { return b2f(x == s) }, in: cmpIn, ss: cmpS},
-	device.NeS:  {f: func(x, s float64) float64 { return b2f(x != s) }, in: cmpIn, ss: cmpS},
-	device.LtS:  {f: func(x, s float64) float64 { return b2f(x < s) }, in: cmpIn, ss: cmpS},
-	device.LeS:  {f: func(x, s float64) float64 { return b2f(x <= s) }, in: cmpIn, ss: cmpS},
-	device.GtS:  {f: func(x, s float64) float64 { return b2f(x > s) }, in: cmpIn, ss: cmpS},
-	device.GeS:  {f: func(x, s float64) float64 { return b2f(x >= s) }, in: cmpIn, ss: cmpS},
-}
-
-// fmax and fmin propagate NaN from either side.
-func fmax(a, b float64) float64 {
-	if math.IsNaN(a) || math.IsNaN(b) {
-		return math.NaN()
+var scalarRefs = func() map[device.ScalarOp]scalarRef {
+	m := map[device.ScalarOp]scalarRef{}
+	for op := range device.ScalarOp(device.NumScalarOps) {
+		if r := optable.Find(optable.Scalar, op.String()); r != nil && r.Ref2 != nil {
+			m[op] = scalarRef{f: r.Ref2, in: r.Test.InX(), ss: r.Test.Scalars, trans: r.Test.Trans, sum: r.Test.Sum}
+		}
 	}
-	return math.Max(a, b)
-}
-
-func fmin(a, b float64) float64 {
-	if math.IsNaN(a) || math.IsNaN(b) {
-		return math.NaN()
-	}
-	return math.Min(a, b)
-}
+	return m
+}()
 
 func testScalar(c *tc) {
 	for op := range device.ScalarOp(device.NumScalarOps) {
@@ -190,32 +134,16 @@ type binaryRef struct {
 	noSpec bool // the specials grid is outside the op's domain
 }
 
-var binaryRefs = map[device.BinaryOp]binaryRef{
-	device.Add: {f: func(a, b float64) float64 { return a + b }, a: uni(-4, 4), b: uni(-4, 4), sum: true},
-	device.Sub: {f: func(a, b float64) float64 { return a - b }, a: uni(-4, 4), b: uni(-4, 4), sum: true},
-	device.Mul: {f: func(a, b float64) float64 { return a * b }, a: uni(-4, 4), b: uni(-4, 4)},
-	device.Div: {f: func(a, b float64) float64 { return a / b }, a: uni(-4, 4), b: signed(0.25, 4)},
-	device.Pow: {f: math.Pow, a: mix(uni(0.1, 3), uni(-3, -0.1), 4),
-		b: mix(uni(-3, 3), pick(-2, -1, 0, 1, 2, 3), 2), trans: true},
-	device.Maximum: {f: fmax, a: mix(uni(-4, 4), pick(0, 1), 4), b: mix(uni(-4, 4), pick(0, 1), 4)},
-	device.Minimum: {f: fmin, a: mix(uni(-4, 4), pick(0, 1), 4), b: mix(uni(-4, 4), pick(0, 1), 4)},
-	device.Eq:      {f: func(a, b float64) float64 { return b2f(a == b) }, a: cmpIn, b: cmpIn},
-	device.Ne:      {f: func(a, b float64) float64 { return b2f(a != b) }, a: cmpIn, b: cmpIn},
-	device.Lt:      {f: func(a, b float64) float64 { return b2f(a < b) }, a: cmpIn, b: cmpIn},
-	device.Le:      {f: func(a, b float64) float64 { return b2f(a <= b) }, a: cmpIn, b: cmpIn},
-	device.Gt:      {f: func(a, b float64) float64 { return b2f(a > b) }, a: cmpIn, b: cmpIn},
-	device.Ge:      {f: func(a, b float64) float64 { return b2f(a >= b) }, a: cmpIn, b: cmpIn},
-	device.ReLUGrad: {f: func(a, b float64) float64 {
-		if a > 0 {
-			return b
+var binaryRefs = func() map[device.BinaryOp]binaryRef {
+	m := map[device.BinaryOp]binaryRef{}
+	for op := range device.BinaryOp(device.NumBinaryOps) {
+		if r := optable.Find(optable.Binary, op.String()); r != nil && r.Ref2 != nil {
+			t := r.Test
+			m[op] = binaryRef{f: r.Ref2, a: t.InX(), b: t.InB(), trans: t.Trans, sum: t.Sum, mag: t.Mag, noSpec: t.NoSpecials}
 		}
-		return 0
-	}, a: mix(uni(-4, 4), pick(0), 4), b: uni(-4, 4)},
-	device.TanhGrad: {f: func(a, b float64) float64 { return b * (1 - a*a) }, a: uni(-0.95, 0.95), b: uni(-4, 4),
-		mag: func(a, b float64) float64 { return math.Abs(b) * (1 + a*a) }, noSpec: true},
-	device.SigmoidGrad: {f: func(a, b float64) float64 { return b * a * (1 - a) }, a: uni(0.01, 0.99), b: uni(-4, 4),
-		mag: func(a, b float64) float64 { return math.Abs(b) * a * (1 + a) }, noSpec: true},
-}
+	}
+	return m
+}()
 
 // pairKinds are the layout pairs Binary, AddScaled and Where are tried
 // with: the fast paths a backend is likely to have (dense, one scalar
@@ -399,4 +327,19 @@ func testWhere(c *tc) {
 			c.exact(fmtf("Where at %v, %v, %v", cd.l, a.l, b.l), c.result("Where", out, n), want)
 		}
 	}
+}
+
+// fmax and fmin propagate NaN from either side.
+func fmax(a, b float64) float64 {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.NaN()
+	}
+	return math.Max(a, b)
+}
+
+func fmin(a, b float64) float64 {
+	if math.IsNaN(a) || math.IsNaN(b) {
+		return math.NaN()
+	}
+	return math.Min(a, b)
 }

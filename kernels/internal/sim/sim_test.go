@@ -12,6 +12,7 @@ import (
 
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/device/cpu"
+	"github.com/tapegrad/tapegrad/internal/optable"
 	"github.com/tapegrad/tapegrad/kernels"
 )
 
@@ -280,17 +281,20 @@ func launch[T any](t *testing.T, name string, args *T, grid [3]int, block int) {
 	}
 }
 
-// The ops whose results come from the math library: the host's (glibc) in
-// the simulator, Go's math or the CPU's fast float32 functions in the
-// reference. Tolerances in ulps; everything else must be bitwise equal.
-// Float64 pow, sin and cos get more room because the reference is less
-// accurate than glibc (and CUDA): Go's math.Pow is off by up to tens of
-// ulps for large results, and math.Sin(1e30) by about 60.
-var (
-	unaryTol  = map[device.UnaryOp]float64{device.Exp: 2, device.Log: 2, device.Tanh: 4, device.Sigmoid: 4, device.Sin: 2, device.Cos: 2}
-	scalarTol = map[device.ScalarOp]float64{device.PowS: 2, device.RPowS: 2}
-	binaryTol = map[device.BinaryOp]float64{device.Pow: 2}
-)
+// The ops whose results come from the math library (the host's glibc in
+// the simulator; Go's math or the CPU's fast float32 functions in the
+// reference) have a tolerance in ulps in their op-table row (SimULPs);
+// everything else must be bitwise equal. Float64 pow, sin and cos get more
+// room (LooseF64) because the reference is less accurate than glibc (and
+// CUDA): Go's math.Pow is off by up to tens of ulps for large results, and
+// math.Sin(1e30) by about 60.
+func opTol(k optable.Kind, name string, dt device.DType) float64 {
+	r := optable.Find(k, name)
+	if r == nil {
+		panic("sim: no op-table row for " + name)
+	}
+	return f64Tol(dt, r.Test.SimULPs, r.Test.LooseF64)
+}
 
 func f64Tol(dt device.DType, tol float64, loose bool) float64 {
 	if dt == device.Float64 && loose {
@@ -310,7 +314,7 @@ func TestUnary(t *testing.T) {
 	x := data(n+8, 1)
 	for _, dt := range dts {
 		for op := range device.UnaryOp(len(kernels.UnaryOps)) {
-			tol := f64Tol(dt, unaryTol[op], op == device.Sin || op == device.Cos)
+			tol := opTol(optable.Unary, op.String(), dt)
 			// Dense, at element offset 0 (vector path) and 1 (scalar path).
 			for _, off := range []int{0, 1} {
 				src, dst := newDev(dt, x), newDev(dt, make([]float64, n+off))
@@ -338,7 +342,7 @@ func TestScalar(t *testing.T) {
 	svals := []float64{2, 0.5, -1.5, math.NaN(), 0, math.Copysign(0, -1), math.Inf(1), 3}
 	for _, dt := range dts {
 		for op := range device.ScalarOp(len(kernels.ScalarOps)) {
-			tol := f64Tol(dt, scalarTol[op], scalarTol[op] != 0)
+			tol := opTol(optable.Scalar, op.String(), dt)
 			for si, s := range svals {
 				off := si % 2
 				src, dst := newDev(dt, x), newDev(dt, make([]float64, n+off))
@@ -400,7 +404,7 @@ func TestBinary(t *testing.T) {
 	const rows, cols = 37, 27
 	for _, dt := range dts {
 		for op := range device.BinaryOp(len(kernels.BinaryOps)) {
-			tol := f64Tol(dt, binaryTol[op], binaryTol[op] != 0)
+			tol := opTol(optable.Binary, op.String(), dt)
 			for v := kernels.VV; v < kernels.Strided; v++ {
 				for _, off := range []int{0, 1} {
 					name := kernels.BinaryName(op, dt, v)

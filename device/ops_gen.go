@@ -7,26 +7,27 @@ type UnaryOp uint8
 
 // The unary operations, one per row of the op table.
 const (
-	Neg     UnaryOp = iota // -x
-	Abs                    // |x|
-	Sign                   // -1, 0 or 1 (NaN stays NaN)
-	Exp                    // e^x
-	Log                    // natural logarithm
-	Sqrt                   // √x
-	Square                 // x²
-	Recip                  // 1/x
-	Tanh                   // hyperbolic tangent
-	Sigmoid                // 1/(1+e^-x)
-	ReLU                   // max(x, 0); NaN stays NaN
-	Sin                    // sine
-	Cos                    // cosine
+	Neg      UnaryOp = iota // -x
+	Abs                     // |x|
+	Sign                    // -1, 0 or 1 (NaN stays NaN)
+	Exp                     // e^x
+	Log                     // natural logarithm
+	Sqrt                    // √x
+	Square                  // x²
+	Recip                   // 1/x
+	Tanh                    // hyperbolic tangent
+	Sigmoid                 // 1/(1+e^-x)
+	ReLU                    // max(x, 0); NaN stays NaN
+	Sin                     // sine
+	Cos                     // cosine
+	Softplus                // log(1 + e^x), as max(x, 0) + log1p(e^-|x|)
 	numUnary
 )
 
 // NumUnaryOps is the number of unary operations.
 const NumUnaryOps = int(numUnary)
 
-var unaryNames = [...]string{"Neg", "Abs", "Sign", "Exp", "Log", "Sqrt", "Square", "Recip", "Tanh", "Sigmoid", "ReLU", "Sin", "Cos"}
+var unaryNames = [...]string{"Neg", "Abs", "Sign", "Exp", "Log", "Sqrt", "Square", "Recip", "Tanh", "Sigmoid", "ReLU", "Sin", "Cos", "Softplus"}
 
 // String returns the operation's name.
 func (op UnaryOp) String() string {

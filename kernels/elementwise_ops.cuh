@@ -186,3 +186,7 @@ TG_ZIP_KERNELS(tanhgrad, TgOpTanhGrad)
 TG_ZIP_OP(TgOpSigmoidGrad, b * (a * (T(1) - a)))
 TG_ZIP_KERNELS(sigmoidgrad, TgOpSigmoidGrad)
 
+// Softplus: log(1 + e^x), as max(x, 0) + log1p(e^-|x|)
+TG_MAP_OP(TgOpSoftplus, tg_softplus(x))
+TG_MAP_KERNELS(unary, softplus, TgOpSoftplus)
+

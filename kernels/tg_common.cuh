@@ -221,4 +221,10 @@ TG_DEV double tg_pow(double x, double y) { return y == 2.0 ? x * x : tg_pow_call
 TG_DEV float tg_sigmoid(float x) { return x < -80.0f ? expf(x) : 1.0f / (1.0f + expf(-x)); }
 TG_DEV double tg_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
+// softplus(x) = log(1 + e^x) = max(x, 0) + log1p(e^-|x|), which neither
+// overflows nor loses the small results of very negative x; NaN
+// propagates through the second term.
+TG_DEV float tg_softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
+TG_DEV double tg_softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
+
 #endif

@@ -477,6 +477,14 @@ func (a *Tensor) Cos() *Tensor {
 	return unary("Cos", device.Cos, a, func(c *bctx, _ *Tensor) { c.set(0, c.g.Mul(c.in(0).Sin()).Neg()) })
 }
 
+// Softplus returns log(1 + e^a), computed as max(a, 0) + log1p(e^−|a|), so
+// that it neither overflows for large a nor rounds to 0 for very negative
+// a (PyTorch's softplus with beta 1, without its threshold: PyTorch returns
+// a itself above 20). Its gradient is sigmoid(a).
+func (a *Tensor) Softplus() *Tensor {
+	return unary("Softplus", device.Softplus, a, func(c *bctx, _ *Tensor) { c.set(0, c.g.Mul(c.in(0).Sigmoid())) })
+}
+
 // The fused backward rules below are operations of their own, with their
 // own backward rules, so that gradients of gradients work.
 

@@ -64,6 +64,10 @@ func unaryKernel[T float](op device.UnaryOp, d, x []T, st stores) {
 		for i, x := range x {
 			d[i] = T(math.Cos(float64(x)))
 		}
+	case device.Softplus:
+		for i, x := range x {
+			d[i] = softplusT(x)
+		}
 	default:
 		panic("cpu: unknown unary op " + op.String())
 	}

@@ -36,6 +36,13 @@ func reluGradT[T float](x, g T) T {
 	return 0
 }
 
+// softplusT is log(1 + e^x) without overflow, in float64:
+// max(x, 0) + log1p(e^-|x|) (NaN propagates through the second term).
+func softplusT[T float](x T) T {
+	v := float64(x)
+	return T(max(v, 0) + math.Log1p(math.Exp(-math.Abs(v))))
+}
+
 func powT[T float](x, y T) T {
 	if y == 2 {
 		return x * x

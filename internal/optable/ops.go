@@ -111,6 +111,11 @@ var Ops = []Op{
 	{Kind: Binary, Name: "SigmoidGrad", Doc: "b * a * (1 - a), a = sigmoid output", CPU: "b * (a * (1 - a))", CUDA: "b * (a * (T(1) - a))", Via: "Sigmoid", Smooth: true,
 		Ref2: func(a, b float64) float64 { return b * a * (1 - a) }, Test: Test{In: Uniform(0.01, 0.99), NoSpecials: true,
 			Mag: func(a, b float64) float64 { return math.Abs(b) * a * (1 + a) }}},
+
+	// ---- appended rows (see the package doc: append, never insert) ----
+	{Kind: Unary, Name: "Softplus", Doc: "log(1 + e^x), as max(x, 0) + log1p(e^-|x|)", CPU: "softplusT(x)", CUDA: "tg_softplus(x)", Method: "Softplus", Smooth: true,
+		Ref1: func(x float64) float64 { return math.Max(x, 0) + math.Log1p(math.Exp(-math.Abs(x))) },
+		Test: Test{In: Uniform(-20, 20), Trans: true, CPU32ULPs: 1, SimULPs: 4}},
 }
 
 // Domains shared by several rows.

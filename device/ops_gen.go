@@ -21,13 +21,29 @@ const (
 	Sin                     // sine
 	Cos                     // cosine
 	Softplus                // log(1 + e^x), as max(x, 0) + log1p(e^-|x|)
+	Log1p                   // log(1 + x), accurate for small x
+	Expm1                   // e^x - 1, accurate for small x
+	Rsqrt                   // 1/√x
+	Tan                     // tangent
+	Sinh                    // hyperbolic sine
+	Cosh                    // hyperbolic cosine
+	Arcsin                  // inverse sine; NaN outside [-1, 1]
+	Arccos                  // inverse cosine; NaN outside [-1, 1]
+	Arctan                  // inverse tangent
+	Arcsinh                 // inverse hyperbolic sine
+	Arccosh                 // inverse hyperbolic cosine; NaN below 1
+	Arctanh                 // inverse hyperbolic tangent; ±Inf at ±1, NaN outside
+	Erf                     // the error function
+	GELU                    // x·Φ(x) = x/2·erfc(-x/√2) (exact form; NaN at -Inf, as PyTorch)
+	GELUTanh                // x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) = x/(1 + e^-u), u = 2√(2/π)·(x + 0.044715·x³) (tanh form)
+	SiLU                    // x·sigmoid(x) = x/(1 + e^-x) (NaN at -Inf, as PyTorch)
 	numUnary
 )
 
 // NumUnaryOps is the number of unary operations.
 const NumUnaryOps = int(numUnary)
 
-var unaryNames = [...]string{"Neg", "Abs", "Sign", "Exp", "Log", "Sqrt", "Square", "Recip", "Tanh", "Sigmoid", "ReLU", "Sin", "Cos", "Softplus"}
+var unaryNames = [...]string{"Neg", "Abs", "Sign", "Exp", "Log", "Sqrt", "Square", "Recip", "Tanh", "Sigmoid", "ReLU", "Sin", "Cos", "Softplus", "Log1p", "Expm1", "Rsqrt", "Tan", "Sinh", "Cosh", "Arcsin", "Arccos", "Arctan", "Arcsinh", "Arccosh", "Arctanh", "Erf", "GELU", "GELUTanh", "SiLU"}
 
 // String returns the operation's name.
 func (op UnaryOp) String() string {

@@ -190,3 +190,67 @@ TG_ZIP_KERNELS(sigmoidgrad, TgOpSigmoidGrad)
 TG_MAP_OP(TgOpSoftplus, tg_softplus(x))
 TG_MAP_KERNELS(unary, softplus, TgOpSoftplus)
 
+// Log1p: log(1 + x), accurate for small x
+TG_MAP_OP(TgOpLog1p, tg_log1p(x))
+TG_MAP_KERNELS(unary, log1p, TgOpLog1p)
+
+// Expm1: e^x - 1, accurate for small x
+TG_MAP_OP(TgOpExpm1, tg_expm1(x))
+TG_MAP_KERNELS(unary, expm1, TgOpExpm1)
+
+// Rsqrt: 1/√x
+TG_MAP_OP(TgOpRsqrt, tg_rsqrt(x))
+TG_MAP_KERNELS(unary, rsqrt, TgOpRsqrt)
+
+// Tan: tangent
+TG_MAP_OP(TgOpTan, tg_tan(x))
+TG_MAP_KERNELS(unary, tan, TgOpTan)
+
+// Sinh: hyperbolic sine
+TG_MAP_OP(TgOpSinh, tg_sinh(x))
+TG_MAP_KERNELS(unary, sinh, TgOpSinh)
+
+// Cosh: hyperbolic cosine
+TG_MAP_OP(TgOpCosh, tg_cosh(x))
+TG_MAP_KERNELS(unary, cosh, TgOpCosh)
+
+// Arcsin: inverse sine; NaN outside [-1, 1]
+TG_MAP_OP(TgOpArcsin, tg_asin(x))
+TG_MAP_KERNELS(unary, arcsin, TgOpArcsin)
+
+// Arccos: inverse cosine; NaN outside [-1, 1]
+TG_MAP_OP(TgOpArccos, tg_acos(x))
+TG_MAP_KERNELS(unary, arccos, TgOpArccos)
+
+// Arctan: inverse tangent
+TG_MAP_OP(TgOpArctan, tg_atan(x))
+TG_MAP_KERNELS(unary, arctan, TgOpArctan)
+
+// Arcsinh: inverse hyperbolic sine
+TG_MAP_OP(TgOpArcsinh, tg_asinh(x))
+TG_MAP_KERNELS(unary, arcsinh, TgOpArcsinh)
+
+// Arccosh: inverse hyperbolic cosine; NaN below 1
+TG_MAP_OP(TgOpArccosh, tg_acosh(x))
+TG_MAP_KERNELS(unary, arccosh, TgOpArccosh)
+
+// Arctanh: inverse hyperbolic tangent; ±Inf at ±1, NaN outside
+TG_MAP_OP(TgOpArctanh, tg_atanh(x))
+TG_MAP_KERNELS(unary, arctanh, TgOpArctanh)
+
+// Erf: the error function
+TG_MAP_OP(TgOpErf, tg_erf(x))
+TG_MAP_KERNELS(unary, erf, TgOpErf)
+
+// GELU: x·Φ(x) = x/2·erfc(-x/√2) (exact form; NaN at -Inf, as PyTorch)
+TG_MAP_OP(TgOpGELU, tg_gelu(x))
+TG_MAP_KERNELS(unary, gelu, TgOpGELU)
+
+// GELUTanh: x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) = x/(1 + e^-u), u = 2√(2/π)·(x + 0.044715·x³) (tanh form)
+TG_MAP_OP(TgOpGELUTanh, tg_gelu_tanh(x))
+TG_MAP_KERNELS(unary, gelutanh, TgOpGELUTanh)
+
+// SiLU: x·sigmoid(x) = x/(1 + e^-x) (NaN at -Inf, as PyTorch)
+TG_MAP_OP(TgOpSiLU, tg_silu(x))
+TG_MAP_KERNELS(unary, silu, TgOpSiLU)
+

@@ -227,4 +227,56 @@ TG_DEV double tg_sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 TG_DEV float tg_softplus(float x) { return fmaxf(x, 0.0f) + log1pf(expf(-fabsf(x))); }
 TG_DEV double tg_softplus(double x) { return fmax(x, 0.0) + log1p(exp(-fabs(x))); }
 
+// The op table's other math functions: CUDA's accurate library, inlined.
+// (A called helper, as tg_sin, is emitted at the top of the PTX and would
+// renumber every kernel after it: helpers of rows appended later must be
+// inline so that a new row's PTX diff stays its own kernels.)
+TG_DEV float tg_log1p(float x) { return log1pf(x); }
+TG_DEV double tg_log1p(double x) { return log1p(x); }
+TG_DEV float tg_expm1(float x) { return expm1f(x); }
+TG_DEV double tg_expm1(double x) { return expm1(x); }
+TG_DEV float tg_rsqrt(float x) { return 1.0f / sqrtf(x); }   // IEEE sqrt and division, not rsqrtf's 2 ulp
+TG_DEV double tg_rsqrt(double x) { return 1.0 / sqrt(x); }
+TG_DEV float tg_tan(float x) { return tanf(x); }
+TG_DEV double tg_tan(double x) { return tan(x); }
+TG_DEV float tg_sinh(float x) { return sinhf(x); }
+TG_DEV double tg_sinh(double x) { return sinh(x); }
+TG_DEV float tg_cosh(float x) { return coshf(x); }
+TG_DEV double tg_cosh(double x) { return cosh(x); }
+TG_DEV float tg_asin(float x) { return asinf(x); }
+TG_DEV double tg_asin(double x) { return asin(x); }
+TG_DEV float tg_acos(float x) { return acosf(x); }
+TG_DEV double tg_acos(double x) { return acos(x); }
+TG_DEV float tg_atan(float x) { return atanf(x); }
+TG_DEV double tg_atan(double x) { return atan(x); }
+TG_DEV float tg_asinh(float x) { return asinhf(x); }
+TG_DEV double tg_asinh(double x) { return asinh(x); }
+TG_DEV float tg_acosh(float x) { return acoshf(x); }
+TG_DEV double tg_acosh(double x) { return acosh(x); }
+TG_DEV float tg_atanh(float x) { return atanhf(x); }
+TG_DEV double tg_atanh(double x) { return atanh(x); }
+TG_DEV float tg_erf(float x) { return erff(x); }
+TG_DEV double tg_erf(double x) { return erf(x); }
+
+TG_DEV float tg_erfc(float x) { return erfcf(x); }
+TG_DEV double tg_erfc(double x) { return erfc(x); }
+
+// The activations, in the same formulas and order as device/cpu
+// (mathfuncs.go), written to avoid cancellation: gelu(x) = x/2·(1 + erf(x/√2))
+// as x/2·erfc(−x/√2); the tanh form x/2·(1 + tanh(u/2)) as x/(1 + e^−u),
+// u = 2·√(2/π)·(x + 0.044715·x³); silu(x) = x/(1 + e^−x). In float32, below
+// −80 (where e^−u overflows) x·e^u, in double, keeps the tiny (subnormal)
+// results the CPU gives.
+template <typename T> TG_DEV T tg_gelu(T x) { return T(0.5) * x * tg_erfc(-x / T(1.4142135623730951)); }
+TG_DEV float tg_gelu_tanh(float x) {
+    const float u = 1.5957691216057308f * (x + 0.044715f * x * x * x);
+    return u < -80.0f ? float(double(x) * exp(double(u))) : x / (1.0f + expf(-u));
+}
+TG_DEV double tg_gelu_tanh(double x) {
+    const double u = 1.5957691216057308 * (x + 0.044715 * x * x * x);
+    return x / (1.0 + exp(-u));
+}
+TG_DEV float tg_silu(float x) { return x < -80.0f ? float(double(x) * exp(double(x))) : x / (1.0f + expf(-x)); }
+TG_DEV double tg_silu(double x) { return x / (1.0 + exp(-x)); }
+
 #endif

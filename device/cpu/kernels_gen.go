@@ -68,6 +68,70 @@ func unaryKernel[T float](op device.UnaryOp, d, x []T, st stores) {
 		for i, x := range x {
 			d[i] = softplusT(x)
 		}
+	case device.Log1p:
+		for i, x := range x {
+			d[i] = T(math.Log1p(float64(x)))
+		}
+	case device.Expm1:
+		for i, x := range x {
+			d[i] = T(math.Expm1(float64(x)))
+		}
+	case device.Rsqrt:
+		for i, x := range x {
+			d[i] = T(1 / math.Sqrt(float64(x)))
+		}
+	case device.Tan:
+		for i, x := range x {
+			d[i] = T(math.Tan(float64(x)))
+		}
+	case device.Sinh:
+		for i, x := range x {
+			d[i] = T(math.Sinh(float64(x)))
+		}
+	case device.Cosh:
+		for i, x := range x {
+			d[i] = T(math.Cosh(float64(x)))
+		}
+	case device.Arcsin:
+		for i, x := range x {
+			d[i] = T(math.Asin(float64(x)))
+		}
+	case device.Arccos:
+		for i, x := range x {
+			d[i] = T(math.Acos(float64(x)))
+		}
+	case device.Arctan:
+		for i, x := range x {
+			d[i] = T(math.Atan(float64(x)))
+		}
+	case device.Arcsinh:
+		for i, x := range x {
+			d[i] = T(math.Asinh(float64(x)))
+		}
+	case device.Arccosh:
+		for i, x := range x {
+			d[i] = T(math.Acosh(float64(x)))
+		}
+	case device.Arctanh:
+		for i, x := range x {
+			d[i] = T(math.Atanh(float64(x)))
+		}
+	case device.Erf:
+		for i, x := range x {
+			d[i] = T(math.Erf(float64(x)))
+		}
+	case device.GELU:
+		for i, x := range x {
+			d[i] = geluT(x)
+		}
+	case device.GELUTanh:
+		for i, x := range x {
+			d[i] = geluTanhT(x)
+		}
+	case device.SiLU:
+		for i, x := range x {
+			d[i] = siluT(x)
+		}
 	default:
 		panic("cpu: unknown unary op " + op.String())
 	}

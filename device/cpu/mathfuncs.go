@@ -43,6 +43,28 @@ func softplusT[T float](x T) T {
 	return T(max(v, 0) + math.Log1p(math.Exp(-math.Abs(v))))
 }
 
+// geluT is x·Φ(x) = x/2·(1 + erf(x/√2)), in float64, as x/2·erfc(−x/√2)
+// (no cancellation for negative x).
+func geluT[T float](x T) T {
+	v := float64(x)
+	return T(0.5 * v * math.Erfc(-v/math.Sqrt2))
+}
+
+// geluTanhT is GELU's tanh approximation x/2·(1 + tanh(u/2)), in float64,
+// as x/(1 + e^−u) with u = 2·√(2/π)·(x + 0.044715·x³) (no cancellation for
+// negative x). The conversions keep the compiler from fusing multiply-adds.
+func geluTanhT[T float](x T) T {
+	v := float64(x)
+	u := 1.5957691216057308 * (v + float64(0.044715*v*v*v))
+	return T(v / (1 + math.Exp(-u)))
+}
+
+// siluT is x·sigmoid(x) = x/(1 + e^−x), in float64.
+func siluT[T float](x T) T {
+	v := float64(x)
+	return T(v / (1 + math.Exp(-v)))
+}
+
 func powT[T float](x, y T) T {
 	if y == 2 {
 		return x * x

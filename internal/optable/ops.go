@@ -116,6 +116,46 @@ var Ops = []Op{
 	{Kind: Unary, Name: "Softplus", Doc: "log(1 + e^x), as max(x, 0) + log1p(e^-|x|)", CPU: "softplusT(x)", CUDA: "tg_softplus(x)", Method: "Softplus", Smooth: true,
 		Ref1: func(x float64) float64 { return math.Max(x, 0) + math.Log1p(math.Exp(-math.Abs(x))) },
 		Test: Test{In: Uniform(-20, 20), Trans: true, CPU32ULPs: 1, SimULPs: 4}},
+	{Kind: Unary, Name: "Log1p", Doc: "log(1 + x), accurate for small x", CPU: "T(math.Log1p(float64(x)))", CUDA: "tg_log1p(x)", Method: "Log1p", Smooth: true,
+		Ref1: math.Log1p, Test: Test{In: Uniform(-0.99, 10), Grad: Uniform(-0.5, 2), Trans: true, SimULPs: 2}},
+	{Kind: Unary, Name: "Expm1", Doc: "e^x - 1, accurate for small x", CPU: "T(math.Expm1(float64(x)))", CUDA: "tg_expm1(x)", Method: "Expm1", Smooth: true,
+		Ref1: math.Expm1, Test: Test{In: Uniform(-10, 10), Grad: Uniform(-1, 1), Trans: true, SimULPs: 2}},
+	{Kind: Unary, Name: "Rsqrt", Doc: "1/√x", CPU: "T(1 / math.Sqrt(float64(x)))", CUDA: "tg_rsqrt(x)", Method: "Rsqrt", Smooth: true,
+		Ref1: func(x float64) float64 { return 1 / math.Sqrt(x) }, Test: Test{In: Uniform(0.01, 100), Grad: positive, Trans: true, SimULPs: 1}},
+	{Kind: Unary, Name: "Tan", Doc: "tangent", CPU: "T(math.Tan(float64(x)))", CUDA: "tg_tan(x)", Method: "Tan", Smooth: true,
+		Ref1: math.Tan, Test: Test{In: Uniform(-1.5, 1.5), Grad: Uniform(-1, 1), Trans: true, SimULPs: 2, LooseF64: true}},
+	{Kind: Unary, Name: "Sinh", Doc: "hyperbolic sine", CPU: "T(math.Sinh(float64(x)))", CUDA: "tg_sinh(x)", Method: "Sinh", Smooth: true,
+		Ref1: math.Sinh, Test: Test{In: Uniform(-10, 10), Grad: Uniform(-1, 1), Trans: true, SimULPs: 2, LooseF64: true}},
+	{Kind: Unary, Name: "Cosh", Doc: "hyperbolic cosine", CPU: "T(math.Cosh(float64(x)))", CUDA: "tg_cosh(x)", Method: "Cosh", Smooth: true,
+		Ref1: math.Cosh, Test: Test{In: Uniform(-10, 10), Grad: Uniform(-1, 1), Trans: true, SimULPs: 2, LooseF64: true}},
+	{Kind: Unary, Name: "Arcsin", Doc: "inverse sine; NaN outside [-1, 1]", CPU: "T(math.Asin(float64(x)))", CUDA: "tg_asin(x)", Method: "Arcsin", Smooth: true,
+		Ref1: math.Asin, Test: Test{In: Uniform(-1, 1), Grad: Uniform(-0.9, 0.9), Trans: true, SimULPs: 2, LooseF64: true}},
+	{Kind: Unary, Name: "Arccos", Doc: "inverse cosine; NaN outside [-1, 1]", CPU: "T(math.Acos(float64(x)))", CUDA: "tg_acos(x)", Method: "Arccos", Smooth: true,
+		Ref1: math.Acos, Test: Test{In: Uniform(-1, 1), Grad: Uniform(-0.9, 0.9), Trans: true, SimULPs: 2, LooseF64: true}},
+	{Kind: Unary, Name: "Arctan", Doc: "inverse tangent", CPU: "T(math.Atan(float64(x)))", CUDA: "tg_atan(x)", Method: "Arctan", Smooth: true,
+		Ref1: math.Atan, Test: Test{In: Uniform(-10, 10), Grad: Uniform(-2, 2), Trans: true, SimULPs: 2, LooseF64: true}},
+	{Kind: Unary, Name: "Arcsinh", Doc: "inverse hyperbolic sine", CPU: "T(math.Asinh(float64(x)))", CUDA: "tg_asinh(x)", Method: "Arcsinh", Smooth: true,
+		Ref1: math.Asinh, Test: Test{In: Uniform(-10, 10), Grad: Uniform(-2, 2), Trans: true, SimULPs: 2, LooseF64: true}},
+	{Kind: Unary, Name: "Arccosh", Doc: "inverse hyperbolic cosine; NaN below 1", CPU: "T(math.Acosh(float64(x)))", CUDA: "tg_acosh(x)", Method: "Arccosh", Smooth: true,
+		Ref1: math.Acosh, Test: Test{In: Uniform(1, 10), Grad: Uniform(1.2, 3), Trans: true, SimULPs: 2, LooseF64: true}},
+	{Kind: Unary, Name: "Arctanh", Doc: "inverse hyperbolic tangent; ±Inf at ±1, NaN outside", CPU: "T(math.Atanh(float64(x)))", CUDA: "tg_atanh(x)", Method: "Arctanh", Smooth: true,
+		Ref1: math.Atanh, Test: Test{In: Uniform(-1, 1), Grad: Uniform(-0.9, 0.9), Trans: true, SimULPs: 2, LooseF64: true}},
+	{Kind: Unary, Name: "Erf", Doc: "the error function", CPU: "T(math.Erf(float64(x)))", CUDA: "tg_erf(x)", Method: "Erf", Smooth: true,
+		Ref1: math.Erf, Test: Test{In: Uniform(-4, 4), Grad: Uniform(-2, 2), Trans: true, SimULPs: 2, LooseF64: true}},
+	// GELU, GELUTanh and SiLU in float32 on CUDA compute in float (as
+	// PyTorch does), the CPU in float64: for negative x their results are
+	// ill-conditioned (relative error ~|x|²·ε for erfc, ~|u|·ε for e^-u), so
+	// the simulator may differ from the CPU by tens of ulps there.
+	{Kind: Unary, Name: "GELU", Doc: "x·Φ(x) = x/2·erfc(-x/√2) (exact form; NaN at -Inf, as PyTorch)", CPU: "geluT(x)", CUDA: "tg_gelu(x)", Method: "GELU", Smooth: true,
+		Ref1: func(x float64) float64 { return 0.5 * x * math.Erfc(-x/math.Sqrt2) }, Test: Test{Grad: Uniform(-3, 3), Trans: true, SimULPs: 64, LooseF64: true}},
+	{Kind: Unary, Name: "GELUTanh", Doc: "x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) = x/(1 + e^-u), u = 2√(2/π)·(x + 0.044715·x³) (tanh form)", CPU: "geluTanhT(x)", CUDA: "tg_gelu_tanh(x)", Method: "GELUTanh", Smooth: true,
+		Ref1: func(x float64) float64 {
+			u := 1.5957691216057308 * (x + float64(0.044715*x*x*x))
+			return x / (1 + math.Exp(-u))
+		},
+		Test: Test{Grad: Uniform(-3, 3), Trans: true, SimULPs: 64, LooseF64: true}},
+	{Kind: Unary, Name: "SiLU", Doc: "x·sigmoid(x) = x/(1 + e^-x) (NaN at -Inf, as PyTorch)", CPU: "siluT(x)", CUDA: "tg_silu(x)", Method: "SiLU", Smooth: true,
+		Ref1: func(x float64) float64 { return x / (1 + math.Exp(-x)) }, Test: Test{In: Uniform(-20, 20), Grad: Uniform(-3, 3), Trans: true, SimULPs: 16}},
 }
 
 // Domains shared by several rows.

@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/tapegrad/tapegrad/internal/optable"
+	"github.com/tapegrad/tapegrad/internal/optest"
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
@@ -64,42 +66,27 @@ func sameBits(a, b float64) bool {
 	return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
 }
 
+// TestUnaryEdgeValues applies every unary operation of the op table
+// (internal/optable) to the edge values and compares with the row's
+// float64 reference: bit for bit in float64, within the row's CPU32ULPs
+// of the rounded reference in float32.
 func TestUnaryEdgeValues(t *testing.T) {
-	sigmoid := func(x float64) float64 { return 1 / (1 + math.Exp(-x)) }
-	sign := func(x float64) float64 {
-		switch {
-		case x > 0:
-			return 1
-		case x < 0:
-			return -1
-		}
-		return x
-	}
-	relu := func(x float64) float64 {
-		if x > 0 || math.IsNaN(x) {
-			return x
-		}
-		return 0
-	}
-	ops := []struct {
+	type unaryOp struct {
 		name string
 		f    func(*T) *T
 		ref  func(float64) float64
 		ulps uint64 // allowed error for float32 (fast transcendental functions)
-	}{
-		{"Neg", (*T).Neg, func(x float64) float64 { return -x }, 0},
-		{"Abs", (*T).Abs, math.Abs, 0},
-		{"Sign", (*T).Sign, sign, 0},
-		{"Exp", (*T).Exp, math.Exp, 1},
-		{"Log", (*T).Log, math.Log, 1},
-		{"Sqrt", (*T).Sqrt, math.Sqrt, 0},
-		{"Square", (*T).Square, func(x float64) float64 { return x * x }, 0},
-		{"Recip", (*T).Recip, func(x float64) float64 { return 1 / x }, 0},
-		{"Tanh", (*T).Tanh, math.Tanh, 1},
-		{"Sigmoid", (*T).Sigmoid, sigmoid, 1},
-		{"ReLU", (*T).ReLU, relu, 0},
-		{"Sin", (*T).Sin, math.Sin, 0},
-		{"Cos", (*T).Cos, math.Cos, 0},
+	}
+	var ops []unaryOp
+	for _, row := range optable.Of(optable.Unary) {
+		f, err := optest.UnaryMethod(row)
+		if err != nil {
+			continue // reported by TestOpTableCoverage
+		}
+		ops = append(ops, unaryOp{row.Method, f, row.Ref1, row.Test.CPU32ULPs})
+	}
+	if len(ops) == 0 {
+		t.Fatal("no unary operation in the op table")
 	}
 	for _, dt := range dtypes {
 		x := tensor.FromSlice(edgeValues, []int{len(edgeValues)}, tensor.WithDType(dt))
@@ -178,37 +165,48 @@ func b2f(c bool) float64 {
 	return 0
 }
 
-var binaryRefs = []struct {
+// binaryRefs are the binary operations of the op table (internal/optable)
+// with their tensor methods and float64 references.
+func binaryRefs(t *testing.T) []binaryRef {
+	var ops []binaryRef
+	for _, row := range optable.Of(optable.Binary) {
+		f, err := optest.BinaryMethod(row)
+		if err != nil {
+			continue // fused backward rules (no Method), or reported by TestOpTableCoverage
+		}
+		ops = append(ops, binaryRef{row.Method, f, row.Ref2, row.Test.CPU32ULPs})
+	}
+	if len(ops) == 0 {
+		t.Fatal("no binary operation in the op table")
+	}
+	return ops
+}
+
+type binaryRef struct {
 	name string
 	f    func(a, b *T) *T
 	ref  func(a, b float64) float64
-	bits bool // compare the sign of zero too
-}{
-	{"Add", (*T).Add, func(a, b float64) float64 { return a + b }, true},
-	{"Sub", (*T).Sub, func(a, b float64) float64 { return a - b }, true},
-	{"Mul", (*T).Mul, func(a, b float64) float64 { return a * b }, true},
-	{"Div", (*T).Div, func(a, b float64) float64 { return a / b }, true},
-	{"Pow", (*T).Pow, math.Pow, true},
-	{"Maximum", (*T).Maximum, nanMax, false},
-	{"Minimum", (*T).Minimum, nanMin, false},
-	{"Eq", (*T).Eq, func(a, b float64) float64 { return b2f(a == b) }, true},
-	{"Ne", (*T).Ne, func(a, b float64) float64 { return b2f(a != b) }, true},
-	{"Lt", (*T).Lt, func(a, b float64) float64 { return b2f(a < b) }, true},
-	{"Le", (*T).Le, func(a, b float64) float64 { return b2f(a <= b) }, true},
-	{"Gt", (*T).Gt, func(a, b float64) float64 { return b2f(a > b) }, true},
-	{"Ge", (*T).Ge, func(a, b float64) float64 { return b2f(a >= b) }, true},
+	ulps uint64 // allowed error for float32
 }
 
-// TestBinaryEdgeValues applies every binary operation to all pairs of edge
-// values (through broadcasting a column against a row) and compares with
-// Go's IEEE arithmetic.
+// matches reports whether got is want (the reference, rounded to dt)
+// bit for bit, or within ulps in float32.
+func matches(got, want float64, dt tensor.DType, ulps uint64) bool {
+	return sameBits(got, want) || dt == tensor.Float32 && ulps > 0 && ulpDiff(got, want, dt) <= ulps
+}
+
+// TestBinaryEdgeValues applies every binary operation of the op table to
+// all pairs of edge values (through broadcasting a column against a row)
+// and compares with the row's float64 reference (Go's IEEE arithmetic):
+// bit for bit, the sign of zero included, or within the row's CPU32ULPs in
+// float32.
 func TestBinaryEdgeValues(t *testing.T) {
 	vals := []float64{0, negz, 1, -2.5, 0.5, 3, inf, -inf, nan}
 	n := len(vals)
 	for _, dt := range dtypes {
 		col := tensor.FromSlice(vals, []int{n, 1}, tensor.WithDType(dt))
 		row := tensor.FromSlice(vals, []int{n}, tensor.WithDType(dt))
-		for _, op := range binaryRefs {
+		for _, op := range binaryRefs(t) {
 			out := op.f(col, row)
 			if s := out.Shape(); len(s) != 2 || s[0] != n || s[1] != n {
 				t.Fatalf("%s: shape %v", op.name, s)
@@ -218,12 +216,7 @@ func TestBinaryEdgeValues(t *testing.T) {
 				for j, b := range vals {
 					a, b := round(a, dt), round(b, dt)
 					want := round(op.ref(a, b), dt)
-					g := got[i*n+j]
-					ok := sameBits(g, want)
-					if !op.bits {
-						ok = g == want || math.IsNaN(g) && math.IsNaN(want)
-					}
-					if !ok {
+					if g := got[i*n+j]; !matches(g, want, dt, op.ulps) {
 						t.Errorf("%v %s(%v, %v) = %v, want %v", dt, op.name, a, b, g, want)
 					}
 				}
@@ -232,30 +225,28 @@ func TestBinaryEdgeValues(t *testing.T) {
 	}
 }
 
+// TestScalarEdgeValues applies every scalar operation of the op table to
+// the edge values with edge scalars and compares with the row's float64
+// reference, as TestBinaryEdgeValues does.
 func TestScalarEdgeValues(t *testing.T) {
 	vals := []float64{0, negz, 1, -2.5, 0.5, 3, inf, -inf, nan}
 	scalars := []float64{0, negz, 2, -1.5, 0.5, inf, nan}
-	ops := []struct {
+	type scalarOp struct {
 		name string
 		f    func(a *T, s float64) *T
 		ref  func(x, s float64) float64
-		bits bool
-	}{
-		{"AddScalar", (*T).AddScalar, func(x, s float64) float64 { return x + s }, true},
-		{"SubScalar", (*T).SubScalar, func(x, s float64) float64 { return x - s }, true},
-		{"RSubScalar", (*T).RSubScalar, func(x, s float64) float64 { return s - x }, true},
-		{"MulScalar", (*T).MulScalar, func(x, s float64) float64 { return x * s }, true},
-		{"DivScalar", (*T).DivScalar, func(x, s float64) float64 { return x / s }, true},
-		{"RDivScalar", (*T).RDivScalar, func(x, s float64) float64 { return s / x }, true},
-		{"PowScalar", (*T).PowScalar, math.Pow, true},
-		{"MaximumScalar", (*T).MaximumScalar, nanMax, false},
-		{"MinimumScalar", (*T).MinimumScalar, nanMin, false},
-		{"EqScalar", (*T).EqScalar, func(x, s float64) float64 { return b2f(x == s) }, true},
-		{"NeScalar", (*T).NeScalar, func(x, s float64) float64 { return b2f(x != s) }, true},
-		{"LtScalar", (*T).LtScalar, func(x, s float64) float64 { return b2f(x < s) }, true},
-		{"LeScalar", (*T).LeScalar, func(x, s float64) float64 { return b2f(x <= s) }, true},
-		{"GtScalar", (*T).GtScalar, func(x, s float64) float64 { return b2f(x > s) }, true},
-		{"GeScalar", (*T).GeScalar, func(x, s float64) float64 { return b2f(x >= s) }, true},
+		ulps uint64
+	}
+	var ops []scalarOp
+	for _, row := range optable.Of(optable.Scalar) {
+		f, err := optest.ScalarMethod(row)
+		if err != nil {
+			continue // reported by TestOpTableCoverage
+		}
+		ops = append(ops, scalarOp{row.Method, f, row.Ref2, row.Test.CPU32ULPs})
+	}
+	if len(ops) == 0 {
+		t.Fatal("no scalar operation in the op table")
 	}
 	for _, dt := range dtypes {
 		x := tensor.FromSlice(vals, []int{len(vals)}, tensor.WithDType(dt))
@@ -264,12 +255,7 @@ func TestScalarEdgeValues(t *testing.T) {
 				got := op.f(x, s).Float64s()
 				for i, v := range vals {
 					v, s := round(v, dt), round(s, dt)
-					want := round(op.ref(v, s), dt)
-					ok := sameBits(got[i], want)
-					if !op.bits {
-						ok = got[i] == want || math.IsNaN(got[i]) && math.IsNaN(want)
-					}
-					if !ok {
+					if want := round(op.ref(v, s), dt); !matches(got[i], want, dt, op.ulps) {
 						t.Errorf("%v %s(%v, %v) = %v, want %v", dt, op.name, v, s, got[i], want)
 					}
 				}

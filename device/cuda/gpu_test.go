@@ -1,7 +1,8 @@
 //go:build cuda
 
 // GPU conformance tests: every operation's forward result and gradients on
-// cuda:0 against the CPU backend on the same inputs. They need a GPU; in a
+// cuda:0 against the CPU backend on the same inputs, for every case of the
+// shared op-test table (internal/optest). They need a GPU; in a
 // cuda-tagged build without one the process cannot start at all (see the
 // package documentation), and with a GPU whose backend fails to open they
 // skip with the reason.
@@ -17,6 +18,7 @@ import (
 	"github.com/tapegrad/tapegrad/autograd"
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/device/cuda"
+	"github.com/tapegrad/tapegrad/internal/optest"
 	"github.com/tapegrad/tapegrad/nn"
 	"github.com/tapegrad/tapegrad/optim"
 	"github.com/tapegrad/tapegrad/tensor"
@@ -35,131 +37,30 @@ func needGPU(t testing.TB) *cuda.Backend {
 	return be.(*cuda.Backend)
 }
 
-// tol is the comparison tolerance: float32 elementwise 1e-5 relative,
-// reductions over many elements 1e-4, float64 1e-12.
-func tol(dt tensor.DType, reduction bool) float64 {
-	switch {
-	case dt == tensor.Float64:
-		return 1e-12
-	case reduction:
-		return 1e-4
-	}
-	return 1e-5
-}
-
+// compare checks that gpu's values agree with cpu's within rtol, relative
+// to max(|cpu|, 1e-3·scale), scale the largest finite |cpu|.
 func compare(t *testing.T, what string, cpu, gpu *T, rtol float64) {
 	t.Helper()
-	if fmt.Sprint(cpu.Shape()) != fmt.Sprint(gpu.Shape()) {
-		t.Fatalf("%s: shapes %v (cpu) and %v (gpu)", what, cpu.Shape(), gpu.Shape())
-	}
-	a, b := cpu.Float64s(), gpu.Float64s()
-	scale := 0.0
-	for _, v := range a {
-		if !math.IsInf(v, 0) && !math.IsNaN(v) {
-			scale = math.Max(scale, math.Abs(v))
-		}
-	}
-	for i := range a {
-		if math.IsNaN(a[i]) && math.IsNaN(b[i]) || a[i] == b[i] {
-			continue
-		}
-		if d := math.Abs(a[i] - b[i]); d > rtol*math.Max(math.Abs(a[i]), 1e-3*scale) || math.IsNaN(d) {
-			t.Fatalf("%s: element %d: cpu %v, gpu %v (rel. error %.3g > %.3g)", what, i, a[i], b[i], d/math.Abs(a[i]), rtol)
-		}
+	if !optest.Close(t, what, gpu, cpu, rtol) {
+		t.FailNow()
 	}
 }
 
-type gpuCase struct {
-	name      string
-	reduction bool
-	f         func(x []*T) *T
-	shapes    [][]int
-	positive  bool // inputs in [0.5, 2)
-}
-
-func un(f func(*T) *T) func([]*T) *T      { return func(x []*T) *T { return f(x[0]) } }
-func bin(f func(*T, *T) *T) func([]*T) *T { return func(x []*T) *T { return f(x[0], x[1]) } }
-
-func cases(n int) []gpuCase {
-	r := n / 31
-	if r == 0 {
-		r = 1
-	}
-	return []gpuCase{
-		{name: "Add", f: bin((*T).Add), shapes: [][]int{{n}, {n}}},
-		{name: "Mul/row", f: bin((*T).Mul), shapes: [][]int{{r, 31}, {31}}},
-		{name: "Sub/col", f: bin((*T).Sub), shapes: [][]int{{r, 31}, {r, 1}}},
-		{name: "Div", f: bin((*T).Div), shapes: [][]int{{n}, {n}}, positive: true},
-		{name: "Pow", f: bin((*T).Pow), shapes: [][]int{{n}, {n}}, positive: true},
-		{name: "Maximum/transposed", f: bin(func(a, b *T) *T { return a.T().Maximum(b) }), shapes: [][]int{{31, r}, {r, 31}}},
-		{name: "Exp", f: un((*T).Exp), shapes: [][]int{{n}}},
-		{name: "Log", f: un((*T).Log), shapes: [][]int{{n}}, positive: true},
-		{name: "Tanh/sliced", f: un(func(a *T) *T { return a.Slice(1, 3, 20).Tanh() }), shapes: [][]int{{r, 31}}},
-		{name: "Sigmoid", f: un((*T).Sigmoid), shapes: [][]int{{n}}},
-		{name: "ReLU", f: un((*T).ReLU), shapes: [][]int{{n}}},
-		{name: "Sqrt", f: un((*T).Sqrt), shapes: [][]int{{n}}, positive: true},
-		{name: "Sin", f: un((*T).Sin), shapes: [][]int{{n}}},
-		{name: "MulScalar/broadcast", f: un(func(a *T) *T { return a.BroadcastTo(3, n).MulScalar(1.5) }), shapes: [][]int{{n}}},
-		{name: "PowScalar", f: un(func(a *T) *T { return a.PowScalar(2.5) }), shapes: [][]int{{n}}, positive: true},
-		{name: "Where", f: bin(func(a, b *T) *T { return tensor.Where(a.GtScalar(0), a, b) }), shapes: [][]int{{n}, {n}}},
-		{name: "Sum/all", reduction: true, f: un(func(a *T) *T { return a.Sum() }), shapes: [][]int{{n}}},
-		{name: "Sum/inner", reduction: true, f: un(func(a *T) *T { return a.Sum(1) }), shapes: [][]int{{r, 31}}},
-		{name: "Mean/outer", reduction: true, f: un(func(a *T) *T { return a.Mean(0) }), shapes: [][]int{{r, 31}}},
-		{name: "Max/middle", reduction: true, f: un(func(a *T) *T { return a.Max(1) }), shapes: [][]int{{1, r, 31}}},
-		{name: "Min/transposed", reduction: true, f: un(func(a *T) *T { return a.T().Min(1) }), shapes: [][]int{{r, 31}}},
-		{name: "Norm", reduction: true, f: un(func(a *T) *T { return a.Norm() }), shapes: [][]int{{n}}},
-		{name: "Concat", f: bin(func(a, b *T) *T { return tensor.Concat([]*T{a, b}, 0).Exp() }), shapes: [][]int{{n}, {n}}},
-		{name: "Index", f: un(func(a *T) *T { return a.Index(-1).Square() }), shapes: [][]int{{r, 31}}},
-	}
-}
-
-func inputs(c gpuCase, dt tensor.DType) []*T {
-	var xs []*T
-	for _, s := range c.shapes {
-		lo, hi := -1.0, 1.0
-		if c.positive {
-			lo, hi = 0.5, 2
-		}
-		xs = append(xs, tensor.RandUniform(lo, hi, s, tensor.On(device.CPU()), tensor.WithDType(dt)))
-	}
-	return xs
-}
-
-// run evaluates f and its gradients (with a fixed head gradient) on a
-// device.
-func run(f func([]*T) *T, xs []*T, d device.Device) (*T, []*T) {
-	in := make([]*T, len(xs))
-	for i, x := range xs {
-		in[i] = x.Detach().To(d)
-		in[i].AttachGrad()
-	}
-	var y *T
-	autograd.Record(func() { y = f(in) })
-	head := tensor.Arange(0, float64(y.Size()), 1, tensor.On(d), tensor.WithDType(y.DType())).
-		DivScalar(float64(y.Size()) + 1).AddScalar(0.5).Reshape(y.Shape()...)
-	grads := autograd.Grad([]*T{y}, in, autograd.HeadGrads(head))
-	return y, grads
-}
-
+// TestOpsAgreeWithCPU runs every case of the shared op-test table
+// (internal/optest: every elementwise operation of the op table on several
+// views and over the special values, and every other differentiable
+// operation) on cuda:0 and on the CPU, and compares the forward results and
+// gradients in float32 and float64; then the size-dependent cases (every
+// elementwise operation and the reductions on dense, strided and broadcast
+// operands) at sizes that take the kernels' different paths.
 func TestOpsAgreeWithCPU(t *testing.T) {
 	needGPU(t)
+	for _, c := range optest.Cases() {
+		t.Run(c.Name, func(t *testing.T) { optest.CompareDevices(t, c, device.CPU(), gpu) })
+	}
 	for _, n := range []int{1, 31, 1025, 65537} {
-		for _, dt := range []tensor.DType{tensor.Float32, tensor.Float64} {
-			for _, c := range cases(n) {
-				t.Run(fmt.Sprintf("%s/%d/%v", c.name, n, dt), func(t *testing.T) {
-					tensor.Seed(uint64(n))
-					xs := inputs(c, dt)
-					yc, gc := run(c.f, xs, device.CPU())
-					yg, gg := run(c.f, xs, gpu)
-					if yg.Device() != gpu {
-						t.Fatalf("result on %v", yg.Device())
-					}
-					compare(t, "forward", yc, yg, tol(dt, c.reduction))
-					for i := range gc {
-						compare(t, fmt.Sprintf("gradient %d", i), gc[i], gg[i], tol(dt, c.reduction))
-					}
-				})
-			}
+		for _, c := range optest.Sized(n) {
+			t.Run(fmt.Sprintf("%s/%d", c.Name, n), func(t *testing.T) { optest.CompareDevices(t, c, device.CPU(), gpu) })
 		}
 	}
 }
@@ -171,50 +72,34 @@ func TestLargeAgreeWithCPU(t *testing.T) {
 		t.Skip("-short")
 	}
 	n := 1 << 24
-	for _, c := range cases(n) {
-		switch c.name {
-		case "Add", "Exp", "Sum/all", "Sum/inner", "Mean/outer", "Norm", "Mul/row", "Sub/col":
+	for _, c := range optest.Sized(n) {
+		switch c.Name {
+		case "Add/dense", "Exp/dense", "Sum/all", "Sum/inner", "Mean/outer", "Norm/all", "Mul/row", "Sub/col":
 		default:
 			continue
 		}
-		t.Run(c.name, func(t *testing.T) {
-			tensor.Seed(16)
-			xs := inputs(c, tensor.Float32)
-			yc, gc := run(c.f, xs, device.CPU())
-			yg, gg := run(c.f, xs, gpu)
-			compare(t, "forward", yc, yg, tol(tensor.Float32, c.reduction))
-			for i := range gc {
-				compare(t, fmt.Sprintf("gradient %d", i), gc[i], gg[i], tol(tensor.Float32, c.reduction))
-			}
-		})
+		t.Run(c.Name, func(t *testing.T) { optest.CompareDevices(t, c, device.CPU(), gpu) })
 	}
 }
 
+// TestNNAgreeWithCPU compares the neural-network operations on larger
+// shapes than the op-test table's, with the same runner.
 func TestNNAgreeWithCPU(t *testing.T) {
 	needGPU(t)
-	lab := tensor.Array([]float64{3, 0, 1, 9, 2})
-	nnCases := []gpuCase{
-		{name: "MatMul", reduction: true, f: bin((*T).MatMul), shapes: [][]int{{33, 65}, {65, 17}}},
-		{name: "MatMul/batched-T", reduction: true, f: bin(func(a, b *T) *T { return a.MatMul(b.Transpose(0, 2, 1)) }), shapes: [][]int{{3, 9, 20}, {3, 7, 20}}},
-		{name: "Conv2D", reduction: true, f: func(x []*T) *T { return tensor.Conv2D(x[0], x[1], x[2], 2, 1) }, shapes: [][]int{{2, 3, 9, 8}, {4, 3, 3, 3}, {4}}},
-		{name: "MaxPool2D", f: un(func(a *T) *T { return tensor.MaxPool2D(a, 3, 2, 1) }), shapes: [][]int{{2, 3, 9, 8}}},
-		{name: "SoftmaxCE", reduction: true, f: un(func(a *T) *T {
-			return tensor.SoftmaxCrossEntropy(a, lab.AsType(a.DType()).To(a.Device()))
-		}), shapes: [][]int{{5, 10}}},
+	lab := []float64{3, 0, 1, 9, 2}
+	in := optest.Inputs
+	u := optest.U
+	nnCases := []optest.Case{
+		{Name: "MatMul", Method: "MatMul", RTol32: optest.ReductionRTol32, F: func(x []*T) *T { return x[0].MatMul(x[1]) }, Inputs: in(u(33, 65), u(65, 17))},
+		{Name: "MatMul/batched-T", Method: "MatMul", RTol32: optest.ReductionRTol32, F: func(x []*T) *T { return x[0].MatMul(x[1].Transpose(0, 2, 1)) }, Inputs: in(u(3, 9, 20), u(3, 7, 20))},
+		{Name: "Conv2D", Method: "Conv2D", RTol32: optest.ReductionRTol32, F: func(x []*T) *T { return tensor.Conv2D(x[0], x[1], x[2], 2, 1) }, Inputs: in(u(2, 3, 9, 8), u(4, 3, 3, 3), u(4))},
+		{Name: "MaxPool2D", Method: "MaxPool2D", F: func(x []*T) *T { return tensor.MaxPool2D(x[0], 3, 2, 1) }, Inputs: in(u(2, 3, 9, 8))},
+		{Name: "SoftmaxCE", Method: "SoftmaxCrossEntropy", RTol32: optest.ReductionRTol32, F: func(x []*T) *T {
+			return tensor.SoftmaxCrossEntropy(x[0], optest.Like(x[0], lab, len(lab)))
+		}, Inputs: in(u(5, 10))},
 	}
-	for _, dt := range []tensor.DType{tensor.Float32, tensor.Float64} {
-		for _, c := range nnCases {
-			t.Run(fmt.Sprintf("%s/%v", c.name, dt), func(t *testing.T) {
-				tensor.Seed(4)
-				xs := inputs(c, dt)
-				yc, gc := run(c.f, xs, device.CPU())
-				yg, gg := run(c.f, xs, gpu)
-				compare(t, "forward", yc, yg, tol(dt, c.reduction))
-				for i := range gc {
-					compare(t, fmt.Sprintf("gradient %d", i), gc[i], gg[i], tol(dt, c.reduction))
-				}
-			})
-		}
+	for _, c := range nnCases {
+		t.Run(c.Name, func(t *testing.T) { optest.CompareDevices(t, c, device.CPU(), gpu) })
 	}
 }
 

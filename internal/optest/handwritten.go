@@ -1,0 +1,246 @@
+package optest
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/tapegrad/tapegrad/autograd"
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/optable"
+	"github.com/tapegrad/tapegrad/tensor"
+)
+
+func one(f func(a *T) *T) func(x []*T) *T { return func(x []*T) *T { return f(x[0]) } }
+func two(f func(a, b *T) *T) func(x []*T) *T {
+	return func(x []*T) *T { return f(x[0], x[1]) }
+}
+func three(f func(a, b, c *T) *T) func(x []*T) *T {
+	return func(x []*T) *T { return f(x[0], x[1], x[2]) }
+}
+
+// reductionCases: every reduction over several axes sets, on 0-d, size-1,
+// transposed and broadcast inputs, and composed with other operations.
+func reductionCases() []Case {
+	type red struct {
+		name string
+		f    func(a *T, axes ...int) *T
+	}
+	reds := []red{
+		{"Sum", (*T).Sum}, {"SumKeepDims", (*T).SumKeepDims},
+		{"Mean", (*T).Mean}, {"MeanKeepDims", (*T).MeanKeepDims},
+		{"Max", (*T).Max}, {"MaxKeepDims", (*T).MaxKeepDims},
+		{"Min", (*T).Min}, {"MinKeepDims", (*T).MinKeepDims},
+		{"Norm", (*T).Norm},
+	}
+	axesSets := [][]int{nil, {0}, {1}, {2}, {-1}, {0, 2}, {-1, 0}, {0, 1, 2}}
+	var cs []Case
+	for _, r := range reds {
+		f := r.f
+		c := func(name string, g func(x []*T) *T, in ...Gen) Case {
+			return Case{Name: r.name + name, Method: r.name, F: g, Inputs: Inputs(in...), RTol32: ReductionRTol32}
+		}
+		for _, axes := range axesSets {
+			name := "/all"
+			if axes != nil {
+				name = strings.Trim(strings.ReplaceAll(fmt.Sprint(axes), " ", ","), "[]")
+				name = "/axes=" + name
+			}
+			cs = append(cs, c(name, one(func(a *T) *T { return f(a, axes...) }), U(2, 3, 4)))
+		}
+		cs = append(cs,
+			c("/0d", one(func(a *T) *T { return f(a) }), NZ()),
+			c("/size1-axis", one(func(a *T) *T { return f(a, 1) }), U(3, 1, 4)),
+			c("/transposed", one(func(a *T) *T { return f(a.Transpose(2, 0, 1), 1) }), U(2, 3, 4)),
+			c("/broadcast-input", one(func(a *T) *T { return f(a.BroadcastTo(3, 4), 1).Sum().Mul(a) }), U(4)),
+			c("/composite", one(func(a *T) *T { return f(a.Exp(), -1).Mul(f(a, 0).Sum()) }), U(3, 4)),
+		)
+	}
+	return cs
+}
+
+// matmulCases: the matrix product on every rank combination, broadcast
+// batches, and transposed, sliced and broadcast operands.
+func matmulCases() []Case {
+	mm := two((*T).MatMul)
+	c := func(name string, f func(x []*T) *T, in ...Gen) Case {
+		return Case{Name: "MatMul/" + name, Method: "MatMul", F: f, Inputs: Inputs(in...), RTol32: ReductionRTol32}
+	}
+	return []Case{
+		c("2d", mm, U(3, 4), U(4, 5)),
+		c("2d-square", mm, U(3, 3), U(3, 3)),
+		c("batched", mm, U(2, 3, 4), U(2, 4, 5)),
+		c("batch-bcast-right", mm, U(2, 3, 4), U(4, 5)),
+		c("batch-bcast-left", mm, U(3, 4), U(2, 4, 5)),
+		c("batch-bcast-both", mm, U(2, 1, 3, 4), U(3, 4, 2)),
+		c("batch-size1", mm, U(1, 3, 4), U(2, 4, 2)),
+		c("vec-left", mm, U(4), U(4, 5)),
+		c("vec-right", mm, U(3, 4), U(4)),
+		c("vec-left-batched", mm, U(4), U(2, 4, 3)),
+		c("vec-right-batched", mm, U(2, 3, 4), U(4)),
+		c("dot", mm, U(5), U(5)),
+		c("outer-ish", mm, U(3, 1), U(1, 4)),
+		c("k=1", mm, U(2, 3, 1), U(2, 1, 2)),
+		c("transposed-a", two(func(a, b *T) *T { return a.T().MatMul(b) }), U(4, 3), U(4, 5)),
+		c("transposed-b", two(func(a, b *T) *T { return a.MatMul(b.T()) }), U(3, 4), U(5, 4)),
+		c("transposed-both", two(func(a, b *T) *T { return a.T().MatMul(b.T()) }), U(4, 3), U(5, 4)),
+		c("batched-transposed", two(func(a, b *T) *T { return a.Transpose(0, 2, 1).MatMul(b) }), U(2, 4, 3), U(2, 4, 2)),
+		c("batch-axes-permuted", two(func(a, b *T) *T { return a.Transpose(1, 0, 2, 3).MatMul(b) }), U(3, 2, 2, 4), U(2, 3, 4, 2)),
+		c("sliced", two(func(a, b *T) *T { return a.Slice(1, 1, 5).MatMul(b.Slice(0, 0, 4)) }), U(3, 6), U(5, 2)),
+		c("strided-cols", two(func(a, b *T) *T { return a.T().Slice(0, 1, 3).MatMul(b) }), U(4, 3), U(4, 2)),
+		c("broadcastTo-rows", two(func(a, b *T) *T { return a.BroadcastTo(3, 4).MatMul(b) }), U(1, 4), U(4, 2)),
+		c("broadcastTo-batch", two(func(a, b *T) *T { return a.BroadcastTo(2, 3, 4).MatMul(b) }), U(3, 4), U(2, 4, 2)),
+		c("self", one(func(a *T) *T { return a.MatMul(a.T()) }), U(3, 4)),
+		c("chain", three(func(a, b, c *T) *T { return a.MatMul(b).Tanh().MatMul(c) }), U(2, 3), U(3, 4), U(4, 2)),
+	}
+}
+
+// otherDType returns the dtype that is not x's.
+func otherDType(x *T) tensor.DType {
+	if x.DType() == tensor.Float64 {
+		return tensor.Float32
+	}
+	return tensor.Float64
+}
+
+// shapeCases: views and shape operations, joins, Where, conversions and
+// copies. Most square their result so that the gradient depends on the
+// values.
+func shapeCases() []Case {
+	sq := func(f func(a *T) *T) func(x []*T) *T {
+		return one(func(a *T) *T { return f(a).Square() })
+	}
+	c := func(name, method string, f func(x []*T) *T, in ...Gen) Case {
+		return Case{Name: name, Method: method, F: f, Inputs: Inputs(in...)}
+	}
+	return []Case{
+		c("Reshape/view", "Reshape", sq(func(a *T) *T { return a.Reshape(4, 3) }), U(3, 4)),
+		c("Reshape/infer", "Reshape", sq(func(a *T) *T { return a.Reshape(2, -1, 3) }), U(3, 4)),
+		c("Reshape/copy", "Reshape", sq(func(a *T) *T { return a.T().Reshape(-1) }), U(3, 4)),
+		c("Reshape/copy-3d", "Reshape", sq(func(a *T) *T { return a.Transpose(1, 0, 2).Reshape(3, 8) }), U(2, 3, 4)),
+		c("Reshape/0d", "Reshape", sq(func(a *T) *T { return a.Reshape(1, 1) }), U()),
+		c("Reshape/to-0d", "Reshape", sq(func(a *T) *T { return a.Reshape() }), U(1, 1)),
+		c("Flatten", "Flatten", sq((*T).Flatten), U(2, 3, 2)),
+		c("Flatten/transposed", "Flatten", sq(func(a *T) *T { return a.T().Flatten() }), U(2, 3)),
+		c("ExpandDims/0", "ExpandDims", sq(func(a *T) *T { return a.ExpandDims(0) }), U(2, 3)),
+		c("ExpandDims/-1", "ExpandDims", sq(func(a *T) *T { return a.ExpandDims(-1) }), U(2, 3)),
+		c("ExpandDims/middle-transposed", "ExpandDims", sq(func(a *T) *T { return a.T().ExpandDims(1) }), U(2, 3)),
+		c("Squeeze/all", "Squeeze", sq(func(a *T) *T { return a.Squeeze() }), U(1, 3, 1, 2)),
+		c("Squeeze/axis", "Squeeze", sq(func(a *T) *T { return a.Squeeze(-2) }), U(1, 3, 1, 2)),
+		c("Transpose/reverse", "Transpose", sq(func(a *T) *T { return a.Transpose().MulScalar(2) }), U(2, 3, 4)),
+		c("Transpose/perm", "Transpose", sq(func(a *T) *T { return a.Transpose(1, 2, 0).Reshape(-1) }), U(2, 3, 4)),
+		c("Transpose/negative", "Transpose", sq(func(a *T) *T { return a.Transpose(-1, 0, 1) }), U(2, 3, 4)),
+		c("T", "T", sq((*T).T), U(2, 3)),
+		c("T/twice", "T", sq(func(a *T) *T { return a.T().T() }), U(2, 3)),
+		c("Index", "Index", sq(func(a *T) *T { return a.Index(1) }), U(3, 2)),
+		c("Index/negative", "Index", sq(func(a *T) *T { return a.Index(-1) }), U(3, 2)),
+		c("Index/3d", "Index", sq(func(a *T) *T { return a.Index(0).Index(2) }), U(2, 3, 4)),
+		c("Index/to-0d", "Index", sq(func(a *T) *T { return a.Index(2) }), U(4)),
+		c("Index/transposed", "Index", sq(func(a *T) *T { return a.T().Index(1) }), U(2, 3)),
+		c("Slice", "Slice", sq(func(a *T) *T { return a.Slice(0, 1, 3) }), U(4, 3)),
+		c("Slice/axis1", "Slice", sq(func(a *T) *T { return a.Slice(1, 1, 3) }), U(3, 4)),
+		c("Slice/negative", "Slice", sq(func(a *T) *T { return a.Slice(1, -3, -1) }), U(2, 5)),
+		c("Slice/axis-negative", "Slice", sq(func(a *T) *T { return a.Slice(-1, 0, 2) }), U(2, 3, 4)),
+		c("Slice/empty", "Slice", one(func(a *T) *T { return a.Slice(0, 1, 1).Sum().Add(a.Sum()) }), U(3, 2)),
+		c("Slice/twice", "Slice", sq(func(a *T) *T { return a.Slice(0, 1, 4).Slice(1, 1, 3) }), U(5, 4)),
+		c("Concat/axis0", "Concat", two(func(a, b *T) *T { return tensor.Concat([]*T{a, b}, 0).Square() }), U(2, 3), U(1, 3)),
+		c("Concat/axis-1", "Concat", two(func(a, b *T) *T { return tensor.Concat([]*T{a, b}, -1).Square() }), U(2, 3), U(2, 2)),
+		c("Concat/three", "Concat", three(func(a, b, c *T) *T { return tensor.Concat([]*T{a, b, c}, 1).Exp() }), U(2, 1, 2), U(2, 3, 2), U(2, 2, 2)),
+		c("Concat/same-twice", "Concat", one(func(a *T) *T { return tensor.Concat([]*T{a, a.T(), a}, 0).Square() }), U(2, 2)),
+		c("Concat/1d", "Concat", two(func(a, b *T) *T { return tensor.Concat([]*T{a, b}, 0).Square() }), U(3), U(2)),
+		c("Stack/0", "Stack", two(func(a, b *T) *T { return tensor.Stack([]*T{a, b}, 0).Square() }), U(2, 3), U(2, 3)),
+		c("Stack/1", "Stack", two(func(a, b *T) *T { return tensor.Stack([]*T{a, b}, 1).Square() }), U(2, 3), U(2, 3)),
+		c("Stack/-1", "Stack", three(func(a, b, c *T) *T { return tensor.Stack([]*T{a, b, c}, -1).Square() }), U(2, 3), U(2, 3), U(2, 3)),
+		c("Stack/0d", "Stack", two(func(a, b *T) *T { return tensor.Stack([]*T{a, b}, 0).Square() }), U(), U()),
+		c("BroadcastTo", "BroadcastTo", sq(func(a *T) *T { return a.BroadcastTo(2, 3, 4) }), U(3, 1)),
+		c("BroadcastTo/0d", "BroadcastTo", sq(func(a *T) *T { return a.BroadcastTo(2, 2) }), U()),
+		c("BroadcastTo/same", "BroadcastTo", sq(func(a *T) *T { return a.BroadcastTo(2, 3) }), U(2, 3)),
+		c("BroadcastTo/transposed", "BroadcastTo", sq(func(a *T) *T { return a.T().BroadcastTo(2, 3, 2) }), U(2, 3)),
+		c("Where", "Where", two(func(a, b *T) *T {
+			return tensor.Where(Like(a, []float64{1, 0, 1, 0, 0, 1}, 2, 3), a, b).Square()
+		}), U(2, 3), U(2, 3)),
+		c("Where/broadcast", "Where", three(func(c, a, b *T) *T {
+			return tensor.Where(c.Detach().GtScalar(0), a, b).Square()
+		}), U(3, 1), U(4), U(3, 4)),
+		c("Where/0d", "Where", two(func(a, b *T) *T {
+			return tensor.Where(Like(a, []float64{0}), a, b).Square()
+		}), U(2), U()),
+		c("Where/same", "Where", one(func(a *T) *T { return tensor.Where(a.Detach().GtScalar(0), a.Exp(), a.Square()) }), U(6)),
+		// The condition computed from a recorded input (no gradient flows
+		// through the comparison).
+		c("Where/cond-from-input", "Where", two(func(a, b *T) *T { return tensor.Where(a.GtScalar(0), a, b) }), U(4, 4), U(4)),
+		c("AsType/same", "AsType", sq(func(a *T) *T { return a.AsType(a.DType()) }), U(2, 3)),
+		// Through the other dtype and back: through float32, the finite
+		// differences need a larger step; the function is linear, so the
+		// step costs no accuracy.
+		{Name: "AsType/roundtrip", Method: "AsType",
+			F: one(func(a *T) *T {
+				return a.AsType(otherDType(a)).MulScalar(3).AsType(a.DType()).Add(a)
+			}), Inputs: Inputs(U(2, 3)),
+			GradOpts:   autograd.CheckOptions{Eps: 1e-2, ATol: 1e-4, RTol: 1e-4},
+			SecondOpts: autograd.CheckOptions{Eps: 1e-3, ATol: 1e-3, RTol: 1e-2}},
+		{Name: "AsType/roundtrip-exp", Method: "AsType",
+			F:      one(func(a *T) *T { return a.AsType(otherDType(a)).AsType(a.DType()).Exp() }),
+			Inputs: Inputs(U(3)),
+			// A float32 round trip: coarser differences.
+			GradOpts:   autograd.CheckOptions{Eps: 1e-3, ATol: 1e-3, RTol: 1e-2},
+			SecondOpts: autograd.CheckOptions{Eps: 1e-3, ATol: 1e-3, RTol: 1e-2}},
+		c("Clone", "Clone", sq((*T).Clone), U(2, 3)),
+		c("Clone/transposed", "Clone", sq(func(a *T) *T { return a.T().Clone() }), U(2, 3)),
+		c("Contiguous/copy", "Contiguous", sq(func(a *T) *T { return a.T().Contiguous() }), U(2, 3)),
+		c("Contiguous/noop", "Contiguous", sq((*T).Contiguous), U(2, 3)),
+		c("To/cpu", "To", sq(func(a *T) *T { return a.To(device.CPU()) }), U(2, 3)),
+		c("To/cpu-transposed", "To", sq(func(a *T) *T { return a.T().To(device.CPU()) }), U(2, 3)),
+	}
+}
+
+// clipCases: Clip, across its range, on views, and with an empty range
+// (lo > hi: every element is hi, no gradient passes).
+func clipCases() []Case {
+	c := func(name string, f func(a *T) *T, in Gen) Case {
+		return Case{Name: "Clip/" + name, Method: "Clip", F: one(f), Inputs: Inputs(in)}
+	}
+	return []Case{
+		c("2d", func(a *T) *T { return a.Clip(-0.5, 0.5) }, U(3, 4)),
+		c("0d", func(a *T) *T { return a.Clip(-0.1, 0.3).Square() }, U()),
+		c("transposed", func(a *T) *T { return a.T().Clip(0, 0.7).Exp() }, U(3, 4)),
+		c("broadcast", func(a *T) *T { return a.BroadcastTo(2, 3, 4).Clip(-0.3, 0.2) }, U(3, 1)),
+		c("empty-range", func(a *T) *T { return a.Clip(0.5, -0.5) }, U(2, 3)),
+	}
+}
+
+// nnCases: the neural-network operations.
+func nnCases() []Case {
+	labels := []float64{2, 0, 1, 2}
+	lab := func(a *T) *T { return Like(a, labels, len(labels)) }
+	c := func(name, method string, f func(x []*T) *T, in ...Gen) Case {
+		return Case{Name: name, Method: method, F: f, Inputs: Inputs(in...), RTol32: ReductionRTol32}
+	}
+	return []Case{
+		c("Conv2D", "Conv2D", func(x []*T) *T { return tensor.Conv2D(x[0], x[1], x[2], 1, 1) }, U(2, 3, 5, 4), U(4, 3, 3, 3), U(4)),
+		c("Conv2D/stride2-nobias", "Conv2D", func(x []*T) *T { return tensor.Conv2D(x[0], x[1], nil, 2, 0) }, U(1, 2, 7, 6), U(3, 2, 3, 2)),
+		c("Conv2D/transposed-input", "Conv2D", func(x []*T) *T { return tensor.Conv2D(x[0].Transpose(0, 1, 3, 2), x[1], nil, 1, 0) }, U(2, 2, 4, 5), U(2, 2, 2, 2)),
+		c("MaxPool2D", "MaxPool2D", one(func(a *T) *T { return tensor.MaxPool2D(a, 2, 2, 0) }), U(2, 3, 4, 6)),
+		c("MaxPool2D/overlap-pad", "MaxPool2D", one(func(a *T) *T { return tensor.MaxPool2D(a, 3, 2, 1) }), U(1, 2, 5, 5)),
+		c("SoftmaxCrossEntropy", "SoftmaxCrossEntropy", one(func(a *T) *T { return tensor.SoftmaxCrossEntropy(a, lab(a)) }), U(4, 3)),
+		c("SoftmaxCrossEntropy/mean", "SoftmaxCrossEntropy", one(func(a *T) *T { return tensor.SoftmaxCrossEntropy(a.MulScalar(3), lab(a)).Mean() }), U(4, 3)),
+		c("LogSoftmax", "LogSoftmax", one(func(a *T) *T { return a.LogSoftmax(-1) }), U(3, 4)),
+		c("LogSoftmax/axis0", "LogSoftmax", one(func(a *T) *T { return a.LogSoftmax(0) }), U(3, 4)),
+		c("Softmax", "Softmax", one(func(a *T) *T { return a.Softmax(0) }), U(3, 4)),
+		c("Softmax/last", "Softmax", one(func(a *T) *T { return a.Softmax(-1) }), U(3, 4)),
+	}
+}
+
+// nonDifferentiableCases: the operations that record no gradient (the
+// elementwise ones, comparisons and Sign, come from the op table).
+func nonDifferentiableCases() []Case {
+	c := func(name, method string, f func(x []*T) *T, in ...Gen) Case {
+		return Case{Name: name, Method: method, F: f, Inputs: Inputs(in...), NotDifferentiable: true}
+	}
+	return []Case{
+		c("ArgMax", "ArgMax", one(func(a *T) *T { return a.ArgMax(1) }), U(3, 4)),
+		c("ArgMax/axis0", "ArgMax", one(func(a *T) *T { return a.ArgMax(0) }), U(3, 4)),
+		c("ArgMin", "ArgMin", one(func(a *T) *T { return a.ArgMin(-1) }), U(2, 3, 4)),
+		c("OneHot", "OneHot", one(func(a *T) *T { return tensor.OneHot(a, 3) }), Rand(optable.Pick(0, 1, 2), 5)),
+		c("Detach", "Detach", one((*T).Detach), U(2, 3)),
+	}
+}

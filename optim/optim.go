@@ -7,6 +7,11 @@
 // allocation per step. Parameters must be dense tensors with a gradient
 // attached (tensor.AttachGrad); a parameter whose gradient is nil is
 // skipped.
+//
+// Learning-rate schedules ([StepLR], [LinearWarmup], [CosineWithWarmup],
+// any [Schedule]) drive SGD and Adam through [WithSchedule], and
+// [ClipGradNorm] and [ClipGradValue] clip the gradients in place between
+// the backward pass and the step.
 package optim
 
 import (
@@ -91,6 +96,14 @@ func (o *SGD) Step() {
 // ZeroGrad zeroes the parameters' gradients.
 func (o *SGD) ZeroGrad() { zeroGrads(o.params) }
 
+// SetLR sets the learning rate of the following steps (the LR field); a
+// [Scheduled] optimiser calls it before each step.
+func (o *SGD) SetLR(lr float64) { o.LR = lr }
+
+// Steps returns the number of steps taken, as saved by State and restored
+// by Restore: the step a schedule is evaluated at.
+func (o *SGD) Steps() int { return o.steps }
+
 // State returns the momentum buffers as "velocity.<i>" and the step count
 // as the 0-d tensor "steps".
 func (o *SGD) State() map[string]*tensor.Tensor {
@@ -141,6 +154,14 @@ func (o *Adam) Step() {
 
 // ZeroGrad zeroes the parameters' gradients.
 func (o *Adam) ZeroGrad() { zeroGrads(o.params) }
+
+// SetLR sets the learning rate of the following steps (the LR field); a
+// [Scheduled] optimiser calls it before each step.
+func (o *Adam) SetLR(lr float64) { o.LR = lr }
+
+// Steps returns the number of steps taken, as saved by State and restored
+// by Restore.
+func (o *Adam) Steps() int { return o.steps }
 
 // State returns the moments as "m.<i>" and "v.<i>" and the step count as
 // "steps".

@@ -30,41 +30,11 @@ func round(v float64, dt tensor.DType) float64 {
 	return v
 }
 
-// ulpDiff returns the distance in units in the last place of dtype dt
-// between two finite or infinite values of the same sign (0 when equal or
-// both NaN, a large number when one is NaN or the signs differ).
-func ulpDiff(a, b float64, dt tensor.DType) uint64 {
-	if math.IsNaN(a) || math.IsNaN(b) {
-		if math.IsNaN(a) && math.IsNaN(b) {
-			return 0
-		}
-		return math.MaxUint64
-	}
-	if a == b {
-		return 0
-	}
-	if math.Signbit(a) != math.Signbit(b) {
-		return math.MaxUint64
-	}
-	if dt == tensor.Float32 {
-		x, y := math.Float32bits(float32(a)), math.Float32bits(float32(b))
-		if x > y {
-			return uint64(x - y)
-		}
-		return uint64(y - x)
-	}
-	x, y := math.Float64bits(a), math.Float64bits(b)
-	if x > y {
-		return x - y
-	}
-	return y - x
-}
+// ulpDiff is the shared table's ULPDiff.
+var ulpDiff = optest.ULPDiff
 
-// sameBits reports whether a and b are the same value including the sign
-// of zero (any NaN matches any NaN).
-func sameBits(a, b float64) bool {
-	return math.Float64bits(a) == math.Float64bits(b) || (math.IsNaN(a) && math.IsNaN(b))
-}
+// sameBits is the shared table's SameBits.
+var sameBits = optest.SameBits
 
 // TestUnaryEdgeValues applies every unary operation of the op table
 // (internal/optable) to the edge values and compares with the row's

@@ -329,17 +329,6 @@ func testWhere(c *tc) {
 	}
 }
 
-// fmax and fmin propagate NaN from either side.
-func fmax(a, b float64) float64 {
-	if math.IsNaN(a) || math.IsNaN(b) {
-		return math.NaN()
-	}
-	return math.Max(a, b)
-}
-
-func fmin(a, b float64) float64 {
-	if math.IsNaN(a) || math.IsNaN(b) {
-		return math.NaN()
-	}
-	return math.Min(a, b)
-}
+// fmax and fmin propagate NaN from either side (the op table's
+// references of Maximum and Minimum).
+var fmax, fmin = optable.Maximum, optable.Minimum

@@ -54,9 +54,9 @@ var Ops = []Op{
 			Scalars: []float64{2, 0.5, 10, math.E, 0, 1, -2}, GradScalars: []float64{2, 0.5, math.E},
 			Trans: true, SimULPs: 2, LooseF64: true}},
 	{Kind: Scalar, Name: "MaxS", Doc: "max(x, s), NaN propagates", CPU: "maxT(x, s)", CUDA: "tg_max(x, s)", Method: "MaximumScalar", Smooth: true,
-		Ref2: fmax, Test: Test{Grad: nonZero, Scalars: []float64{0, 1, -1, math.NaN(), math.Inf(-1)}, GradScalars: []float64{0.05}}},
+		Ref2: Maximum, Test: Test{Grad: nonZero, Scalars: []float64{0, 1, -1, math.NaN(), math.Inf(-1)}, GradScalars: []float64{0.05}}},
 	{Kind: Scalar, Name: "MinS", Doc: "min(x, s), NaN propagates", CPU: "minT(x, s)", CUDA: "tg_min(x, s)", Method: "MinimumScalar", Smooth: true,
-		Ref2: fmin, Test: Test{Grad: nonZero, Scalars: []float64{0, 1, -1, math.NaN(), math.Inf(1)}, GradScalars: []float64{-0.05}}},
+		Ref2: Minimum, Test: Test{Grad: nonZero, Scalars: []float64{0, 1, -1, math.NaN(), math.Inf(1)}, GradScalars: []float64{-0.05}}},
 	{Kind: Scalar, Name: "EqS", Doc: "x == s", CPU: "b2f[T](x == s)", CUDA: "x == s ? T(1) : T(0)", Method: "EqScalar",
 		Ref2: func(x, s float64) float64 { return b2f(x == s) }, Test: Test{In: cmpIn, Scalars: cmpS}},
 	{Kind: Scalar, Name: "NeS", Doc: "x != s", CPU: "b2f[T](x != s)", CUDA: "x != s ? T(1) : T(0)", Method: "NeScalar",
@@ -83,9 +83,9 @@ var Ops = []Op{
 		Ref2: math.Pow, Test: Test{In: Mix(Uniform(0.1, 3), Uniform(-3, -0.1), 4), In2: Mix(Uniform(-3, 3), Pick(-2, -1, 0, 1, 2, 3), 2),
 			Grad: positive, Grad2: Uniform(-1, 1), Trans: true, SimULPs: 2, LooseF64: true}},
 	{Kind: Binary, Name: "Maximum", Doc: "max(a, b), NaN propagates", CPU: "maxT(a, b)", CUDA: "tg_max(a, b)", Method: "Maximum", Smooth: true,
-		Ref2: fmax, Test: Test{In: Mix(Uniform(-4, 4), Pick(0, 1), 4), In2: Mix(Uniform(-4, 4), Pick(0, 1), 4), Grad: Uniform(-1, 1), Grad2: Uniform(-1, 1)}},
+		Ref2: Maximum, Test: Test{In: Mix(Uniform(-4, 4), Pick(0, 1), 4), In2: Mix(Uniform(-4, 4), Pick(0, 1), 4), Grad: Uniform(-1, 1), Grad2: Uniform(-1, 1)}},
 	{Kind: Binary, Name: "Minimum", Doc: "min(a, b), NaN propagates", CPU: "minT(a, b)", CUDA: "tg_min(a, b)", Method: "Minimum", Smooth: true,
-		Ref2: fmin, Test: Test{In: Mix(Uniform(-4, 4), Pick(0, 1), 4), In2: Mix(Uniform(-4, 4), Pick(0, 1), 4), Grad: Uniform(-1, 1), Grad2: Uniform(-1, 1)}},
+		Ref2: Minimum, Test: Test{In: Mix(Uniform(-4, 4), Pick(0, 1), 4), In2: Mix(Uniform(-4, 4), Pick(0, 1), 4), Grad: Uniform(-1, 1), Grad2: Uniform(-1, 1)}},
 	{Kind: Binary, Name: "Eq", Doc: "a == b", CPU: "b2f[T](a == b)", CUDA: "a == b ? T(1) : T(0)", Method: "Eq",
 		Ref2: func(a, b float64) float64 { return b2f(a == b) }, Test: Test{In: cmpIn, In2: cmpIn}},
 	{Kind: Binary, Name: "Ne", Doc: "a != b", CPU: "b2f[T](a != b)", CUDA: "a != b ? T(1) : T(0)", Method: "Ne",
@@ -191,15 +191,16 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-// fmax and fmin propagate NaN from either side.
-func fmax(a, b float64) float64 {
+// Maximum and Minimum are NumPy's maximum and minimum: NaN from either
+// side propagates (math.Max and math.Min order signed zeros as these do).
+func Maximum(a, b float64) float64 {
 	if math.IsNaN(a) || math.IsNaN(b) {
 		return math.NaN()
 	}
 	return math.Max(a, b)
 }
 
-func fmin(a, b float64) float64 {
+func Minimum(a, b float64) float64 {
 	if math.IsNaN(a) || math.IsNaN(b) {
 		return math.NaN()
 	}

@@ -4,30 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"testing"
 
 	"github.com/tapegrad/tapegrad/autograd"
 	"github.com/tapegrad/tapegrad/nn"
 	"github.com/tapegrad/tapegrad/tensor"
 )
-
-// approx is near that also fails where a NaN is got or wanted but not
-// both.
-func approx(t *testing.T, what string, got *tensor.Tensor, wantShape []int, want []float64, tol float64) {
-	t.Helper()
-	if !slices.Equal(got.Shape(), wantShape) {
-		t.Errorf("%s: shape %v, want %v", what, got.Shape(), wantShape)
-		return
-	}
-	g := got.Float64s()
-	for i := range want {
-		if !(math.Abs(g[i]-want[i]) <= tol || g[i] == want[i] || math.IsNaN(g[i]) && math.IsNaN(want[i])) {
-			t.Errorf("%s: %v, want %v", what, g, want)
-			return
-		}
-	}
-}
 
 // wantError checks that fn panics with a *tensor.Error of the given kind
 // whose Op is op.
@@ -78,25 +60,25 @@ func TestElementwiseLossValues(t *testing.T) {
 	target := f64([][]float64{{0, 2}, {5, 3.5}})
 	// d = pred − target = [[1, 0], [−2, 0.5]].
 	// MSE: d² = 1, 0, 4, 0.25; sum 5.25, mean 1.3125.
-	approx(t, "MSE", nn.MSE(pred, target), []int{}, []float64{1.3125}, 0)
-	approx(t, "MSE sum", nn.MSE(pred, target, nn.ReduceSum), []int{}, []float64{5.25}, 0)
-	approx(t, "MSE none", nn.MSE(pred, target, nn.ReduceNone), []int{2, 2}, []float64{1, 0, 4, 0.25}, 0)
-	approx(t, "MSE mean", nn.MSE(pred, target, nn.ReduceMean), []int{}, []float64{1.3125}, 0)
+	near(t, "MSE", nn.MSE(pred, target), []int{}, []float64{1.3125}, 0)
+	near(t, "MSE sum", nn.MSE(pred, target, nn.ReduceSum), []int{}, []float64{5.25}, 0)
+	near(t, "MSE none", nn.MSE(pred, target, nn.ReduceNone), []int{2, 2}, []float64{1, 0, 4, 0.25}, 0)
+	near(t, "MSE mean", nn.MSE(pred, target, nn.ReduceMean), []int{}, []float64{1.3125}, 0)
 	// L1: |d| = 1, 0, 2, 0.5; sum 3.5, mean 0.875.
-	approx(t, "L1", nn.L1(pred, target), []int{}, []float64{0.875}, 0)
-	approx(t, "L1 sum", nn.L1(pred, target, nn.ReduceSum), []int{}, []float64{3.5}, 0)
-	approx(t, "L1 none", nn.L1(pred, target, nn.ReduceNone), []int{2, 2}, []float64{1, 0, 2, 0.5}, 0)
+	near(t, "L1", nn.L1(pred, target), []int{}, []float64{0.875}, 0)
+	near(t, "L1 sum", nn.L1(pred, target, nn.ReduceSum), []int{}, []float64{3.5}, 0)
+	near(t, "L1 none", nn.L1(pred, target, nn.ReduceNone), []int{2, 2}, []float64{1, 0, 2, 0.5}, 0)
 	// Huber, delta 1: |d| = 1 is on the boundary, where both pieces give
 	// 0.5: 1·(1 − 0.5) = 0.5; 0; |d| = 2: 1·(2 − 0.5) = 1.5; |d| = 0.5:
 	// 0.5·0.25 = 0.125. Sum 2.125, mean 0.53125 (PyTorch's HuberLoss gives
 	// the same for these differences).
-	approx(t, "Huber 1", nn.Huber(pred, target, 1), []int{}, []float64{0.53125}, 0)
-	approx(t, "Huber 1 none", nn.Huber(pred, target, 1, nn.ReduceNone), []int{2, 2}, []float64{0.5, 0, 1.5, 0.125}, 0)
+	near(t, "Huber 1", nn.Huber(pred, target, 1), []int{}, []float64{0.53125}, 0)
+	near(t, "Huber 1 none", nn.Huber(pred, target, 1, nn.ReduceNone), []int{2, 2}, []float64{0.5, 0, 1.5, 0.125}, 0)
 	// Delta 0.5: 0.5·(1 − 0.25) = 0.375; 0; 0.5·(2 − 0.25) = 0.875;
 	// 0.5·(0.5 − 0.25) = 0.125 (= ½·0.5², the boundary again). Sum 1.375.
-	approx(t, "Huber 0.5 sum", nn.Huber(pred, target, 0.5, nn.ReduceSum), []int{}, []float64{1.375}, 0)
+	near(t, "Huber 0.5 sum", nn.Huber(pred, target, 0.5, nn.ReduceSum), []int{}, []float64{1.375}, 0)
 	// A large delta is the halved squared error: 5.25/2/4.
-	approx(t, "Huber 10", nn.Huber(pred, target, 10), []int{}, []float64{0.65625}, 0)
+	near(t, "Huber 10", nn.Huber(pred, target, 10), []int{}, []float64{0.65625}, 0)
 
 	// Float32 operands give float32 losses of the same values.
 	p32, t32 := pred.AsType(tensor.Float32), target.AsType(tensor.Float32)
@@ -107,15 +89,15 @@ func TestElementwiseLossValues(t *testing.T) {
 			t.Errorf("%s of float32 operands is %v", name, l.DType())
 		}
 	}
-	approx(t, "MSE float32", nn.MSE(p32, t32), []int{}, []float64{1.3125}, 0)
-	approx(t, "Huber float32", nn.Huber(p32, t32, 1), []int{}, []float64{0.53125}, 0)
+	near(t, "MSE float32", nn.MSE(p32, t32), []int{}, []float64{1.3125}, 0)
+	near(t, "Huber float32", nn.Huber(p32, t32, 1), []int{}, []float64{0.53125}, 0)
 
 	// No elements: the mean is NaN, the sum 0.
 	empty := tensor.Zeros([]int{0, 3}, tensor.WithDType(tensor.Float64))
 	if v := nn.MSE(empty, empty).Item(); !math.IsNaN(v) {
 		t.Errorf("MSE of no elements = %v, want NaN", v)
 	}
-	approx(t, "L1 sum of no elements", nn.L1(empty, empty, nn.ReduceSum), []int{}, []float64{0}, 0)
+	near(t, "L1 sum of no elements", nn.L1(empty, empty, nn.ReduceSum), []int{}, []float64{0}, 0)
 }
 
 func TestElementwiseLossGradients(t *testing.T) {
@@ -124,14 +106,14 @@ func TestElementwiseLossGradients(t *testing.T) {
 	pred := f64([]float64{0.3, -3, 2})
 	target := f64([]float64{0.3, 0, 0.5})
 	// d = [0, −3, 1.5]
-	approx(t, "MSE grad", gradOf(pred, func(x *tensor.Tensor) *tensor.Tensor { return nn.MSE(x, target) }),
+	near(t, "MSE grad", gradOf(pred, func(x *tensor.Tensor) *tensor.Tensor { return nn.MSE(x, target) }),
 		[]int{3}, []float64{0, -2, 1}, 1e-15)
-	approx(t, "L1 grad", gradOf(pred, func(x *tensor.Tensor) *tensor.Tensor { return nn.L1(x, target) }),
+	near(t, "L1 grad", gradOf(pred, func(x *tensor.Tensor) *tensor.Tensor { return nn.L1(x, target) }),
 		[]int{3}, []float64{0, -1.0 / 3, 1.0 / 3}, 1e-15)
-	approx(t, "Huber grad", gradOf(pred, func(x *tensor.Tensor) *tensor.Tensor { return nn.Huber(x, target, 2) }),
+	near(t, "Huber grad", gradOf(pred, func(x *tensor.Tensor) *tensor.Tensor { return nn.Huber(x, target, 2) }),
 		[]int{3}, []float64{0, -2.0 / 3, 1.5 / 3}, 1e-15)
 	// At |d| = δ both pieces have slope δ.
-	approx(t, "Huber grad at delta", gradOf(f64([]float64{1, -1}), func(x *tensor.Tensor) *tensor.Tensor {
+	near(t, "Huber grad at delta", gradOf(f64([]float64{1, -1}), func(x *tensor.Tensor) *tensor.Tensor {
 		return nn.Huber(x, f64([]float64{0, 0}), 1, nn.ReduceSum)
 	}), []int{2}, []float64{1, -1}, 0)
 
@@ -160,7 +142,7 @@ func TestElementwiseLossGradients(t *testing.T) {
 		g := autograd.Grad([]*tensor.Tensor{nn.Huber(x, f64([]float64{0, 0, 0}), 1, nn.ReduceSum)}, []*tensor.Tensor{x}, autograd.CreateGraph())[0]
 		g2 = autograd.Grad([]*tensor.Tensor{g.Sum()}, []*tensor.Tensor{x})[0]
 	})
-	approx(t, "Huber second derivative", g2, []int{3}, []float64{1, 1, 0}, 0)
+	near(t, "Huber second derivative", g2, []int{3}, []float64{1, 1, 0}, 0)
 }
 
 func TestBCEWithLogits(t *testing.T) {
@@ -175,16 +157,16 @@ func TestBCEWithLogits(t *testing.T) {
 	//   x = 1, t = 0.25:   0.75 + log1p(e^−1)         = 1.0632616875182228
 	// The naive −log(1 − σ(100)) is −log 0 = +Inf; the stable form is not.
 	want := []float64{0.6931471805599453, 2.1269280110429727, 3.048587351573742, 100, 100, 1.0632616875182228}
-	approx(t, "BCEWithLogits none", nn.BCEWithLogits(logits, target, nn.ReduceNone), []int{6}, want, 1e-13)
+	near(t, "BCEWithLogits none", nn.BCEWithLogits(logits, target, nn.ReduceNone), []int{6}, want, 1e-13)
 	sum := 0.0
 	for _, v := range want {
 		sum += v
 	}
-	approx(t, "BCEWithLogits", nn.BCEWithLogits(logits, target), []int{}, []float64{sum / 6}, 1e-13)
-	approx(t, "BCEWithLogits sum", nn.BCEWithLogits(logits, target, nn.ReduceSum), []int{}, []float64{sum}, 1e-12)
+	near(t, "BCEWithLogits", nn.BCEWithLogits(logits, target), []int{}, []float64{sum / 6}, 1e-13)
+	near(t, "BCEWithLogits sum", nn.BCEWithLogits(logits, target, nn.ReduceSum), []int{}, []float64{sum}, 1e-12)
 	// Float32 too, with logits far beyond exp's range.
 	l32 := nn.BCEWithLogits(tensor.Array([]float32{1000, -1000, 0}), tensor.Array([]float32{0, 1, 0}), nn.ReduceNone)
-	approx(t, "BCEWithLogits float32", l32, []int{3}, []float64{1000, 1000, math.Ln2}, 1e-6)
+	near(t, "BCEWithLogits float32", l32, []int{3}, []float64{1000, 1000, math.Ln2}, 1e-6)
 
 	// The gradient is σ(x) − t: σ(0) − 1 = −0.5 (also at the kink of
 	// max and |x|), σ(2) = 0.8807970779778823, σ(−3) − 1, 1 − 0, 0 − 1,
@@ -194,10 +176,10 @@ func TestBCEWithLogits(t *testing.T) {
 	for i := range wantG {
 		wantG[i] /= 6
 	}
-	approx(t, "BCEWithLogits grad", gradOf(logits, func(x *tensor.Tensor) *tensor.Tensor { return nn.BCEWithLogits(x, target) }),
+	near(t, "BCEWithLogits grad", gradOf(logits, func(x *tensor.Tensor) *tensor.Tensor { return nn.BCEWithLogits(x, target) }),
 		[]int{6}, wantG, 1e-15)
 	// The gradient in the target is −x/n.
-	approx(t, "BCEWithLogits target grad", gradOf(target, func(tg *tensor.Tensor) *tensor.Tensor { return nn.BCEWithLogits(logits, tg) }),
+	near(t, "BCEWithLogits target grad", gradOf(target, func(tg *tensor.Tensor) *tensor.Tensor { return nn.BCEWithLogits(logits, tg) }),
 		[]int{6}, []float64{0, -2.0 / 6, 3.0 / 6, -100.0 / 6, 100.0 / 6, -1.0 / 6}, 1e-14)
 }
 
@@ -206,23 +188,23 @@ func TestNLL(t *testing.T) {
 	// Mean (0.6931471805599453 + 1.2039728043259361)/2 = 0.9485599924429406.
 	logp := f64([][]float64{{math.Log(0.5), math.Log(0.25), math.Log(0.25)}, {math.Log(0.1), math.Log(0.6), math.Log(0.3)}})
 	labels := f64([]float64{0, 2})
-	approx(t, "NLL", nn.NLL(logp, labels), []int{}, []float64{0.9485599924429406}, 1e-15)
-	approx(t, "NLL sum", nn.NLL(logp, labels, nn.ReduceSum), []int{}, []float64{math.Ln2 + math.Log(10.0/3)}, 1e-15)
-	approx(t, "NLL none", nn.NLL(logp, labels, nn.ReduceNone), []int{2}, []float64{math.Ln2, math.Log(10.0 / 3)}, 1e-15)
+	near(t, "NLL", nn.NLL(logp, labels), []int{}, []float64{0.9485599924429406}, 1e-15)
+	near(t, "NLL sum", nn.NLL(logp, labels, nn.ReduceSum), []int{}, []float64{math.Ln2 + math.Log(10.0/3)}, 1e-15)
+	near(t, "NLL none", nn.NLL(logp, labels, nn.ReduceNone), []int{2}, []float64{math.Ln2, math.Log(10.0 / 3)}, 1e-15)
 	// The gradient is −1/N at each labelled entry, 0 elsewhere.
-	approx(t, "NLL grad", gradOf(logp, func(x *tensor.Tensor) *tensor.Tensor { return nn.NLL(x, labels) }),
+	near(t, "NLL grad", gradOf(logp, func(x *tensor.Tensor) *tensor.Tensor { return nn.NLL(x, labels) }),
 		[]int{2, 3}, []float64{-0.5, 0, 0, 0, 0, -0.5}, 0)
 
 	// −Inf in another class (a class of probability 0) is not read: the
 	// loss and its gradient stay finite.
 	inf := f64([][]float64{{0, math.Inf(-1)}})
-	approx(t, "NLL with −Inf elsewhere", nn.NLL(inf, f64([]float64{0})), []int{}, []float64{0}, 0)
-	approx(t, "NLL grad with −Inf elsewhere", gradOf(inf, func(x *tensor.Tensor) *tensor.Tensor { return nn.NLL(x, f64([]float64{0})) }),
+	near(t, "NLL with −Inf elsewhere", nn.NLL(inf, f64([]float64{0})), []int{}, []float64{0}, 0)
+	near(t, "NLL grad with −Inf elsewhere", gradOf(inf, func(x *tensor.Tensor) *tensor.Tensor { return nn.NLL(x, f64([]float64{0})) }),
 		[]int{1, 2}, []float64{-1, 0}, 0)
 
 	// NLL of LogSoftmax is the cross-entropy.
 	x, y := rnd(23, 5, 4), f64([]float64{3, 0, 1, 1, 2})
-	approx(t, "NLL(LogSoftmax) vs CrossEntropy", nn.NLL(x.LogSoftmax(1), y), []int{}, []float64{nn.CrossEntropy(x, y).Item()}, 1e-14)
+	near(t, "NLL(LogSoftmax) vs CrossEntropy", nn.NLL(x.LogSoftmax(1), y), []int{}, []float64{nn.CrossEntropy(x, y).Item()}, 1e-14)
 	checkGrad(t, "NLL", func(xs []*tensor.Tensor) *tensor.Tensor { return nn.NLL(xs[0], y) }, x)
 	checkGrad(t, "NLL(LogSoftmax)", func(xs []*tensor.Tensor) *tensor.Tensor { return nn.NLL(xs[0].LogSoftmax(1), y, nn.ReduceNone) }, x)
 	checkGrad2(t, "NLL(LogSoftmax)", func(xs []*tensor.Tensor) *tensor.Tensor { return nn.NLL(xs[0].LogSoftmax(1), y) }, x)
@@ -260,14 +242,14 @@ func TestCrossEntropySmoothed(t *testing.T) {
 	//   −log p[1] = log 4 = 1.3862943611198906
 	//   mean of −log p = (−log 0.75 − log 0.25)/2 = 0.8369882167858358
 	//   0.8·1.3862943611198906 + 0.2·0.8369882167858358 = 1.2764331322530795
-	approx(t, "CrossEntropySmoothed", nn.CrossEntropySmoothed(f64([][]float64{{math.Log(3), 0}}), f64([]float64{1}), 0.2),
+	near(t, "CrossEntropySmoothed", nn.CrossEntropySmoothed(f64([][]float64{{math.Log(3), 0}}), f64([]float64{1}), 0.2),
 		[]int{}, []float64{1.2764331322530795}, 1e-15)
 	// logits [2, 0, 0], label 0, eps 0.1 (the value of PyTorch's
 	// F.cross_entropy(..., label_smoothing=0.1)): log-sum-exp = log(e² + 2)
 	// = 2.2395447662218846, −log p = [0.23954476622188, 2.23954…, 2.23954…],
 	// 0.9·0.2395447662218846 + 0.1·(0.2395447662218846 + 2·2.2395447662218846)/3
 	// = 0.37287809955521795.
-	approx(t, "CrossEntropySmoothed [2 0 0]", nn.CrossEntropySmoothed(f64([][]float64{{2, 0, 0}}), f64([]float64{0}), 0.1),
+	near(t, "CrossEntropySmoothed [2 0 0]", nn.CrossEntropySmoothed(f64([][]float64{{2, 0, 0}}), f64([]float64{0}), 0.1),
 		[]int{}, []float64{0.37287809955521795}, 1e-15)
 
 	logits := [][]float64{{0.5, -1, 2, 0}, {1, 1, 1, 1}, {-3, 0.25, 0, 4}}
@@ -275,18 +257,18 @@ func TestCrossEntropySmoothed(t *testing.T) {
 	x, y := f64(logits), f64([]float64{2, 0, 1})
 	for _, eps := range []float64{0, 0.1, 0.5, 1} {
 		what := fmt.Sprintf("CrossEntropySmoothed eps %v", eps)
-		approx(t, what, nn.CrossEntropySmoothed(x, y, eps), []int{}, []float64{smoothedByHand(logits, labels, eps)}, 1e-14)
+		near(t, what, nn.CrossEntropySmoothed(x, y, eps), []int{}, []float64{smoothedByHand(logits, labels, eps)}, 1e-14)
 		checkGrad(t, what, func(xs []*tensor.Tensor) *tensor.Tensor { return nn.CrossEntropySmoothed(xs[0], y, eps, nn.ReduceNone) }, x)
 		checkGrad2(t, what, func(xs []*tensor.Tensor) *tensor.Tensor { return nn.CrossEntropySmoothed(xs[0], y, eps) }, x)
 	}
-	approx(t, "CrossEntropySmoothed sum", nn.CrossEntropySmoothed(x, y, 0.1, nn.ReduceSum), []int{}, []float64{3 * smoothedByHand(logits, labels, 0.1)}, 1e-13)
+	near(t, "CrossEntropySmoothed sum", nn.CrossEntropySmoothed(x, y, 0.1, nn.ReduceSum), []int{}, []float64{3 * smoothedByHand(logits, labels, 0.1)}, 1e-13)
 	if got, want := nn.CrossEntropySmoothed(x, y, 0).Item(), nn.CrossEntropy(x, y).Item(); got != want {
 		t.Errorf("CrossEntropySmoothed with eps 0 = %v, CrossEntropy = %v", got, want)
 	}
 	// A masked class (−Inf logit) costs nothing without smoothing and
 	// +Inf with it (its −log p is +Inf, as in PyTorch); never NaN.
 	masked := f64([][]float64{{0, math.Inf(-1)}})
-	approx(t, "eps 0 with a −Inf logit", nn.CrossEntropySmoothed(masked, f64([]float64{0}), 0), []int{}, []float64{0}, 0)
+	near(t, "eps 0 with a −Inf logit", nn.CrossEntropySmoothed(masked, f64([]float64{0}), 0), []int{}, []float64{0}, 0)
 	if v := nn.CrossEntropySmoothed(masked, f64([]float64{0}), 0.1).Item(); !math.IsInf(v, 1) {
 		t.Errorf("eps 0.1 with a −Inf logit: %v, want +Inf", v)
 	}

@@ -19,7 +19,8 @@ func rnd(seed uint64, shape ...int) *tensor.Tensor {
 	return tensor.RandNormal(0, 1, shape, tensor.WithDType(tensor.Float64), tensor.WithGenerator(tensor.NewGenerator(seed)))
 }
 
-// near reports whether got and want agree within tol, element by element.
+// near reports whether got and want agree within tol, element by element;
+// a NaN matches only a NaN (a plain |got − want| > tol test let NaN pass).
 func near(t *testing.T, what string, got *tensor.Tensor, wantShape []int, want []float64, tol float64) {
 	t.Helper()
 	if !slices.Equal(got.Shape(), wantShape) {
@@ -28,7 +29,7 @@ func near(t *testing.T, what string, got *tensor.Tensor, wantShape []int, want [
 	}
 	g := got.Float64s()
 	for i := range want {
-		if math.Abs(g[i]-want[i]) > tol {
+		if !(math.Abs(g[i]-want[i]) <= tol || g[i] == want[i] || math.IsNaN(g[i]) && math.IsNaN(want[i])) {
 			t.Errorf("%s: %v, want %v", what, g, want)
 			return
 		}

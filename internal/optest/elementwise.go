@@ -73,6 +73,32 @@ func MethodError(op *optable.Op) error {
 	return err
 }
 
+// rowFunc returns the row's tensor method as one function of the operands
+// and the scalar s (which Unary and Binary rows ignore), or false when the
+// row has no method of its kind's signature.
+func rowFunc(op *optable.Op) (func(o []*T, s float64) *T, bool) {
+	switch op.Kind {
+	case optable.Unary:
+		if f, err := UnaryMethod(op); err == nil {
+			return func(o []*T, _ float64) *T { return f(o[0]) }, true
+		}
+	case optable.Scalar:
+		if f, err := ScalarMethod(op); err == nil {
+			return func(o []*T, s float64) *T { return f(o[0], s) }, true
+		}
+	case optable.Binary:
+		if f, err := BinaryMethod(op); err == nil {
+			return func(o []*T, _ float64) *T { return f(o[0], o[1]) }, true
+		}
+	}
+	return nil, false
+}
+
+// bind fixes the scalar of a rowFunc.
+func bind(f func(o []*T, s float64) *T, s float64) func(o []*T) *T {
+	return func(o []*T) *T { return f(o, s) }
+}
+
 // view is a layout variant of the operands of an elementwise case: the
 // shapes drawn, and the views applied to them before the operation.
 type view struct {
@@ -184,14 +210,14 @@ func ElementwiseCases() []Case {
 	var cs []Case
 	for i := range optable.Ops {
 		op := &optable.Ops[i]
-		if op.Method == "" || MethodError(op) != nil {
+		f, ok := rowFunc(op)
+		if !ok {
 			continue
 		}
 		te := &op.Test
 		switch op.Kind {
 		case optable.Unary:
-			f, _ := UnaryMethod(op)
-			m := func(o []*T) *T { return f(o[0]) }
+			m := bind(f, 0)
 			for _, v := range unaryViews {
 				cs = append(cs, elementwise(op.Method+"/"+v.name, op, 0, v, te.GradIn(), nil, m))
 			}
@@ -199,22 +225,19 @@ func ElementwiseCases() []Case {
 				cs = append(cs, specials(op.Method+"/specials", op, 0, m))
 			}
 		case optable.Scalar:
-			f, _ := ScalarMethod(op)
 			for _, s := range te.GradS() {
-				m := func(o []*T) *T { return f(o[0], s) }
+				m := bind(f, s)
 				for _, v := range scalarViews {
 					cs = append(cs, elementwise(sname(op.Method, s)+"/"+v.name, op, s, v, te.GradIn(), nil, m))
 				}
 			}
 			if !te.NoSpecials {
 				for _, s := range te.Scalars {
-					m := func(o []*T) *T { return f(o[0], s) }
-					cs = append(cs, specials(sname(op.Method, s)+"/specials", op, s, m))
+					cs = append(cs, specials(sname(op.Method, s)+"/specials", op, s, bind(f, s)))
 				}
 			}
 		case optable.Binary:
-			f, _ := BinaryMethod(op)
-			m := func(o []*T) *T { return f(o[0], o[1]) }
+			m := bind(f, 0)
 			for _, v := range binaryViews {
 				cs = append(cs, elementwise(op.Method+"/"+v.name, op, 0, v, te.GradIn(), te.GradInB(), m))
 			}
@@ -238,14 +261,14 @@ func Sized(n int) []Case {
 	var cs []Case
 	for i := range optable.Ops {
 		op := &optable.Ops[i]
-		if op.Method == "" || MethodError(op) != nil {
+		f, ok := rowFunc(op)
+		if !ok {
 			continue
 		}
 		te := &op.Test
 		switch op.Kind {
 		case optable.Unary:
-			f, _ := UnaryMethod(op)
-			m := func(o []*T) *T { return f(o[0]) }
+			m := bind(f, 0)
 			for _, v := range []view{
 				{"dense", [][]int{{n}}, nil},
 				{"sliced", [][]int{{r, 31}}, func(x []*T) []*T { return []*T{x[0].Slice(1, 3, 20)} }},
@@ -253,9 +276,8 @@ func Sized(n int) []Case {
 				cs = append(cs, elementwise(op.Method+"/"+v.name, op, 0, v, te.GradIn(), nil, m))
 			}
 		case optable.Scalar:
-			f, _ := ScalarMethod(op)
 			for j, s := range te.GradS() {
-				m := func(o []*T) *T { return f(o[0], s) }
+				m := bind(f, s)
 				cs = append(cs, elementwise(sname(op.Method, s)+"/dense", op, s, view{"dense", [][]int{{n}}, nil}, te.GradIn(), nil, m))
 				if j == 0 {
 					v := view{"broadcast", [][]int{{n}}, func(x []*T) []*T { return []*T{x[0].BroadcastTo(3, n)} }}
@@ -263,8 +285,7 @@ func Sized(n int) []Case {
 				}
 			}
 		case optable.Binary:
-			f, _ := BinaryMethod(op)
-			m := func(o []*T) *T { return f(o[0], o[1]) }
+			m := bind(f, 0)
 			for _, v := range []view{
 				{"dense", [][]int{{n}, {n}}, nil},
 				{"row", [][]int{{r, 31}, {31}}, nil},

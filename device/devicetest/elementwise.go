@@ -31,6 +31,15 @@ var unaryRefs = func() map[device.UnaryOp]unaryRef {
 	return m
 }()
 
+// elementTol is the backend's tolerance for an elementwise result: the
+// transcendental one for results from a math library.
+func (c *tc) elementTol(trans bool) float64 {
+	if trans {
+		return c.tol.Transcendental
+	}
+	return c.tol.Elementwise
+}
+
 func testUnary(c *tc) {
 	for op := range device.UnaryOp(device.NumUnaryOps) {
 		ref, ok := unaryRefs[op]
@@ -38,10 +47,7 @@ func testUnary(c *tc) {
 			continue // reported by Coverage
 		}
 		c.run(op.String(), func(c *tc) {
-			tol := c.tol.Elementwise
-			if ref.trans {
-				tol = c.tol.Transcendental
-			}
+			tol := c.elementTol(ref.trans)
 			try := func(o operand) {
 				n := o.l.Size()
 				out := c.output(n)
@@ -89,10 +95,7 @@ func testScalar(c *tc) {
 			continue
 		}
 		c.run(op.String(), func(c *tc) {
-			tol := c.tol.Elementwise
-			if ref.trans {
-				tol = c.tol.Transcendental
-			}
+			tol := c.elementTol(ref.trans)
 			try := func(o operand, s float64) {
 				n := o.l.Size()
 				out := c.output(n)
@@ -209,10 +212,7 @@ func testBinary(c *tc) {
 			continue
 		}
 		c.run(op.String(), func(c *tc) {
-			tol := c.tol.Elementwise
-			if ref.trans {
-				tol = c.tol.Transcendental
-			}
+			tol := c.elementTol(ref.trans)
 			reference := func(a, b operand) (want, mag []float64) {
 				each(a.l.Shape, func(idx []int) {
 					x, y := a.at(idx), b.at(idx)

@@ -13,12 +13,28 @@ type Buffer interface {
 }
 
 // HostBuffer is implemented by buffers whose memory the Go program can read
-// and write directly (the CPU backend's). Exactly one of the two slices is
+// and write directly (the CPU backend's). Exactly one of the slices is
 // non-nil, according to the dtype.
 type HostBuffer interface {
 	Buffer
 	Float32s() []float32
 	Float64s() []float64
+	Int32s() []int32
+	Int64s() []int64
+}
+
+// HostSlice returns b's memory as a []float32, []float64, []int32 or
+// []int64, according to its dtype.
+func HostSlice(b HostBuffer) any {
+	switch b.DType() {
+	case Float64:
+		return b.Float64s()
+	case Int32:
+		return b.Int32s()
+	case Int64:
+		return b.Int64s()
+	}
+	return b.Float32s()
 }
 
 // Backend executes operations for one device. Methods take buffers and
@@ -40,24 +56,32 @@ type Backend interface {
 	// buffer must not be used afterwards; work already enqueued that uses it
 	// still completes correctly.
 	Free(b Buffer)
-	// Upload copies src (a []float32 or []float64 on the host, of dst.Len()
-	// elements) into dst, converting to dst's dtype. It returns once src may
-	// be reused.
+	// Upload copies src (a []float32, []float64, []int32 or []int64 on the
+	// host, of dst.Len() elements) into dst, converting to dst's dtype as
+	// Copy does. It returns once src may be reused.
 	Upload(dst Buffer, src any)
 	// Download waits for all enqueued work, then copies the elements that l
-	// addresses in src, in row-major order, into dst (a []float32 or
-	// []float64 of l.Size() elements), converting to dst's type.
+	// addresses in src, in row-major order, into dst (a []float32,
+	// []float64, []int32 or []int64 of l.Size() elements), converting to
+	// dst's type as Copy does.
 	Download(dst any, src Buffer, l Layout) error
 	// Synchronize waits for all enqueued work and reports its first error.
 	Synchronize() error
 
 	// Copy writes the elements of src (layout sl) to the positions of dst
-	// given by dl (same shape), converting dtype if they differ. dl's
-	// positions must not overlap each other or the source.
+	// given by dl (same shape), converting dtype if they differ: floats to
+	// integers as [FloatToInt64] and [FloatToInt32], integers to floats and
+	// float64 to float32 rounding to nearest even, int64 to int32 keeping the
+	// low 32 bits. dl's positions must not overlap each other
+	// or the source.
 	Copy(dst Buffer, dl Layout, src Buffer, sl Layout)
-	// Fill sets the positions of dst given by dl to v.
+	// Fill sets the positions of dst given by dl to v, converted to dst's
+	// dtype as Copy converts a float64.
 	Fill(dst Buffer, dl Layout, v float64)
-	// Arange writes start, start+step, ... to dst[0:n].
+	// Arange writes start, start+step, ... to dst[0:n]: for float dtypes
+	// (T)(start + (float64)i·step); for integer dtypes start and step are
+	// integers (the caller checks) and the values are computed in int64,
+	// wrapping as Go's integer arithmetic does.
 	Arange(dst Buffer, n int, start, step float64)
 	// Random writes n random numbers to dst[0:n] from the counter-based
 	// generator described in [RandomSpec]: dist Uniform gives values in
@@ -84,9 +108,9 @@ type Backend interface {
 	// Float32 sums accumulate in float64. Max and Min propagate NaN.
 	// Results are bitwise reproducible from run to run.
 	Reduce(op ReduceOp, dst Buffer, src Buffer, sl Layout, axes []int)
-	// ArgReduce writes, for each position of the kept axes, the index along
-	// axis of the first maximum (ArgMax) or minimum (ArgMin), as a float; a
-	// NaN counts as the extreme.
+	// ArgReduce writes to the Int64 dst, for each position of the kept
+	// axes, the index along axis of the first maximum (ArgMax) or minimum
+	// (ArgMin); a NaN counts as the extreme.
 	ArgReduce(op ArgOp, dst Buffer, src Buffer, sl Layout, axis int)
 	// MatMul computes batch matrix products dst[i] = a[i] (m×k) · b[i] (k×n)
 	// for i < batch. dl.ColStride is 1 and dl.RowStride >= n; the output

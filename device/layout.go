@@ -8,27 +8,48 @@ import (
 // DType is an element type.
 type DType uint8
 
-// The element types.
+// The element types. The integer types hold indices, labels and counts:
+// backends store, copy, convert, fill and range them, and take them as
+// indices; arithmetic is defined on the floating-point types only.
 const (
 	Float32 DType = iota
 	Float64
+	Int32
+	Int64
+	numDTypes
 )
+
+// NumDTypes is the number of element types.
+const NumDTypes = int(numDTypes)
 
 // Size returns the size of one element in bytes.
 func (t DType) Size() int {
-	if t == Float64 {
+	if t == Float64 || t == Int64 {
 		return 8
 	}
 	return 4
 }
 
-// String returns "float32" or "float64".
+// IsFloat reports whether t is a floating-point type.
+func (t DType) IsFloat() bool { return t == Float32 || t == Float64 }
+
+// IsInt reports whether t is an integer type.
+func (t DType) IsInt() bool { return t == Int32 || t == Int64 }
+
+// Valid reports whether t is one of the element types.
+func (t DType) Valid() bool { return t < numDTypes }
+
+// String returns "float32", "float64", "int32" or "int64".
 func (t DType) String() string {
 	switch t {
 	case Float32:
 		return "float32"
 	case Float64:
 		return "float64"
+	case Int32:
+		return "int32"
+	case Int64:
+		return "int64"
 	}
 	return "dtype(" + strconv.Itoa(int(t)) + ")"
 }

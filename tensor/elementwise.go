@@ -87,6 +87,13 @@ func sumTo(op string, g *Tensor, shape []int) *Tensor {
 // --- binary operations --------------------------------------------------
 
 func checkPair(op string, a, b *Tensor) {
+	checkSame(op, a, b)
+	a.needFloat(op)
+}
+
+// checkSame panics unless a and b are live tensors on one device with one
+// dtype (of any kind).
+func checkSame(op string, a, b *Tensor) {
 	a.live(op)
 	b.live(op)
 	if a.st.dev != b.st.dev {
@@ -246,6 +253,7 @@ func (a *Tensor) Ge(b *Tensor) *Tensor { return rawBinary("Ge", device.Ge, a, b)
 // rawScalar computes op(a, s) without recording.
 func rawScalar(op string, sop device.ScalarOp, a *Tensor, s float64) *Tensor {
 	a.live(op)
+	a.needFloat(op)
 	out := empty(op, a.st.be, a.st.dt, a.shape)
 	a.st.be.Scalar(sop, out.st.buf, a.st.buf, a.layout(), s)
 	return out
@@ -393,6 +401,7 @@ func (a *Tensor) GeScalar(s float64) *Tensor { return rawScalar("GeScalar", devi
 // rawUnary computes op(a) without recording.
 func rawUnary(op string, uop device.UnaryOp, a *Tensor) *Tensor {
 	a.live(op)
+	a.needFloat(op)
 	out := empty(op, a.st.be, a.st.dt, a.shape)
 	a.st.be.Unary(uop, out.st.buf, a.st.buf, a.layout())
 	return out

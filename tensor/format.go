@@ -22,20 +22,33 @@ func (t *Tensor) String() string {
 	if t.st.buf == nil {
 		return "<released tensor " + strconv.Quote(shapeString(t.shape)) + ">"
 	}
-	vals := t.Float64s()
+	var vals []float64
+	var ints []int64
+	if t.st.dt.IsInt() {
+		ints = t.Int64s()
+		vals = make([]float64, len(ints)) // for the indexing below only
+	} else {
+		vals = t.Float64s()
+	}
 	bits := 32
 	if t.st.dt == Float64 {
 		bits = 64
 	}
+	format := func(i int) string {
+		if ints != nil {
+			return strconv.FormatInt(ints[i], 10)
+		}
+		return formatNumber(vals[i], bits)
+	}
 	if len(t.shape) == 0 {
-		return formatNumber(vals[0], bits)
+		return format(0)
 	}
 	summary := len(vals) > summariseAbove
 	// Format the shown elements first to find the column width.
 	strs := make([]string, len(vals))
 	width := 0
 	forShown(t.shape, summary, func(i int) {
-		strs[i] = formatNumber(vals[i], bits)
+		strs[i] = format(i)
 		width = max(width, len(strs[i]))
 	})
 	var b strings.Builder

@@ -41,6 +41,9 @@ type leafInfo struct {
 // cut from that history.
 func (t *Tensor) AttachGrad(req ...GradReq) {
 	t.live("AttachGrad")
+	if t.st.dt.IsInt() {
+		fail(ErrDType, "AttachGrad", fmt.Sprintf("a %v tensor has no gradient: integer tensors are not differentiable", t.st.dt), t)
+	}
 	r := GradWrite
 	if len(req) > 1 || (len(req) == 1 && req[0] != GradWrite && req[0] != GradAdd) {
 		fail(ErrArgument, "AttachGrad", fmt.Sprintf("want at most one of GradWrite, GradAdd, got %v", req), t)

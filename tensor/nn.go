@@ -104,6 +104,7 @@ func Conv2D(x, w, b *Tensor, stride, padding int) *Tensor {
 func MaxPool2D(x *Tensor, kernel, stride, padding int) *Tensor {
 	const op = "MaxPool2D"
 	x.live(op)
+	x.needFloat(op)
 	g := convGeom(op, x, kernel, kernel, stride, padding)
 	if 2*padding > kernel {
 		fail(ErrArgument, op, fmt.Sprintf("padding %d is more than half the window %d", padding, kernel), x)
@@ -147,6 +148,8 @@ func poolGather(x, idx *Tensor, g device.ConvGeom) *Tensor {
 // end), computed stably by subtracting the maximum first. It is
 // differentiable.
 func (t *Tensor) LogSoftmax(axis int) *Tensor {
+	t.live("LogSoftmax")
+	t.needFloat("LogSoftmax")
 	ax := normAxes("LogSoftmax", t, []int{axis})[0]
 	if t.shape[ax] == 0 {
 		return t.Clone() // empty, as NumPy and PyTorch
@@ -159,6 +162,8 @@ func (t *Tensor) LogSoftmax(axis int) *Tensor {
 // Softmax returns exp(x) / Σ exp(x) along axis, computed stably. It is
 // differentiable.
 func (t *Tensor) Softmax(axis int) *Tensor {
+	t.live("Softmax")
+	t.needFloat("Softmax")
 	ax := normAxes("Softmax", t, []int{axis})[0]
 	if t.shape[ax] == 0 {
 		return t.Clone() // empty, as NumPy and PyTorch
@@ -168,9 +173,11 @@ func (t *Tensor) Softmax(axis int) *Tensor {
 }
 
 // OneHot returns a tensor of shape [n, classes] with a 1 at (i, labels[i])
-// and 0 elsewhere, for labels of shape [n] holding class indices. Not
-// differentiable.
-func OneHot(labels *Tensor, classes int) *Tensor {
+// and 0 elsewhere, for labels of shape [n] holding class indices (integers,
+// or floats). The result has the labels' dtype when they are floats and
+// Float32 when they are integers, unless [WithDType] gives a float dtype
+// (other options are ignored). Not differentiable.
+func OneHot(labels *Tensor, classes int, opts ...Option) *Tensor {
 	labels.live("OneHot")
 	if len(labels.shape) != 1 {
 		fail(ErrShape, "OneHot", "labels must be 1-d", labels)
@@ -178,13 +185,72 @@ func OneHot(labels *Tensor, classes int) *Tensor {
 	if classes < 0 {
 		fail(ErrArgument, "OneHot", fmt.Sprintf("%d classes", classes), labels)
 	}
+	dt := labels.st.dt
+	if dt.IsInt() {
+		dt = Float32
+	}
+	var o options
+	for _, f := range opts {
+		f(&o)
+	}
+	if o.dtOK {
+		floatOnly("OneHot", o.dt)
+		dt = o.dt
+	}
 	checkLabels("OneHot", labels, classes)
-	cls := Arange(0, float64(classes), 1, On(labels.st.dev), WithDType(labels.st.dt))
+	if labels.st.dt != dt {
+		labels = labelsAs("OneHot", labels, dt, classes)
+	}
+	cls := Arange(0, float64(classes), 1, On(labels.st.dev), WithDType(dt))
 	return labels.ExpandDims(1).Detach().Eq(cls)
 }
 
+// LabelsAs returns labels (class indices, as Int64, Int32 or floats of
+// logits' dtype) as floats of logits' dtype, for the losses that take
+// labels: integer labels are converted, float ones returned as they are.
+// It panics with ErrDevice, ErrDType or ErrArgument naming op when the
+// labels are on another device, are floats of another dtype, or are
+// integers that the dtype cannot hold exactly (more than 2^24 classes in
+// float32, 2^53 in float64). Exported for package nn's losses.
+func LabelsAs(op string, labels, logits *Tensor) *Tensor {
+	logits.live(op)
+	labels.live(op)
+	logits.needFloat(op)
+	if labels.st.dev != logits.st.dev {
+		fail(ErrDevice, op, "logits and labels are on different devices; move one with To", logits, labels)
+	}
+	if !labels.st.dt.IsInt() {
+		checkPair(op, logits, labels)
+		return labels
+	}
+	classes := 0
+	if len(logits.shape) > 0 {
+		classes = logits.shape[len(logits.shape)-1]
+	}
+	if len(logits.shape) >= 2 {
+		classes = logits.shape[1]
+	}
+	return labelsAs(op, labels, logits.st.dt, classes)
+}
+
+// labelsAs converts integer labels to the float dtype dt, refusing class
+// counts whose indices dt cannot represent exactly.
+func labelsAs(op string, labels *Tensor, dt DType, classes int) *Tensor {
+	exact := 1 << 24
+	if dt == Float64 {
+		exact = 1 << 53
+	}
+	if classes > exact {
+		fail(ErrArgument, op, fmt.Sprintf("%d classes: %v cannot hold every class index exactly; use float64", classes, dt), labels)
+	}
+	// Out-of-range integers must stay out of range after the conversion
+	// (the conversion saturates, and the check after it refuses them).
+	return labels.Detach().AsType(dt)
+}
+
 // SoftmaxCrossEntropy returns, for logits of shape [N, C] and labels of
-// shape [N] holding class indices (as floats of the logits' dtype), the
+// shape [N] holding class indices (Int64 or Int32, or floats of the
+// logits' dtype), the
 // per-sample losses −log softmax(logits)[i, labels[i]], shape [N]. Forward
 // and backward are one fused operation each (the softmax is computed once,
 // with the row maximum subtracted, and saved). A bad label panics with
@@ -193,7 +259,7 @@ func OneHot(labels *Tensor, classes int) *Tensor {
 // such a label gives a NaN loss. Differentiable in the logits, to any order.
 func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 	const op = "SoftmaxCrossEntropy"
-	checkPair(op, logits, labels)
+	labels = LabelsAs(op, labels, logits)
 	if len(logits.shape) != 2 || len(labels.shape) != 1 || labels.shape[0] != logits.shape[0] {
 		fail(ErrShape, op, "want logits [N, C] and labels [N]", logits, labels)
 	}
@@ -233,6 +299,14 @@ func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 // on the CPU only: on other devices a check would wait for the device.
 func checkLabels(op string, labels *Tensor, classes int) {
 	if labels.st.dev.Kind() != device.KindCPU {
+		return
+	}
+	if labels.st.dt.IsInt() {
+		for i, v := range labels.Int64s() {
+			if v < 0 || v >= int64(classes) {
+				fail(ErrIndex, op, fmt.Sprintf("label %d is %d, outside the %d classes [0, %d)", i, v, classes, classes), labels)
+			}
+		}
 		return
 	}
 	for i, v := range labels.Float64s() {

@@ -60,6 +60,7 @@ func reducedShapes(shape, axes []int) (dropped, kept []int, n int) {
 
 func (t *Tensor) reduce(op string, rop device.ReduceOp, axes []int, keepDims bool) *Tensor {
 	t.live(op)
+	t.needFloat(op)
 	ax := normAxes(op, t, axes)
 	dropped, kept, n := reducedShapes(t.shape, ax)
 	if n == 0 && (rop == device.Max || rop == device.Min) {
@@ -144,9 +145,9 @@ func (t *Tensor) MinKeepDims(axes ...int) *Tensor { return t.reduce("Min", devic
 // pass. Its gradient at a zero norm is taken as 0.
 func (t *Tensor) Norm(axes ...int) *Tensor { return t.reduce("Norm", device.Norm2, axes, false) }
 
-// ArgMax returns the index of the first maximum along axis, as a tensor of
-// t's dtype without that axis. NaN counts as the maximum. Not
-// differentiable.
+// ArgMax returns the index of the first maximum along axis, as an Int64
+// tensor without that axis (as PyTorch's argmax). NaN counts as the
+// maximum. Not differentiable.
 func (t *Tensor) ArgMax(axis int) *Tensor { return t.argReduce("ArgMax", device.ArgMax, axis) }
 
 // ArgMin returns the index of the first minimum along axis (see ArgMax).
@@ -154,6 +155,7 @@ func (t *Tensor) ArgMin(axis int) *Tensor { return t.argReduce("ArgMin", device.
 
 func (t *Tensor) argReduce(op string, aop device.ArgOp, axis int) *Tensor {
 	t.live(op)
+	t.needFloat(op)
 	if len(t.shape) == 0 {
 		fail(ErrAxis, op, "a 0-d tensor has no axis", t)
 	}
@@ -162,7 +164,7 @@ func (t *Tensor) argReduce(op string, aop device.ArgOp, axis int) *Tensor {
 		fail(ErrShape, op, fmt.Sprintf("axis %d has length 0", axis), t)
 	}
 	dropped, _, _ := reducedShapes(t.shape, ax)
-	out := empty(op, t.st.be, t.st.dt, dropped)
+	out := empty(op, t.st.be, Int64, dropped)
 	t.st.be.ArgReduce(aop, out.st.buf, t.st.buf, t.layout(), ax[0])
 	return out
 }

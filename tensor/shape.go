@@ -307,7 +307,7 @@ func Concat(ts []*Tensor, axis int) *Tensor {
 	}
 	first := ts[0]
 	for _, t := range ts {
-		checkPair(op, first, t)
+		checkSame(op, first, t)
 	}
 	if len(first.shape) == 0 {
 		fail(ErrAxis, op, "cannot concatenate 0-d tensors; use Stack", ts...)
@@ -371,7 +371,7 @@ func Stack(ts []*Tensor, axis int) *Tensor {
 	}
 	ex := make([]*Tensor, len(ts))
 	for i, t := range ts {
-		checkPair("Stack", ts[0], t)
+		checkSame("Stack", ts[0], t)
 		if !slices.Equal(t.shape, ts[0].shape) {
 			fail(ErrShape, "Stack", "shapes differ", ts...)
 		}

@@ -15,13 +15,23 @@ import (
 	_ "github.com/tapegrad/tapegrad/device/cuda"
 )
 
-// DType is an element type: [Float32] (the default) or [Float64].
+// DType is an element type: [Float32] (the default), [Float64], [Int32]
+// or [Int64].
 type DType = device.DType
 
-// The element types.
+// The element types. Integer tensors hold indices, labels and counts: they
+// can be made (Array, FromSlice, Full, Zeros, Arange with WithDType), read
+// (Ints, Int64s, Float64s, Item, String), converted with AsType and To,
+// viewed and copied (Reshape, Transpose, Slice, Index, BroadcastTo,
+// Concat, Stack, ...), used as indices (IndexSelect, Take, Gather) and as
+// labels; ArgMax and ArgMin return Int64. Arithmetic, comparisons and
+// reductions take floating-point tensors (convert with AsType first), and
+// integer tensors carry no gradient.
 const (
 	Float32 = device.Float32
 	Float64 = device.Float64
+	Int32   = device.Int32
+	Int64   = device.Int64
 )
 
 // Tensor is an n-dimensional array of float32 or float64 on one device,
@@ -208,10 +218,26 @@ func resolve(opts []Option, dt DType) options {
 	if !o.devOK {
 		o.dev = defaultDevice()
 	}
-	if o.dt != Float32 && o.dt != Float64 {
+	if !o.dt.Valid() {
 		panic(&Error{Kind: ErrDType, Op: "WithDType", Detail: fmt.Sprintf("unsupported dtype %v", o.dt)})
 	}
 	return o
+}
+
+// needFloat panics with ErrDType if t has an integer dtype: op is defined
+// on floating-point tensors only.
+func (t *Tensor) needFloat(op string) {
+	if !t.st.dt.IsFloat() {
+		fail(ErrDType, op, fmt.Sprintf("%s is defined on float32 and float64 tensors, not %v; convert with AsType(tensor.Float32) first", op, t.st.dt), t)
+	}
+}
+
+// floatOnly panics with ErrDType naming op if dt, the dtype of a new
+// tensor, is not a floating-point type.
+func floatOnly(op string, dt DType) {
+	if !dt.IsFloat() {
+		panic(&Error{Kind: ErrDType, Op: op, Detail: fmt.Sprintf("%s makes float32 or float64 tensors, not %v", op, dt)})
+	}
 }
 
 var cpuBackend device.Backend = cpu.Get()
@@ -281,12 +307,18 @@ func numElements(op string, shape []int, ts ...*Tensor) int {
 }
 
 // FromSlice returns a tensor of the given shape holding a copy of data. The
-// dtype follows T unless [WithDType] says otherwise.
-func FromSlice[T float32 | float64](data []T, shape []int, opts ...Option) *Tensor {
+// dtype follows T unless [WithDType] says otherwise; conversions follow
+// [Tensor.AsType].
+func FromSlice[T float32 | float64 | int32 | int64](data []T, shape []int, opts ...Option) *Tensor {
 	shape = checkShape("FromSlice", shape)
 	dt := Float32
-	if _, ok := any(data).([]float64); ok {
+	switch any(data).(type) {
+	case []float64:
 		dt = Float64
+	case []int32:
+		dt = Int32
+	case []int64:
+		dt = Int64
 	}
 	o := resolve(opts, dt)
 	if n := device.NumElements(shape); n != len(data) {
@@ -299,9 +331,10 @@ func FromSlice[T float32 | float64](data []T, shape []int, opts ...Option) *Tens
 }
 
 // Array returns a tensor holding a copy of v: a number, or nested slices (or
-// arrays) of float32, float64 or int of any depth. Nested slices must not be
-// ragged. The dtype is Float64 for float64 elements and Float32 otherwise,
-// unless [WithDType] says otherwise.
+// arrays) of floats or integers of any depth. Nested slices must not be
+// ragged. The dtype is Float64 for float64 elements and Float32 otherwise
+// (integers included, as MXNet's nd.array), unless [WithDType] says
+// otherwise: Array(labels, WithDType(Int64)) keeps integers exact.
 func Array(v any, opts ...Option) *Tensor {
 	rv := reflect.ValueOf(v)
 	if !rv.IsValid() {
@@ -348,15 +381,27 @@ func Array(v any, opts ...Option) *Tensor {
 	// float64 would round twice (an int64 can round to a float32 tie).
 	var vals []float64
 	var vals32 []float32
-	if o.dt == Float32 {
+	var ints []int64
+	switch {
+	case o.dt.IsInt():
+		ints = make([]int64, 0, device.NumElements(shape))
+	case o.dt == Float32:
 		vals32 = make([]float32, 0, device.NumElements(shape))
-	} else {
+	default:
 		vals = make([]float64, 0, device.NumElements(shape))
 	}
 	var walk func(x reflect.Value, d int, path []int)
 	walk = func(x reflect.Value, d int, path []int) {
 		if d == depth {
 			switch {
+			case ints != nil && x.CanFloat() && o.dt == Int32:
+				ints = append(ints, int64(device.FloatToInt32(x.Float())))
+			case ints != nil && x.CanFloat():
+				ints = append(ints, device.FloatToInt64(x.Float()))
+			case ints != nil && x.CanInt():
+				ints = append(ints, x.Int())
+			case ints != nil:
+				ints = append(ints, int64(x.Uint()))
 			case vals32 != nil && x.CanFloat():
 				vals32 = append(vals32, float32(x.Float()))
 			case vals32 != nil && x.CanInt():
@@ -382,9 +427,12 @@ func Array(v any, opts ...Option) *Tensor {
 	}
 	walk(rv, 0, nil)
 	t := empty("Array", backendOf("Array", o.dev), o.dt, shape)
-	if vals32 != nil {
+	switch {
+	case ints != nil:
+		t.st.be.Upload(t.st.buf, ints)
+	case vals32 != nil:
 		t.st.be.Upload(t.st.buf, vals32)
-	} else {
+	default:
 		t.st.be.Upload(t.st.buf, vals)
 	}
 	return t
@@ -420,6 +468,18 @@ func Arange(start, stop, step float64, opts ...Option) *Tensor {
 	}
 	n := max(int(c), 0)
 	o := resolve(opts, Float32)
+	if o.dt.IsInt() {
+		// Integer ranges are computed in int64: start and step must be
+		// integers, and every value must fit the dtype.
+		last := start + float64(max(n-1, 0))*step
+		lo, hi := -0x1p63, 0x1p63
+		if o.dt == Int32 {
+			lo, hi = -0x1p31, 0x1p31
+		}
+		if start != math.Trunc(start) || step != math.Trunc(step) || start < lo || start >= hi || last < lo || last >= hi {
+			panic(&Error{Kind: ErrArgument, Op: "Arange", Detail: fmt.Sprintf("start %v, stop %v, step %v: an %v range needs integer start and step and values in the dtype's range", start, stop, step, o.dt)})
+		}
+	}
 	t := empty("Arange", backendOf("Arange", o.dev), o.dt, []int{n})
 	t.st.be.Arange(t.st.buf, n, start, step)
 	return t
@@ -480,6 +540,7 @@ func Seed(seed uint64) { defaultGen.Seed(seed) }
 func random(op string, dist device.Dist, a, b float64, shape []int, opts []Option) *Tensor {
 	shape = checkShape(op, shape)
 	o := resolve(opts, Float32)
+	floatOnly(op, o.dt)
 	t := empty(op, backendOf(op, o.dev), o.dt, shape)
 	n := t.Size()
 	g := o.gen
@@ -562,6 +623,29 @@ func (t *Tensor) Float64s() []float64 {
 	return out
 }
 
+// Int64s returns a copy of the elements in row-major order as int64,
+// converted as [Tensor.AsType] converts (floats toward zero, saturating,
+// NaN to 0).
+func (t *Tensor) Int64s() []int64 {
+	t.live("Int64s")
+	out := make([]int64, t.Size())
+	if err := t.st.be.Download(out, t.st.buf, t.layout()); err != nil {
+		panic(&Error{Kind: ErrBackend, Op: "Int64s", Devices: []device.Device{t.st.dev}, Err: err})
+	}
+	return out
+}
+
+// Ints returns a copy of the elements in row-major order as int, converted
+// as [Tensor.Int64s] converts.
+func (t *Tensor) Ints() []int {
+	v := t.Int64s()
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
 // Item returns the value of a one-element tensor.
 func (t *Tensor) Item() float64 {
 	if t.Size() != 1 {
@@ -636,10 +720,16 @@ func (t *Tensor) Clone() *Tensor {
 }
 
 // AsType returns t converted to dtype dt (t itself if it has that dtype).
-// It is differentiable: the gradient is converted back.
+// Floats round to nearest even (float64 to float32, integers to floats);
+// floats convert to integers toward zero, NaN to 0 and values beyond the
+// integer range to its nearest end (as CUDA's conversions and Rust's `as`;
+// see [device.FloatToInt64]); int64 to int32 keeps the low 32 bits. It is
+// differentiable between float dtypes, where the gradient is converted
+// back; a conversion to an integer dtype is not recorded (integer tensors
+// carry no gradient).
 func (t *Tensor) AsType(dt DType) *Tensor {
 	t.live("AsType")
-	if dt != Float32 && dt != Float64 {
+	if !dt.Valid() {
 		fail(ErrDType, "AsType", fmt.Sprintf("unsupported dtype %v", dt), t)
 	}
 	if dt == t.st.dt {
@@ -647,7 +737,7 @@ func (t *Tensor) AsType(dt DType) *Tensor {
 	}
 	out := empty("AsType", t.st.be, dt, t.shape)
 	t.st.be.Copy(out.st.buf, out.layout(), t.st.buf, t.layout())
-	if recording(t) {
+	if dt.IsFloat() && recording(t) {
 		src := t.st.dt
 		record(out, "AsType", func(c *bctx) { c.set(0, c.g.AsType(src)) }, t)
 	}
@@ -679,22 +769,11 @@ func transfer(dst, src *Tensor) {
 		if !src.dense() {
 			s = materialize("To", src)
 		}
-		hb := s.st.buf.(device.HostBuffer)
-		if s.st.dt == Float64 {
-			dst.st.be.Upload(dst.st.buf, hb.Float64s())
-		} else {
-			dst.st.be.Upload(dst.st.buf, hb.Float32s())
-		}
+		dst.st.be.Upload(dst.st.buf, device.HostSlice(s.st.buf.(device.HostBuffer)))
 		return
 	}
 	if h, ok := dst.st.buf.(device.HostBuffer); ok {
-		var err error
-		if dst.st.dt == Float64 {
-			err = src.st.be.Download(h.Float64s(), src.st.buf, src.layout())
-		} else {
-			err = src.st.be.Download(h.Float32s(), src.st.buf, src.layout())
-		}
-		if err != nil {
+		if err := src.st.be.Download(device.HostSlice(h), src.st.buf, src.layout()); err != nil {
 			panic(&Error{Kind: ErrBackend, Op: "To", Devices: []device.Device{src.st.dev, dst.st.dev}, Err: err})
 		}
 		return
@@ -702,9 +781,12 @@ func transfer(dst, src *Tensor) {
 	if pc, ok := dst.st.be.(device.PeerCopier); ok && pc.CopyFrom(dst.st.buf, src.st.buf, src.st.be, src.layout()) {
 		return
 	}
-	if src.st.dt == Float64 {
+	switch src.st.dt {
+	case Float64:
 		dst.st.be.Upload(dst.st.buf, src.Float64s())
-	} else {
+	case Int32, Int64:
+		dst.st.be.Upload(dst.st.buf, src.Int64s())
+	default:
 		dst.st.be.Upload(dst.st.buf, src.Float32s())
 	}
 }

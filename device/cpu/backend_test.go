@@ -136,8 +136,15 @@ func alloc(t testing.TB, dt device.DType, n int) *cpu.Buffer {
 }
 
 func values(b *cpu.Buffer) []float64 {
-	if b.DType() == device.Float64 {
+	switch b.DType() {
+	case device.Float64:
 		return append([]float64(nil), b.Float64s()...)
+	case device.Int64:
+		out := make([]float64, b.Len())
+		for i, v := range b.Int64s() {
+			out[i] = float64(v)
+		}
+		return out
 	}
 	out := make([]float64, b.Len())
 	for i, v := range b.Float32s() {
@@ -814,7 +821,7 @@ func TestArgReduce(t *testing.T) {
 				if op == device.ArgMin {
 					want = c.min
 				}
-				got := alloc(t, dt, len(want))
+				got := alloc(t, device.Int64, len(want))
 				be.ArgReduce(op, got, src, device.Contiguous(c.shape), c.axis)
 				compareBits(t, fmt.Sprintf("%s %v %v", c.name, op, dt), values(got), want)
 			}
@@ -822,7 +829,7 @@ func TestArgReduce(t *testing.T) {
 	}
 	// A transposed view, and a size that is split across goroutines.
 	src := cpu.Wrap([]float64{1, 2, 2, 9, 9, 0}) // viewed as the 3×2 transpose
-	got := alloc(t, device.Float64, 3)
+	got := alloc(t, device.Int64, 3)
 	be.ArgReduce(device.ArgMax, got, src, device.Layout{Shape: []int{3, 2}, Strides: []int{1, 3}}, 1)
 	compareBits(t, "transposed ArgMax", values(got), []float64{1, 1, 0})
 	const rows, cols = 1000, 70
@@ -834,7 +841,7 @@ func TestArgReduce(t *testing.T) {
 		big[i*cols+(j+3)%cols] = 5 // a later tie
 		want[i] = float64(min(j, (j+3)%cols))
 	}
-	got = alloc(t, device.Float64, rows)
+	got = alloc(t, device.Int64, rows)
 	be.ArgReduce(device.ArgMax, got, cpu.Wrap(big), device.Contiguous([]int{rows, cols}), 1)
 	compareBits(t, "large ArgMax", values(got), want)
 }

@@ -65,7 +65,7 @@ type cache struct {
 	live atomic.Int64 // bytes of live counted buffers
 
 	mu         sync.Mutex
-	free       [2][numClasses][]*Buffer // per dtype and class, oldest first
+	free       [device.NumDTypes][numClasses][]*Buffer // per dtype and class, oldest first
 	head, tail *Buffer                  // all cached buffers, least recently freed first
 	bytes      int64                    // bytes in the free lists
 
@@ -154,11 +154,7 @@ func (c *cache) get(dt device.DType, n int) (*Buffer, error) {
 			c.live.Add(size)
 			c.handOut(size)
 			c.mu.Unlock()
-			if dt == device.Float64 {
-				b.f64 = b.f64[:n]
-			} else {
-				b.f32 = b.f32[:n]
-			}
+			b.resize(n)
 			return b, nil
 		}
 		c.misses++
@@ -206,10 +202,29 @@ func (c *cache) cachedBytes() int64 {
 }
 
 func newBuffer(dt device.DType, n, capn int, cls int16) *Buffer {
-	if dt == device.Float64 {
+	switch dt {
+	case device.Float64:
 		return &Buffer{f64: make([]float64, n, capn), dt: dt, class: cls}
+	case device.Int32:
+		return &Buffer{i32: make([]int32, n, capn), dt: dt, class: cls}
+	case device.Int64:
+		return &Buffer{i64: make([]int64, n, capn), dt: dt, class: cls}
 	}
 	return &Buffer{f32: make([]float32, n, capn), dt: dt, class: cls}
+}
+
+// resize sets the buffer's length to n (at most its capacity).
+func (b *Buffer) resize(n int) {
+	switch b.dt {
+	case device.Float64:
+		b.f64 = b.f64[:n]
+	case device.Int32:
+		b.i32 = b.i32[:n]
+	case device.Int64:
+		b.i64 = b.i64[:n]
+	default:
+		b.f32 = b.f32[:n]
+	}
 }
 
 func (c *cache) put(b *Buffer) {

@@ -8,6 +8,10 @@ import (
 // Copy writes src (layout sl) to the positions dl of dst, converting dtype.
 func (be *Backend) Copy(dst device.Buffer, dl device.Layout, src device.Buffer, sl device.Layout) {
 	d, s := buf(dst), buf(src)
+	if d.dt.IsInt() || s.dt.IsInt() {
+		copyInts(d, dl, s, sl)
+		return
+	}
 	switch {
 	case d.dt == device.Float32 && s.dt == device.Float32:
 		copyStrided(d.f32, dl, s.f32, sl)
@@ -76,14 +80,19 @@ func convertCopy[D, S float](d []D, s []S, st stores) {
 
 // Fill sets the positions dl of dst to v.
 func (be *Backend) Fill(dst device.Buffer, dl device.Layout, v float64) {
-	if buf(dst).dt == device.Float64 {
-		fill(buf(dst).f64, dl, v)
-	} else {
-		fill(buf(dst).f32, dl, float32(v))
+	switch b := buf(dst); b.dt {
+	case device.Float64:
+		fill(b.f64, dl, v)
+	case device.Int32:
+		fill(b.i32, dl, device.FloatToInt32(v))
+	case device.Int64:
+		fill(b.i64, dl, device.FloatToInt64(v))
+	default:
+		fill(b.f32, dl, float32(v))
 	}
 }
 
-func fill[T float](d []T, dl device.Layout, v T) {
+func fill[T elem](d []T, dl device.Layout, v T) {
 	n := dl.Size()
 	if n == 0 {
 		return
@@ -112,6 +121,14 @@ func fill[T float](d []T, dl device.Layout, v T) {
 
 // Arange writes start + i*step to dst[i] for i < n.
 func (be *Backend) Arange(dst device.Buffer, n int, start, step float64) {
+	switch b := buf(dst); b.dt {
+	case device.Int32:
+		arangeInt(b.i32[:n], start, step)
+		return
+	case device.Int64:
+		arangeInt(b.i64[:n], start, step)
+		return
+	}
 	if buf(dst).dt == device.Float64 {
 		d := buf(dst).f64[:n]
 		for i := range d {

@@ -73,10 +73,12 @@ var defaultBackend = &Backend{}
 // Get returns the CPU backend.
 func Get() *Backend { return defaultBackend }
 
-// Buffer is a CPU buffer: a Go slice of float32 or float64.
+// Buffer is a CPU buffer: a Go slice of float32, float64, int32 or int64.
 type Buffer struct {
 	f32   []float32
 	f64   []float64
+	i32   []int32
+	i64   []int64
 	dt    device.DType
 	class int16    // cache size class, or -1 when the buffer is not cached
 	acct  *account // the buffer's share of the live bytes; nil: not counted
@@ -89,8 +91,13 @@ type Buffer struct {
 
 // Len returns the number of elements.
 func (b *Buffer) Len() int {
-	if b.dt == device.Float64 {
+	switch b.dt {
+	case device.Float64:
 		return len(b.f64)
+	case device.Int32:
+		return len(b.i32)
+	case device.Int64:
+		return len(b.i64)
 	}
 	return len(b.f32)
 }
@@ -104,14 +111,24 @@ func (b *Buffer) Float32s() []float32 { return b.f32 }
 // Float64s returns the buffer's memory if its dtype is float64, else nil.
 func (b *Buffer) Float64s() []float64 { return b.f64 }
 
-// Wrap returns a buffer that uses data (a []float32 or []float64) as its
-// memory, without copying.
+// Int32s returns the buffer's memory if its dtype is int32, else nil.
+func (b *Buffer) Int32s() []int32 { return b.i32 }
+
+// Int64s returns the buffer's memory if its dtype is int64, else nil.
+func (b *Buffer) Int64s() []int64 { return b.i64 }
+
+// Wrap returns a buffer that uses data (a []float32, []float64, []int32 or
+// []int64) as its memory, without copying.
 func Wrap(data any) *Buffer {
 	switch d := data.(type) {
 	case []float32:
 		return &Buffer{f32: d, dt: device.Float32, class: -1}
 	case []float64:
 		return &Buffer{f64: d, dt: device.Float64, class: -1}
+	case []int32:
+		return &Buffer{i32: d, dt: device.Int32, class: -1}
+	case []int64:
+		return &Buffer{i64: d, dt: device.Int64, class: -1}
 	}
 	panic(fmt.Sprintf("cpu: Wrap: unsupported type %T", data))
 }
@@ -150,20 +167,29 @@ func (be *Backend) Upload(dst device.Buffer, src any) {
 	d := buf(dst)
 	switch s := src.(type) {
 	case []float32:
-		if d.dt == device.Float32 {
+		switch d.dt {
+		case device.Float32:
 			copy(d.f32, s)
-		} else {
+			return
+		case device.Float64:
 			convert(d.f64, s)
+			return
 		}
 	case []float64:
-		if d.dt == device.Float64 {
+		switch d.dt {
+		case device.Float64:
 			copy(d.f64, s)
-		} else {
+			return
+		case device.Float32:
 			convert(d.f32, s)
+			return
 		}
+	case []int32, []int64:
 	default:
 		panic(fmt.Sprintf("cpu: Upload from %T", src))
 	}
+	l := device.Contiguous([]int{d.Len()})
+	be.Copy(d, l, Wrap(src), l)
 }
 
 func convert[D, S float](d []D, s []S) {
@@ -177,6 +203,10 @@ func (be *Backend) Download(dst any, src device.Buffer, l device.Layout) error {
 	case []float32:
 		be.Copy(Wrap(d), dl, src, l)
 	case []float64:
+		be.Copy(Wrap(d), dl, src, l)
+	case []int32:
+		be.Copy(Wrap(d), dl, src, l)
+	case []int64:
 		be.Copy(Wrap(d), dl, src, l)
 	default:
 		return fmt.Errorf("cpu: Download into %T", dst)

@@ -371,14 +371,14 @@ func colSums[T float](acc []float64, x []T, rows []int, lo int, sq bool) {
 
 // ArgReduce writes the index of the first extreme along axis.
 func (be *Backend) ArgReduce(op device.ArgOp, dst, src device.Buffer, sl device.Layout, axis int) {
-	if buf(dst).dt == device.Float64 {
-		argReduce(op, buf(dst).f64, buf(src).f64, sl, axis)
+	if buf(src).dt == device.Float64 {
+		argReduce(op, buf(dst).i64, buf(src).f64, sl, axis)
 	} else {
-		argReduce(op, buf(dst).f32, buf(src).f32, sl, axis)
+		argReduce(op, buf(dst).i64, buf(src).f32, sl, axis)
 	}
 }
 
-func argReduce[T float](op device.ArgOp, d, x []T, sl device.Layout, axis int) {
+func argReduce[T float](op device.ArgOp, d []int64, x []T, sl device.Layout, axis int) {
 	keep, _ := device.SplitAxes(sl, []int{axis})
 	nk, n, st := keep.Size(), sl.Shape[axis], sl.Strides[axis]
 	d = d[:nk]
@@ -405,7 +405,7 @@ func argReduce[T float](op device.ArgOp, d, x []T, sl device.Layout, axis int) {
 					best, bi = v, j
 				}
 			}
-			d[i] = T(bi)
+			d[i] = int64(bi)
 		}
 	})
 }

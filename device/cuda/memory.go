@@ -13,6 +13,11 @@ import (
 
 // Alloc returns a buffer of n elements from the caching allocator.
 func (b *Backend) Alloc(dt device.DType, n int) (device.Buffer, error) {
+	if !dt.IsFloat() {
+		// The integer kernels (copies, fills, ranges, gathers) are not
+		// in the PTX yet: refuse rather than run float kernels on them.
+		return nil, fmt.Errorf("%v: %v buffers are not supported on CUDA yet", b.dev, dt)
+	}
 	p, c, err := b.alloc.alloc(int64(max(n, 1) * dt.Size()))
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", b.dev, err)

@@ -311,13 +311,30 @@ func (c *tc) output(n int) device.Buffer {
 	return c.buffer(filled(n+tail, sentinel))
 }
 
+// outputOf is output for a buffer of dtype dt (the sentinel truncated for
+// an integer dtype).
+func (c *tc) outputOf(dt device.DType, n int) device.Buffer {
+	c.t.Helper()
+	b, err := c.be.Alloc(dt, n+tail)
+	if err != nil {
+		c.t.Fatalf("Alloc(%v, %d): %v", dt, n+tail, err)
+	}
+	c.t.Cleanup(func() { c.be.Free(b) })
+	c.be.Upload(b, filled(n+tail, sentinel))
+	return b
+}
+
 // result downloads the n dense output elements of out and checks that the
 // tail is untouched.
 func (c *tc) result(what string, out device.Buffer, n int) []float64 {
 	c.t.Helper()
 	v := c.all(out)
+	s := sentinel
+	if out.DType().IsInt() {
+		s = math.Trunc(sentinel)
+	}
 	for i := n; i < len(v); i++ {
-		if v[i] != sentinel {
+		if v[i] != s {
 			c.t.Errorf("%s: wrote element %d past the %d output elements (%v)", what, i, n, v[i])
 			break
 		}

@@ -233,7 +233,7 @@ func testArgReduce(c *tc) {
 					want = append(want, float64(at))
 				})
 				n := len(want)
-				out := c.output(n)
+				out := c.outputOf(device.Int64, n)
 				c.be.ArgReduce(op, out, o.buf, o.l, axis)
 				c.exact(fmtf("%v along %d of %v%s", op, axis, o.l, what), c.result(op.String(), out, n), want)
 			}

@@ -40,7 +40,8 @@ func devOf(dev []device.Device) device.Device {
 // tolerance instead. For the other cases the float32 results must be within
 // the case's relative tolerance of the float64 computation at the same
 // (float32) inputs. Results must have the inputs' dtype and the shape of
-// the float64 computation.
+// the float64 computation, or be integers (indices) equal to the float64
+// computation's at the same inputs.
 func CheckForward(t testing.TB, c Case, dev ...device.Device) {
 	t.Helper()
 	d := devOf(dev)
@@ -49,6 +50,13 @@ func CheckForward(t testing.TB, c Case, dev ...device.Device) {
 	x32 := leaves(xs, tensor.Float32, d)
 	r64 := leaves(x32, tensor.Float64, d) // the float32 inputs, exactly
 	y64, y32, yr := c.F(x64), c.F(x32), c.F(r64)
+	if y64.DType().IsInt() && y32.DType() == y64.DType() {
+		// Integer results (ArgMax, indices): equal at equal inputs.
+		if !slices.Equal(y32.Int64s(), yr.Int64s()) || !slices.Equal(y32.Shape(), yr.Shape()) {
+			t.Errorf("%s: float32 result %v, float64 result at the same inputs %v", c.Name, y32, yr)
+		}
+		return
+	}
 	if y64.DType() != tensor.Float64 || y32.DType() != tensor.Float32 {
 		t.Errorf("%s: results of dtypes %v (float64 inputs) and %v (float32 inputs)", c.Name, y64.DType(), y32.DType())
 		return

@@ -12,6 +12,18 @@ import (
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
+// The optional interfaces of the layers that have modes and buffers.
+var (
+	_ nn.Modal       = (*nn.Dropout)(nil)
+	_ nn.Modal       = (*nn.BatchNorm1d)(nil)
+	_ nn.Modal       = (*nn.BatchNorm2d)(nil)
+	_ nn.BufferOwner = (*nn.BatchNorm1d)(nil)
+	_ nn.BufferOwner = (*nn.BatchNorm2d)(nil)
+	_ nn.BufferOwner = nn.Sequential{}
+	_ nn.Container   = nn.Sequential{}
+	_ nn.Module      = nn.Sequential{}
+)
+
 // names returns the names of ts separated by spaces.
 func names(ts []nn.NamedTensor) string {
 	s := make([]string, len(ts))

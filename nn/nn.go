@@ -1,5 +1,6 @@
 // Package nn holds the building blocks of neural networks on top of
-// package tensor: parameter initialisation, layers, losses and accuracy.
+// package tensor: parameter initialisation, layers, named parameters and
+// state dicts, losses and accuracy.
 //
 // A layer is a value with a Forward method and the parameters it owns;
 // parameters are ordinary tensors with a gradient attached, so any
@@ -13,6 +14,62 @@
 //	autograd.Record(func() { loss = nn.CrossEntropy(model.Forward(x), y) })
 //	loss.Backward()
 //	opt.Step()
+//
+// # Layers
+//
+// Dense, Conv2D, MaxPool2D, AvgPool2D, Flatten, the activations ReLU,
+// Tanh, GELU and SiLU, the normalisations LayerNorm, RMSNorm, BatchNorm1d
+// and BatchNorm2d, Dropout, MultiHeadAttention (and its core,
+// ScaledDotProductAttention), and Sequential to chain them. Layers with
+// parameters have constructors (NewDense, NewLayerNorm, ...) that
+// initialise them and attach their gradients; the struct
+// fields are exported, so a layer can also be built around existing
+// tensors. Weights of Dense (and MultiHeadAttention's projections) are
+// [in, out], the transpose of PyTorch's Linear.weight.
+//
+// # Modules and names
+//
+// Every layer here is a [Module]: besides Params it has NamedParameters,
+// the same tensors under names. Names are dot-separated paths, as in
+// PyTorch's state_dict: a layer names its own tensors ("weight", "bias";
+// MultiHeadAttention "in_proj_weight", "out_proj.weight", ...), and a
+// composite puts each child's name and a dot in front of the child's
+// names — Sequential names its children by index, so
+//
+//	nn.Sequential{nn.NewDense(784, 256), nn.ReLU{}, nn.NewBatchNorm1d(256)}
+//
+// has the parameters "0.weight", "0.bias", "2.weight", "2.bias" and the
+// buffers "2.running_mean" and "2.running_var". Buffers ([BufferOwner]) are
+// state that is saved but not trained. [StateDict] gathers parameters and
+// buffers into one map, and [LoadStateDict] copies such a map back into a
+// model of the same architecture, strictly and all-or-nothing; with package
+// checkpoint that is a save and resume:
+//
+//	ck.Put("model", nn.StateDict(model))   // saved as "model/0.weight", ...
+//	...
+//	err := nn.LoadStateDict(model, ck.Prefixed("model"))
+//
+// A model of the caller's own is a [Layer]; it joins in by implementing
+// [Container] (Children, its parts under their names), and optionally
+// [Module] to name its own tensors. The functions that walk a model
+// ([NamedParameters], [NamedBuffers], [StateDict], [LoadStateDict],
+// [SetTraining], [Summary]) take any Layer: a Layer that is neither a
+// Module nor a Container has its Params named by position ("0", "1", ...).
+//
+// # Training and prediction
+//
+// Dropout and the BatchNorm layers behave differently in training and in
+// prediction ([Modal]). Their mode is a property of the layer, as in
+// PyTorch, and they start in training mode: call nn.SetTraining(model,
+// false) before evaluating and nn.SetTraining(model, true) to go back.
+// autograd's modes (Record's training mode, autograd.PredictMode) do not
+// change how these layers behave. Layers whose mode lives in the layer are
+// used through pointers (&nn.Dropout{P: 0.1}, nn.NewBatchNorm2d(c)).
+//
+// A BatchNorm layer in training mode writes its running statistics in
+// every Forward, so it must not run Forward in several goroutines at once;
+// the other layers may (concurrent Dropout calls draw their masks from the
+// generator in whatever order they happen to run).
 package nn
 
 import (
@@ -72,10 +129,13 @@ func (s Sequential) Params() []*tensor.Tensor {
 	return ps
 }
 
-// Dense is a fully connected layer: y = x·W + B for x of shape [batch, in].
+// Dense is a fully connected layer: y = x·W + B for x of shape [batch, in]
+// (or [..., in]: leading axes are batch axes). W is [in, out], the
+// transpose of PyTorch's Linear.weight; a nil B means no bias. Its
+// parameters are named "weight" and "bias".
 type Dense struct {
 	W *tensor.Tensor // [in, out]
-	B *tensor.Tensor // [out]
+	B *tensor.Tensor // [out], or nil
 }
 
 // NewDense returns a dense layer with He-uniform weights (for ReLU
@@ -87,16 +147,22 @@ func NewDense(in, out int, opts ...tensor.Option) *Dense {
 	return d
 }
 
-// Forward returns x·W + B.
-func (d *Dense) Forward(x *tensor.Tensor) *tensor.Tensor { return x.MatMul(d.W).Add(d.B) }
+// Forward returns x·W + B (x·W when B is nil).
+func (d *Dense) Forward(x *tensor.Tensor) *tensor.Tensor {
+	if d.B == nil {
+		return x.MatMul(d.W)
+	}
+	return x.MatMul(d.W).Add(d.B)
+}
 
-// Params returns W and B.
-func (d *Dense) Params() []*tensor.Tensor { return []*tensor.Tensor{d.W, d.B} }
+// Params returns W and B (W alone when B is nil).
+func (d *Dense) Params() []*tensor.Tensor { return tensorsOf(d.NamedParameters()) }
 
-// Conv2D is a 2-D convolution layer over [N, C, H, W] batches.
+// Conv2D is a 2-D convolution layer over [N, C, H, W] batches. A nil B
+// means no bias. Its parameters are named "weight" and "bias".
 type Conv2D struct {
 	W               *tensor.Tensor // [out, in, k, k]
-	B               *tensor.Tensor // [out]
+	B               *tensor.Tensor // [out], or nil
 	Stride, Padding int
 }
 
@@ -115,8 +181,8 @@ func (c *Conv2D) Forward(x *tensor.Tensor) *tensor.Tensor {
 	return tensor.Conv2D(x, c.W, c.B, c.Stride, c.Padding)
 }
 
-// Params returns W and B.
-func (c *Conv2D) Params() []*tensor.Tensor { return []*tensor.Tensor{c.W, c.B} }
+// Params returns W and B (W alone when B is nil).
+func (c *Conv2D) Params() []*tensor.Tensor { return tensorsOf(c.NamedParameters()) }
 
 // MaxPool2D is a max-pooling layer.
 type MaxPool2D struct{ Kernel, Stride, Padding int }

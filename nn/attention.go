@@ -1,0 +1,171 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/tensor"
+)
+
+// ScaledDotProductAttention returns softmax(q·kᵀ/√D + mask)·v for queries q
+// of shape [..., L, D], keys k [..., S, D] and values v [..., S, Dv], the
+// leading (batch, head) axes broadcast as MatMul broadcasts them; usually
+// all three are [B, H, T, D]. The result is [..., L, Dv]. With causal,
+// query i attends to keys 0 … i only: the mask is −Inf above the main
+// diagonal of the L×S score matrix (aligned at the top left), as
+// torch.nn.functional.scaled_dot_product_attention with is_causal=True;
+// without it the mask is 0. It is differentiable in q, k and v, to any
+// order.
+//
+// Operands of different dtypes or devices, or shapes that do not fit,
+// panic with a *tensor.Error (ErrDType, ErrDevice, ErrShape) with Op
+// "ScaledDotProductAttention". The body is composed from batched MatMul,
+// Softmax and a cached constant mask; a fused operation may later replace
+// it.
+func ScaledDotProductAttention(q, k, v *tensor.Tensor, causal bool) *tensor.Tensor {
+	const op = "ScaledDotProductAttention"
+	for _, t := range []*tensor.Tensor{k, v} {
+		switch {
+		case t.DType() != q.DType():
+			fail(tensor.ErrDType, op, "q, k and v have different dtypes", q, k, v)
+		case t.Device() != q.Device():
+			fail(tensor.ErrDevice, op, "q, k and v are on different devices", q, k, v)
+		}
+	}
+	qs, ks, vs := q.Shape(), k.Shape(), v.Shape()
+	if len(qs) < 2 || len(ks) < 2 || len(vs) < 2 || qs[len(qs)-1] != ks[len(ks)-1] || ks[len(ks)-2] != vs[len(vs)-2] {
+		fail(tensor.ErrShape, op, "want q [..., L, D], k [..., S, D] and v [..., S, Dv]", q, k, v)
+	}
+	d, l, s := qs[len(qs)-1], qs[len(qs)-2], ks[len(ks)-2]
+	r := len(ks)
+	perm := make([]int, r)
+	for i := range perm {
+		perm[i] = i
+	}
+	perm[r-2], perm[r-1] = r-1, r-2
+	scores := q.MatMul(k.Transpose(perm...)).MulScalar(1 / math.Sqrt(float64(d)))
+	if causal {
+		scores = scores.Add(causalMask(l, s, q.Device(), q.DType()))
+	}
+	return scores.Softmax(-1).MatMul(v)
+}
+
+type maskKey struct {
+	l, s int
+	dev  device.Device
+	dt   tensor.DType
+}
+
+// masks caches the causal masks by size, device and dtype. It is bounded:
+// when it holds maxMasks masks it is emptied.
+var masks struct {
+	sync.Mutex
+	m map[maskKey]*tensor.Tensor
+}
+
+const maxMasks = 64
+
+// causalMask returns the constant [l, s] tensor that is 0 on and below the
+// main diagonal and −Inf above it.
+func causalMask(l, s int, dev device.Device, dt tensor.DType) *tensor.Tensor {
+	key := maskKey{l, s, dev, dt}
+	masks.Lock()
+	defer masks.Unlock()
+	if m, ok := masks.m[key]; ok {
+		return m
+	}
+	vals := make([]float64, l*s)
+	for i := range l {
+		for j := i + 1; j < s; j++ {
+			vals[i*s+j] = math.Inf(-1)
+		}
+	}
+	m := tensor.FromSlice(vals, []int{l, s}, tensor.On(dev)).AsType(dt)
+	if masks.m == nil || len(masks.m) >= maxMasks {
+		masks.m = map[maskKey]*tensor.Tensor{}
+	}
+	masks.m[key] = m
+	return m
+}
+
+// MultiHeadAttention is multi-head self-attention over [B, T, E] inputs,
+// the math of PyTorch's MultiheadAttention (batch_first=True, query = key
+// = value = x, no dropout):
+//
+//	[q k v] = x·InProj.W + InProj.B        (one fused [E, 3E] projection)
+//	split q, k, v into Heads heads of D = E/Heads: [B, Heads, T, D]
+//	o = ScaledDotProductAttention(q, k, v, Causal)
+//	y = merge(o)·OutProj.W + OutProj.B    ([B, T, E])
+//
+// Its parameters are named as PyTorch's: "in_proj_weight" and
+// "in_proj_bias" (InProj's W and B), "out_proj.weight" and
+// "out_proj.bias"; the weights are [in, out], the transpose of PyTorch's
+// (as for [Dense]). The columns of InProj.W are the q, k and v projections
+// in that order, as the rows of PyTorch's in_proj_weight. Nil biases are
+// left out (bias=False).
+//
+// An input that is not [B, T, E], or an E that is not divisible by Heads,
+// panics with a *tensor.Error of kind ErrShape (Op "MultiHeadAttention").
+type MultiHeadAttention struct {
+	InProj  *Dense // W [E, 3E], B [3E] or nil
+	OutProj *Dense // W [E, E], B [E] or nil
+	Heads   int
+	Causal  bool
+}
+
+// NewMultiHeadAttention returns self-attention for embedding size e with
+// the given number of heads (which must divide e), initialised as
+// PyTorch's: InProj.W Glorot-uniform, OutProj.W uniform in ±1/√e, biases
+// zero (none without bias), gradients attached.
+func NewMultiHeadAttention(e, heads int, causal, bias bool, opts ...tensor.Option) *MultiHeadAttention {
+	if heads <= 0 || e%heads != 0 {
+		panic(&tensor.Error{Kind: tensor.ErrArgument, Op: "NewMultiHeadAttention",
+			Detail: fmt.Sprintf("%d heads for embedding size %d; the heads must divide it", heads, e)})
+	}
+	a := 1 / math.Sqrt(float64(e))
+	m := &MultiHeadAttention{
+		InProj:  &Dense{W: GlorotUniform(e, 3*e, []int{e, 3 * e}, opts...)},
+		OutProj: &Dense{W: tensor.RandUniform(-a, a, []int{e, e}, opts...)},
+		Heads:   heads, Causal: causal,
+	}
+	if bias {
+		m.InProj.B = tensor.Zeros([]int{3 * e}, opts...)
+		m.OutProj.B = tensor.Zeros([]int{e}, opts...)
+	}
+	for _, p := range m.Params() {
+		p.AttachGrad()
+	}
+	return m
+}
+
+// Forward applies self-attention to x, [B, T, E].
+func (m *MultiHeadAttention) Forward(x *tensor.Tensor) *tensor.Tensor {
+	const op = "MultiHeadAttention"
+	if x.Rank() != 3 {
+		fail(tensor.ErrShape, op, "want input [B, T, E]", x)
+	}
+	xs := x.Shape()
+	b, t, e := xs[0], xs[1], xs[2]
+	if m.Heads <= 0 || e%m.Heads != 0 {
+		fail(tensor.ErrShape, op, fmt.Sprintf("embedding size %d is not divisible by %d heads", e, m.Heads), x)
+	}
+	h := m.Heads
+	d := e / h
+	// [B, T, 3E] → [B, T, 3, H, D] → [3, B, H, T, D].
+	qkv := m.InProj.Forward(x).Reshape(b, t, 3, h, d).Transpose(2, 0, 3, 1, 4)
+	o := ScaledDotProductAttention(qkv.Index(0), qkv.Index(1), qkv.Index(2), m.Causal)
+	// [B, H, T, D] → [B, T, H, D] → [B, T, E].
+	return m.OutProj.Forward(o.Transpose(0, 2, 1, 3).Reshape(b, t, e))
+}
+
+// Params returns InProj's and OutProj's parameters.
+func (m *MultiHeadAttention) Params() []*tensor.Tensor { return tensorsOf(m.NamedParameters()) }
+
+// NamedParameters returns "in_proj_weight", "in_proj_bias",
+// "out_proj.weight" and "out_proj.bias" (the biases unless nil).
+func (m *MultiHeadAttention) NamedParameters() []NamedTensor {
+	return append(named("in_proj_weight", m.InProj.W, "in_proj_bias", m.InProj.B),
+		prefixed("out_proj", m.OutProj.NamedParameters())...)
+}

@@ -112,6 +112,18 @@ type Backend interface {
 	// axes, the index along axis of the first maximum (ArgMax) or minimum
 	// (ArgMin); a NaN counts as the extreme.
 	ArgReduce(op ArgOp, dst Buffer, src Buffer, sl Layout, axis int)
+	// Gather writes dst[o, i, k] = src[o, idx(o, i, k), k] for the dense
+	// dst [Outer, M, Inner] and the dense src [Outer, N, Inner] (from
+	// g.SrcOffset; any dtype, dst's), with idx an Int32 or Int64 buffer
+	// addressed as [GatherGeom] says. The caller checked every index is in
+	// [0, N).
+	Gather(dst, src, idx Buffer, g GatherGeom)
+	// ScatterAdd is Gather's adjoint: it writes the dense dst
+	// [Outer, N, Inner] with dst[o, j, k] = Σ src[o, i, k] over the i with
+	// idx(o, i, k) = j, added in increasing i from zero (so the result is
+	// the same bits on every run and device), for the dense src
+	// [Outer, M, Inner] (from g.SrcOffset). Float dtypes only.
+	ScatterAdd(dst, src, idx Buffer, g GatherGeom)
 	// MatMul computes batch matrix products dst[i] = a[i] (m×k) · b[i] (k×n)
 	// for i < batch. dl.ColStride is 1 and dl.RowStride >= n; the output
 	// matrices do not overlap.
@@ -159,6 +171,18 @@ type Backend interface {
 	// AdamStep updates the n dense parameters w in place (see [AdamParams]);
 	// m and v are the first- and second-moment buffers.
 	AdamStep(w, m, v, g Buffer, n int, p AdamParams)
+}
+
+// GatherGeom describes the operands of Gather and ScatterAdd: a source
+// viewed as [Outer, N, Inner] and a result as [Outer, M, Inner] (ScatterAdd
+// the other way round), both dense; the index of position (o, i, k) is
+// idx[IdxOffset + o·IdxStrides[0] + i·IdxStrides[1] + k·IdxStrides[2]].
+// IndexSelect has IdxStrides (0, 1, 0): one index per i; Gather along an
+// axis (take-along-axis) has the dense strides (M·Inner, Inner, 1).
+type GatherGeom struct {
+	Outer, N, M, Inner   int
+	IdxStrides           [3]int
+	SrcOffset, IdxOffset int
 }
 
 // ConvGeom describes the windows of a 2-D convolution or pooling over

@@ -179,7 +179,7 @@ func BCEWithLogits(logits, target *tensor.Tensor, r ...Reduction) *tensor.Tensor
 func NLL(logProbs, labels *tensor.Tensor, r ...Reduction) *tensor.Tensor {
 	const op = "NLL"
 	red := reduction(op, r)
-	checkLabelled(op, logProbs, labels)
+	labels = checkLabelled(op, logProbs, labels)
 	return reduce(nll(logProbs, labels), red)
 }
 
@@ -200,7 +200,7 @@ func CrossEntropySmoothed(logits, labels *tensor.Tensor, eps float64, r ...Reduc
 	if !(eps >= 0 && eps <= 1) {
 		panic(&tensor.Error{Kind: tensor.ErrArgument, Op: op, Detail: fmt.Sprintf("eps %v; label smoothing must be in [0, 1]", eps)})
 	}
-	checkLabelled(op, logits, labels)
+	labels = checkLabelled(op, logits, labels)
 	if eps == 0 {
 		// The fused operation; the smoothing term would turn a −Inf logit
 		// (a masked class) into 0·∞ = NaN.
@@ -212,9 +212,13 @@ func CrossEntropySmoothed(logits, labels *tensor.Tensor, eps float64, r ...Reduc
 }
 
 // checkLabelled checks the operands of NLL and the cross-entropies:
-// x [N, C] and labels [N] of x's dtype and device, and on the CPU every
-// label a class index in [0, C).
-func checkLabelled(op string, x, labels *tensor.Tensor) {
+// x [N, C] and labels [N] (integers, or floats of x's dtype) on x's
+// device, and on the CPU every label a class index in [0, C). It returns
+// the labels as floats of x's dtype.
+func checkLabelled(op string, x, labels *tensor.Tensor) *tensor.Tensor {
+	if labels.DType().IsInt() && x.DType().IsFloat() && x.Device() == labels.Device() {
+		labels = tensor.LabelsAs(op, labels, x)
+	}
 	switch {
 	case x.DType() != labels.DType():
 		fail(tensor.ErrDType, op, "labels must be class indices of the input's dtype", x, labels)
@@ -224,7 +228,7 @@ func checkLabelled(op string, x, labels *tensor.Tensor) {
 		fail(tensor.ErrShape, op, "want input [N, C] and labels [N]", x, labels)
 	}
 	if labels.Device().Kind() != device.KindCPU {
-		return
+		return labels
 	}
 	classes := x.Shape()[1]
 	for i, v := range labels.Float64s() {
@@ -235,6 +239,7 @@ func checkLabelled(op string, x, labels *tensor.Tensor) {
 			fail(tensor.ErrIndex, op, fmt.Sprintf("label %d is %v, outside the %d classes [0, %d)", i, v, classes, classes), x, labels)
 		}
 	}
+	return labels
 }
 
 // nll returns the per-sample losses −logProbs[i, labels[i]], shape [N],

@@ -225,3 +225,37 @@ func TestIntLabels(t *testing.T) {
 		})
 	}
 }
+
+func TestIndexErrors(t *testing.T) {
+	x := tensor.RandNormal(0, 1, []int{3, 4})
+	i64 := func(v ...int) *tensor.Tensor { return tensor.Array(v, tensor.WithDType(tensor.Int64)) }
+	expectKind(t, tensor.ErrDType, func() { x.IndexSelect(0, tensor.Array([]float32{0, 1})) })
+	expectKind(t, tensor.ErrIndex, func() { x.IndexSelect(0, i64(0, 3)) })
+	expectKind(t, tensor.ErrIndex, func() { x.IndexSelect(1, i64(-1)) })
+	expectKind(t, tensor.ErrAxis, func() { x.IndexSelect(2, i64(0)) })
+	expectKind(t, tensor.ErrIndex, func() { x.Take(i64(12)) })
+	expectKind(t, tensor.ErrShape, func() { x.Gather(1, i64(0, 1)) })
+	expectKind(t, tensor.ErrShape, func() { x.Gather(1, i64(0, 1, 2, 3, 0).Reshape(5, 1)) })
+	expectKind(t, tensor.ErrIndex, func() { x.Gather(1, i64(0, 4, 1).Reshape(3, 1)) })
+	// The values, against plain indexing.
+	v := x.Float64s()
+	got := x.IndexSelect(1, i64(3, 0, 3)).Float64s()
+	for r := 0; r < 3; r++ {
+		for j, c := range []int{3, 0, 3} {
+			if got[r*3+j] != v[r*4+c] {
+				t.Fatalf("IndexSelect: %v", got)
+			}
+		}
+	}
+	if g := x.Gather(1, i64(2, 1, 0).Reshape(3, 1)).Float64s(); g[0] != v[2] || g[1] != v[5] || g[2] != v[8] {
+		t.Errorf("Gather = %v", g)
+	}
+	if g := x.Take(i64(11, 0)).Float64s(); g[0] != v[11] || g[1] != v[0] {
+		t.Errorf("Take = %v", g)
+	}
+	// Integer sources gather too, exactly.
+	ids := tensor.FromSlice([]int64{1 << 60, 5, 1<<53 + 1}, []int{3})
+	if g := ids.IndexSelect(0, i64(2, 0)).Int64s(); !slices.Equal(g, []int64{1<<53 + 1, 1 << 60}) {
+		t.Errorf("IndexSelect of int64 = %v", g)
+	}
+}

@@ -66,8 +66,8 @@ type cache struct {
 
 	mu         sync.Mutex
 	free       [device.NumDTypes][numClasses][]*Buffer // per dtype and class, oldest first
-	head, tail *Buffer                  // all cached buffers, least recently freed first
-	bytes      int64                    // bytes in the free lists
+	head, tail *Buffer                                 // all cached buffers, least recently freed first
+	bytes      int64                                   // bytes in the free lists
 
 	epoch          int64
 	epochBytes     int64 // bytes handed out in this epoch

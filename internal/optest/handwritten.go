@@ -244,3 +244,44 @@ func nonDifferentiableCases() []Case {
 		c("Detach", "Detach", one((*T).Detach), U(2, 3)),
 	}
 }
+
+// ints returns an integer tensor of dtype dt on a's device.
+func ints(a *T, dt tensor.DType, shape []int, v ...int) *T {
+	return tensor.Array(v, tensor.WithDType(dt), tensor.On(a.Device())).Reshape(shape...)
+}
+
+// indexCases: IndexSelect, Take and Gather with int32 and int64 indices,
+// repeated indices (their gradients add up), every axis, views as
+// operands, and composed so that second derivatives are not zero.
+func indexCases() []Case {
+	c := func(name, method string, f func(x []*T) *T, in ...Gen) Case {
+		return Case{Name: name, Method: method, F: f, Inputs: Inputs(in...), RTol32: ReductionRTol32}
+	}
+	var cs []Case
+	for _, dt := range []tensor.DType{tensor.Int64, tensor.Int32} {
+		sfx := "/" + dt.String()
+		cs = append(cs,
+			c("IndexSelect/axis0"+sfx, "IndexSelect", one(func(a *T) *T { return a.IndexSelect(0, ints(a, dt, []int{4}, 2, 0, 2, 1)) }), U(3, 4)),
+			c("IndexSelect/axis1"+sfx, "IndexSelect", one(func(a *T) *T { return a.IndexSelect(1, ints(a, dt, []int{2, 2}, 3, 3, 0, 1)) }), U(2, 4, 3)),
+			c("IndexSelect/last"+sfx, "IndexSelect", one(func(a *T) *T { return a.IndexSelect(-1, ints(a, dt, []int{3}, 2, 2, 2)) }), U(2, 3, 3)),
+			c("IndexSelect/embedding"+sfx, "IndexSelect", one(func(a *T) *T {
+				return a.IndexSelect(0, ints(a, dt, []int{2, 3}, 4, 1, 1, 0, 4, 2)).Square()
+			}), U(5, 3)),
+			c("IndexSelect/transposed"+sfx, "IndexSelect", one(func(a *T) *T { return a.Transpose().IndexSelect(0, ints(a, dt, []int{2}, 1, 1)) }), U(3, 2)),
+			c("IndexSelect/0d-index"+sfx, "IndexSelect", one(func(a *T) *T { return a.IndexSelect(1, ints(a, dt, nil, 2)) }), U(3, 4)),
+			c("Take"+sfx, "Take", one(func(a *T) *T {
+				return a.Take(ints(a, dt, []int{2, 2}, 5, 0, 5, 11)).Mul(a.Take(ints(a, dt, []int{2, 2}, 1, 1, 2, 3)))
+			}), U(3, 4)),
+			c("Gather/axis1"+sfx, "Gather", one(func(a *T) *T { return a.Gather(1, ints(a, dt, []int{3, 2}, 0, 3, 2, 2, 1, 0)) }), U(3, 4)),
+			c("Gather/axis0-narrow"+sfx, "Gather", one(func(a *T) *T { return a.Gather(0, ints(a, dt, []int{2, 2}, 2, 0, 1, 1)).Exp() }), U(3, 4)),
+			c("Gather/3d"+sfx, "Gather", one(func(a *T) *T {
+				return a.Gather(-1, ints(a, dt, []int{2, 2, 1}, 1, 0, 2, 2)).Mul(a.Slice(2, 0, 1))
+			}), U(2, 2, 3)),
+		)
+	}
+	labels := []int{2, 0, 1, 2}
+	cs = append(cs, c("SoftmaxCrossEntropy/int64-labels", "SoftmaxCrossEntropy", one(func(a *T) *T {
+		return tensor.SoftmaxCrossEntropy(a.MulScalar(2), ints(a, tensor.Int64, []int{4}, labels...)).Sum()
+	}), U(4, 3)))
+	return cs
+}

@@ -220,6 +220,7 @@ func Cases() []Case {
 	cs = append(cs, shapeCases()...)
 	cs = append(cs, clipCases()...)
 	cs = append(cs, nnCases()...)
+	cs = append(cs, indexCases()...)
 	cs = append(cs, nonDifferentiableCases()...)
 	return cs
 }

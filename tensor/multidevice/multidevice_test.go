@@ -45,10 +45,10 @@ func (f *fakeBackend) Alloc(dt device.DType, n int) (device.Buffer, error) {
 }
 func (f *fakeBackend) Free(b device.Buffer) { f.frees.Add(1); cb.Free(un(b)) }
 func (*fakeBackend) Upload(dst device.Buffer, src any) {
-	if _, ok := src.([]float32); !ok {
-		if _, ok := src.([]float64); !ok {
-			panic("fake: Upload from a device buffer")
-		}
+	switch src.(type) {
+	case []float32, []float64, []int32, []int64:
+	default:
+		panic("fake: Upload from a device buffer")
 	}
 	cb.Upload(un(dst), src)
 }
@@ -100,6 +100,12 @@ func (*fakeBackend) MaxPool(dst, idx, src device.Buffer, sl device.Layout, g dev
 }
 func (*fakeBackend) PoolScatter(dx, dy, idx device.Buffer, g device.ConvGeom) {
 	cb.PoolScatter(un(dx), un(dy), un(idx), g)
+}
+func (*fakeBackend) Gather(dst, src, idx device.Buffer, g device.GatherGeom) {
+	cb.Gather(un(dst), un(src), un(idx), g)
+}
+func (*fakeBackend) ScatterAdd(dst, src, idx device.Buffer, g device.GatherGeom) {
+	cb.ScatterAdd(un(dst), un(src), un(idx), g)
 }
 func (*fakeBackend) PoolGather(dst, src, idx device.Buffer, g device.ConvGeom) {
 	cb.PoolGather(un(dst), un(src), un(idx), g)

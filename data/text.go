@@ -154,8 +154,10 @@ type Corpus struct {
 }
 
 // NewCorpus encodes text with its own vocabulary ([NewVocab]) and splits
-// the tokens 90/10 ([SplitTrainVal]). The corpus uses text without copying
-// it.
+// the tokens 90/10 ([SplitTrainVal]). The vocabulary is that of the whole
+// text, so that the validation part encodes too (in the fortunes corpus one
+// byte, 0xbc, of a UTF-8 character, occurs in the validation part only).
+// The corpus uses text without copying it.
 func NewCorpus(text []byte) *Corpus {
 	v := NewVocab(text)
 	tokens, err := v.Encode(text)

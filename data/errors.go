@@ -6,8 +6,8 @@ import (
 	"io/fs"
 )
 
-// The kinds of error that loading returns, wrapped in an [*Error]. Test for
-// them with errors.Is.
+// The kinds of error that loading and encoding return, wrapped in an
+// [*Error]. Test for them with errors.Is.
 var (
 	// ErrNotFound: a file or dataset directory does not exist. It wraps
 	// [fs.ErrNotExist], so errors.Is(err, fs.ErrNotExist) holds as well.
@@ -17,13 +17,16 @@ var (
 	// does not fit the data (truncated data, extra data after it), a corrupt
 	// gzip stream, or image and label files that do not belong together.
 	ErrFormat = errors.New("data: malformed data file")
+	// ErrUnknownChar: [Vocab.Encode] met a character that is not in the
+	// vocabulary.
+	ErrUnknownChar = errors.New("data: character not in the vocabulary")
 )
 
 // Error is the error that reading and loading return. Its message has the
 // form "data: PATH: what is wrong".
 type Error struct {
 	Path   string // the file or directory; "" when reading an io.Reader
-	Kind   error  // ErrNotFound, ErrFormat, or nil for other I/O errors
+	Kind   error  // ErrNotFound, ErrFormat, ErrUnknownChar, or nil for other I/O errors
 	Detail string // what exactly is wrong
 	Err    error  // the underlying cause, if any (an *fs.PathError, a gzip error, ...)
 }

@@ -66,27 +66,6 @@ has_files() { # has_files DIR: the four files are there and not empty
 	done
 }
 
-# Download the .deb into DIR: with the system's package lists if they know the
-# package (no index download), else with private lists.
-download_deb() { # download_deb DIR
-	local dir=$1 apt
-	if (cd "$dir" && apt-get -qq -o APT::Sandbox::User="$(id -un)" download "$PACKAGE" >&2 2>/dev/null); then
-		log "downloaded $PACKAGE with the system's package lists"
-		return
-	fi
-	log "the system's package lists do not have $PACKAGE: looking it up in Debian $SUITE main"
-	apt=$dir/apt
-	mkdir -p "$apt"
-	write_sources "$apt/sources.list" main "${TAPEGRAD_FASHION_MNIST_APT_SOURCES:-}" "$SUITE"
-	write_apt_conf "$apt"
-	# A failing third-party source should not stop us: only the result matters.
-	APT_CONFIG=$apt/apt.conf apt-get -qq update >&2 ||
-		log "apt-get update reported errors (sources: $(tr '\n' ';' <"$apt/sources.list"))"
-	(cd "$dir" && APT_CONFIG=$apt/apt.conf apt-get -qq download "$PACKAGE" >&2) ||
-		die "apt-get download $PACKAGE failed (sources: $(tr '\n' ';' <"$apt/sources.list"))"
-	rm -rf "$apt"
-}
-
 # --- commands ----------------------------------------------------------------
 
 require_host() {
@@ -113,7 +92,7 @@ fetch() {
 	fi
 	rm -rf -- "$CACHE"/.tmp.* # left by interrupted runs
 	new_tmp work "$CACHE"
-	download_deb "$work"
+	download_deb "$work" "$PACKAGE" main "${TAPEGRAD_FASHION_MNIST_APT_SOURCES:-}" "$SUITE"
 	deb=$(printf '%s\n' "$work"/"$PACKAGE"_*.deb)
 	[[ -f $deb ]] || die "apt-get download left no .deb in $work"
 	name=$(dpkg-deb -f "$deb" Package)

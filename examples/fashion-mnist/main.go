@@ -2,8 +2,10 @@
 // tapegrad, on the default device: an MLP (784-256-128-10, ReLU) by default,
 // or with -model cnn a LeNet-style convnet (two 5×5 convolutions with
 // max-pooling, then two dense layers). It prints a progress bar per epoch
-// (items/s, running loss), the test accuracy and the time of each epoch, and
-// with -plot writes the loss and accuracy curves as a PNG.
+// (items/s, elapsed and estimated remaining time, running loss; redrawn in
+// place on a terminal, a line per tenth of an epoch in a log), the test
+// accuracy and the time of each epoch, and with -plot writes the loss and
+// accuracy curves as a PNG.
 //
 //	bash scripts/fashion-mnist.sh        # fetch the dataset (31 MB) once
 //	go run ./examples/fashion-mnist
@@ -21,7 +23,6 @@ import (
 	"log"
 	"math"
 	"os"
-	"strings"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -33,6 +34,7 @@ import (
 	"github.com/tapegrad/tapegrad/autograd"
 	"github.com/tapegrad/tapegrad/data"
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/progress"
 	"github.com/tapegrad/tapegrad/nn"
 	"github.com/tapegrad/tapegrad/optim"
 	"github.com/tapegrad/tapegrad/tensor"
@@ -50,7 +52,7 @@ type config struct {
 	Test      int     // use only the first Test test examples (0: all)
 	Device    device.Device
 	DataDir   string    // "" finds the dataset (see data.FashionMNISTDir)
-	Progress  io.Writer // progress bars (nil: none)
+	Progress  io.Writer // progress bars (nil: none); redrawn in place on a terminal, a line per tenth of an epoch elsewhere
 }
 
 // epochStats is what one epoch measured.
@@ -128,8 +130,12 @@ func train(cfg config) (*result, error) {
 	res := &result{Steps: steps}
 	for epoch := 0; epoch < cfg.Epochs; epoch++ {
 		start := time.Now()
+		var bar *progress.Bar
+		if cfg.Progress != nil {
+			bar = progress.New(cfg.Progress, trainSet.Len(), progress.Options{Prefix: fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs)})
+		}
 		var sum float64
-		seen, step := 0, 0
+		seen := 0
 		for x, y := range trainSet.Batches(cfg.Batch, true, cfg.Seed+uint64(epoch), on) {
 			var loss *tensor.Tensor
 			autograd.Record(func() { loss = nn.CrossEntropy(model.Forward(images(x)), y) })
@@ -140,17 +146,19 @@ func train(cfg config) (*result, error) {
 			n := y.Size()
 			sum += l * float64(n)
 			seen += n
-			step++
-			if cfg.Progress != nil && (step%10 == 0 || step == steps) {
-				progress(cfg.Progress, epoch+1, cfg.Epochs, seen, trainSet.Len(), time.Since(start), sum/float64(seen))
+			if bar != nil {
+				bar.Update(seen, progress.F("loss", "%.4f", sum/float64(seen)))
 			}
 		}
 		elapsed := time.Since(start)
+		if bar != nil {
+			bar.Finish()
+		}
 		acc := accuracy(model, xTest, yTest)
 		st := epochStats{Loss: sum / float64(seen), Accuracy: acc, Time: elapsed, Rate: float64(seen) / elapsed.Seconds()}
 		res.Epochs = append(res.Epochs, st)
 		if cfg.Progress != nil {
-			fmt.Fprintf(cfg.Progress, "\n  test accuracy %.4f, epoch time %v\n", acc, elapsed.Round(time.Millisecond))
+			fmt.Fprintf(cfg.Progress, "  test accuracy %.4f, epoch time %v\n", acc, elapsed.Round(time.Millisecond))
 		}
 	}
 	return res, nil
@@ -170,18 +178,6 @@ func accuracy(model nn.Sequential, x, y *tensor.Tensor) float64 {
 		}
 	})
 	return correct / float64(n)
-}
-
-// progress draws one progress bar line.
-func progress(w io.Writer, epoch, epochs, seen, total int, elapsed time.Duration, loss float64) {
-	const width = 30
-	done := width * seen / total
-	bar := strings.Repeat("=", done)
-	if done < width {
-		bar += ">" + strings.Repeat(" ", width-done-1)
-	}
-	rate := float64(seen) / elapsed.Seconds()
-	fmt.Fprintf(w, "\repoch %d/%d [%s] %5d/%d  %7.0f items/s  loss %.4f", epoch, epochs, bar, seen, total, rate, loss)
 }
 
 // writePlot draws the training loss against epochs (every step's loss as

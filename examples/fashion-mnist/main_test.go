@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/tapegrad/tapegrad/data"
@@ -132,4 +133,32 @@ func TestPlot(t *testing.T) {
 	if err := writePlot(filepath.Join(dir, "empty.png"), &result{}, "test"); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The progress output of a run, written to a log (not a terminal): a line
+// per tenth of the epoch, from internal/progress, then the test accuracy.
+func TestProgressOutput(t *testing.T) {
+	if raceEnabled {
+		t.Skip("training runs are skipped under the race detector")
+	}
+	cfg := cfgForTest("mlp", 1, 1000)
+	var buf strings.Builder
+	cfg.Progress = &buf
+	_, err := train(cfg)
+	needData(t, err)
+	lines := strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
+	if len(lines) != 11 || strings.Contains(buf.String(), "\r") {
+		t.Fatalf("%d lines:\n%s", len(lines), buf.String())
+	}
+	for i, l := range lines[:10] {
+		prefix := fmt.Sprintf("epoch 1/1 [%s", strings.Repeat("=", 3*(i+1)))
+		if !strings.HasPrefix(l, prefix) || !strings.Contains(l, fmt.Sprintf("] %4d/1000 ", 100*(i+1))) ||
+			!strings.Contains(l, " items/s  ") || !strings.Contains(l, "  loss ") {
+			t.Errorf("line %d: %q", i, l)
+		}
+	}
+	if !strings.HasPrefix(lines[10], "  test accuracy 0.") || !strings.Contains(lines[10], ", epoch time ") {
+		t.Errorf("last line: %q", lines[10])
+	}
+	t.Log("\n" + buf.String())
 }

@@ -1,8 +1,8 @@
-# scripts/lib/private-apt.sh: what scripts/cuda-toolchain.sh and
-# scripts/fashion-mnist.sh share, sourced by both (bash, set -euo pipefail):
-# timing, temporary directories removed at exit, and apt run with a private
-# configuration, sources list and state (no root; /var/lib/apt is never
-# touched). The caller defines log and die.
+# scripts/lib/private-apt.sh: what scripts/cuda-toolchain.sh,
+# scripts/fashion-mnist.sh and scripts/fortunes.sh share, sourced by each
+# (bash, set -euo pipefail): timing, temporary directories removed at exit,
+# and apt run with a private configuration, sources list and state (no root;
+# /var/lib/apt is never touched). The caller defines log and die.
 
 now_ms() { date +%s%3N; }
 elapsed() { # elapsed START_MS: seconds since START_MS, e.g. "3.2"
@@ -154,4 +154,29 @@ write_apt_conf() {
 			EOF
 		fi
 	} >"$dir/apt.conf"
+}
+
+# download_deb DIR PACKAGE COMPONENT OVERRIDE SUITE: download PACKAGE's .deb
+# into DIR with `apt-get download` (which checks it against the signed
+# package index): with the system's package lists if they know the package
+# (no index download), else with private lists of COMPONENT of SUITE (see
+# write_sources; a non-empty OVERRIDE is used as the sources list) in DIR/apt,
+# removed afterwards.
+download_deb() {
+	local dir=$1 package=$2 component=$3 override=$4 suite=$5 apt
+	if (cd "$dir" && apt-get -qq -o APT::Sandbox::User="$(id -un)" download "$package" >&2 2>/dev/null); then
+		log "downloaded $package with the system's package lists"
+		return
+	fi
+	log "the system's package lists do not have $package: looking it up in Debian $suite $component"
+	apt=$dir/apt
+	mkdir -p "$apt"
+	write_sources "$apt/sources.list" "$component" "$override" "$suite"
+	write_apt_conf "$apt"
+	# A failing third-party source should not stop us: only the result matters.
+	APT_CONFIG=$apt/apt.conf apt-get -qq update >&2 ||
+		log "apt-get update reported errors (sources: $(tr '\n' ';' <"$apt/sources.list"))"
+	(cd "$dir" && APT_CONFIG=$apt/apt.conf apt-get -qq download "$package" >&2) ||
+		die "apt-get download $package failed (sources: $(tr '\n' ';' <"$apt/sources.list"))"
+	rm -rf "$apt"
 }

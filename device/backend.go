@@ -108,6 +108,15 @@ type Backend interface {
 	// Float32 sums accumulate in float64. Max and Min propagate NaN.
 	// Results are bitwise reproducible from run to run.
 	Reduce(op ReduceOp, dst Buffer, src Buffer, sl Layout, axes []int)
+	// CumSum writes the inclusive cumulative sums of src (layout sl, at
+	// least one axis) along axis to the dense dst of sl's shape: element j
+	// along axis is the sum of elements 0..j, or, with reverse, of
+	// elements j..n−1 (the gradient of a cumulative sum). Float32 sums
+	// accumulate in float64, and each output is rounded once. Results are
+	// bitwise reproducible from run to run; they may differ in the last
+	// bits between backends and between layouts (the order of the
+	// additions is a backend's own).
+	CumSum(dst, src Buffer, sl Layout, axis int, reverse bool)
 	// ArgReduce writes to the Int64 dst, for each position of the kept
 	// axes, the index along axis of the first maximum (ArgMax) or minimum
 	// (ArgMin); a NaN counts as the extreme.

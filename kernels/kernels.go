@@ -12,6 +12,10 @@
 //	random.cu       Philox4x32-10 uniform and normal streams (device.RandomSpec)
 //	reduce.cu       two-pass reductions (sum mean max min norm2), argmax, argmin
 //	gemm.cu         tiled batched GEMM, the fallback when cuBLAS is missing
+//	nn.cu           training kernels: im2col/col2im, max pooling, softmax
+//	                cross-entropy, SGD and Adam steps
+//	scan.cu         cumulative sums along an axis (one block or one thread
+//	                per line)
 //
 // tg_common.cuh has the helpers they share (strided offsets, vector loads,
 // the element math). The launch geometry each kernel expects is documented
@@ -67,10 +71,11 @@ const (
 	Reduce      = "reduce"
 	Gemm        = "gemm"
 	NN          = "nn"
+	Scan        = "scan"
 )
 
 // ModuleNames lists every module.
-var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN}
+var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan}
 
 // NNOps are the training kernels of module nn, each with its argument
 // struct: tg_<op>_<dt>.
@@ -139,6 +144,18 @@ const (
 // Passes are the kernel name suffixes of the passes, by Pass.
 var Passes = []string{"inner", "outer", "final"}
 
+// ScanMode is a launch plan of the cumulative-sum kernels (module scan).
+type ScanMode uint8
+
+// The scan plans; both take TgScanArgs.
+const (
+	ScanLines ScanMode = iota // one thread block per line, a tree scan of tiles
+	ScanCols                  // one thread per line, sequential
+)
+
+// ScanModes are the kernel name suffixes of the scan plans, by ScanMode.
+var ScanModes = []string{"lines", "cols"}
+
 // ArgStruct is one of the argument structs of tg_args.h.
 type ArgStruct struct {
 	Name string // the C typedef name
@@ -167,12 +184,13 @@ var (
 	SoftmaxGradArgs = ArgStruct{"TgSoftmaxGradArgs", 64}
 	SGDArgs         = ArgStruct{"TgSGDArgs", 72}
 	AdamArgs        = ArgStruct{"TgAdamArgs", 104}
+	ScanArgs        = ArgStruct{"TgScanArgs", 280}
 )
 
 // Args lists every argument struct.
 var Args = []ArgStruct{MapArgs, MapStridedArgs, ZipArgs, ZipStridedArgs, WhereArgs, CopyArgs, FillArgs,
 	ArangeArgs, RandomArgs, ReduceInnerArgs, ReduceOuterArgs, ReduceFinalArgs, ArgReduceArgs, GemmArgs,
-	ConvArgs, PoolArgs, SoftmaxArgs, SoftmaxGradArgs, SGDArgs, AdamArgs}
+	ConvArgs, PoolArgs, SoftmaxArgs, SoftmaxGradArgs, SGDArgs, AdamArgs, ScanArgs}
 
 // Kernel is one entry point of a module.
 type Kernel struct {
@@ -254,6 +272,12 @@ func GemmName(dt device.DType) string { return "tg_gemm_" + DT(dt) }
 // dtype dt.
 func NNName(op string, dt device.DType) string { return "tg_" + op + "_" + DT(dt) }
 
+// CumSumName returns the name of the cumulative-sum kernel of plan mode
+// (TgScanArgs).
+func CumSumName(dt device.DType, mode ScanMode) string {
+	return "tg_cumsum_" + DT(dt) + "_" + ScanModes[mode]
+}
+
 var dtypes = []device.DType{device.Float32, device.Float64}
 
 // Kernels returns the entry points module must contain, in a fixed order;
@@ -328,6 +352,12 @@ func Kernels(module string) []Kernel {
 		for _, op := range NNOps {
 			for _, dt := range dtypes {
 				add(NNName(op.Name, dt), op.Args)
+			}
+		}
+	case Scan:
+		for _, dt := range dtypes {
+			for m := range ScanModes {
+				add(CumSumName(dt, ScanMode(m)), ScanArgs)
 			}
 		}
 	default:

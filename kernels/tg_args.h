@@ -302,4 +302,26 @@ typedef struct {
     tg_i64 decoupled;
 } TgAdamArgs;                    // 104 bytes
 
+// --- scan (module scan) -----------------------------------------------------
+
+// Inclusive cumulative sums along one axis: `lines` lines of `len` elements.
+// Line r starts at src + off(r, vs) and dst + off(r, vd) (shape/vs/vd: the
+// other axes, shape.n == lines); its element j is at j*sstride (src) and
+// j*dstride (dst). With reverse != 0 element j receives the sum of
+// elements j..len-1, else of 0..j. Accumulation is in double.
+// Kernels tg_cumsum_<dt>_lines (one block per line) and tg_cumsum_<dt>_cols
+// (one thread per line).
+typedef struct {
+    void *dst;
+    const void *src;
+    tg_i64 lines;
+    tg_i64 len;
+    tg_i64 sstride;
+    tg_i64 dstride;
+    tg_i64 reverse;
+    TgShape shape;
+    TgView vs;
+    TgView vd;
+} TgScanArgs;                    // 280 bytes
+
 #endif

@@ -33,7 +33,9 @@
 //     reductions accumulate in float64, so a float32 Norm overflows only
 //     when its result does; float64 squares can overflow (Norm of 1e200 is
 //     +Inf). Over zero elements Sum is 0 and Mean is NaN (0/0); Max and
-//     Min panic with ErrShape.
+//     Min panic with ErrShape. CumSum is NaN from the first NaN of a line
+//     on (and from where +Inf and −Inf have both been added), and sums
+//     float32 data in float64 too.
 //   - MatMul: every entry is the IEEE sum of its products, so a NaN poisons
 //     its row or column of the result, and a product 0·Inf or 0·NaN makes
 //     its entry NaN on every device. (BLAS GEMMs skip zeros, which would

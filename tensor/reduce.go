@@ -145,6 +145,9 @@ func (t *Tensor) MinKeepDims(axes ...int) *Tensor { return t.reduce("Min", devic
 // pass. Its gradient at a zero norm is taken as 0.
 func (t *Tensor) Norm(axes ...int) *Tensor { return t.reduce("Norm", device.Norm2, axes, false) }
 
+// NormKeepDims is Norm keeping the reduced axes with length 1.
+func (t *Tensor) NormKeepDims(axes ...int) *Tensor { return t.reduce("Norm", device.Norm2, axes, true) }
+
 // ArgMax returns the index of the first maximum along axis, as an Int64
 // tensor without that axis (as PyTorch's argmax). NaN counts as the
 // maximum. Not differentiable.

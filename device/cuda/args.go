@@ -164,6 +164,13 @@ type adamArgs struct {
 	Decoupled                         int64
 }
 
+type scanArgs struct {
+	Dst, Src                              Ptr
+	Lines, Len, SStride, DStride, Reverse int64
+	Shape                                 tgShape
+	VS, VD                                tgView
+}
+
 // argBytes returns the bytes of an argument struct.
 func argBytes[T any](a *T) (unsafe.Pointer, uintptr) {
 	return unsafe.Pointer(a), unsafe.Sizeof(*a)

@@ -17,6 +17,7 @@ const (
 	modReduce      = kernels.Reduce
 	modGemm        = kernels.Gemm
 	modNN          = kernels.NN
+	modScan        = kernels.Scan
 )
 
 type kernelInfo struct {
@@ -66,6 +67,7 @@ var (
 	kReduce  [device.NumReduceOps][2][3]int
 	kArg     [2][2]int // [ArgOp][dtype]
 	kGemm    [2]int
+	kCumSum  [2][2]int // [dtype][kernels.ScanMode]
 	// training kernels, by dtype
 	kIm2Col, kCol2Im, kMaxPool, kPoolScatter, kPoolGather [2]int
 	kSoftmaxCE, kSoftmaxCEGrad, kSGD, kAdam               [2]int
@@ -111,6 +113,9 @@ func init() {
 			kArg[op][dt] = reg(modReduce, kernels.ArgReduceName(op, d))
 		}
 		kGemm[dt] = reg(modGemm, kernels.GemmName(d))
+		for m := range kernels.ScanModes {
+			kCumSum[dt][m] = reg(modScan, kernels.CumSumName(d, kernels.ScanMode(m)))
+		}
 		for _, k := range []struct {
 			ids  *[2]int
 			name string

@@ -37,6 +37,10 @@
 //     and all axes, broadcast inputs, reduced axes of length 0 (Sum and
 //     Norm2 give 0, Mean NaN), NaN and infinities, and bitwise
 //     reproducibility; ArgReduce (first extreme, NaN as the extreme).
+//   - CumSum forward and reversed along every axis of the reduction
+//     shapes and views, empty axes, long lines, many lines, NaN and
+//     infinities, bitwise reproducibility (within the reduction
+//     tolerance, relative to the running sum of magnitudes).
 //   - MatMul: batched, transposed, strided and batch-broadcast operands,
 //     padded and offset outputs (padding left alone), k = 0.
 //   - Im2Col, Col2Im (values and the adjoint identity ⟨Im2Col(x), y⟩ =
@@ -185,6 +189,7 @@ func init() {
 		{name: "Where", methods: []string{"Where"}, perDType: testWhere},
 		{name: "Reduce", methods: []string{"Reduce"}, perDType: testReduce},
 		{name: "ArgReduce", methods: []string{"ArgReduce"}, perDType: testArgReduce},
+		{name: "CumSum", methods: []string{"CumSum"}, perDType: testCumSum},
 		{name: "MatMul", methods: []string{"MatMul"}, perDType: testMatMul},
 		{name: "Im2Col", methods: []string{"Im2Col"}, perDType: testIm2Col},
 		{name: "Col2Im", methods: []string{"Col2Im"}, perDType: testCol2Im},

@@ -147,6 +147,13 @@ func (w corrupt) ArgReduce(op device.ArgOp, dst, src device.Buffer, sl device.La
 	w.Backend.ArgReduce(op, dst, src, sl, axis)
 }
 
+func (w corrupt) CumSum(dst, src device.Buffer, sl device.Layout, axis int, reverse bool) {
+	if w.kind == "cumsum-reverse" {
+		reverse = false
+	}
+	w.Backend.CumSum(dst, src, sl, axis, reverse)
+}
+
 // The corruptions, the group each is run on and the subtest that must
 // fail ("" for the control run, which must pass).
 var corruptions = []struct{ kind, group, fails string }{
@@ -160,6 +167,7 @@ var corruptions = []struct{ kind, group, fails string }{
 	{"nesterov", "SGDStep", "SGDStep/float32"},
 	{"col2im", "Col2Im", "Col2Im/float64"},
 	{"argmax-nan", "ArgReduce", "ArgReduce/float32/ArgMax"},
+	{"cumsum-reverse", "CumSum", "CumSum/float64/reverse"},
 	{"no-cos", "Coverage", "Coverage"},
 }
 

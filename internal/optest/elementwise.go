@@ -310,6 +310,13 @@ func Sized(n int) []Case {
 		red("Min/all", "Min", func(a *T) *T { return a.Min() }, n),
 		red("Norm/all", "Norm", func(a *T) *T { return a.Norm() }, n),
 		red("Norm/inner", "Norm", func(a *T) *T { return a.Norm(-1) }, r, 31),
+		// The scans: lines along the inner axis (a block per line on the
+		// GPU), few lines along the outer axis, and many lines adjacent in
+		// memory (a thread per line from 1024 lines).
+		red("CumSum/inner", "CumSum", func(a *T) *T { return a.CumSum(1) }, r, 31),
+		red("CumSum/all", "CumSum", func(a *T) *T { return a.CumSum(0) }, n),
+		red("CumSum/outer", "CumSum", func(a *T) *T { return a.CumSum(0) }, r, 31),
+		red("CumSum/outer-wide", "CumSum", func(a *T) *T { return a.CumSum(0) }, 3, n),
 		Case{Name: "Concat", Method: "Concat", F: two(func(a, b *T) *T { return tensor.Concat([]*T{a, b}, 0).Exp() }), Inputs: Inputs(U(n), U(n))},
 		Case{Name: "Index", Method: "Index", F: one(func(a *T) *T { return a.Index(-1).Square() }), Inputs: Inputs(U(r, 31))},
 		Case{Name: "Where", Method: "Where", F: two(func(a, b *T) *T { return tensor.Where(a.GtScalar(0), a, b) }), Inputs: Inputs(U(n), U(n))},

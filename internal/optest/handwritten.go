@@ -2,6 +2,7 @@ package optest
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/tapegrad/tapegrad/autograd"
@@ -30,7 +31,7 @@ func reductionCases() []Case {
 		{"Mean", (*T).Mean}, {"MeanKeepDims", (*T).MeanKeepDims},
 		{"Max", (*T).Max}, {"MaxKeepDims", (*T).MaxKeepDims},
 		{"Min", (*T).Min}, {"MinKeepDims", (*T).MinKeepDims},
-		{"Norm", (*T).Norm},
+		{"Norm", (*T).Norm}, {"NormKeepDims", (*T).NormKeepDims},
 	}
 	axesSets := [][]int{nil, {0}, {1}, {2}, {-1}, {0, 2}, {-1, 0}, {0, 1, 2}}
 	var cs []Case
@@ -242,6 +243,90 @@ func nonDifferentiableCases() []Case {
 		c("ArgMin", "ArgMin", one(func(a *T) *T { return a.ArgMin(-1) }), U(2, 3, 4)),
 		c("OneHot", "OneHot", one(func(a *T) *T { return tensor.OneHot(a, 3) }), Rand(optable.Pick(0, 1, 2), 5)),
 		c("Detach", "Detach", one((*T).Detach), U(2, 3)),
+	}
+}
+
+// axisCases: the operations that cut a tensor along an axis (Split, Chunk,
+// SliceStep), the triangles and masks (Tril, Triu, MaskedFill,
+// CausalMask) and CumSum, on negative axes, views and broadcast operands.
+// Each combines its pieces or transforms its result nonlinearly, so that
+// the gradients depend on the values.
+func axisCases() []Case {
+	c := func(name, method string, f func(x []*T) *T, in ...Gen) Case {
+		return Case{Name: name, Method: method, F: f, Inputs: Inputs(in...)}
+	}
+	sum := func(name string, f func(a *T) *T, in Gen) Case {
+		return Case{Name: name, Method: "CumSum", F: one(f), Inputs: Inputs(in), RTol32: ReductionRTol32}
+	}
+	cat := func(axis int, ts ...*T) *T { return tensor.Concat(ts, axis) }
+	mask := func(a *T, vals []float64, shape ...int) *T { return Like(a, vals, shape...) }
+	causal := func(a *T, n int) *T { return tensor.CausalMask(n, tensor.On(a.Device()), tensor.WithDType(a.DType())) }
+	return []Case{
+		c("Split/axis0", "Split", one(func(a *T) *T {
+			p := a.Split([]int{2, 0, 3}, 0)
+			return cat(0, p[0].Square(), p[1], p[2].Exp())
+		}), U(5, 3)),
+		c("Split/negative-axis-broadcast", "Split", one(func(a *T) *T {
+			p := a.Split([]int{1, 3}, -1)
+			return p[0].Mul(p[1]) // [2, 3, 1] · [2, 3, 3]
+		}), U(2, 3, 4)),
+		c("Split/transposed", "Split", one(func(a *T) *T {
+			p := a.T().Split([]int{1, 3}, 1)
+			return p[1].Sub(p[0]).Square()
+		}), U(4, 3)),
+		c("Split/one-used", "Split", one(func(a *T) *T { return a.Split([]int{2, 1}, 0)[0].Square() }), U(3, 2)),
+		c("Chunk/even", "Chunk", one(func(a *T) *T {
+			p := a.Chunk(3, 1)
+			return p[0].Mul(p[1]).Add(p[2].Square())
+		}), U(4, 6)),
+		c("Chunk/uneven", "Chunk", one(func(a *T) *T {
+			p := a.Chunk(4, 0) // lengths 2, 2, 1
+			return cat(0, p[2], p[1].Exp(), p[0].Square())
+		}), U(5, 2)),
+		c("Chunk/negative-axis", "Chunk", one(func(a *T) *T {
+			p := a.Chunk(2, -1) // lengths 4, 3
+			return p[0].Sum(-1).Mul(p[1].Sum(-1))
+		}), U(2, 7)),
+		c("SliceStep/step2", "SliceStep", one(func(a *T) *T { return a.SliceStep(0, 1, 7, 2).Square() }), U(7, 3)),
+		c("SliceStep/negative", "SliceStep", one(func(a *T) *T { return a.SliceStep(-1, -7, -1, 3).Exp() }), U(3, 8)),
+		c("SliceStep/step1", "SliceStep", one(func(a *T) *T { return a.SliceStep(1, 0, 4, 1).Square() }), U(2, 5)),
+		c("SliceStep/step-past-end", "SliceStep", one(func(a *T) *T { return a.SliceStep(0, 1, 3, 5).Square() }), U(3, 2)),
+		c("SliceStep/empty", "SliceStep", one(func(a *T) *T { return a.SliceStep(0, 2, 2, 3).Sum().Add(a.Square().Sum()) }), U(3, 2)),
+		c("SliceStep/transposed-twice", "SliceStep", one(func(a *T) *T {
+			return a.T().SliceStep(0, 0, 5, 2).SliceStep(1, 1, 4, 2).Square()
+		}), U(4, 5)),
+		c("SliceStep/broadcast", "SliceStep", one(func(a *T) *T { return a.BroadcastTo(3, 6).SliceStep(1, 1, 6, 2).Square() }), U(6)),
+		c("Tril", "Tril", one(func(a *T) *T { return a.Tril(0).Square() }), U(4, 4)),
+		c("Tril/k1-wide", "Tril", one(func(a *T) *T { return a.Tril(1).Exp() }), U(3, 5)),
+		c("Tril/k-negative-batched", "Tril", one(func(a *T) *T { return a.Tril(-1).Square() }), U(2, 4, 3)),
+		c("Tril/transposed", "Tril", one(func(a *T) *T { return a.Transpose(0, 2, 1).Tril(0).Exp() }), U(2, 3, 5)),
+		c("Triu", "Triu", one(func(a *T) *T { return a.Triu(0).Square() }), U(4, 4)),
+		c("Triu/k-negative-tall", "Triu", one(func(a *T) *T { return a.Triu(-1).Exp() }), U(5, 3)),
+		c("Triu/k-large", "Triu", one(func(a *T) *T { return a.Triu(9).Add(a.Square()) }), U(2, 3, 3)),
+		c("MaskedFill", "MaskedFill", one(func(a *T) *T {
+			return a.MaskedFill(mask(a, []float64{1, 0, 0, 1, 0, 1, 1, 0, 0, 0, 1, 0}, 3, 4), 0.5).Square()
+		}), U(3, 4)),
+		c("MaskedFill/broadcast-mask", "MaskedFill", one(func(a *T) *T {
+			return a.MaskedFill(mask(a, []float64{0, 1, 0, 1}, 4), -2).Exp()
+		}), U(2, 3, 4)),
+		c("MaskedFill/mask-from-input", "MaskedFill", one(func(a *T) *T { return a.MaskedFill(a.GtScalar(0), 0).Square() }), NZ(3, 4)),
+		c("MaskedFill/transposed", "MaskedFill", one(func(a *T) *T {
+			return a.T().MaskedFill(mask(a, []float64{1, 0, 0, 0, 1, 1}, 3, 2), 3).Square()
+		}), U(2, 3)),
+		// A softmax and a matrix product: the float32 tolerance of the
+		// reductions, as the Softmax and MatMul cases have.
+		{Name: "CausalMask/softmax", Method: "CausalMask", F: one(func(a *T) *T {
+			return a.MaskedFill(causal(a, 4), math.Inf(-1)).Softmax(-1).MatMul(a) // attention with a as the values
+		}), Inputs: Inputs(U(2, 4, 4)), RTol32: ReductionRTol32},
+		c("CausalMask/1", "CausalMask", one(func(a *T) *T { return a.MaskedFill(causal(a, 1), 7).Square() }), U(3, 1, 1)),
+		sum("CumSum/axis0", func(a *T) *T { return a.CumSum(0).Square() }, U(4, 3)),
+		sum("CumSum/axis-1", func(a *T) *T { return a.CumSum(-1).Exp() }, U(2, 3, 5)),
+		sum("CumSum/middle-transposed", func(a *T) *T { return a.Transpose(2, 0, 1).CumSum(1).Square() }, U(3, 4, 2)),
+		sum("CumSum/broadcast", func(a *T) *T { return a.BroadcastTo(3, 4).CumSum(1).Square() }, U(3, 1)),
+		sum("CumSum/1d", func(a *T) *T { return a.CumSum(0).Square() }, U(6)),
+		sum("CumSum/size1-axis", func(a *T) *T { return a.CumSum(1).Exp() }, U(3, 1, 2)),
+		sum("CumSum/twice", func(a *T) *T { return a.CumSum(0).CumSum(-1).Square() }, U(3, 4)),
+		sum("CumSum/empty-axis", func(a *T) *T { return a.Slice(1, 0, 0).CumSum(1).Sum().Add(a.Square().Sum()) }, U(2, 3)),
 	}
 }
 

@@ -19,8 +19,9 @@
 //   - hand-written cases for every other differentiable operation:
 //     reductions, matrix products, views and shape operations, Concat,
 //     Stack, Where, AsType and copies, Clip, Conv2D, MaxPool2D, Softmax,
-//     LogSoftmax, SoftmaxCrossEntropy, and the non-differentiable ArgMax,
-//     ArgMin, OneHot and Detach.
+//     LogSoftmax, SoftmaxCrossEntropy, Split, Chunk, SliceStep, Tril,
+//     Triu, MaskedFill, CausalMask, CumSum, and the non-differentiable
+//     ArgMax, ArgMin, OneHot and Detach.
 //
 // The runners are [CheckForward] (float64 against the op table's reference,
 // bit for bit on the CPU; float32 within the row's documented ulps, or, for
@@ -221,6 +222,7 @@ func Cases() []Case {
 	cs = append(cs, clipCases()...)
 	cs = append(cs, nnCases()...)
 	cs = append(cs, indexCases()...)
+	cs = append(cs, axisCases()...)
 	cs = append(cs, nonDifferentiableCases()...)
 	return cs
 }

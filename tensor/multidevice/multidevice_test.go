@@ -87,6 +87,9 @@ func (*fakeBackend) Reduce(op device.ReduceOp, dst, src device.Buffer, sl device
 func (*fakeBackend) ArgReduce(op device.ArgOp, dst, src device.Buffer, sl device.Layout, axis int) {
 	cb.ArgReduce(op, un(dst), un(src), sl, axis)
 }
+func (*fakeBackend) CumSum(dst, src device.Buffer, sl device.Layout, axis int, reverse bool) {
+	cb.CumSum(un(dst), un(src), sl, axis, reverse)
+}
 func (*fakeBackend) MatMul(dst device.Buffer, dl device.MatLayout, a device.Buffer, al device.MatLayout, b device.Buffer, bl device.MatLayout, batch, m, n, k int) {
 	cb.MatMul(un(dst), dl, un(a), al, un(b), bl, batch, m, n, k)
 }

@@ -47,6 +47,17 @@ uint64_t sim_shfl_down(uint64_t v, int delta) {
     return r;
 }
 
+uint64_t sim_shfl_up(uint64_t v, int delta) {
+    const unsigned t = threadIdx.x;
+    Warp &w = *curBlock->warps[t / 32];
+    const int lane = (int)(t % 32);
+    w.buf[lane] = v;
+    w.bar.arrive_and_wait();
+    uint64_t r = lane - delta >= 0 ? w.buf[lane - delta] : v;
+    w.bar.arrive_and_wait();
+    return r;
+}
+
 // Runs kernel `name`, whose parameter is the struct `args_type`, with the
 // bytes at args. Returns 0, or -1 when the kernel does not exist, -2 for an
 // unknown struct, -3 for a bad geometry.
@@ -82,6 +93,7 @@ extern "C" int sim_launch(const char *name, const char *args_type, const void *a
     TG_SIM_ARGS(TgSoftmaxGradArgs)
     TG_SIM_ARGS(TgSGDArgs)
     TG_SIM_ARGS(TgAdamArgs)
+    TG_SIM_ARGS(TgScanArgs)
     if (!call) return -2;
     const sim_dim3 grid = {(unsigned)gx, (unsigned)gy, (unsigned)gz}, block = {(unsigned)bx, 1, 1};
     for (unsigned z = 0; z < grid.z; z++)

@@ -67,4 +67,14 @@ template <typename T> static inline T __shfl_down_sync(unsigned, T v, int delta)
     return v;
 }
 
+uint64_t sim_shfl_up(uint64_t bits, int delta);
+template <typename T> static inline T __shfl_up_sync(unsigned, T v, int delta) {
+    static_assert(sizeof(T) == 8, "64-bit shuffles only");
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    b = sim_shfl_up(b, delta);
+    memcpy(&v, &b, 8);
+    return v;
+}
+
 #endif

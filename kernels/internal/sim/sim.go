@@ -177,6 +177,14 @@ type (
 	}
 )
 
+// The argument struct of module scan.
+type ScanArgs struct {
+	Dst, Src                              uintptr
+	Lines, Len, SStride, DStride, Reverse int64
+	Shape                                 Shape
+	VS, VD                                View
+}
+
 // Launch runs kernel with args (a pointer to one of the structs above) on
 // a grid of grid[0]×grid[1]×grid[2] blocks of block threads (a multiple of
 // 32).

@@ -53,6 +53,7 @@ func TestArgLayout(t *testing.T) {
 		"TgConvArgs": unsafe.Sizeof(ConvArgs{}), "TgPoolArgs": unsafe.Sizeof(PoolArgs{}),
 		"TgSoftmaxArgs": unsafe.Sizeof(SoftmaxArgs{}), "TgSoftmaxGradArgs": unsafe.Sizeof(SoftmaxGradArgs{}),
 		"TgSGDArgs": unsafe.Sizeof(SGDArgs{}), "TgAdamArgs": unsafe.Sizeof(AdamArgs{}),
+		"TgScanArgs": unsafe.Sizeof(ScanArgs{}),
 	}
 	for _, a := range kernels.Args {
 		if sizes[a.Name] != uintptr(a.Size) {
@@ -109,6 +110,8 @@ func TestAllKernelsExist(t *testing.T) {
 				err = Launch(k.Name, &SGDArgs{}, g, 32)
 			case kernels.AdamArgs:
 				err = Launch(k.Name, &AdamArgs{}, g, 32)
+			case kernels.ScanArgs:
+				err = Launch(k.Name, &ScanArgs{}, g, 32)
 			default:
 				err = fmt.Errorf("no case for %s", k.Args.Name)
 			}

@@ -16,6 +16,8 @@
 //	                cross-entropy, SGD and Adam steps
 //	scan.cu         cumulative sums along an axis (one block or one thread
 //	                per line)
+//	index.cu        the integer dtypes (copies with conversion, fills,
+//	                ranges) and the index operations (gather, scatter-add)
 //
 // tg_common.cuh has the helpers they share (strided offsets, vector loads,
 // the element math). The launch geometry each kernel expects is documented
@@ -72,10 +74,11 @@ const (
 	Gemm        = "gemm"
 	NN          = "nn"
 	Scan        = "scan"
+	Index       = "index"
 )
 
 // ModuleNames lists every module.
-var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan}
+var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan, Index}
 
 // NNOps are the training kernels of module nn, each with its argument
 // struct: tg_<op>_<dt>.
@@ -100,7 +103,7 @@ var (
 	ReduceOps = []string{"sum", "mean", "max", "min", "norm2"}
 	ArgOps    = []string{"argmax", "argmin"}
 	Dists     = []string{"uniform", "normal"} // device.Uniform, device.Normal
-	DTypes    = []string{"f32", "f64"}        // device.Float32, device.Float64
+	DTypes    = []string{"f32", "f64", "i32", "i64"} // device.Float32, Float64, Int32, Int64
 )
 
 func lower(n int, name func(int) string) []string {
@@ -185,12 +188,13 @@ var (
 	SGDArgs         = ArgStruct{"TgSGDArgs", 72}
 	AdamArgs        = ArgStruct{"TgAdamArgs", 104}
 	ScanArgs        = ArgStruct{"TgScanArgs", 280}
+	GatherArgs      = ArgStruct{"TgGatherArgs", 80}
 )
 
 // Args lists every argument struct.
 var Args = []ArgStruct{MapArgs, MapStridedArgs, ZipArgs, ZipStridedArgs, WhereArgs, CopyArgs, FillArgs,
 	ArangeArgs, RandomArgs, ReduceInnerArgs, ReduceOuterArgs, ReduceFinalArgs, ArgReduceArgs, GemmArgs,
-	ConvArgs, PoolArgs, SoftmaxArgs, SoftmaxGradArgs, SGDArgs, AdamArgs, ScanArgs}
+	ConvArgs, PoolArgs, SoftmaxArgs, SoftmaxGradArgs, SGDArgs, AdamArgs, ScanArgs, GatherArgs}
 
 // Kernel is one entry point of a module.
 type Kernel struct {
@@ -278,7 +282,26 @@ func CumSumName(dt device.DType, mode ScanMode) string {
 	return "tg_cumsum_" + DT(dt) + "_" + ScanModes[mode]
 }
 
-var dtypes = []device.DType{device.Float32, device.Float64}
+// GatherName returns the name of the gather kernel for a source of dtype dt
+// and indices of dtype it (TgGatherArgs).
+func GatherName(dt, it device.DType) string { return "tg_gather_" + DT(dt) + "_" + DT(it) }
+
+// ScatterAddName returns the name of the scatter-add kernel for dtype dt
+// and indices of dtype it: one thread per line (owner false) or per output
+// element (owner true, for indices that depend on the middle axis only).
+func ScatterAddName(dt, it device.DType, owner bool) string {
+	plan := "_lines"
+	if owner {
+		plan = "_owner"
+	}
+	return "tg_scatteradd_" + DT(dt) + "_" + DT(it) + plan
+}
+
+var (
+	dtypes    = []device.DType{device.Float32, device.Float64}
+	intTypes  = []device.DType{device.Int32, device.Int64}
+	allDTypes = []device.DType{device.Float32, device.Float64, device.Int32, device.Int64}
+)
 
 // Kernels returns the entry points module must contain, in a fixed order;
 // nil for an unknown module.
@@ -358,6 +381,29 @@ func Kernels(module string) []Kernel {
 		for _, dt := range dtypes {
 			for m := range ScanModes {
 				add(CumSumName(dt, ScanMode(m)), ScanArgs)
+			}
+		}
+	case Index:
+		for _, s := range allDTypes {
+			for _, d := range allDTypes {
+				if s.IsInt() || d.IsInt() {
+					add(CopyName(s, d), CopyArgs)
+				}
+			}
+		}
+		for _, it := range intTypes {
+			add(FillName(it, true), FillArgs)
+			add(ArangeName(it), ArangeArgs)
+		}
+		for _, dt := range allDTypes {
+			for _, it := range intTypes {
+				add(GatherName(dt, it), GatherArgs)
+			}
+		}
+		for _, dt := range dtypes {
+			for _, it := range intTypes {
+				add(ScatterAddName(dt, it, false), GatherArgs)
+				add(ScatterAddName(dt, it, true), GatherArgs)
 			}
 		}
 	default:

@@ -38,8 +38,9 @@ func TestOpNamesMatchDevice(t *testing.T) {
 	if len(Dists) != 2 || Dists[device.Uniform] != "uniform" || Dists[device.Normal] != "normal" {
 		t.Errorf("Dists = %q does not follow device.Uniform, device.Normal", Dists)
 	}
-	if len(DTypes) != 2 || DT(device.Float32) != "f32" || DT(device.Float64) != "f64" {
-		t.Errorf("DTypes = %q does not follow device.Float32, device.Float64", DTypes)
+	if len(DTypes) != device.NumDTypes || DT(device.Float32) != "f32" || DT(device.Float64) != "f64" ||
+		DT(device.Int32) != "i32" || DT(device.Int64) != "i64" {
+		t.Errorf("DTypes = %q does not follow device.Float32, Float64, Int32, Int64", DTypes)
 	}
 	if len(Variants) != int(numVariants) || Variants[Strided] != "s" {
 		t.Errorf("Variants = %q, want %d with Strided = s", Variants, numVariants)
@@ -65,6 +66,9 @@ func TestNames(t *testing.T) {
 		{GemmName(device.Float64), "tg_gemm_f64"},
 		{CumSumName(device.Float32, ScanCols), "tg_cumsum_f32_cols"},
 		{CumSumName(device.Float64, ScanLines), "tg_cumsum_f64_lines"},
+		{CopyName(device.Int64, device.Float32), "tg_copy_i64_f32_s"},
+		{GatherName(device.Int32, device.Int64), "tg_gather_i32_i64"},
+		{ScatterAddName(device.Float32, device.Int32, true), "tg_scatteradd_f32_i32_owner"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
@@ -74,7 +78,7 @@ func TestNames(t *testing.T) {
 	// zip kernels (8 variants, two dtypes); 18 fixed ones (axpby, where,
 	// fill, arange, copy, convert).
 	ew := 4*device.NumUnaryOps + 4*device.NumScalarOps + 16*device.NumBinaryOps + 18
-	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4}
+	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 32}
 	seen := map[string]bool{}
 	for _, m := range ModuleNames {
 		ks := Kernels(m)

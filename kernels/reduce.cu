@@ -47,7 +47,7 @@
 //     give NaN and sum and norm2 give 0, as the CPU does.
 //   tg_argmax_<dt>, tg_argmin_<dt> (TgArgReduceArgs). Output o scans
 //     src[off(o) + j*stride], 0 <= j < len, off(o) from keep/vkeep, and
-//     writes the index of the first maximum (minimum) as T; a NaN counts
+//     writes the index of the first maximum (minimum) as an int64; a NaN counts
 //     as the extreme and the first NaN wins; len == 0 gives 0. One thread
 //     block per output when len >= 1024 (grid: outputs blocks), one warp per
 //     output otherwise (grid: ceil(outputs / (B/32)) blocks). Threads scan
@@ -192,7 +192,7 @@ template <bool Max> TG_DEV void arg_warp(double &v, tg_i64 &i) {
 template <typename T, bool Max> TG_DEV void arg_reduce(const TgArgReduceArgs &p) {
     __shared__ double shv[32];
     __shared__ tg_i64 shi[32];
-    T *dst = (T *)p.dst;
+    tg_i64 *dst = (tg_i64 *)p.dst;
     const T *src = (const T *)p.src;
     const bool blockMode = p.len >= TG_BLOCK_MODE_MIN;
     const int gsize = blockMode ? (int)blockDim.x : 32;
@@ -220,7 +220,7 @@ template <typename T, bool Max> TG_DEV void arg_reduce(const TgArgReduceArgs &p)
             }
             __syncthreads();
         }
-        if (t == 0) dst[o] = T(bi < 0 ? 0 : bi);
+        if (t == 0) dst[o] = bi < 0 ? 0 : bi;
     }
 }
 

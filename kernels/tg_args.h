@@ -324,4 +324,25 @@ typedef struct {
     TgView vd;
 } TgScanArgs;                    // 280 bytes
 
+// --- index (module index) -------------------------------------------------
+
+// Gather and scatter-add over a dense source [outer, n, inner] and a dense
+// result [outer, m, inner] (scatter-add: the other way round). The index of
+// position (o, i, k) is idx[o*is0 + i*is1 + k*is2] (idx already offset).
+// Kernels tg_gather_<dt>_<it>, tg_scatteradd_<dt>_<it>_lines (one thread
+// per (o, k)) and tg_scatteradd_<dt>_<it>_owner (one thread per output
+// element, for is0 == is2 == 0).
+typedef struct {
+    void *dst;
+    const void *src;
+    const void *idx;
+    tg_i64 outer;
+    tg_i64 n;
+    tg_i64 m;
+    tg_i64 inner;
+    tg_i64 is0;
+    tg_i64 is1;
+    tg_i64 is2;
+} TgGatherArgs;                  // 80 bytes
+
 #endif

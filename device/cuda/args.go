@@ -66,6 +66,11 @@ type copyArgs struct {
 	VD, VS   tgView
 }
 
+type gatherArgs struct {
+	Dst, Src, Idx                     Ptr
+	Outer, N, M, Inner, IS0, IS1, IS2 int64
+}
+
 type fillArgs struct {
 	Dst   Ptr
 	V     float64

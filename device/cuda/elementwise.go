@@ -148,6 +148,17 @@ func (b *Backend) Copy(dst device.Buffer, dl device.Layout, src device.Buffer, s
 	d, s := bufOf(dst), bufOf(src)
 	dC, sC := dl.IsContiguous(), sl.IsContiguous()
 	switch {
+	case (d.dt.IsInt() || s.dt.IsInt()) && !(dC && sC && d.dt == s.dt):
+		// Module index: one strided kernel per pair with an integer side.
+		id := kCopyInt[s.dt][d.dt]
+		shape, v, err := strided(dl, sl)
+		if err != nil {
+			b.fail(kernelTable[id].name, err)
+			return
+		}
+		a := copyArgs{Dst: d.ptr, Src: s.ptr, Shape: shape, VD: v[0], VS: v[1]}
+		p, sz := argBytes(&a)
+		b.launch(id, grid1D(n, 1), block1D, p, sz)
 	case dC && sC && d.dt == s.dt:
 		if err := b.ctx.CopyDtoD(d.at(dl.Offset), s.at(sl.Offset), n*int64(d.dt.Size()), b.stream); err != nil {
 			b.fail("Copy", err)
@@ -176,6 +187,18 @@ func (b *Backend) Fill(dst device.Buffer, dl device.Layout, v float64) {
 		return
 	}
 	d := bufOf(dst)
+	if d.dt.IsInt() {
+		id := kFillInt[d.dt-device.Int32]
+		shape, views, err := strided(dl)
+		if err != nil {
+			b.fail(kernelTable[id].name, err)
+			return
+		}
+		a := fillArgs{Dst: d.ptr, V: v, Shape: shape, VD: views[0]}
+		p, sz := argBytes(&a)
+		b.launch(id, grid1D(n, 1), block1D, p, sz)
+		return
+	}
 	dt := dtIndex(d.dt)
 	if dl.IsContiguous() {
 		a := mapArgs{Dst: d.at(dl.Offset), N: n, S: v}
@@ -201,7 +224,11 @@ func (b *Backend) Arange(dst device.Buffer, n int, start, step float64) {
 	d := bufOf(dst)
 	a := arangeArgs{Dst: d.ptr, N: int64(n), Start: start, Step: step}
 	p, sz := argBytes(&a)
-	b.launch(kArange[dtIndex(d.dt)], grid1D(int64(n), 1), block1D, p, sz)
+	id := kArange[dtIndex(d.dt)]
+	if d.dt.IsInt() {
+		id = kArangeInt[d.dt-device.Int32]
+	}
+	b.launch(id, grid1D(int64(n), 1), block1D, p, sz)
 }
 
 // Random fills dst[0:n] from the Philox stream of device.RandomSpec.

@@ -18,6 +18,7 @@ const (
 	modGemm        = kernels.Gemm
 	modNN          = kernels.NN
 	modScan        = kernels.Scan
+	modIndex       = kernels.Index
 )
 
 type kernelInfo struct {
@@ -68,12 +69,40 @@ var (
 	kArg     [2][2]int // [ArgOp][dtype]
 	kGemm    [2]int
 	kCumSum  [2][2]int // [dtype][kernels.ScanMode]
+	// module index: the integer dtypes' copies (kCopyInt[src][dst], pairs
+	// with an integer side), fills and ranges ([dtype-Int32]), gathers
+	// ([dtype][index dtype-Int32]) and scatter-adds ([dtype][index
+	// dtype-Int32][owner]).
+	kCopyInt   [device.NumDTypes][device.NumDTypes]int
+	kFillInt   [2]int
+	kArangeInt [2]int
+	kGather    [device.NumDTypes][2]int
+	kScatter   [2][2][2]int
 	// training kernels, by dtype
 	kIm2Col, kCol2Im, kMaxPool, kPoolScatter, kPoolGather [2]int
 	kSoftmaxCE, kSoftmaxCEGrad, kSGD, kAdam               [2]int
 )
 
 func init() {
+	for s := range device.NumDTypes {
+		for d := range device.NumDTypes {
+			sd, dd := device.DType(s), device.DType(d)
+			if sd.IsInt() || dd.IsInt() {
+				kCopyInt[s][d] = reg(modIndex, kernels.CopyName(sd, dd))
+			}
+		}
+		for i, it := range []device.DType{device.Int32, device.Int64} {
+			kGather[s][i] = reg(modIndex, kernels.GatherName(device.DType(s), it))
+			if s < 2 {
+				kScatter[s][i][0] = reg(modIndex, kernels.ScatterAddName(device.DType(s), it, false))
+				kScatter[s][i][1] = reg(modIndex, kernels.ScatterAddName(device.DType(s), it, true))
+			}
+		}
+	}
+	for i, it := range []device.DType{device.Int32, device.Int64} {
+		kFillInt[i] = reg(modIndex, kernels.FillName(it, true))
+		kArangeInt[i] = reg(modIndex, kernels.ArangeName(it))
+	}
 	for dt := range dtNames {
 		d := device.DType(dt)
 		for op := 0; op < device.NumUnaryOps; op++ {

@@ -7,17 +7,13 @@ import (
 	"unsafe"
 
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/device/cpu"
 )
 
 // Memory: allocation, uploads, downloads (through page-locked staging) and copies between devices.
 
 // Alloc returns a buffer of n elements from the caching allocator.
 func (b *Backend) Alloc(dt device.DType, n int) (device.Buffer, error) {
-	if !dt.IsFloat() {
-		// The integer kernels (copies, fills, ranges, gathers) are not
-		// in the PTX yet: refuse rather than run float kernels on them.
-		return nil, fmt.Errorf("%v: %v buffers are not supported on CUDA yet", b.dev, dt)
-	}
 	p, c, err := b.alloc.alloc(int64(max(n, 1) * dt.Size()))
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", b.dev, err)
@@ -52,6 +48,16 @@ func hostSlice(src any) (unsafe.Pointer, device.DType, int) {
 			return nil, device.Float64, 0
 		}
 		return unsafe.Pointer(&s[0]), device.Float64, len(s)
+	case []int32:
+		if len(s) == 0 {
+			return nil, device.Int32, 0
+		}
+		return unsafe.Pointer(&s[0]), device.Int32, len(s)
+	case []int64:
+		if len(s) == 0 {
+			return nil, device.Int64, 0
+		}
+		return unsafe.Pointer(&s[0]), device.Int64, len(s)
 	}
 	panic(fmt.Sprintf("cuda: host data of type %T", src))
 }
@@ -74,22 +80,24 @@ func (b *Backend) Upload(dst device.Buffer, src any) {
 	runtime.KeepAlive(src)
 }
 
+// convertHost converts host data to dtype dt by the rules of Copy (the CPU
+// backend's conversions, which the kernels of module index follow).
 func convertHost(src any, dt device.DType) any {
-	switch s := src.(type) {
-	case []float32:
-		out := make([]float64, len(s))
-		for i, v := range s {
-			out[i] = float64(v)
-		}
-		return out
-	case []float64:
-		out := make([]float32, len(s))
-		for i, v := range s {
-			out[i] = float32(v)
-		}
-		return out
+	_, _, n := hostSlice(src)
+	var out any
+	switch dt {
+	case device.Float32:
+		out = make([]float32, n)
+	case device.Float64:
+		out = make([]float64, n)
+	case device.Int32:
+		out = make([]int32, n)
+	default:
+		out = make([]int64, n)
 	}
-	panic(fmt.Sprintf("cuda: host data of type %T", src))
+	l := device.Contiguous([]int{n})
+	cpu.Get().Copy(cpu.Wrap(out), l, cpu.Wrap(src), l)
+	return out
 }
 
 // Download waits for the stream, then copies the elements of src at l into

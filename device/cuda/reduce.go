@@ -100,7 +100,7 @@ func (b *Backend) ArgReduce(op device.ArgOp, dst, src device.Buffer, sl device.L
 	if nk == 0 {
 		return
 	}
-	id := kArg[op][dtIndex(d.dt)]
+	id := kArg[op][dtIndex(s.dt)]
 	shape, v, err := strided(keep)
 	if err != nil {
 		b.fail(kernelTable[id].name, err)

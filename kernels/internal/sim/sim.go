@@ -185,6 +185,12 @@ type ScanArgs struct {
 	VS, VD                                View
 }
 
+// The argument struct of module index.
+type GatherArgs struct {
+	Dst, Src, Idx                     uintptr
+	Outer, N, M, Inner, IS0, IS1, IS2 int64
+}
+
 // Launch runs kernel with args (a pointer to one of the structs above) on
 // a grid of grid[0]×grid[1]×grid[2] blocks of block threads (a multiple of
 // 32).

@@ -1,0 +1,196 @@
+// index.cu: module "index" — the integer dtypes (int32 i32, int64 i64):
+// copies with conversion to and from every dtype, fills and ranges; and
+// the index operations: gather and its deterministic adjoint, scatter-add.
+//
+// Launch geometry: 1-D grid-stride loops with 64-bit indices, any grid and
+// block size (256 threads per block and ceil(work / 256) blocks suggested,
+// where work is the elements, or for scatter-add lines the (o, k) lines).
+// No shared memory, no atomics: each output element is written by one
+// thread, and scatter-add adds its terms in increasing i, so results are
+// the same bits on every run (and the CPU backend's: it adds in the same
+// order in the same dtype).
+//
+// Kernels (it = i32 | i64; dt = f32 | f64 | i32 | i64; args in tg_args.h):
+//   tg_copy_<src>_<dst>_s        TgCopyArgs    the pairs with an integer side
+//   tg_fill_<it>_s               TgFillArgs    dst at vd <- cvt(v)
+//   tg_arange_<it>               TgArangeArgs  (T)(start + i*step) in int64, wrapping
+//   tg_gather_<dt>_<it>          TgGatherArgs  dst[o,i,k] = src[o, idx(o,i,k), k]
+//   tg_scatteradd_<ft>_<it>_lines  TgGatherArgs (ft = f32 | f64)
+//   tg_scatteradd_<ft>_<it>_owner  TgGatherArgs
+//
+// Conversions (tg_cvt): float to integer toward zero, NaN to 0, saturating
+// at the type's range (PTX cvt.rzi's rules, written out so that the host
+// simulator computes the same); integer to float rounding to nearest even;
+// int64 to int32 keeping the low 32 bits. An index outside [0, n) (the
+// host checks them first) reads 0 in gather and is skipped in scatter-add,
+// so memory outside the operands is never touched.
+#include "tg_common.cuh"
+
+// ---- conversions ------------------------------------------------------------
+
+template <typename D, typename S> struct TgCvt {
+    static TG_DEV D cvt(S x) { return D(x); }
+};
+template <typename S> struct TgCvt<tg_i64, S> {
+    static TG_DEV tg_i64 cvt(S v) {
+        const double x = (double)v;
+        if (x != x) return 0;
+        if (x >= 9223372036854775808.0) return (tg_i64)0x7fffffffffffffffLL;
+        if (x <= -9223372036854775808.0) return (tg_i64)(-0x7fffffffffffffffLL - 1);
+        return (tg_i64)x;
+    }
+};
+template <typename S> struct TgCvt<int, S> {
+    static TG_DEV int cvt(S v) {
+        const double x = (double)v;
+        if (x != x) return 0;
+        if (x >= 2147483648.0) return 0x7fffffff;
+        if (x <= -2147483648.0) return -0x7fffffff - 1;
+        return (int)x;
+    }
+};
+// Integer to integer: the same type, int32 to int64 (sign extension), and
+// int64 to int32 (the low 32 bits, through unsigned arithmetic).
+template <> struct TgCvt<tg_i64, tg_i64> {
+    static TG_DEV tg_i64 cvt(tg_i64 x) { return x; }
+};
+template <> struct TgCvt<tg_i64, int> {
+    static TG_DEV tg_i64 cvt(int x) { return (tg_i64)x; }
+};
+template <> struct TgCvt<int, int> {
+    static TG_DEV int cvt(int x) { return x; }
+};
+template <> struct TgCvt<int, tg_i64> {
+    static TG_DEV int cvt(tg_i64 x) {
+        const unsigned u = (unsigned)((tg_u64)x & 0xffffffffULL);
+        return u >= 0x80000000u ? (int)(u - 0x80000000u) - 0x7fffffff - 1 : (int)u;
+    }
+};
+
+template <typename S, typename D> TG_DEV void copy_cvt(const TgCopyArgs &p) {
+    D *d = (D *)p.dst;
+    const S *s = (const S *)p.src;
+    const tg_i64 n = p.shape.n, nt = tg_nthreads();
+#pragma unroll 1
+    for (tg_i64 i = tg_tid(); i < n; i += nt) {
+        tg_i64 od, os;
+        tg_off2(p.shape, i, p.vd, od, p.vs, os);
+        d[od] = TgCvt<D, S>::cvt(s[os]);
+    }
+}
+
+template <typename T> TG_DEV void fill_int(const TgFillArgs &p) {
+    T *d = (T *)p.dst;
+    const T v = TgCvt<T, double>::cvt(p.v);
+    const tg_i64 n = p.shape.n, nt = tg_nthreads();
+#pragma unroll 1
+    for (tg_i64 i = tg_tid(); i < n; i += nt) d[tg_off1(p.shape, i, p.vd)] = v;
+}
+
+// start and step are integers (the host checks); the products and sums
+// wrap as Go's int64 arithmetic does.
+template <typename T> TG_DEV void arange_int(const TgArangeArgs &p) {
+    T *d = (T *)p.dst;
+    const tg_u64 s0 = (tg_u64)(tg_i64)p.start, st = (tg_u64)(tg_i64)p.step;
+    const tg_i64 nt = tg_nthreads();
+#pragma unroll 1
+    for (tg_i64 i = tg_tid(); i < p.n; i += nt) d[i] = TgCvt<T, tg_i64>::cvt((tg_i64)(s0 + (tg_u64)i * st));
+}
+
+// ---- gather and scatter-add ---------------------------------------------------
+
+template <typename T, typename I> TG_DEV void gather(const TgGatherArgs &p) {
+    T *d = (T *)p.dst;
+    const T *s = (const T *)p.src;
+    const I *x = (const I *)p.idx;
+    const tg_i64 total = p.outer * p.m * p.inner, nt = tg_nthreads();
+#pragma unroll 1
+    for (tg_i64 e = tg_tid(); e < total; e += nt) {
+        const tg_i64 k = e % p.inner, r = e / p.inner, i = r % p.m, o = r / p.m;
+        const tg_i64 j = (tg_i64)x[o * p.is0 + i * p.is1 + k * p.is2];
+        d[e] = (j >= 0 && j < p.n) ? s[(o * p.n + j) * p.inner + k] : T(0);
+    }
+}
+
+// One thread per line (o, k): it zeroes the line's n outputs, then adds
+// the m terms in increasing i. Neighbouring threads take neighbouring k.
+template <typename T, typename I> TG_DEV void scatter_lines(const TgGatherArgs &p) {
+    T *d = (T *)p.dst;
+    const T *s = (const T *)p.src;
+    const I *x = (const I *)p.idx;
+    const tg_i64 lines = p.outer * p.inner, nt = tg_nthreads();
+#pragma unroll 1
+    for (tg_i64 l = tg_tid(); l < lines; l += nt) {
+        const tg_i64 o = l / p.inner, k = l - o * p.inner;
+        T *dl = d + o * p.n * p.inner + k;
+#pragma unroll 1
+        for (tg_i64 j = 0; j < p.n; j++) dl[j * p.inner] = T(0);
+        const T *sl = s + o * p.m * p.inner + k;
+#pragma unroll 1
+        for (tg_i64 i = 0; i < p.m; i++) {
+            const tg_i64 j = (tg_i64)x[o * p.is0 + i * p.is1 + k * p.is2];
+            if (j >= 0 && j < p.n) dl[j * p.inner] += sl[i * p.inner];
+        }
+    }
+}
+
+// One thread per output element (o, j, k), for indices that depend on i
+// only (index-select, embedding): it adds, in increasing i, the terms
+// whose index is j. More parallel than scatter_lines when the lines are
+// few (an embedding table's columns); each thread reads all m indices.
+template <typename T, typename I> TG_DEV void scatter_owner(const TgGatherArgs &p) {
+    T *d = (T *)p.dst;
+    const T *s = (const T *)p.src;
+    const I *x = (const I *)p.idx;
+    const tg_i64 total = p.outer * p.n * p.inner, nt = tg_nthreads();
+#pragma unroll 1
+    for (tg_i64 e = tg_tid(); e < total; e += nt) {
+        const tg_i64 k = e % p.inner, r = e / p.inner, j = r % p.n, o = r / p.n;
+        const T *sl = s + o * p.m * p.inner + k;
+        T acc = T(0);
+#pragma unroll 1
+        for (tg_i64 i = 0; i < p.m; i++)
+            if ((tg_i64)x[i * p.is1] == j) acc += sl[i * p.inner];
+        d[e] = acc;
+    }
+}
+
+// ---- kernels ---------------------------------------------------------------
+
+#define TG_KERNEL extern "C" __global__ void
+
+#define TG_COPY(S, sdt, D, ddt) \
+    TG_KERNEL tg_copy_##sdt##_##ddt##_s(TgCopyArgs p) { copy_cvt<S, D>(p); }
+TG_COPY(float, f32, int, i32)
+TG_COPY(float, f32, tg_i64, i64)
+TG_COPY(double, f64, int, i32)
+TG_COPY(double, f64, tg_i64, i64)
+TG_COPY(int, i32, float, f32)
+TG_COPY(int, i32, double, f64)
+TG_COPY(int, i32, int, i32)
+TG_COPY(int, i32, tg_i64, i64)
+TG_COPY(tg_i64, i64, float, f32)
+TG_COPY(tg_i64, i64, double, f64)
+TG_COPY(tg_i64, i64, int, i32)
+TG_COPY(tg_i64, i64, tg_i64, i64)
+
+TG_KERNEL tg_fill_i32_s(TgFillArgs p) { fill_int<int>(p); }
+TG_KERNEL tg_fill_i64_s(TgFillArgs p) { fill_int<tg_i64>(p); }
+TG_KERNEL tg_arange_i32(TgArangeArgs p) { arange_int<int>(p); }
+TG_KERNEL tg_arange_i64(TgArangeArgs p) { arange_int<tg_i64>(p); }
+
+#define TG_GATHER(T, dt)                                                                 \
+    TG_KERNEL tg_gather_##dt##_i32(TgGatherArgs p) { gather<T, int>(p); }                \
+    TG_KERNEL tg_gather_##dt##_i64(TgGatherArgs p) { gather<T, tg_i64>(p); }
+TG_GATHER(float, f32)
+TG_GATHER(double, f64)
+TG_GATHER(int, i32)
+TG_GATHER(tg_i64, i64)
+
+#define TG_SCATTER(T, dt)                                                                          \
+    TG_KERNEL tg_scatteradd_##dt##_i32_lines(TgGatherArgs p) { scatter_lines<T, int>(p); }         \
+    TG_KERNEL tg_scatteradd_##dt##_i64_lines(TgGatherArgs p) { scatter_lines<T, tg_i64>(p); }      \
+    TG_KERNEL tg_scatteradd_##dt##_i32_owner(TgGatherArgs p) { scatter_owner<T, int>(p); }         \
+    TG_KERNEL tg_scatteradd_##dt##_i64_owner(TgGatherArgs p) { scatter_owner<T, tg_i64>(p); }
+TG_SCATTER(float, f32)
+TG_SCATTER(double, f64)

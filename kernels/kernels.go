@@ -102,7 +102,7 @@ var (
 	BinaryOps = lower(device.NumBinaryOps, func(i int) string { return device.BinaryOp(i).String() })
 	ReduceOps = []string{"sum", "mean", "max", "min", "norm2"}
 	ArgOps    = []string{"argmax", "argmin"}
-	Dists     = []string{"uniform", "normal"} // device.Uniform, device.Normal
+	Dists     = []string{"uniform", "normal"}        // device.Uniform, device.Normal
 	DTypes    = []string{"f32", "f64", "i32", "i64"} // device.Float32, Float64, Int32, Int64
 )
 

@@ -61,7 +61,7 @@
 //	  uint32 number of metadata entries, then for each, sorted by key:
 //	    uint32 key length, key, uint32 value length, value
 //	  uint32 number of tensors, then for each, sorted by name:
-//	    uint32 name length, name, uint8 dtype (1 float32, 2 float64),
+//	    uint32 name length, name, uint8 dtype (1 float32, 2 float64, 3 int32, 4 int64),
 //	    uint32 rank, rank × uint64 dimensions,
 //	    the elements in row-major order (4 or 8 bytes each)
 //	checksum 32 bytes SHA-256 of everything before it

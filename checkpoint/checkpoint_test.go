@@ -400,3 +400,26 @@ func consistent(c *Checkpoint) error {
 	}
 	return nil
 }
+
+// Integer tensors (step counters, token ids) keep their dtype and exact
+// values.
+func TestIntegerTensors(t *testing.T) {
+	c := &Checkpoint{Tensors: map[string]*tensor.Tensor{
+		"ids":  tensor.FromSlice([]int64{1<<53 + 1, -3, math.MaxInt64}, []int{3}),
+		"mask": tensor.FromSlice([]int32{-1, 2, math.MinInt32, 0}, []int{2, 2}),
+	}}
+	var buf bytes.Buffer
+	if err := Write(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range c.Tensors {
+		g := got.Tensors[name]
+		if g.DType() != want.DType() || fmt.Sprint(g.Shape()) != fmt.Sprint(want.Shape()) || fmt.Sprint(g.Int64s()) != fmt.Sprint(want.Int64s()) {
+			t.Errorf("%s: %v %v %v, want %v %v %v", name, g.DType(), g.Shape(), g.Int64s(), want.DType(), want.Shape(), want.Int64s())
+		}
+	}
+}

@@ -16,6 +16,8 @@ const (
 	sumLen    = sha256.Size
 	dtF32     = 1
 	dtF64     = 2
+	dtI32     = 3
+	dtI64     = 4
 )
 
 // Write writes c to w in the checkpoint format (see the package
@@ -65,10 +67,7 @@ func Write(w io.Writer, c *Checkpoint) error {
 		b = b[:0]
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(n)))
 		b = append(b, n...)
-		dt := byte(dtF32)
-		if t.DType() == tensor.Float64 {
-			dt = dtF64
-		}
+		dt := map[tensor.DType]byte{tensor.Float32: dtF32, tensor.Float64: dtF64, tensor.Int32: dtI32, tensor.Int64: dtI64}[t.DType()]
 		b = append(b, dt)
 		b = binary.LittleEndian.AppendUint32(b, uint32(t.Rank()))
 		for _, d := range t.Shape() {
@@ -178,10 +177,14 @@ func readAll(r io.Reader, size int64) ([]byte, error) {
 func writeValues(w io.Writer, t *tensor.Tensor) error {
 	var f32 []float32
 	var f64 []float64
+	var ints []int64
 	if err := tensor.Maybe(func() {
-		if t.DType() == tensor.Float64 {
+		switch t.DType() {
+		case tensor.Float64:
 			f64 = t.Float64s()
-		} else {
+		case tensor.Int32, tensor.Int64:
+			ints = t.Int64s()
+		default:
 			f32 = t.Float32s()
 		}
 	}); err != nil {
@@ -207,6 +210,18 @@ func writeValues(w io.Writer, t *tensor.Tensor) error {
 	for _, v := range f64 {
 		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
 		if len(buf) == cap(buf) {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, v := range ints {
+		if t.DType() == tensor.Int32 {
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(v))
+		} else {
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(v))
+		}
+		if len(buf) >= cap(buf)-8 {
 			if err := flush(); err != nil {
 				return err
 			}
@@ -277,6 +292,10 @@ func decode(b []byte) (*decoded, error) {
 			e.dt = tensor.Float32
 		case dtF64:
 			e.dt = tensor.Float64
+		case dtI32:
+			e.dt = tensor.Int32
+		case dtI64:
+			e.dt = tensor.Int64
 		default:
 			if r.err == nil {
 				return nil, corrupt("tensor %q: unknown dtype", name)
@@ -364,6 +383,20 @@ func (r *reader) str() string { return string(r.bytes(uint64(r.u32()))) }
 
 // build makes the tensor of an entry.
 func (e entry) build(opts []tensor.Option) *tensor.Tensor {
+	switch e.dt {
+	case tensor.Int32:
+		v := make([]int32, len(e.raw)/4)
+		for i := range v {
+			v[i] = int32(binary.LittleEndian.Uint32(e.raw[4*i:]))
+		}
+		return tensor.FromSlice(v, e.shape, opts...)
+	case tensor.Int64:
+		v := make([]int64, len(e.raw)/8)
+		for i := range v {
+			v[i] = int64(binary.LittleEndian.Uint64(e.raw[8*i:]))
+		}
+		return tensor.FromSlice(v, e.shape, opts...)
+	}
 	if e.dt == tensor.Float64 {
 		v := make([]float64, len(e.raw)/8)
 		for i := range v {

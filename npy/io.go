@@ -14,37 +14,39 @@ import (
 )
 
 // Write writes t to w in .npy format, exactly as numpy.save writes an
-// array of the same dtype ('<f4' for Float32, '<f8' for Float64) and
-// shape. The elements are written in C (row-major) order whatever t's
+// array of the same dtype ('<f4' for Float32, '<f8' for Float64, '<i4' for
+// Int32, '<i8' for Int64) and shape. The elements are written in C (row-major) order whatever t's
 // layout. A released tensor gives the *tensor.Error that reading it panics
 // with.
 func Write(w io.Writer, t *tensor.Tensor) error {
 	var f32 []float32
 	var f64 []float64
+	var ints []int64
 	if err := tensor.Maybe(func() {
-		if t.DType() == tensor.Float64 {
+		switch t.DType() {
+		case tensor.Float64:
 			f64 = t.Float64s()
-		} else {
+		case tensor.Int32, tensor.Int64:
+			ints = t.Int64s()
+		default:
 			f32 = t.Float32s()
 		}
 	}); err != nil {
 		return err
 	}
-	descr := "<f4"
-	if t.DType() == tensor.Float64 {
-		descr = "<f8"
-	}
+	descr := map[tensor.DType]string{tensor.Float32: "<f4", tensor.Float64: "<f8", tensor.Int32: "<i4", tensor.Int64: "<i8"}[t.DType()]
 	if _, err := w.Write(wrapHeader(headerText(descr, t.Shape()))); err != nil {
 		return &Error{Err: err}
 	}
-	if err := writeData(w, f32, f64); err != nil {
+	if err := writeData(w, f32, f64, ints, t.DType() == tensor.Int32); err != nil {
 		return &Error{Err: err}
 	}
 	return nil
 }
 
-// writeData writes the elements little-endian, in chunks.
-func writeData(w io.Writer, f32 []float32, f64 []float64) error {
+// writeData writes the elements little-endian, in chunks: f32, f64, or
+// ints as int32 (ints32) or int64.
+func writeData(w io.Writer, f32 []float32, f64 []float64, ints []int64, ints32 bool) error {
 	const chunk = 1 << 16
 	buf := make([]byte, 0, chunk)
 	flush := func() error {
@@ -62,6 +64,18 @@ func writeData(w io.Writer, f32 []float32, f64 []float64) error {
 	}
 	for _, v := range f64 {
 		buf = binary.LittleEndian.AppendUint64(buf, math.Float64bits(v))
+		if len(buf) >= chunk {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	for _, v := range ints {
+		if ints32 {
+			buf = binary.LittleEndian.AppendUint32(buf, uint32(v))
+		} else {
+			buf = binary.LittleEndian.AppendUint64(buf, uint64(v))
+		}
 		if len(buf) >= chunk {
 			if err := flush(); err != nil {
 				return err
@@ -176,8 +190,13 @@ func read(r io.Reader, in input, opts []tensor.Option) (*tensor.Tensor, error) {
 		return nil, &Error{Kind: ErrFormat, Detail: fmt.Sprintf("shape %s of %s declares %d bytes of data, more than the limit npy.MaxBytes = %d",
 			shapeRepr(h.shape), h.descr, need, MaxBytes)}
 	}
-	if h.itemBytes == 4 {
+	switch h.descr[1:] {
+	case "f4":
 		return readData[float32](r, h, in.backed, opts)
+	case "i4":
+		return readData[int32](r, h, in.backed, opts)
+	case "i8":
+		return readData[int64](r, h, in.backed, opts)
 	}
 	return readData[float64](r, h, in.backed, opts)
 }
@@ -189,7 +208,7 @@ func read(r io.Reader, in input, opts []tensor.Option) (*tensor.Tensor, error) {
 // maxPiece bytes, each made into a tensor as it fills, which are then
 // concatenated (again twice the data, plus a piece), so that memory grows
 // only as data arrives.
-func readData[T float32 | float64](r io.Reader, h header, backed bool, opts []tensor.Option) (*tensor.Tensor, error) {
+func readData[T float32 | float64 | int32 | int64](r io.Reader, h header, backed bool, opts []tensor.Option) (*tensor.Tensor, error) {
 	size := h.itemBytes
 	need := h.n * size
 	pieceLen := h.n
@@ -200,6 +219,17 @@ func readData[T float32 | float64](r io.Reader, h header, backed bool, opts []te
 	var bo binary.ByteOrder = binary.LittleEndian
 	if h.descr[0] == '>' {
 		bo = binary.BigEndian
+	}
+	var dec func(b []byte) T
+	switch any(*new(T)).(type) {
+	case float32:
+		dec = func(b []byte) T { return T(math.Float32frombits(bo.Uint32(b))) }
+	case float64:
+		dec = func(b []byte) T { return T(math.Float64frombits(bo.Uint64(b))) }
+	case int32:
+		dec = func(b []byte) T { return T(int32(bo.Uint32(b))) }
+	default:
+		dec = func(b []byte) T { return T(int64(bo.Uint64(b))) }
 	}
 	var (
 		buf    []T
@@ -219,11 +249,7 @@ func readData[T float32 | float64](r io.Reader, h header, backed bool, opts []te
 		for i := 0; i < m; {
 			k, err := io.ReadFull(r, raw[:min(len(raw), (m-i)*size)])
 			for j := 0; j+size <= k; j += size {
-				if size == 4 {
-					buf[i] = T(math.Float32frombits(bo.Uint32(raw[j:])))
-				} else {
-					buf[i] = T(math.Float64frombits(bo.Uint64(raw[j:])))
-				}
+				buf[i] = dec(raw[j:])
 				i++
 			}
 			if err != nil {

@@ -303,7 +303,7 @@ func TestUnsupported(t *testing.T) {
 	checkErr(t, err, npy.ErrUnsupported, "fortran_order",
 		"npy: "+path+": header field 'fortran_order' is True: only C order is supported")
 
-	for _, descr := range []string{"'<i8'", "'|b1'", "'<c8'", "'<f2'", "'|u1'", "[('a', '<f4'), ('b', '<f8')]"} {
+	for _, descr := range []string{"'<i2'", "'|b1'", "'<c8'", "'<f2'", "'|u1'", "'<u8'", "[('a', '<f4'), ('b', '<f8')]"} {
 		b := npyBytes(1, "{'descr': "+descr+", 'fortran_order': False, 'shape': (1,), }", 0, make([]byte, 16))
 		_, err := npy.Read(bytes.NewReader(b))
 		checkErr(t, err, npy.ErrUnsupported, "descr", "")
@@ -387,4 +387,73 @@ func TestReleased(t *testing.T) {
 	if !errors.Is(err, tensor.ErrReleased) {
 		t.Fatalf("%v", err)
 	}
+}
+
+// Integer arrays: '<i4' and '<i8' (and big-endian) read into Int32 and
+// Int64 tensors exactly, and Int32/Int64 tensors written as numpy.save
+// writes them.
+func TestIntegers(t *testing.T) {
+	for _, c := range []struct {
+		descr string
+		data  []byte
+		want  []int64
+		dt    tensor.DType
+	}{
+		{"'<i8'", le64i(1<<53+1, -7, 0), []int64{1<<53 + 1, -7, 0}, tensor.Int64},
+		{"'>i8'", be64i(1<<62, -1, 5), []int64{1 << 62, -1, 5}, tensor.Int64},
+		{"'<i4'", le32i(-2147483648, 7, 2147483647), []int64{-2147483648, 7, 2147483647}, tensor.Int32},
+	} {
+		b := npyBytes(1, "{'descr': "+c.descr+", 'fortran_order': False, 'shape': (3,), }", 0, c.data)
+		x, err := npy.Read(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", c.descr, err)
+		}
+		if x.DType() != c.dt || !slices.Equal(x.Int64s(), c.want) {
+			t.Errorf("%s: %v %v, want %v %v", c.descr, x.DType(), x.Int64s(), c.dt, c.want)
+		}
+		// Round trip: written little-endian with the dtype's descr.
+		var buf bytes.Buffer
+		if err := npy.Write(&buf, x); err != nil {
+			t.Fatal(err)
+		}
+		y, err := npy.Read(&buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if y.DType() != c.dt || !slices.Equal(y.Int64s(), c.want) {
+			t.Errorf("%s round trip: %v %v", c.descr, y.DType(), y.Int64s())
+		}
+	}
+	var buf bytes.Buffer
+	if err := npy.Write(&buf, tensor.FromSlice([]int32{1, -2}, []int{2})); err != nil {
+		t.Fatal(err)
+	}
+	if b := buf.Bytes(); !bytes.Contains(b, []byte("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }")) ||
+		!bytes.HasSuffix(b, le32i(1, -2)) || len(b)%64 != 8 {
+		t.Errorf("int32 file %q", b)
+	}
+}
+
+func le64i(v ...int64) []byte {
+	var b []byte
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint64(b, uint64(x))
+	}
+	return b
+}
+
+func be64i(v ...int64) []byte {
+	var b []byte
+	for _, x := range v {
+		b = binary.BigEndian.AppendUint64(b, uint64(x))
+	}
+	return b
+}
+
+func le32i(v ...int32) []byte {
+	var b []byte
+	for _, x := range v {
+		b = binary.LittleEndian.AppendUint32(b, uint32(x))
+	}
+	return b
 }

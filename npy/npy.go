@@ -4,8 +4,8 @@
 // A .npy file holds one array: a magic string, a format version, a header
 // (a Python dict literal naming the dtype, the memory order and the shape)
 // and the raw elements. [Write] and [Save] produce exactly the bytes that
-// numpy.save writes for a C-ordered little-endian float32 ('<f4') or
-// float64 ('<f8') array of the same shape: format 1.0 unless the header is
+// numpy.save writes for a C-ordered little-endian float32 ('<f4'), float64
+// ('<f8'), int32 ('<i4') or int64 ('<i8') array of the same shape: format 1.0 unless the header is
 // too long for it (then 2.0), the header padded with spaces and a final
 // newline to a multiple of 64 bytes, with NumPy's spare room for growing
 // the first axis. Non-contiguous tensors (transposed, sliced, broadcast)
@@ -43,7 +43,7 @@ var (
 	// (bad magic, truncated, unparsable header, wrong data length).
 	ErrFormat = errors.New("malformed file")
 	// ErrUnsupported: a well-formed array that tapegrad cannot represent
-	// (Fortran order, a dtype other than float32 or float64).
+	// (Fortran order, a dtype other than float32, float64, int32 or int64).
 	ErrUnsupported = errors.New("unsupported array")
 )
 

@@ -259,3 +259,46 @@ func TestIndexErrors(t *testing.T) {
 		t.Errorf("IndexSelect of int64 = %v", g)
 	}
 }
+
+func TestArgMaxAxes(t *testing.T) {
+	x := tensor.RandNormal(0, 1, []int{3, 4, 5}, tensor.WithDType(tensor.Float64))
+	v := x.Float64s()
+	// Over axes 0 and 2: for each j, the row-major position (i, k) of the
+	// maximum over i, k.
+	got := x.ArgMax(0, 2).Int64s()
+	for j := 0; j < 4; j++ {
+		best, at := math.Inf(-1), -1
+		for i := 0; i < 3; i++ {
+			for k := 0; k < 5; k++ {
+				if w := v[(i*4+j)*5+k]; w > best {
+					best, at = w, i*5+k
+				}
+			}
+		}
+		if got[j] != int64(at) {
+			t.Errorf("ArgMax(0, 2)[%d] = %d, want %d", j, got[j], at)
+		}
+	}
+	// Over everything: the flat index, as NumPy's argmax.
+	all := x.ArgMin().Int64s()
+	at := 0
+	for i, w := range v {
+		if w < v[at] {
+			at = i
+		}
+	}
+	if len(all) != 1 || all[0] != int64(at) {
+		t.Errorf("ArgMin() = %v, want [%d]", all, at)
+	}
+	if s := x.ArgMax(-1, 0).Shape(); !slices.Equal(s, []int{4}) {
+		t.Errorf("ArgMax(-1, 0) shape %v", s)
+	}
+	if got := tensor.Scalar(3).ArgMax().Int64s(); !slices.Equal(got, []int64{0}) {
+		t.Errorf("0-d ArgMax() = %v", got)
+	}
+	expectKind(t, tensor.ErrAxis, func() { x.ArgMax(1, 1) })
+	expectKind(t, tensor.ErrShape, func() { tensor.Zeros([]int{2, 0, 3}).ArgMax(1, 2) })
+	if s := tensor.Zeros([]int{0, 2, 3}).ArgMax(1, 2).Shape(); !slices.Equal(s, []int{0}) {
+		t.Errorf("ArgMax over non-empty axes of an empty tensor: shape %v", s)
+	}
+}

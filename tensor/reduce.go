@@ -2,6 +2,7 @@ package tensor
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/tapegrad/tapegrad/device"
@@ -148,23 +149,45 @@ func (t *Tensor) Norm(axes ...int) *Tensor { return t.reduce("Norm", device.Norm
 // NormKeepDims is Norm keeping the reduced axes with length 1.
 func (t *Tensor) NormKeepDims(axes ...int) *Tensor { return t.reduce("Norm", device.Norm2, axes, true) }
 
-// ArgMax returns the index of the first maximum along axis, as an Int64
-// tensor without that axis (as PyTorch's argmax). NaN counts as the
-// maximum. Not differentiable.
-func (t *Tensor) ArgMax(axis int) *Tensor { return t.argReduce("ArgMax", device.ArgMax, axis) }
+// ArgMax returns the index of the first maximum along the given axes, as
+// an Int64 tensor without them (as PyTorch's argmax along one axis). Over
+// several axes (none: all of them, as NumPy's argmax without an axis) the
+// index is the row-major position within the block those axes span, in
+// the order of t's axes: NumPy's unravel_index of it gives the
+// coordinates. NaN counts as the maximum. Not differentiable.
+func (t *Tensor) ArgMax(axes ...int) *Tensor { return t.argReduce("ArgMax", device.ArgMax, axes) }
 
-// ArgMin returns the index of the first minimum along axis (see ArgMax).
-func (t *Tensor) ArgMin(axis int) *Tensor { return t.argReduce("ArgMin", device.ArgMin, axis) }
+// ArgMin returns the index of the first minimum along the given axes (see
+// ArgMax).
+func (t *Tensor) ArgMin(axes ...int) *Tensor { return t.argReduce("ArgMin", device.ArgMin, axes) }
 
-func (t *Tensor) argReduce(op string, aop device.ArgOp, axis int) *Tensor {
+func (t *Tensor) argReduce(op string, aop device.ArgOp, axes []int) *Tensor {
 	t.live(op)
 	t.needFloat(op)
 	if len(t.shape) == 0 {
+		if len(axes) == 0 {
+			return Full(0, nil, On(t.st.dev), WithDType(Int64))
+		}
 		fail(ErrAxis, op, "a 0-d tensor has no axis", t)
 	}
-	ax := normAxes(op, t, []int{axis})
+	ax := normAxes(op, t, axes)
+	if len(ax) > 1 {
+		// Move the reduced axes last, in order, and merge them into one.
+		var perm, shape []int
+		for i, n := range t.shape {
+			if !slices.Contains(ax, i) {
+				perm, shape = append(perm, i), append(shape, n)
+			}
+		}
+		m := 1
+		for _, a := range ax {
+			m *= t.shape[a]
+		}
+		perm = append(perm, ax...)
+		return t.Detach().Transpose(perm...).Reshape(append(shape, m)...).argReduce(op, aop, []int{-1})
+	}
 	if t.shape[ax[0]] == 0 {
-		fail(ErrShape, op, fmt.Sprintf("axis %d has length 0", axis), t)
+		fail(ErrShape, op, fmt.Sprintf("axis %d has length 0", ax[0]), t)
 	}
 	dropped, _, _ := reducedShapes(t.shape, ax)
 	out := empty(op, t.st.be, Int64, dropped)

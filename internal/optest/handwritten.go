@@ -241,6 +241,8 @@ func nonDifferentiableCases() []Case {
 		c("ArgMax", "ArgMax", one(func(a *T) *T { return a.ArgMax(1) }), U(3, 4)),
 		c("ArgMax/axis0", "ArgMax", one(func(a *T) *T { return a.ArgMax(0) }), U(3, 4)),
 		c("ArgMin", "ArgMin", one(func(a *T) *T { return a.ArgMin(-1) }), U(2, 3, 4)),
+		c("ArgMax/axes", "ArgMax", one(func(a *T) *T { return a.ArgMax(2, 0) }), U(2, 3, 4)),
+		c("ArgMin/all", "ArgMin", one(func(a *T) *T { return a.ArgMin() }), U(3, 4)),
 		c("OneHot", "OneHot", one(func(a *T) *T { return tensor.OneHot(a, 3) }), Rand(optable.Pick(0, 1, 2), 5)),
 		c("Detach", "Detach", one((*T).Detach), U(2, 3)),
 	}

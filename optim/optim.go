@@ -33,7 +33,15 @@ type Optimizer interface {
 	ZeroGrad()
 	// State returns the optimiser's state tensors by name, for checkpoints.
 	State() map[string]*tensor.Tensor
+	// Restore loads a state that State returned (from a checkpoint, say),
+	// all-or-nothing: on error nothing has changed.
+	Restore(state map[string]*tensor.Tensor) error
 }
+
+var (
+	_ Optimizer = (*SGD)(nil)
+	_ Optimizer = (*Adam)(nil)
+)
 
 func zerosLike(p *tensor.Tensor) *tensor.Tensor {
 	return tensor.Zeros(p.Shape(), tensor.On(p.Device()), tensor.WithDType(p.DType()))

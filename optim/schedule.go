@@ -196,3 +196,7 @@ func (s *Scheduled) ZeroGrad() { s.Opt.ZeroGrad() }
 // State returns Opt's state; the schedule needs none beyond its step
 // count.
 func (s *Scheduled) State() map[string]*tensor.Tensor { return s.Opt.State() }
+
+// Restore restores Opt's state, step count included, so the schedule
+// resumes where it stopped.
+func (s *Scheduled) Restore(state map[string]*tensor.Tensor) error { return s.Opt.Restore(state) }

@@ -46,7 +46,10 @@
 // and a second run with -resume finishes it with the same parameters as a
 // run without the break. -init-npy DIR writes what reference.py needs to
 // train the same model in PyTorch from the same initial weights on the
-// same batches (see the README there).
+// same batches (see its docstring).
+//
+// It runs on the CPU for now: the CUDA backend does not do the index
+// operations behind the embedding (tensor.IndexSelect) yet.
 package main
 
 import (

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"image/png"
 	"math"
 	"os"
 	"path/filepath"
@@ -64,8 +65,9 @@ func TestFinalLine(t *testing.T) {
 	if _, err := data.FortunesDir(); err != nil {
 		t.Skip(err)
 	}
+	plotPath := filepath.Join(t.TempDir(), "curves.png")
 	code, stdout, stderr := maintest.Run(t, "-", "-device", "cpu", "-steps", "6", "-layers", "1", "-heads", "2", "-width", "32",
-		"-context", "16", "-batch", "4", "-eval-every", "3", "-eval-windows", "4", "-val-windows", "8", "-sample", "20")
+		"-context", "16", "-batch", "4", "-eval-every", "3", "-eval-windows", "4", "-val-windows", "8", "-sample", "20", "-plot", plotPath)
 	if code != 0 {
 		t.Fatalf("exit status %d; stderr:\n%s", code, stderr)
 	}
@@ -75,6 +77,14 @@ func TestFinalLine(t *testing.T) {
 	}
 	if !strings.Contains(stdout, "step 3 val_loss ") || !strings.Contains(stdout, "sample (temperature") {
 		t.Errorf("no validation loss at step 3 or no sample; stdout:\n%s", stdout)
+	}
+	if f, err := os.Open(plotPath); err != nil {
+		t.Error(err)
+	} else {
+		if _, err := png.Decode(f); err != nil {
+			t.Errorf("-plot: %v", err)
+		}
+		f.Close()
 	}
 	if !strings.Contains(stderr, "steps 1-3/6") {
 		t.Errorf("no progress bar on stderr:\n%s", stderr)

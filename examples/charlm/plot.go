@@ -76,7 +76,11 @@ func writePlot(path string, res *result, cfg config) error {
 		s.Shape = draw.CircleGlyph{}
 		s.Radius = vg.Points(3)
 		p.Add(l, s)
-		p.Legend.Add("validation", l, s)
+		name := "validation"
+		if cfg.EvalWindows > 0 && (cfg.ValWindows == 0 || cfg.ValWindows > cfg.EvalWindows) {
+			name = fmt.Sprintf("validation (the last point on %s windows, the others on %d)", windowsName(cfg.ValWindows), cfg.EvalWindows)
+		}
+		p.Legend.Add(name, l, s)
 	}
 	x0, x1 := float64(res.Start), float64(max(res.Steps, res.Start+1))
 	for i, c := range countModels {
@@ -96,4 +100,11 @@ func writePlot(path string, res *result, cfg config) error {
 	p.X.Min, p.X.Max = x0, x1
 	p.Y.Min, p.Y.Max = 1, math.Max(maxLoss, 3.5)*1.02
 	return p.Save(8*vg.Inch, 5*vg.Inch, path)
+}
+
+func windowsName(n int) string {
+	if n == 0 {
+		return "all"
+	}
+	return fmt.Sprint(n)
 }

@@ -24,6 +24,14 @@ parameters only), the learning rate set before every step to
 optim.CosineWithWarmup's value, and gradients clipped with
 torch.nn.utils.clip_grad_norm_.
 
+Threads: Debian's torch does its matrix products in OpenBLAS (install
+libopenblas0-pthread, else the reference BLAS is about 20 times slower),
+whose own threads use every core whatever --threads says. On a 2-core
+machine --threads 2 adds two OpenMP threads to OpenBLAS's two and runs
+about half as fast as the default --threads 1 (5,800-6,100 against
+11,700-12,700 tokens/s here); OPENBLAS_NUM_THREADS=1 --threads 1 keeps it
+to one core.
+
 Written for Debian 12's python3-torch (1.13.1) and python3-numpy (1.24.2).
 """
 
@@ -90,7 +98,8 @@ def main():
     ap.add_argument("--log-losses", help="write every step's training loss to this file")
     ap.add_argument("--time", type=float, help="stop training after this many seconds (default: config.json's)")
     ap.add_argument("--stop", type=int, help="stop after this step (default: config.json's)")
-    ap.add_argument("--threads", type=int, default=os.cpu_count(), help="torch.set_num_threads (default: all cores)")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch.set_num_threads, ATen's intra-op threads (default 1; see the module docstring)")
     ap.add_argument("--compare", help="a charlm -log-losses file: print how the losses differ from it")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -191,7 +200,7 @@ def main():
                 s, l = line.split()
                 go[int(s)] = float(l)
         common = [i for i in range(1, len(losses) + 1) if i in go]
-        for k in (20, 100, 300, len(common)):
+        for k in sorted({min(k, len(common)) for k in (20, 100, 300, len(common))}):
             d = [abs(losses[i - 1] - go[i]) for i in common[:k]]
             if d:
                 j = int(np.argmax(d))

@@ -209,32 +209,36 @@ func (tr *trainer) restore() (int, error) {
 
 // referenceConfig is the config.json that -init-npy writes for reference.py.
 type referenceConfig struct {
-	Vocab       int     `json:"vocab"`
-	Layers      int     `json:"layers"`
-	Heads       int     `json:"heads"`
-	Width       int     `json:"width"`
-	Context     int     `json:"context"`
-	Batch       int     `json:"batch"`
-	Steps       int     `json:"steps"`
-	Stop        int     `json:"stop"`
-	Seed        uint64  `json:"seed"`
-	LR          float64 `json:"lr"`
-	Beta1       float64 `json:"beta1"`
-	Beta2       float64 `json:"beta2"`
-	Eps         float64 `json:"eps"`
-	WD          float64 `json:"wd"`
-	Warmup      int     `json:"warmup"`
-	Clip        float64 `json:"clip"`
-	EvalEvery   int     `json:"eval_every"`
-	EvalWindows int     `json:"eval_windows"`
-	ValWindows  int     `json:"val_windows"`
-	TrainLen    int     `json:"train_len"`
-	TimeSeconds float64 `json:"time_s"`
-	Params      []struct {
-		Name  string `json:"name"`
-		Shape []int  `json:"shape"`
-		Decay bool   `json:"decay"`
-	} `json:"params"`
+	Vocab       int        `json:"vocab"`
+	Layers      int        `json:"layers"`
+	Heads       int        `json:"heads"`
+	Width       int        `json:"width"`
+	Context     int        `json:"context"`
+	Batch       int        `json:"batch"`
+	Steps       int        `json:"steps"`
+	Stop        int        `json:"stop"`
+	Seed        uint64     `json:"seed"`
+	LR          float64    `json:"lr"`
+	Beta1       float64    `json:"beta1"`
+	Beta2       float64    `json:"beta2"`
+	Eps         float64    `json:"eps"`
+	WD          float64    `json:"wd"`
+	Warmup      int        `json:"warmup"`
+	Clip        float64    `json:"clip"`
+	EvalEvery   int        `json:"eval_every"`
+	EvalWindows int        `json:"eval_windows"`
+	ValWindows  int        `json:"val_windows"`
+	TrainLen    int        `json:"train_len"`
+	TimeSeconds float64    `json:"time_s"`
+	Params      []refParam `json:"params"`
+}
+
+// refParam is a parameter in config.json: its PyTorch name and shape, and
+// whether AdamW decays it.
+type refParam struct {
+	Name  string `json:"name"`
+	Shape []int  `json:"shape"`
+	Decay bool   `json:"decay"`
 }
 
 // writeReference writes the initial weights (writeNPY), config.json, the
@@ -255,11 +259,7 @@ func (tr *trainer) writeReference(dir string) error {
 		if torchLinear(p.Name, p.Tensor) {
 			sh[0], sh[1] = sh[1], sh[0]
 		}
-		rc.Params = append(rc.Params, struct {
-			Name  string `json:"name"`
-			Shape []int  `json:"shape"`
-			Decay bool   `json:"decay"`
-		}{p.Name, sh, p.Tensor.Rank() >= 2})
+		rc.Params = append(rc.Params, refParam{p.Name, sh, p.Tensor.Rank() >= 2})
 	}
 	js, err := json.MarshalIndent(rc, "", "  ")
 	if err != nil {

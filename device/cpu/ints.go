@@ -61,15 +61,46 @@ func conv[D, S elem](v S) D {
 	return D(v)
 }
 
-// convRun converts a run of elements.
+// convRun converts a run of elements, choosing the loop once per run (conv
+// decides per element).
 func convRun[D, S elem](d []D, s []S) {
 	if dd, ok := any(d).([]S); ok {
 		copy(dd, s)
 		return
 	}
 	s = s[:len(d)]
+	switch dd := any(d).(type) {
+	case []int32:
+		switch ss := any(s).(type) {
+		case []float32:
+			for i, v := range ss {
+				dd[i] = device.FloatToInt32(float64(v))
+			}
+			return
+		case []float64:
+			for i, v := range ss {
+				dd[i] = device.FloatToInt32(v)
+			}
+			return
+		}
+	case []int64:
+		switch ss := any(s).(type) {
+		case []float32:
+			for i, v := range ss {
+				dd[i] = device.FloatToInt64(float64(v))
+			}
+			return
+		case []float64:
+			for i, v := range ss {
+				dd[i] = device.FloatToInt64(v)
+			}
+			return
+		}
+	}
+	// Go's conversions: integers to floats round to nearest even, integers
+	// to integers wrap.
 	for i, v := range s {
-		d[i] = conv[D](v)
+		d[i] = D(v)
 	}
 }
 

@@ -89,11 +89,32 @@ func checkIndexOperands(op string, t, idx *Tensor) {
 
 // checkIndices panics with ErrIndex unless every index is in [0, n).
 func checkIndices(op string, idx *Tensor, n int, t *Tensor) {
-	for i, v := range idx.Int64s() {
-		if v < 0 || v >= int64(n) {
-			fail(ErrIndex, op, fmt.Sprintf("index %d (at flat position %d) is outside [0, %d)", v, i, n), t, idx)
+	if i, v, ok := firstOutside(idx, int64(n)); ok {
+		fail(ErrIndex, op, fmt.Sprintf("index %d (at flat position %d) is outside [0, %d)", v, i, n), t, idx)
+	}
+}
+
+// firstOutside returns the first element of the integer tensor idx (flat
+// position and value) outside [0, n). A contiguous CPU tensor is read in
+// place; others are copied to the host first (on a GPU this waits for it).
+func firstOutside(idx *Tensor, n int64) (int, int64, bool) {
+	if hb, ok := idx.st.buf.(device.HostBuffer); ok && idx.isContiguous() {
+		lo, hi := idx.offset, idx.offset+idx.Size()
+		if idx.st.dt == Int32 {
+			return outside(hb.Int32s()[lo:hi], n)
+		}
+		return outside(hb.Int64s()[lo:hi], n)
+	}
+	return outside(idx.Int64s(), n)
+}
+
+func outside[I int32 | int64](v []I, n int64) (int, int64, bool) {
+	for i, x := range v {
+		if int64(x) < 0 || int64(x) >= n {
+			return i, int64(x), true
 		}
 	}
+	return 0, 0, false
 }
 
 // denseIndex returns idx contiguous from offset 0 of a buffer of its own

@@ -302,10 +302,8 @@ func checkLabels(op string, labels *Tensor, classes int) {
 		return
 	}
 	if labels.st.dt.IsInt() {
-		for i, v := range labels.Int64s() {
-			if v < 0 || v >= int64(classes) {
-				fail(ErrIndex, op, fmt.Sprintf("label %d is %d, outside the %d classes [0, %d)", i, v, classes, classes), labels)
-			}
+		if i, v, ok := firstOutside(labels, int64(classes)); ok {
+			fail(ErrIndex, op, fmt.Sprintf("label %d is %d, outside the %d classes [0, %d)", i, v, classes, classes), labels)
 		}
 		return
 	}

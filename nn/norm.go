@@ -145,6 +145,43 @@ func affine(y, w, b *tensor.Tensor) *tensor.Tensor {
 	return y
 }
 
+// BatchNorm is the state and the methods that [BatchNorm1d] and
+// [BatchNorm2d] share: the affine parameters, the running statistics, the
+// hyper-parameters and the mode. Make it through the layers' constructors.
+type BatchNorm struct {
+	Weight, Bias            *tensor.Tensor // [C], or nil
+	RunningMean, RunningVar *tensor.Tensor // [C]
+	Momentum, Eps           float64
+
+	predict bool
+}
+
+// Params returns Weight and Bias (those that are not nil).
+func (bn *BatchNorm) Params() []*tensor.Tensor { return tensorsOf(bn.NamedParameters()) }
+
+// NamedParameters returns Weight as "weight" and Bias as "bias" (those
+// that are not nil).
+func (bn *BatchNorm) NamedParameters() []NamedTensor {
+	return named("weight", bn.Weight, "bias", bn.Bias)
+}
+
+// NamedBuffers returns RunningMean as "running_mean" and RunningVar as
+// "running_var".
+func (bn *BatchNorm) NamedBuffers() []NamedTensor {
+	return named("running_mean", bn.RunningMean, "running_var", bn.RunningVar)
+}
+
+// SetTraining switches between batch statistics (training) and running
+// statistics (prediction).
+func (bn *BatchNorm) SetTraining(on bool) { bn.predict = !on }
+
+// Training reports whether the layer uses batch statistics.
+func (bn *BatchNorm) Training() bool { return !bn.predict }
+
+func (bn *BatchNorm) forward(op string, x *tensor.Tensor) *tensor.Tensor {
+	return batchNorm(op, x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.Momentum, bn.Eps, !bn.predict)
+}
+
 // BatchNorm1d normalises each channel of an [N, C] or [N, C, L] input over
 // the batch (and length) axes, PyTorch's BatchNorm1d:
 //
@@ -160,20 +197,13 @@ func affine(y, w, b *tensor.Tensor) *tensor.Tensor {
 //
 // Its mode lives in the layer; it starts in training mode ([SetTraining]).
 // Errors as for [BatchNorm2d], with Op "BatchNorm1d".
-type BatchNorm1d struct {
-	Weight, Bias            *tensor.Tensor // [C], or nil
-	RunningMean, RunningVar *tensor.Tensor // [C]
-	Momentum, Eps           float64
-
-	predict bool
-}
+type BatchNorm1d struct{ BatchNorm }
 
 // NewBatchNorm1d returns a BatchNorm1d for c channels with PyTorch's
 // defaults: Momentum 0.1, Eps 1e-5, Weight ones and Bias zeros (gradients
 // attached), running mean zeros and running variance ones.
 func NewBatchNorm1d(c int, opts ...tensor.Option) *BatchNorm1d {
-	w, b, m, v := newBatchNorm(c, opts)
-	return &BatchNorm1d{Weight: w, Bias: b, RunningMean: m, RunningVar: v, Momentum: 0.1, Eps: 1e-5}
+	return &BatchNorm1d{newBatchNorm(c, opts)}
 }
 
 // Forward normalises x, [N, C] or [N, C, L].
@@ -182,30 +212,8 @@ func (bn *BatchNorm1d) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if x.Rank() != 2 && x.Rank() != 3 {
 		fail(tensor.ErrShape, op, "want input [N, C] or [N, C, L]", x)
 	}
-	return batchNorm(op, x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.Momentum, bn.Eps, !bn.predict)
+	return bn.forward(op, x)
 }
-
-// Params returns Weight and Bias (those that are not nil).
-func (bn *BatchNorm1d) Params() []*tensor.Tensor { return tensorsOf(bn.NamedParameters()) }
-
-// NamedParameters returns Weight as "weight" and Bias as "bias" (those
-// that are not nil).
-func (bn *BatchNorm1d) NamedParameters() []NamedTensor {
-	return named("weight", bn.Weight, "bias", bn.Bias)
-}
-
-// NamedBuffers returns RunningMean as "running_mean" and RunningVar as
-// "running_var".
-func (bn *BatchNorm1d) NamedBuffers() []NamedTensor {
-	return named("running_mean", bn.RunningMean, "running_var", bn.RunningVar)
-}
-
-// SetTraining switches between batch statistics (training) and running
-// statistics (prediction).
-func (bn *BatchNorm1d) SetTraining(on bool) { bn.predict = !on }
-
-// Training reports whether the layer uses batch statistics.
-func (bn *BatchNorm1d) Training() bool { return !bn.predict }
 
 // BatchNorm2d normalises each channel of an [N, C, H, W] input over the
 // batch and spatial axes, PyTorch's BatchNorm2d:
@@ -231,20 +239,13 @@ func (bn *BatchNorm1d) Training() bool { return !bn.predict }
 // An input that is not 4-d, or whose channels are not C, or of another
 // dtype or device than the running statistics, panics with a
 // *tensor.Error (ErrShape, ErrDType, ErrDevice).
-type BatchNorm2d struct {
-	Weight, Bias            *tensor.Tensor // [C], or nil
-	RunningMean, RunningVar *tensor.Tensor // [C]
-	Momentum, Eps           float64
-
-	predict bool
-}
+type BatchNorm2d struct{ BatchNorm }
 
 // NewBatchNorm2d returns a BatchNorm2d for c channels with PyTorch's
 // defaults: Momentum 0.1, Eps 1e-5, Weight ones and Bias zeros (gradients
 // attached), running mean zeros and running variance ones.
 func NewBatchNorm2d(c int, opts ...tensor.Option) *BatchNorm2d {
-	w, b, m, v := newBatchNorm(c, opts)
-	return &BatchNorm2d{Weight: w, Bias: b, RunningMean: m, RunningVar: v, Momentum: 0.1, Eps: 1e-5}
+	return &BatchNorm2d{newBatchNorm(c, opts)}
 }
 
 // Forward normalises x, [N, C, H, W].
@@ -253,36 +254,15 @@ func (bn *BatchNorm2d) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if x.Rank() != 4 {
 		fail(tensor.ErrShape, op, "want input [N, C, H, W]", x)
 	}
-	return batchNorm(op, x, bn.Weight, bn.Bias, bn.RunningMean, bn.RunningVar, bn.Momentum, bn.Eps, !bn.predict)
+	return bn.forward(op, x)
 }
 
-// Params returns Weight and Bias (those that are not nil).
-func (bn *BatchNorm2d) Params() []*tensor.Tensor { return tensorsOf(bn.NamedParameters()) }
-
-// NamedParameters returns Weight as "weight" and Bias as "bias" (those
-// that are not nil).
-func (bn *BatchNorm2d) NamedParameters() []NamedTensor {
-	return named("weight", bn.Weight, "bias", bn.Bias)
-}
-
-// NamedBuffers returns RunningMean as "running_mean" and RunningVar as
-// "running_var".
-func (bn *BatchNorm2d) NamedBuffers() []NamedTensor {
-	return named("running_mean", bn.RunningMean, "running_var", bn.RunningVar)
-}
-
-// SetTraining switches between batch statistics (training) and running
-// statistics (prediction).
-func (bn *BatchNorm2d) SetTraining(on bool) { bn.predict = !on }
-
-// Training reports whether the layer uses batch statistics.
-func (bn *BatchNorm2d) Training() bool { return !bn.predict }
-
-func newBatchNorm(c int, opts []tensor.Option) (w, b, m, v *tensor.Tensor) {
-	w, b = tensor.Ones([]int{c}, opts...), tensor.Zeros([]int{c}, opts...)
+func newBatchNorm(c int, opts []tensor.Option) BatchNorm {
+	w, b := tensor.Ones([]int{c}, opts...), tensor.Zeros([]int{c}, opts...)
 	w.AttachGrad()
 	b.AttachGrad()
-	return w, b, tensor.Zeros([]int{c}, opts...), tensor.Ones([]int{c}, opts...)
+	return BatchNorm{Weight: w, Bias: b, RunningMean: tensor.Zeros([]int{c}, opts...), RunningVar: tensor.Ones([]int{c}, opts...),
+		Momentum: 0.1, Eps: 1e-5}
 }
 
 // batchNorm normalises x ([N, C, ...]) per channel (axis 1).

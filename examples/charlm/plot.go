@@ -5,6 +5,7 @@ import (
 	"image/color"
 	"math"
 
+	"github.com/tapegrad/tapegrad/internal/lossplot"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -27,40 +28,11 @@ func writePlot(path string, res *result, cfg config) error {
 	p.X.Label.Text = "step"
 	p.Y.Label.Text = "cross-entropy (nats/char)"
 	p.Add(plotter.NewGrid())
-	maxLoss := 0.0
-	if n := len(res.Losses); n > 0 {
-		raw := make(plotter.XYs, n)
-		for i, l := range res.Losses {
-			raw[i] = plotter.XY{X: float64(res.Start + i + 1), Y: l}
-			if !math.IsNaN(l) && !math.IsInf(l, 0) {
-				maxLoss = math.Max(maxLoss, l)
-			}
-		}
-		window := max(n/50, 1)
-		smooth := make(plotter.XYs, n)
-		sum := 0.0
-		for i, l := range res.Losses {
-			sum += l
-			if i >= window {
-				sum -= res.Losses[i-window]
-			}
-			smooth[i] = plotter.XY{X: raw[i].X, Y: sum / float64(min(i+1, window))}
-		}
-		rl, err := plotter.NewLine(raw)
-		if err != nil {
-			return err
-		}
-		rl.Color = color.RGBA{R: 160, G: 190, B: 230, A: 255}
-		rl.Width = vg.Points(0.5)
-		sl, err := plotter.NewLine(smooth)
-		if err != nil {
-			return err
-		}
-		sl.Color = color.RGBA{R: 20, G: 70, B: 160, A: 255}
-		sl.Width = vg.Points(1.5)
-		p.Add(rl, sl)
-		p.Legend.Add("training loss", rl)
-		p.Legend.Add(fmt.Sprintf("training, mean of %d steps", window), sl)
+	window := max(len(res.Losses)/50, 1)
+	maxLoss, err := lossplot.Steps(p, res.Losses, func(i int) float64 { return float64(res.Start + i + 1) }, window,
+		"training loss", fmt.Sprintf("training, mean of %d steps", window))
+	if err != nil {
+		return err
 	}
 	if len(res.Evals) > 0 {
 		pts := make(plotter.XYs, len(res.Evals))

@@ -25,6 +25,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/tapegrad/tapegrad/internal/lossplot"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -193,44 +194,17 @@ func writePlot(path string, res *result, title string) error {
 	lp.X.Label.Text = "epoch"
 	lp.Y.Label.Text = "cross-entropy"
 	lp.Add(plotter.NewGrid())
-	maxLoss := 0.0
-	if n := len(res.Losses); n > 0 {
-		steps := res.Steps
-		if steps <= 0 {
-			steps = max(n/len(res.Epochs), 1)
-		}
-		raw := make(plotter.XYs, n)
-		for i, l := range res.Losses {
-			raw[i] = plotter.XY{X: float64(i+1) / float64(steps), Y: l}
-			maxLoss = math.Max(maxLoss, l)
-		}
-		window := max(steps/50, 1)
-		smooth := make(plotter.XYs, n)
-		sum := 0.0
-		for i, l := range res.Losses {
-			sum += l
-			if i >= window {
-				sum -= res.Losses[i-window]
-			}
-			smooth[i] = plotter.XY{X: raw[i].X, Y: sum / float64(min(i+1, window))}
-		}
-		rl, err := plotter.NewLine(raw)
-		if err != nil {
-			return err
-		}
-		rl.Color = color.RGBA{R: 160, G: 190, B: 230, A: 255}
-		rl.Width = vg.Points(0.5)
-		sl, err := plotter.NewLine(smooth)
-		if err != nil {
-			return err
-		}
-		sl.Color = color.RGBA{R: 20, G: 70, B: 160, A: 255}
-		sl.Width = vg.Points(1.5)
-		lp.Add(rl, sl)
-		lp.Legend.Add("every step", rl)
-		lp.Legend.Add(fmt.Sprintf("mean of %d steps", window), sl)
-		lp.Legend.Top = true
+	steps := res.Steps
+	if steps <= 0 {
+		steps = max(len(res.Losses)/max(len(res.Epochs), 1), 1)
 	}
+	window := max(steps/50, 1)
+	maxLoss, err := lossplot.Steps(lp, res.Losses, func(i int) float64 { return float64(i+1) / float64(steps) }, window,
+		"every step", fmt.Sprintf("mean of %d steps", window))
+	if err != nil {
+		return err
+	}
+	lp.Legend.Top = true
 	epochLoss := make(plotter.XYs, len(res.Epochs))
 	accPts := make(plotter.XYs, len(res.Epochs))
 	for i, e := range res.Epochs {

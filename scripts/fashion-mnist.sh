@@ -78,7 +78,7 @@ require_host() {
 # Fill the cache: download, extract, check, then move the files into place,
 # VERSION last (its presence means the cache is complete).
 fetch() {
-	local t0 work deb name version f
+	local t0 work deb name version
 	t0=$(now_ms)
 	require_host
 	mkdir -p -- "$CACHE"
@@ -101,42 +101,13 @@ fetch() {
 
 	mkdir "$work/root"
 	dpkg-deb --fsys-tarfile "$deb" | tar -C "$work/root" -x "./usr/share/datasets/fashion-mnist" "./usr/share/doc/$PACKAGE/copyright"
-	dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./md5sums >"$work/md5sums.all"
-	for f in "${FILES[@]}"; do
-		grep -E "^[0-9a-f]{32}  ${SYSTEM_DIR#/}/${f//./\\.}\$" "$work/md5sums.all" ||
-			die "$PACKAGE $version: its md5sums do not list $f"
-	done >"$work/md5sums"
-	(cd "$work/root" && md5sum --quiet -c "$work/md5sums" >&2) || die "$PACKAGE $version: files do not match its md5sums"
+	check_md5sums "$work" "$deb" "$version"
 
-	rm -f -- "$CACHE/VERSION"
-	for f in "${FILES[@]}"; do
-		mv -f -- "$work/root$SYSTEM_DIR/$f" "$CACHE/$f"
-	done
-	mv -f -- "$work/root/usr/share/doc/$PACKAGE/copyright" "$CACHE/copyright"
-	printf '%s=%s\n' "$PACKAGE" "$version" >"$CACHE/VERSION"
-	rm -rf -- "$work"
+	install_files "$work" "$version"
 	log "$PACKAGE $version: extracted into $CACHE in $(elapsed "$t0") s ($(du -sm "$CACHE" | cut -f1) MB)"
 }
 
-# Print the directory that has the files, fetching them into the cache if no
-# directory has.
-ensure() {
-	if [[ -n ${TAPEGRAD_FASHION_MNIST:-} ]] && has_files "$TAPEGRAD_FASHION_MNIST"; then
-		printf '%s\n' "$TAPEGRAD_FASHION_MNIST"
-		return
-	fi
-	if has_files "$SYSTEM_DIR"; then
-		printf '%s\n' "$SYSTEM_DIR"
-		return
-	fi
-	if [[ -n ${TAPEGRAD_FASHION_MNIST:-} ]]; then
-		log "TAPEGRAD_FASHION_MNIST=$TAPEGRAD_FASHION_MNIST does not have the files; using the cache"
-	fi
-	if ! [[ -f $CACHE/VERSION ]] || ! has_files "$CACHE"; then
-		fetch
-	fi
-	(cd -- "$CACHE" && pwd -P)
-}
+ensure() { ensure_files TAPEGRAD_FASHION_MNIST; }
 
 main() {
 	local cmd=${1:-ensure} dir

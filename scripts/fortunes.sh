@@ -103,49 +103,22 @@ fetch() {
 
 	mkdir "$work/root"
 	dpkg-deb -x "$deb" "$work/root"
-	dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./md5sums >"$work/md5sums.all"
 	for f in "${FILES[@]}"; do
 		[[ -f $work/root$SYSTEM_DIR/$f && ! -L $work/root$SYSTEM_DIR/$f ]] ||
 			die "$PACKAGE $version has no plain file $SYSTEM_DIR/$f"
-		grep -E "^[0-9a-f]{32}  ${SYSTEM_DIR#/}/${f//./\\.}\$" "$work/md5sums.all" ||
-			die "$PACKAGE $version: its md5sums do not list $f"
-	done >"$work/md5sums"
-	(cd "$work/root" && md5sum --quiet -c "$work/md5sums" >&2) || die "$PACKAGE $version: files do not match its md5sums"
+	done
+	check_md5sums "$work" "$deb" "$version"
 	# Plain files the list lacks (a later version of the package): say so,
 	# and leave them out, so that the corpus stays the same.
 	extra=$(cd "$work/root$SYSTEM_DIR" && find . -type f ! -name '*.dat' ! -name '*.u8' | sed 's|^\./||' | sort |
 		grep -vxF -f <(printf '%s\n' "${FILES[@]}") || true)
 	[[ -z $extra ]] || log "$PACKAGE $version also has $(echo "$extra" | tr '\n' ' ')(not part of the corpus: left out)"
 
-	rm -f -- "$CACHE/VERSION"
-	for f in "${FILES[@]}"; do
-		mv -f -- "$work/root$SYSTEM_DIR/$f" "$CACHE/$f"
-	done
-	mv -f -- "$work/root/usr/share/doc/$PACKAGE/copyright" "$CACHE/copyright"
-	printf '%s=%s\n' "$PACKAGE" "$version" >"$CACHE/VERSION"
-	rm -rf -- "$work"
+	install_files "$work" "$version"
 	log "$PACKAGE $version: ${#FILES[@]} files, $(cd "$CACHE" && cat -- "${FILES[@]}" | wc -c) bytes, extracted into $CACHE in $(elapsed "$t0") s"
 }
 
-# Print the directory that has the files, fetching them into the cache if no
-# directory has.
-ensure() {
-	if [[ -n ${TAPEGRAD_FORTUNES:-} ]] && has_files "$TAPEGRAD_FORTUNES"; then
-		printf '%s\n' "$TAPEGRAD_FORTUNES"
-		return
-	fi
-	if has_files "$SYSTEM_DIR"; then
-		printf '%s\n' "$SYSTEM_DIR"
-		return
-	fi
-	if [[ -n ${TAPEGRAD_FORTUNES:-} ]]; then
-		log "TAPEGRAD_FORTUNES=$TAPEGRAD_FORTUNES does not have the files; using the cache"
-	fi
-	if ! [[ -f $CACHE/VERSION ]] || ! has_files "$CACHE"; then
-		fetch
-	fi
-	(cd -- "$CACHE" && pwd -P)
-}
+ensure() { ensure_files TAPEGRAD_FORTUNES; }
 
 main() {
 	local cmd=${1:-ensure} dir

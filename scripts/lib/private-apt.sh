@@ -180,3 +180,54 @@ download_deb() {
 		die "apt-get download $package failed (sources: $(tr '\n' ';' <"$apt/sources.list"))"
 	rm -rf "$apt"
 }
+
+# --- the dataset scripts' common steps ------------------------------------------
+# They use the caller's PACKAGE, SYSTEM_DIR (where the package puts the
+# files), CACHE, FILES (the file names) and has_files DIR.
+
+# check_md5sums WORK DEB VERSION: the files extracted under WORK/root
+# match the package's md5sums.
+check_md5sums() {
+	local work=$1 deb=$2 version=$3 f
+	dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./md5sums >"$work/md5sums.all"
+	for f in "${FILES[@]}"; do
+		grep -E "^[0-9a-f]{32}  ${SYSTEM_DIR#/}/${f//./\\.}\$" "$work/md5sums.all" ||
+			die "$PACKAGE $version: its md5sums do not list $f"
+	done >"$work/md5sums"
+	(cd "$work/root" && md5sum --quiet -c "$work/md5sums" >&2) || die "$PACKAGE $version: files do not match its md5sums"
+}
+
+# install_files WORK VERSION: move the files and the package's copyright
+# from WORK/root into CACHE, record the version, remove WORK.
+install_files() {
+	local work=$1 version=$2 f
+	rm -f -- "$CACHE/VERSION"
+	for f in "${FILES[@]}"; do
+		mv -f -- "$work/root$SYSTEM_DIR/$f" "$CACHE/$f"
+	done
+	mv -f -- "$work/root/usr/share/doc/$PACKAGE/copyright" "$CACHE/copyright"
+	printf '%s=%s\n' "$PACKAGE" "$version" >"$CACHE/VERSION"
+	rm -rf -- "$work"
+}
+
+# ensure_files VAR: print the directory that has the files: $VAR if set and
+# complete, else SYSTEM_DIR, else CACHE, calling the caller's fetch first if
+# the cache is not complete.
+ensure_files() {
+	local var=$1
+	if [[ -n ${!var:-} ]] && has_files "${!var}"; then
+		printf '%s\n' "${!var}"
+		return
+	fi
+	if has_files "$SYSTEM_DIR"; then
+		printf '%s\n' "$SYSTEM_DIR"
+		return
+	fi
+	if [[ -n ${!var:-} ]]; then
+		log "$var=${!var} does not have the files; using the cache"
+	fi
+	if ! [[ -f $CACHE/VERSION ]] || ! has_files "$CACHE"; then
+		fetch
+	fi
+	(cd -- "$CACHE" && pwd -P)
+}

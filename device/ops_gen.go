@@ -115,13 +115,14 @@ const (
 	ReLUGrad                    // b where input a > 0, else 0
 	TanhGrad                    // b * (1 - a²), a = tanh output
 	SigmoidGrad                 // b * a * (1 - a), a = sigmoid output
+	GELUGrad                    // b·(Φ(a) + a·φ(a)): GELU's derivative at its input a, times b
 	numBinary
 )
 
 // NumBinaryOps is the number of binary operations.
 const NumBinaryOps = int(numBinary)
 
-var binaryNames = [...]string{"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "ReLUGrad", "TanhGrad", "SigmoidGrad"}
+var binaryNames = [...]string{"Add", "Sub", "Mul", "Div", "Pow", "Maximum", "Minimum", "Eq", "Ne", "Lt", "Le", "Gt", "Ge", "ReLUGrad", "TanhGrad", "SigmoidGrad", "GELUGrad"}
 
 // String returns the operation's name.
 func (op BinaryOp) String() string {

@@ -254,3 +254,7 @@ TG_MAP_KERNELS(unary, gelutanh, TgOpGELUTanh)
 TG_MAP_OP(TgOpSiLU, tg_silu(x))
 TG_MAP_KERNELS(unary, silu, TgOpSiLU)
 
+// GELUGrad: b·(Φ(a) + a·φ(a)): GELU's derivative at its input a, times b
+TG_ZIP_OP(TgOpGELUGrad, tg_gelu_grad(a, b))
+TG_ZIP_KERNELS(gelugrad, TgOpGELUGrad)
+

@@ -268,6 +268,13 @@ TG_DEV double tg_erfc(double x) { return erfc(x); }
 // −80 (where e^−u overflows) x·e^u, in double, keeps the tiny (subnormal)
 // results the CPU gives.
 template <typename T> TG_DEV T tg_gelu(T x) { return T(0.5) * x * tg_erfc(-x / T(1.4142135623730951)); }
+// GELU's derivative at x times g: g·(Φ(x) + x·φ(x)), Φ(x) = erfc(−x/√2)/2,
+// φ(x) = e^(−x²/2)/√(2π) (device/cpu fastmath.go's geluGrad32 in float64).
+template <typename T> TG_DEV T tg_gelu_grad(T x, T g) {
+    const T cdf = T(0.5) * tg_erfc(-x / T(1.4142135623730951));
+    const T pdf = tg_exp(T(-0.5) * x * x) * T(0.3989422804014327);
+    return g * (cdf + x * pdf);
+}
 TG_DEV float tg_gelu_tanh(float x) {
     const float u = 1.5957691216057308f * (x + 0.044715f * x * x * x);
     return u < -80.0f ? float(double(x) * exp(double(u))) : x / (1.0f + expf(-u));

@@ -104,11 +104,29 @@ func (a *Tensor) Erf() *Tensor {
 // PyTorch.
 func (a *Tensor) GELU() *Tensor {
 	return unary("GELU", device.GELU, a, func(c *bctx, _ *Tensor) {
-		x := c.in(0)
-		cdf := x.MulScalar(1 / math.Sqrt2).Erf().AddScalar(1).MulScalar(0.5)
-		pdf := x.Square().MulScalar(-0.5).Exp().MulScalar(1 / math.Sqrt(2*math.Pi))
-		c.set(0, c.g.Mul(cdf.Add(x.Mul(pdf))))
+		c.set(0, geluGrad(c.in(0), c.g))
 	})
+}
+
+// geluGrad returns g·(Φ(x) + x·φ(x)), GELU's backward rule in one pass
+// (the fused operation GELUGrad), itself differentiable:
+// d/dx = g·φ(x)·(2 − x²), d/dg = Φ(x) + x·φ(x).
+func geluGrad(x, g *Tensor) *Tensor {
+	out := rawBinary("GELUGrad", device.GELUGrad, x, g)
+	if recording(x, g) {
+		record(out, "GELUGrad", func(c *bctx) {
+			xx, gg := c.in(0), c.in(1)
+			if c.needs(0) {
+				x2 := xx.Square()
+				pdf := x2.MulScalar(-0.5).Exp().MulScalar(1 / math.Sqrt(2*math.Pi))
+				c.set(0, c.g.Mul(gg).Mul(pdf.Mul(x2.RSubScalar(2))))
+			}
+			if c.needs(1) {
+				c.set(1, geluGrad(xx, c.g))
+			}
+		}, x, g)
+	}
+	return out
 }
 
 // GELUTanh returns GELU's tanh approximation

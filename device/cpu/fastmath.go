@@ -288,3 +288,129 @@ func sigmoidSlice[T float](d, x []T) {
 		d[i] = T(sigmoid32(float64(v)))
 	}
 }
+
+// The exact GELU x·Φ(x) and its derivative Φ(x) + x·φ(x) for float32
+// arguments, in float64 (Go's math.Erfc costs 20–60 ns per call, growing
+// with |x|, which made GELU the costliest operation of a transformer's
+// step). With z = |x|/√2 and t = 1/(1 + z/2),
+//
+//	erfc(z) = t·e^(−z²)·Q(t),
+//
+// Q smooth and bounded on t ∈ (0, 1] (Q(1) = 1, Q → 1/(2√π)·(1+z/2)/z as
+// z → ∞), fitted by a degree-14 polynomial in s = t·geluA + geluB, which
+// maps t's range for |x| ≤ 20 onto [−1, 1] (least squares on Chebyshev
+// nodes against mpmath's erfc; the relative error of Q, and so of erfc, is
+// below 2.1e-11 on that range). Then Φ(−|x|) = erfc(z)/2 and
+// Φ(|x|) = 1 − erfc(z)/2, and φ(x) = e^(−x²/2)/√(2π) shares the
+// exponential. x² and −x²/2 are exact for a float32 x, so the exponential's
+// argument carries no rounding error; e^(−x²/2) is set to 0 below −700
+// (|x| > 37.4, where GELU is −0 in float32), which also makes GELU(−Inf)
+// = −Inf·0 = NaN and its derivative NaN there, as PyTorch's formulas give.
+// Beyond |x| = 20 Q is extrapolated, but t·Q·e^(−x²/2) < 1e-86 there.
+//
+// The relative error of the float64 results is a few 1e-11, far under
+// float32's half ulp, so rounding them to float32 gives the correctly
+// rounded result nearly always and never one more than an ulp off
+// (TestGELUFast32). The AVX2 kernels gelu32x8 and geluGrad32x8 of genasm.go
+// run the same steps four float64 lanes at a time and give the same bits.
+const (
+	geluP       = 0.35355339059327373 // 1/(2√2): t = 1/(1 + |x|·geluP)
+	geluA       = 2.2816901408450705  // s = t·geluA + geluB ∈ [−1, 1] for |x| ≤ 20
+	geluB       = -1.2816901408450705
+	geluLim     = -700.0             // e^(−x²/2) is taken as 0 below this argument
+	invSqrt2Pi  = 0.3989422804014327 // 1/√(2π)
+	geluQDegree = 14
+)
+
+// geluQ are the coefficients of Q in s, constant term first.
+var geluQ = [geluQDegree + 1]float64{
+	0.555370177254996,
+	0.3320624291431405,
+	0.11174999120034683,
+	0.008402989862782794,
+	-0.007308037552313521,
+	-0.0010327892046909158,
+	0.0008011061088068411,
+	3.853702305249379e-05,
+	-0.00010724759708728418,
+	1.630340975974654e-05,
+	1.1611118092474789e-05,
+	-5.3127976943121466e-06,
+	-3.494051377978181e-07,
+	6.953815453989515e-07,
+	-1.039418801520702e-07,
+}
+
+// geluParts returns Φ(x) and e^(−x²/2) (0 below e^−700) for a float32
+// argument x, each step a correctly rounded IEEE operation in the order of
+// the AVX2 kernels.
+func geluParts(x float64) (phi, e float64) {
+	a := x * x * -0.5
+	e = expPoly(a)
+	if !(a >= geluLim) {
+		e = 0
+	}
+	t := 1 / math.FMA(math.Abs(x), geluP, 1)
+	s := math.FMA(t, geluA, geluB)
+	q := geluQ[geluQDegree]
+	for i := geluQDegree - 1; i >= 0; i-- {
+		q = math.FMA(q, s, geluQ[i])
+	}
+	h := t * q * e * 0.5 // Φ(−|x|)
+	phi = 1 - h
+	if x < 0 {
+		phi = h
+	}
+	return phi, e
+}
+
+// gelu32 is x·Φ(x) for a float32 argument (not NaN: the loops pass NaNs
+// through).
+func gelu32(x float64) float64 {
+	phi, _ := geluParts(x)
+	return x * phi
+}
+
+// geluGrad32 is g·(Φ(x) + x·φ(x)) for float32 arguments.
+func geluGrad32(x, g float64) float64 {
+	phi, e := geluParts(x)
+	return g * math.FMA(x*invSqrt2Pi, e, phi)
+}
+
+// geluSlice writes GELU(x[i]) to d[i]: float32 through gelu32 (NaNs
+// passed through), float64 through math.Erfc.
+func geluSlice[T float](d, x []T) {
+	x = x[:len(d)]
+	if !isF32[T]() {
+		for i, v := range x {
+			w := float64(v)
+			d[i] = T(0.5 * w * math.Erfc(-w/math.Sqrt2))
+		}
+		return
+	}
+	for i, v := range x {
+		if v != v {
+			d[i] = v
+			continue
+		}
+		d[i] = T(gelu32(float64(v)))
+	}
+}
+
+// geluGradT is b·(Φ(a) + a·φ(a)), GELU's derivative at a times b: float32
+// through geluGrad32 (a NaN a or, failing that, b passed through, so that
+// the kernels' NaNs are defined bit for bit), float64 through math.Erfc
+// and math.Exp.
+func geluGradT[T float](a, b T) T {
+	if isF32[T]() {
+		if a != a {
+			return a
+		}
+		if b != b {
+			return b
+		}
+		return T(geluGrad32(float64(a), float64(b)))
+	}
+	x := float64(a)
+	return T(float64(b) * (0.5*math.Erfc(-x/math.Sqrt2) + x*math.Exp(-0.5*x*x)*invSqrt2Pi))
+}

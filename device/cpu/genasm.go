@@ -284,6 +284,8 @@ func main() {
 	decls = append(decls, g.lanes32("exp32x8", expfGroup, 5, 4, 3))
 	decls = append(decls, g.lanes32("tanh32x8", tanhfGroup, 7, 2, 2))
 	decls = append(decls, g.lanes32("sigmoid32x8", sigmoidGroup, 16, 0, 1))
+	decls = append(decls, g.lanes32("gelu32x8", geluGroup(false), 16, 0, 1))
+	decls = append(decls, g.lanes32n("geluGrad32x8", geluGroup(true), 16, 0, 1, 2))
 	g.asm("// func ntFence()\nTEXT ·ntFence(SB), NOSPLIT, $0-0\n\tSFENCE\n\tRET\n")
 	decls = append(decls, "func ntFence()")
 
@@ -722,6 +724,19 @@ func (g *gen) fastmathConsts() {
 	f32("tfQ2", -5.37397155531e-2)
 	f32("tfQ3", 1.33314422036e-1)
 	f32("tfQ4", -3.33332819422e-1)
+	// gelu32's (fastmath.go; geluQ's coefficients are repeated here, and
+	// TestGELUKernels checks that the kernels give gelu32's bits).
+	f("geNegHalf", -0.5)
+	f("geHalf", 0.5)
+	f("geLim", -700)
+	g.vec4("geAbs", 0x7fffffffffffffff)
+	f("geP", 0.35355339059327373)
+	f("geA", 2.2816901408450705)
+	f("geB", -1.2816901408450705)
+	f("geInvSqrt2Pi", 0.3989422804014327)
+	for i, c := range geluQ {
+		f(fmt.Sprintf("geQ%d", i), c)
+	}
 	g.asm("\n")
 }
 
@@ -859,10 +874,24 @@ func tanhfGroup(b, off int) []string {
 // must be 32-byte aligned; the stores are non-temporal, followed by an
 // SFENCE for nt = 1.
 func (g *gen) lanes32(fn string, group func(b, off int) []string, regs, res, per int) string {
+	return g.lanes32n(fn, group, regs, res, per, 1)
+}
+
+// lanes32n is lanes32 for kernels of one input x (SI) or two, x and y (SI
+// and BX, the group reading y at the same offsets from BX).
+func (g *gen) lanes32n(fn string, group func(b, off int) []string, regs, res, per, inputs int) string {
 	l := func(s string) string { return fn + "_" + s }
-	g.asm("// func %s(d, x unsafe.Pointer, n int, nt uint8)\n", fn)
-	g.asm("TEXT ·%s(SB), NOSPLIT, $0-25\n", fn)
-	g.asm("\tMOVQ d+0(FP), DI\n\tMOVQ x+8(FP), SI\n\tMOVQ n+16(FP), CX\n")
+	params, ntOff := "d, x unsafe.Pointer, n int, nt uint8", 24
+	if inputs == 2 {
+		params, ntOff = "d, x, y unsafe.Pointer, n int, nt uint8", 32
+	}
+	g.asm("// func %s(%s)\n", fn, params)
+	g.asm("TEXT ·%s(SB), NOSPLIT, $0-%d\n", fn, ntOff+1)
+	g.asm("\tMOVQ d+0(FP), DI\n\tMOVQ x+8(FP), SI\n")
+	if inputs == 2 {
+		g.asm("\tMOVQ y+16(FP), BX\n")
+	}
+	g.asm("\tMOVQ n+%d(FP), CX\n", ntOff-8)
 	body := func(store string, groups int) {
 		var gs [][]string
 		for i := range groups {
@@ -878,6 +907,9 @@ func (g *gen) lanes32(fn string, group func(b, off int) []string, regs, res, per
 			g.asm("\t%s Y%d, %d(DI)\n", store, regs*i+res, 32*i)
 		}
 		g.asm("\tADDQ $%d, SI\n\tADDQ $%d, DI\n\tSUBQ $%d, CX\n", 4*n, 4*n, n)
+		if inputs == 2 {
+			g.asm("\tADDQ $%d, BX\n", 4*n)
+		}
 	}
 	first := "1" // the label each loop starts at
 	if per > 1 {
@@ -885,7 +917,7 @@ func (g *gen) lanes32(fn string, group func(b, off int) []string, regs, res, per
 	}
 	for _, v := range []struct{ name, store string }{{"c", "VMOVUPS"}, {"nt", "VMOVNTPS"}} {
 		if v.name == "c" {
-			g.asm("\tCMPB nt+24(FP), $0\n\tJNE %s\n", l("nt"+first))
+			g.asm("\tCMPB nt+%d(FP), $0\n\tJNE %s\n", ntOff, l("nt"+first))
 		}
 		if per > 1 {
 			g.asm("%s:\n\tCMPQ CX, $%d\n\tJB %s\n", l(v.name+"N"), 8*per, l(v.name+"1"))
@@ -900,9 +932,9 @@ func (g *gen) lanes32(fn string, group func(b, off int) []string, regs, res, per
 			g.asm("\tJMP %s\n", l("done"))
 		}
 	}
-	g.asm("\tCMPB nt+24(FP), $1\n\tJNE %s\n\tSFENCE\n", l("done"))
+	g.asm("\tCMPB nt+%d(FP), $1\n\tJNE %s\n\tSFENCE\n", ntOff, l("done"))
 	g.asm("%s:\n\tVZEROUPPER\n\tRET\n\n", l("done"))
-	return fmt.Sprintf("func %s(d, x unsafe.Pointer, n int, nt uint8)", fn)
+	return fmt.Sprintf("func %s(%s)", fn, params)
 }
 
 // sigmoidGroup returns the instructions of sigmoid32x8, the float32 loop
@@ -917,34 +949,7 @@ func (g *gen) lanes32(fn string, group func(b, off int) []string, regs, res, per
 func sigmoidGroup(b, off int) []string {
 	var lines []string
 	emit := emitter(&lines)
-	// expPoly: expPoly of Y(a) into Y(p) (a is f or q), with temporaries
-	// Y(r) (2^k), Y(y), Y(y2), Y(y4), Y(q) and Y(f); Estrin's scheme as in
-	// fastmath.go, each FMA with its operands in the same roles.
-	expPoly := func(a, f, r, y, y2, y4, p, q int) {
-		emit("VMOVUPD fmLog2e<>(SB), Y%d", r)
-		emit("VFMADD213PD fmMagic<>(SB), Y%d, Y%d", a, r)  // r = a·log2e + magic
-		emit("VSUBPD fmMagic<>(SB), Y%d, Y%d", r, y)       // k = r − magic
-		emit("VFMADD132PD fmNegLn2<>(SB), Y%d, Y%d", a, y) // y = k·(−ln2) + a
-		emit("VMULPD Y%d, Y%d, Y%d", y, y, y2)
-		emit("VMULPD Y%d, Y%d, Y%d", y2, y2, y4)
-		emit("VMOVUPD fmC9<>(SB), Y%d", p)
-		emit("VFMADD213PD fmC8<>(SB), Y%d, Y%d", y, p)   // c9·y + c8
-		emit("VFMADD231PD fmC10<>(SB), Y%d, Y%d", y2, p) // r2 = c10·y2 + that
-		emit("VMOVUPD fmC7<>(SB), Y%d", q)
-		emit("VFMADD213PD fmC6<>(SB), Y%d, Y%d", y, q) // c7·y + c6
-		emit("VMOVUPD fmC5<>(SB), Y%d", f)
-		emit("VFMADD213PD fmC4<>(SB), Y%d, Y%d", y, f) // c5·y + c4
-		emit("VFMADD231PD Y%d, Y%d, Y%d", q, y2, f)    // r1
-		emit("VMOVUPD fmC3<>(SB), Y%d", q)
-		emit("VFMADD213PD fmC2<>(SB), Y%d, Y%d", y, q) // c3·y + c2
-		emit("VADDPD fmOne<>(SB), Y%d, Y%d", y, y)     // 1 + y
-		emit("VFMADD231PD Y%d, Y%d, Y%d", q, y2, y)    // r0
-		emit("VFMADD231PD Y%d, Y%d, Y%d", f, y4, y)    // r1·y4 + r0
-		emit("VMULPD Y%d, Y%d, Y%d", y4, y4, y4)       // y8
-		emit("VFMADD213PD Y%d, Y%d, Y%d", y, y4, p)    // p = r2·y8 + that
-		emit("VPADDQ fmBias<>(SB), Y%d, Y%d\n\tVPSLLQ $52, Y%d, Y%d", r, r, r, r)
-		emit("VMULPD Y%d, Y%d, Y%d", r, p, p) // p·2^k
-	}
+	expPoly := func(a, f, r, y, y2, y4, p, q int) { expPolyAsm(emit, a, f, r, y, y2, y4, p, q) }
 	// clamp emits Go's "if x < lo { x = lo }; if x > hi { x = hi }" on Y(x):
 	// VMAXPD and VMINPD return their second source unless the first (the
 	// constant, loaded into Y(t)) is strictly greater (smaller).
@@ -980,6 +985,130 @@ func sigmoidGroup(b, off int) []string {
 		fmt.Sprintf("VINSERTF128 $1, X%d, Y%d, Y%d", b+1, b, b),
 		fmt.Sprintf("VMOVUPS %d(SI), Y14", off), "VCMPPS $3, Y14, Y14, Y15", // NaN: the input
 		fmt.Sprintf("VBLENDVPS Y15, Y14, Y%d, Y%d", b, b))
+}
+
+// expPolyAsm emits expPoly (fastmath.go) of Y(a) into Y(p), with
+// temporaries Y(r) (2^k), Y(y), Y(y2), Y(y4), Y(q) and Y(f) (a may be f or
+// q); Estrin's scheme as in fastmath.go, each FMA with its operands in the
+// same roles.
+func expPolyAsm(emit func(string, ...any), a, f, r, y, y2, y4, p, q int) {
+	emit("VMOVUPD fmLog2e<>(SB), Y%d", r)
+	emit("VFMADD213PD fmMagic<>(SB), Y%d, Y%d", a, r)  // r = a·log2e + magic
+	emit("VSUBPD fmMagic<>(SB), Y%d, Y%d", r, y)       // k = r − magic
+	emit("VFMADD132PD fmNegLn2<>(SB), Y%d, Y%d", a, y) // y = k·(−ln2) + a
+	emit("VMULPD Y%d, Y%d, Y%d", y, y, y2)
+	emit("VMULPD Y%d, Y%d, Y%d", y2, y2, y4)
+	emit("VMOVUPD fmC9<>(SB), Y%d", p)
+	emit("VFMADD213PD fmC8<>(SB), Y%d, Y%d", y, p)   // c9·y + c8
+	emit("VFMADD231PD fmC10<>(SB), Y%d, Y%d", y2, p) // r2 = c10·y2 + that
+	emit("VMOVUPD fmC7<>(SB), Y%d", q)
+	emit("VFMADD213PD fmC6<>(SB), Y%d, Y%d", y, q) // c7·y + c6
+	emit("VMOVUPD fmC5<>(SB), Y%d", f)
+	emit("VFMADD213PD fmC4<>(SB), Y%d, Y%d", y, f) // c5·y + c4
+	emit("VFMADD231PD Y%d, Y%d, Y%d", q, y2, f)    // r1
+	emit("VMOVUPD fmC3<>(SB), Y%d", q)
+	emit("VFMADD213PD fmC2<>(SB), Y%d, Y%d", y, q) // c3·y + c2
+	emit("VADDPD fmOne<>(SB), Y%d, Y%d", y, y)     // 1 + y
+	emit("VFMADD231PD Y%d, Y%d, Y%d", q, y2, y)    // r0
+	emit("VFMADD231PD Y%d, Y%d, Y%d", f, y4, y)    // r1·y4 + r0
+	emit("VMULPD Y%d, Y%d, Y%d", y4, y4, y4)       // y8
+	emit("VFMADD213PD Y%d, Y%d, Y%d", y, y4, p)    // p = r2·y8 + that
+	emit("VPADDQ fmBias<>(SB), Y%d, Y%d\n\tVPSLLQ $52, Y%d, Y%d", r, r, r, r)
+	emit("VMULPD Y%d, Y%d, Y%d", r, p, p) // p·2^k
+}
+
+// geluQ are fastmath.go's coefficients of Q, constant term first.
+var geluQ = []float64{
+	0.555370177254996,
+	0.3320624291431405,
+	0.11174999120034683,
+	0.008402989862782794,
+	-0.007308037552313521,
+	-0.0010327892046909158,
+	0.0008011061088068411,
+	3.853702305249379e-05,
+	-0.00010724759708728418,
+	1.630340975974654e-05,
+	1.1611118092474789e-05,
+	-5.3127976943121466e-06,
+	-3.494051377978181e-07,
+	6.953815453989515e-07,
+	-1.039418801520702e-07,
+}
+
+// geluGroup returns the group of gelu32x8 (grad false: x·Φ(x), NaN inputs
+// copied to the output as geluSlice does) or geluGrad32x8 (grad: g·(Φ(x) +
+// x·φ(x)), g read from BX; a NaN x, else a NaN g, copied to the output as
+// geluGradT does), the eight elements at off(SI) as two halves of
+// four float64 lanes, Y0-Y7 and Y8-Y15, their instructions interleaved.
+// Each step is the instruction that computes geluParts' step with the same
+// rounding and operand roles: Go's "if !(a >= lim) { e = 0 }" as a
+// GE_OQ comparison (false for NaN) ANDed into e, "if x < 0" as LT_OS and a
+// blend.
+func geluGroup(grad bool) func(b, off int) []string {
+	return func(b, off int) []string {
+		var lines []string
+		emit := emitter(&lines)
+		half := func(h, o int) []string {
+			lines = nil
+			x, a, r, y, y2, y4, e, q := h, h+1, h+2, h+3, h+4, h+5, h+6, h+7
+			emit("VCVTPS2PD %d(SI), Y%d", o, x)
+			emit("VMULPD Y%d, Y%d, Y%d", x, x, a)          // x·x
+			emit("VMULPD geNegHalf<>(SB), Y%d, Y%d", a, a) // a = x·x·(−0.5)
+			expPolyAsm(emit, a, a, r, y, y2, y4, e, q)     // e = expPoly(a)
+			emit("VMULPD Y%d, Y%d, Y%d", x, x, a)
+			emit("VMULPD geNegHalf<>(SB), Y%d, Y%d", a, a)
+			emit("VCMPPD $0x1d, geLim<>(SB), Y%d, Y%d", a, a) // a >= lim
+			emit("VANDPD Y%d, Y%d, Y%d", a, e, e)             // else e = 0
+			t, sv := r, y
+			emit("VANDPD geAbs<>(SB), Y%d, Y%d", x, a)       // |x|
+			emit("VMOVUPD geP<>(SB), Y%d", y2)               //
+			emit("VFMADD213PD fmOne<>(SB), Y%d, Y%d", a, y2) // |x|·P + 1
+			emit("VMOVUPD fmOne<>(SB), Y%d", t)
+			emit("VDIVPD Y%d, Y%d, Y%d", y2, t, t) // t = 1/that
+			emit("VMOVUPD geA<>(SB), Y%d", sv)
+			emit("VFMADD213PD geB<>(SB), Y%d, Y%d", t, sv) // s = t·A + B
+			emit("VMOVUPD geQ%d<>(SB), Y%d", len(geluQ)-1, q)
+			for i := len(geluQ) - 2; i >= 0; i-- {
+				emit("VFMADD213PD geQ%d<>(SB), Y%d, Y%d", i, sv, q) // q = q·s + c_i
+			}
+			emit("VMULPD Y%d, Y%d, Y%d", q, t, q)       // t·q
+			emit("VMULPD Y%d, Y%d, Y%d", e, q, q)       // ·e
+			emit("VMULPD geHalf<>(SB), Y%d, Y%d", q, q) // h = ·0.5
+			emit("VMOVUPD fmOne<>(SB), Y%d", y2)
+			emit("VSUBPD Y%d, Y%d, Y%d", q, y2, y2) // 1 − h
+			emit("VXORPD Y%d, Y%d, Y%d", a, a, a)
+			emit("VCMPPD $0x01, Y%d, Y%d, Y%d", a, x, a)      // x < 0
+			emit("VBLENDVPD Y%d, Y%d, Y%d, Y%d", a, q, y2, q) // phi = x < 0 ? h : 1 − h
+			if !grad {
+				emit("VMULPD Y%d, Y%d, Y%d", q, x, x) // x·phi
+				return lines
+			}
+			emit("VMULPD geInvSqrt2Pi<>(SB), Y%d, Y%d", x, a) // x·(1/√(2π))
+			emit("VFMADD213PD Y%d, Y%d, Y%d", q, e, a)        // ·e + phi
+			emit("VCVTPS2PD %d(BX), Y%d", o, x)
+			emit("VMULPD Y%d, Y%d, Y%d", a, x, x) // g·that
+			return lines
+		}
+		g0, g1 := half(b, off), half(b+8, off+16)
+		var out []string
+		for i := range max(len(g0), len(g1)) {
+			for _, gr := range [][]string{g0, g1} {
+				if i < len(gr) {
+					out = append(out, gr[i])
+				}
+			}
+		}
+		out = append(out,
+			fmt.Sprintf("VCVTPD2PSY Y%d, X%d", b, b), fmt.Sprintf("VCVTPD2PSY Y%d, X%d", b+8, b+1),
+			fmt.Sprintf("VINSERTF128 $1, X%d, Y%d, Y%d", b+1, b, b))
+		if grad { // a NaN g: g
+			out = append(out, fmt.Sprintf("VMOVUPS %d(BX), Y14", off), "VCMPPS $3, Y14, Y14, Y15",
+				fmt.Sprintf("VBLENDVPS Y15, Y14, Y%d, Y%d", b, b))
+		}
+		return append(out, fmt.Sprintf("VMOVUPS %d(SI), Y14", off), "VCMPPS $3, Y14, Y14, Y15", // a NaN x: x
+			fmt.Sprintf("VBLENDVPS Y15, Y14, Y%d, Y%d", b, b))
+	}
 }
 
 // colPrefetch is how far ahead, in bytes, colsum prefetches each row it

@@ -356,6 +356,12 @@ func tanh32x8(d, x unsafe.Pointer, n int, nt uint8)
 func sigmoid32x8(d, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
+func gelu32x8(d, x unsafe.Pointer, n int, nt uint8)
+
+//go:noescape
+func geluGrad32x8(d, x, y unsafe.Pointer, n int, nt uint8)
+
+//go:noescape
 func ntFence()
 
 type (

@@ -121,9 +121,7 @@ func unaryKernel[T float](op device.UnaryOp, d, x []T, st stores) {
 			d[i] = T(math.Erf(float64(x)))
 		}
 	case device.GELU:
-		for i, x := range x {
-			d[i] = geluT(x)
-		}
+		geluSlice(d, x)
 	case device.GELUTanh:
 		for i, x := range x {
 			d[i] = geluTanhT(x)
@@ -302,6 +300,11 @@ func binaryVV[T float](op device.BinaryOp, d, a, b []T, st stores) {
 			a, b := a[i], b[i]
 			d[i] = b * (a * (1 - a))
 		}
+	case device.GELUGrad:
+		for i := range d {
+			a, b := a[i], b[i]
+			d[i] = geluGradT(a, b)
+		}
 	default:
 		panic("cpu: unknown binary op " + op.String())
 	}
@@ -395,6 +398,11 @@ func binaryVS[T float](op device.BinaryOp, d, a []T, b T, st stores) {
 			a, b := a[i], b
 			d[i] = b * (a * (1 - a))
 		}
+	case device.GELUGrad:
+		for i := range d {
+			a, b := a[i], b
+			d[i] = geluGradT(a, b)
+		}
 	default:
 		panic("cpu: unknown binary op " + op.String())
 	}
@@ -487,6 +495,11 @@ func binarySV[T float](op device.BinaryOp, d []T, a T, b []T, st stores) {
 		for i := range d {
 			a, b := a, b[i]
 			d[i] = b * (a * (1 - a))
+		}
+	case device.GELUGrad:
+		for i := range d {
+			a, b := a, b[i]
+			d[i] = geluGradT(a, b)
 		}
 	default:
 		panic("cpu: unknown binary op " + op.String())

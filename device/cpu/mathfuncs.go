@@ -43,13 +43,6 @@ func softplusT[T float](x T) T {
 	return T(max(v, 0) + math.Log1p(math.Exp(-math.Abs(v))))
 }
 
-// geluT is x·Φ(x) = x/2·(1 + erf(x/√2)), in float64, as x/2·erfc(−x/√2)
-// (no cancellation for negative x).
-func geluT[T float](x T) T {
-	v := float64(x)
-	return T(0.5 * v * math.Erfc(-v/math.Sqrt2))
-}
-
 // geluTanhT is GELU's tanh approximation x/2·(1 + tanh(u/2)), in float64,
 // as x/(1 + e^−u) with u = 2·√(2/π)·(x + 0.044715·x³) (no cancellation for
 // negative x). The conversions keep the compiler from fusing multiply-adds.

@@ -50,7 +50,7 @@ func simdUnary[T float](op device.UnaryOp, d, x []T, st stores) bool {
 	return true
 }
 
-// simdFast32 runs the float32 exp, tanh and sigmoid kernels (genasm.go's
+// simdFast32 runs the float32 exp, tanh, sigmoid and GELU kernels (genasm.go's
 // fastmath), which take eight elements at a time from a 32-byte aligned
 // destination when the stores are non-temporal; the Go loops that they
 // replace do the elements before and after.
@@ -64,6 +64,8 @@ func simdFast32(op device.UnaryOp, d, x []float32, st stores) bool {
 		kern, loop = tanh32x8, tanhSlice[float32]
 	case device.Sigmoid:
 		kern, loop = sigmoid32x8, sigmoidSlice[float32]
+	case device.GELU:
+		kern, loop = gelu32x8, geluSlice[float32]
 	default:
 		return false
 	}
@@ -78,6 +80,26 @@ func simdFast32(op device.UnaryOp, d, x []float32, st stores) bool {
 	}
 	loop(d[head+m:], x[head+m:])
 	return true
+}
+
+// geluGradFast32 writes GELUGrad(x[i], g[i]) to d[i] with geluGrad32x8,
+// as simdFast32 does for the unary kernels.
+func geluGradFast32(d, x, g []float32, st stores) {
+	loop := func(d, x, g []float32) {
+		for i := range d {
+			d[i] = geluGradT(x[i], g[i])
+		}
+	}
+	head := 0
+	if st != cached {
+		head = min(len(d), int(-uintptr(ptr(d))%32/4))
+	}
+	loop(d[:head], x[:head], g[:head])
+	m := (len(d) - head) &^ 7
+	if m > 0 {
+		geluGrad32x8(ptr(d[head:]), ptr(x[head:]), ptr(g[head:]), m, uint8(st))
+	}
+	loop(d[head+m:], x[head+m:], g[head+m:])
 }
 
 func simdScalar[T float](op device.ScalarOp, d, x []T, s T, st stores) bool {
@@ -113,6 +135,14 @@ func callS64[T float](f kernS64, d, x []T, s T, st stores) bool {
 func simdBinaryVV[T float](op device.BinaryOp, d, a, b []T, st stores) bool {
 	if int(op) >= device.NumBinaryOps {
 		return false
+	}
+	if op == device.GELUGrad {
+		if !is32[T]() || !haveFMA {
+			return false
+		}
+		geluGradFast32(unsafe.Slice((*float32)(ptr(d)), len(d)), unsafe.Slice((*float32)(ptr(a)), len(d)),
+			unsafe.Slice((*float32)(ptr(b)), len(d)), st)
+		return true
 	}
 	f := binaryVV64Tab[op]
 	if is32[T]() {

@@ -146,7 +146,7 @@ var Ops = []Op{
 	// PyTorch does), the CPU in float64: for negative x their results are
 	// ill-conditioned (relative error ~|x|²·ε for erfc, ~|u|·ε for e^-u), so
 	// the simulator may differ from the CPU by tens of ulps there.
-	{Kind: Unary, Name: "GELU", Doc: "x·Φ(x) = x/2·erfc(-x/√2) (exact form; NaN at -Inf, as PyTorch)", CPU: "geluT(x)", CUDA: "tg_gelu(x)", Method: "GELU", Smooth: true,
+	{Kind: Unary, Name: "GELU", Doc: "x·Φ(x) = x/2·erfc(-x/√2) (exact form; NaN at -Inf, as PyTorch)", CPU: "@geluSlice", CUDA: "tg_gelu(x)", Method: "GELU", Smooth: true,
 		Ref1: func(x float64) float64 { return 0.5 * x * math.Erfc(-x/math.Sqrt2) }, Test: Test{Grad: Uniform(-3, 3), Trans: true, SimULPs: 64, LooseF64: true}},
 	{Kind: Unary, Name: "GELUTanh", Doc: "x/2·(1 + tanh(√(2/π)·(x + 0.044715·x³))) = x/(1 + e^-u), u = 2√(2/π)·(x + 0.044715·x³) (tanh form)", CPU: "geluTanhT(x)", CUDA: "tg_gelu_tanh(x)", Method: "GELUTanh", Smooth: true,
 		Ref1: func(x float64) float64 {
@@ -156,6 +156,18 @@ var Ops = []Op{
 		Test: Test{Grad: Uniform(-3, 3), Trans: true, SimULPs: 64, LooseF64: true}},
 	{Kind: Unary, Name: "SiLU", Doc: "x·sigmoid(x) = x/(1 + e^-x) (NaN at -Inf, as PyTorch)", CPU: "siluT(x)", CUDA: "tg_silu(x)", Method: "SiLU", Smooth: true,
 		Ref1: func(x float64) float64 { return x / (1 + math.Exp(-x)) }, Test: Test{In: Uniform(-20, 20), Grad: Uniform(-3, 3), Trans: true, SimULPs: 16}},
+	// GELU's backward in one pass (a = GELU's input). In float32 the CPU
+	// computes in float64 (fastmath.go), CUDA in float; near the root of
+	// Φ(a) + a·φ(a) (a ≈ −0.75) the result cancels, so errors are measured
+	// against |b|·(Φ(a) + |a|·φ(a)).
+	{Kind: Binary, Name: "GELUGrad", Doc: "b·(Φ(a) + a·φ(a)): GELU's derivative at its input a, times b", CPU: "geluGradT(a, b)", CUDA: "tg_gelu_grad(a, b)", Via: "GELU", Smooth: true,
+		Ref2: func(a, b float64) float64 {
+			return b * (0.5*math.Erfc(-a/math.Sqrt2) + a*math.Exp(-0.5*a*a)/math.Sqrt(2*math.Pi))
+		},
+		Test: Test{In: Uniform(-8, 8), Trans: true, SimULPs: 64, LooseF64: true,
+			Mag: func(a, b float64) float64 {
+				return math.Abs(b) * (0.5*math.Erfc(-a/math.Sqrt2) + math.Abs(a)*math.Exp(-0.5*a*a)/math.Sqrt(2*math.Pi))
+			}}},
 }
 
 // Domains shared by several rows.

@@ -223,7 +223,7 @@ func TestGELUFast32(t *testing.T) {
 		want, mag := geluGradRef(x)
 		u := math.Abs(float64(got)-want) / math.Abs(float64(math.Nextafter32(float32(mag), float32(inf))-float32(mag)))
 		if mag == 0 {
-			u = math.Abs(float64(got) - want) / math.SmallestNonzeroFloat32
+			u = math.Abs(float64(got)-want) / math.SmallestNonzeroFloat32
 		}
 		if u > worst {
 			worst, at = u, x

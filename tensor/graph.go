@@ -172,7 +172,34 @@ type bctx struct {
 	inlScales [2]float64
 	inlIns    [2]*Tensor
 
-	escaped bool // the rule handed the gradient to user code
+	escaped bool       // the rule handed the gradient to user code
+	slice   sliceEmbed // input 0's gradient is grads[0] embedded in zeros (setSlice)
+}
+
+// sliceEmbed says where a slice's gradient lies in its input's gradient.
+type sliceEmbed struct {
+	on          bool
+	shape       []int // the input's
+	axis, start int
+}
+
+// setSlice gives input 0 of a single-input rule the gradient of its shape
+// that is g at [start, start+len) along axis and zero elsewhere (the
+// backward of Slice and Index). Outside CreateGraph the engine adds g into
+// the input's accumulated gradient in place where it owns it, instead of
+// materialising a zero-filled gradient of the input's shape and adding
+// that: the slices of one tensor (q, k and v cut from one projection)
+// then cost passes over their own sizes, not over the whole tensor each.
+func (c *bctx) setSlice(g *Tensor, shape []int, axis, start int) {
+	if !c.n.edges[0].need {
+		return
+	}
+	if c.create {
+		c.set(0, sliceGrad(g, shape, axis, start))
+		return
+	}
+	c.grads[0], c.scales[0] = g, 1
+	c.slice = sliceEmbed{on: true, shape: shape, axis: axis, start: start}
 }
 
 // needs reports whether input i wants a gradient.
@@ -731,6 +758,10 @@ func (e *engine) run(n *node, s *gradSlot) {
 				"backward rule gave input %d a gradient of dtype %v on %v, want %v on %v",
 				i, r.st.dt, r.st.dev, in.st.dt, in.st.dev)})
 		}
+		if i == 0 && c.slice.on {
+			e.embed(in, r, c.scales[0], owned[0], c.slice)
+			continue
+		}
 		if !slices.Equal(r.shape, in.shape) {
 			u := sumTo(n.op, r, in.shape)
 			if owned[i] {
@@ -746,6 +777,36 @@ func (e *engine) run(n *node, s *gradSlot) {
 			continue
 		}
 		e.accumulate(slot, r, c.scales[i], owned[i])
+	}
+}
+
+// embed adds scale·g, placed at emb in zeros of in's shape (setSlice), to
+// in's gradient: in place, over g's elements only, where the engine owns a
+// dense accumulated gradient already; otherwise as a zero-filled gradient
+// with g written into it.
+func (e *engine) embed(in, g *Tensor, scale float64, owned bool, emb sliceEmbed) {
+	slot := e.slotOf(in)
+	switch {
+	case slot == nil:
+	case slot.t != nil && slot.owned && slot.t.dense():
+		t := e.value(slot) // scaled in place: owned and dense
+		l := t.layout()
+		l.Offset += emb.start * l.Strides[emb.axis]
+		l.Shape = g.shape
+		sum := empty("Backward", g.st.be, g.st.dt, g.shape)
+		g.st.be.AddScaled(sum.st.buf, t.st.buf, l, 1, g.st.buf, g.layout(), scale)
+		g.st.be.Copy(t.st.buf, l, sum.st.buf, sum.layout())
+		sum.st.release()
+	default:
+		full := sliceGrad(g, emb.shape, emb.axis, emb.start)
+		if owned {
+			g.st.release()
+		}
+		e.accumulate(slot, full, scale, true)
+		return
+	}
+	if owned {
+		g.st.release()
 	}
 }
 

@@ -170,3 +170,58 @@ func TestBadLabels(t *testing.T) {
 }
 
 func asErr(err error, target any) bool { return errors.As(err, target) }
+
+// Slices and indices of one tensor add their gradients into the tensor's
+// accumulated gradient in place (setSlice): overlapping slices, an index,
+// scaled gradients and a use of the whole tensor, in either order of
+// arrival, with and without CreateGraph.
+func TestSliceGradientsAccumulate(t *testing.T) {
+	for _, create := range []bool{false, true} {
+		for order := range 2 {
+			x := tensor.Arange(0, 24, 1, tensor.WithDType(tensor.Float64)).Reshape(4, 6)
+			x.AttachGrad()
+			var y *tensor.Tensor
+			autograd.Record(func() {
+				a := x.Slice(1, 0, 4).MulScalar(2).Sum()       // 2 on columns 0-3
+				s := x.Slice(1, 2, 6)                          //
+				b := s.Mul(s).Sum()                            // 2x on columns 2-5
+				c := x.Index(1).MulScalar(3).Sum()             // 3 on row 1
+				d := x.Slice(0, 2, 4).Slice(1, 1, 2).Sum()     // 1 at rows 2-3, column 1
+				parts := []*tensor.Tensor{a, b, c, d, x.Sum()} // and 1 everywhere
+				if order == 1 {
+					parts = []*tensor.Tensor{x.Sum(), d, c, b, a}
+				}
+				y = parts[0]
+				for _, p := range parts[1:] {
+					y = y.Add(p)
+				}
+			})
+			if create {
+				autograd.Backward([]*tensor.Tensor{y}, autograd.CreateGraph())
+			} else {
+				y.Backward()
+			}
+			got := x.Grad().Float64s()
+			for i := range 4 {
+				for j := range 6 {
+					want := 1.0
+					if j < 4 {
+						want += 2
+					}
+					if j >= 2 {
+						want += 2 * float64(6*i+j)
+					}
+					if i == 1 {
+						want += 3
+					}
+					if i >= 2 && j == 1 {
+						want++
+					}
+					if g := got[6*i+j]; g != want {
+						t.Fatalf("create %v order %d: grad[%d][%d] = %v, want %v", create, order, i, j, g, want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -213,7 +213,7 @@ func (t *Tensor) Index(i int) *Tensor {
 	out := t.view(append([]int(nil), t.shape[1:]...), append([]int(nil), t.strides[1:]...), t.offset+i*t.strides[0])
 	if recording(t) {
 		in := t.shape
-		record(out, op, func(c *bctx) { c.set(0, sliceGrad(c.g.ExpandDims(0), in, 0, i)) }, t)
+		record(out, op, func(c *bctx) { c.setSlice(c.g.ExpandDims(0), in, 0, i) }, t)
 	}
 	return out
 }
@@ -240,7 +240,7 @@ func (t *Tensor) Slice(axis, start, end int) *Tensor {
 	out := t.view(ns, append([]int(nil), t.strides...), t.offset+s*t.strides[ax])
 	if recording(t) {
 		in := t.shape
-		record(out, op, func(c *bctx) { c.set(0, sliceGrad(c.g, in, ax, s)) }, t)
+		record(out, op, func(c *bctx) { c.setSlice(c.g, in, ax, s) }, t)
 	}
 	return out
 }

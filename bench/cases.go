@@ -127,7 +127,8 @@ func caseNames(d device.Device, quick bool) []string {
 	for _, n := range sizes(d, quick) {
 		names = append(names, fmt.Sprintf("seed/%d", n))
 	}
-	return append(names, "overhead/op", "overhead/op/forward", "mlp/step", "fashion/epoch")
+	names = append(names, "overhead/op", "overhead/op/forward", "mlp/step", "fashion/epoch")
+	return append(names, modelCaseNames()...)
 }
 
 // want reports whether the case runs: selected by -cases, or the roofline.
@@ -156,6 +157,7 @@ func (s *suite) all() {
 	s.overhead()
 	s.mlp()
 	s.fashionEpoch()
+	s.models()
 	s.copyCase(rooflineSize(s.dev), rooflineModes(s.dev.IsCUDA())[1])
 }
 

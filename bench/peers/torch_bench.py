@@ -179,7 +179,8 @@ class Runner:
             machine = cpu_model()
         self.report = {
             "peer": "torch",
-            "version": torch.__version__ + (" (CUDA %s)" % torch.version.cuda if opt.cuda() and torch.version.cuda else ""),
+            "version": torch.__version__ + (" (CUDA %s)" % torch.version.cuda if opt.cuda() and torch.version.cuda
+                                            else " (BLAS: %s)" % blas_library()),
             "device": "cuda" if opt.cuda() else "cpu",
             "machine": machine,
             "date": datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
@@ -295,6 +296,29 @@ def validate(rep):
         if isinstance(v, float) and (math.isnan(v) or math.isinf(v)):
             errs.append(cid + ": bad value")
     return errs
+
+
+def blas_library():
+    """The BLAS library this process loaded for torch's CPU matrix products
+    (Debian's torch links libblas.so.3, which the alternatives system points
+    at OpenBLAS or at the 20-times-slower reference BLAS), from
+    /proc/self/maps after one product; "unknown" elsewhere."""
+    a = torch.ones(8, 8)
+    (a @ a).sum().item()
+    libs = set()
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                path = line.split()[-1]
+                if "blas" in os.path.basename(path) or "mkl" in os.path.basename(path):
+                    libs.add(os.path.realpath(path))
+    except OSError:
+        return "unknown"
+    if not libs:
+        return "unknown (none of this process's libraries is a BLAS)"
+    kind = "OpenBLAS" if any("openblas" in p for p in libs) else (
+        "MKL" if any("mkl" in p for p in libs) else "reference BLAS or other")
+    return "%s: %s" % (kind, ", ".join(sorted(libs)))
 
 
 def cpu_model():
@@ -689,13 +713,123 @@ def fashion_epoch(r):
            "note": note + "; %d steps, loss %.3f -> %.3f" % (len(losses), losses[0], losses[-1])})
 
 
+CHARLM = dict(vocab=114, layers=4, heads=4, width=128, context=128, batch=32)
+EMBEDDING_SHAPES = [(114, 128, 32, 128), (8192, 512, 8, 512)]  # vocab, width, batch, context
+
+
+def charlm_flops():
+    """Multiply-adds ×2 of a training step (3× the forward) of the charlm model, as the Go harness counts."""
+    c = CHARLM
+    n, e, t = c["batch"] * c["context"], c["width"], c["context"]
+    fwd = c["layers"] * (2 * n * e * (3 * e + e + 8 * e) + 4 * c["batch"] * t * t * e) + 2 * n * e * c["vocab"]
+    return 3 * fwd
+
+
+def charlm_step(r):
+    """A training step of examples/charlm's model: the PyTorch model of
+    examples/charlm/reference.py, AdamW (two groups), clipping, loss read."""
+    opt = r.opt
+    name = "charlm/step"
+    if not opt.want(name):
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.join(here, "..", "..", "examples", "charlm"))
+    import reference  # noqa: E402 - examples/charlm/reference.py's GPT
+    c = CHARLM
+    dev = torch.device(opt.device)
+    b, t, v = c["batch"], c["context"], c["vocab"]
+    ids = torch.tensor([(i * 7919 + i // t * 104729) % v for i in range(b * t)], dtype=torch.long)
+    x, y = ids.reshape(b, t).to(dev), ((ids + 1) % v).to(dev)
+    threads = torch.get_num_threads()
+    note = ("examples/charlm/reference.py's GPT (nn.MultiheadAttention with a float causal mask, nn.LayerNorm, exact "
+            "GELU), batch %d, float32: forward, F.cross_entropy, backward, clip_grad_norm_ 1.0, torch.optim.AdamW "
+            "lr 3e-3 wd 0.1 (two groups), loss.item()" % b)
+    if not opt.cuda():
+        # On the CPU the matrix products run in OpenBLAS's own threads;
+        # torch's intra-op threads beside them halve the speed on a small
+        # machine (examples/charlm/RESULTS.md), so the step runs with one.
+        torch.set_num_threads(1)
+        note += "; torch.set_num_threads(1) (OpenBLAS keeps its own threads)"
+    try:
+        holder = {}
+
+        def setup():
+            torch.manual_seed(1)
+            model = reference.GPT(v, c["layers"], c["heads"], c["width"], t).to(dev)
+            decay = [p for p in model.parameters() if p.dim() >= 2]
+            plain = [p for p in model.parameters() if p.dim() < 2]
+            adamw = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": plain, "weight_decay": 0.0}],
+                                      lr=3e-3, betas=(0.9, 0.95), eps=1e-8)
+            holder["losses"] = []
+            if opt.cuda():
+                model.masks[t] = torch.triu(torch.full((t, t), float("-inf"), device=dev), diagonal=1)
+
+            def step(i, record=False):
+                adamw.zero_grad(set_to_none=True)
+                loss = F.cross_entropy(model(x).reshape(-1, v), y)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                adamw.step()
+                val = loss.item()
+                if record:
+                    holder["losses"].append(val)
+            return step
+
+        def check(step):
+            for _ in range(5):
+                step(0, record=True)
+            ls = holder["losses"]
+            if not ls[-1] < ls[0] or ls[0] > 6:
+                raise AssertionError("loss %s after 5 steps from %s: not training" % (ls[-1], ls[0]))
+            return "loss %.3f -> %.3f over the 5 check steps" % (ls[0], ls[-1])
+
+        r.measure({"name": name, "mode": "eager", "size": b * t, "flops": charlm_flops(), "unit": "tokens/s",
+                   "note": note}, None, check=check, setup=setup, value_fn=lambda med: b * t / med)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def embedding_name(e):
+    return "embedding/%dx%d/%dx%d" % e
+
+
+def embedding(r, e):
+    """F.embedding forward and backward (dense gradient) with a given output gradient."""
+    opt = r.opt
+    name = embedding_name(e)
+    if not opt.want(name):
+        return
+    vocab, width, batch, context = e
+    n = batch * context
+    dev = torch.device(opt.device)
+    torch.manual_seed(2)
+    w = torch.randn(vocab, width, device=dev, requires_grad=True)
+    ids = torch.tensor([(i * 7919 + 13) % vocab for i in range(n)], dtype=torch.long, device=dev).reshape(batch, context)
+    g = (torch.rand(batch, context, width, generator=torch.Generator().manual_seed(3)) * 2 - 1).to(dev)
+
+    def run(i):
+        w.grad = None
+        F.embedding(ids, w).backward(g)
+
+    def check(fn):
+        fn(0)
+        r0 = int(ids.reshape(-1)[0])
+        want = g.reshape(n, width)[ids.reshape(-1) == r0].sum(0)
+        assert_close(w.grad[r0], want, 1e-4, "embedding grad row")
+
+    r.measure({"name": name, "mode": "eager", "size": n * width, "bytes": 4 * (3 * n * width + vocab * width),
+               "note": "table [%d, %d] float32, ids [%d, %d] int64: F.embedding forward and backward (dense "
+                       "gradient, w.grad set to None before each call) with a given output gradient"
+                       % (vocab, width, batch, context)}, run, check=check)
+
+
 def case_names(opt):
     names = []
     for n in opt.sizes():
         names += ["%s/%d" % (k, n) for k in ELEMENTWISE_KINDS]
     names += ["matmul/%dx%dx%d" % s for s in opt.matmul_shapes()]
     names += ["seed/%d" % n for n in opt.sizes()]
-    return names + ["overhead/op", "mlp/step", "fashion/epoch"]
+    return names + ["overhead/op", "mlp/step", "fashion/epoch", "charlm/step"] + [embedding_name(e) for e in EMBEDDING_SHAPES]
 
 
 def main(argv=None):
@@ -734,6 +868,9 @@ def main(argv=None):
     overhead(r)
     mlp(r)
     fashion_epoch(r)
+    charlm_step(r)
+    for e in EMBEDDING_SHAPES:
+        embedding(r, e)
     r.finish()
     if opt.selftest:
         bad = [c["name"] + " (" + c.get("mode", "") + "): " + c["skipped"]

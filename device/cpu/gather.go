@@ -103,9 +103,7 @@ func scatterAdd[T float, I int32 | int64](d, s []T, idx []I, g device.GatherGeom
 				ib := o*so + i*si
 				if sk == 0 {
 					dr := d[db+int(idx[ib])*in:]
-					for k := k0; k < k1; k++ {
-						dr[k] += sr[k]
-					}
+					addInto(dr[k0:k1], sr[k0:k1])
 					continue
 				}
 				for k := k0; k < k1; k++ {
@@ -114,4 +112,15 @@ func scatterAdd[T float, I int32 | int64](d, s []T, idx []I, g device.GatherGeom
 			}
 		}
 	})
+}
+
+// addInto adds s to d elementwise (the AVX2 kernel where there is one).
+func addInto[T float](d, s []T) {
+	s = s[:len(d)]
+	if useSIMD && simdBinaryVV(device.Add, d, d, s, cached) {
+		return
+	}
+	for k := range d {
+		d[k] += s[k]
+	}
 }

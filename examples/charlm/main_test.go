@@ -14,6 +14,7 @@ import (
 
 	"github.com/tapegrad/tapegrad/data"
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/examples/charlm/gpt"
 	"github.com/tapegrad/tapegrad/internal/maintest"
 	"github.com/tapegrad/tapegrad/nn"
 )
@@ -46,11 +47,11 @@ func run(t *testing.T, cfg config) *result {
 
 // The default configuration has the parameter count of the issue.
 func TestDefaultParameters(t *testing.T) {
-	m := newGPT(shape{Vocab: 114, Layers: 4, Heads: 4, Width: 128, Context: 128}, device.CPU())
-	if n := numParams(m); n != 839026 {
+	m := gpt.New(gpt.Shape{Vocab: 114, Layers: 4, Heads: 4, Width: 128, Context: 128}, device.CPU())
+	if n := m.NumParams(); n != 839026 {
 		t.Errorf("%d parameters, want 839026", n)
 	}
-	decay, plain := decayGroups(m)
+	decay, plain := m.DecayGroups()
 	if len(decay) != 2+4*4+1 || len(plain) != 4*8+2+1 {
 		t.Errorf("%d decayed and %d other parameters, want 19 and 35", len(decay), len(plain))
 	}

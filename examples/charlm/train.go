@@ -17,6 +17,7 @@ import (
 	"github.com/tapegrad/tapegrad/checkpoint"
 	"github.com/tapegrad/tapegrad/data"
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/examples/charlm/gpt"
 	"github.com/tapegrad/tapegrad/internal/progress"
 	"github.com/tapegrad/tapegrad/nn"
 	"github.com/tapegrad/tapegrad/npy"
@@ -66,7 +67,7 @@ type evalPoint struct {
 
 // result is what a run measured.
 type result struct {
-	Model     *gpt
+	Model     *gpt.Model
 	Start     int       // the step the run started from (after -resume)
 	Steps     int       // steps done in all, Start included
 	Losses    []float64 // training loss of steps Start+1 … Steps
@@ -87,7 +88,7 @@ func (c config) fingerprint(vocab int) string {
 type trainer struct {
 	cfg          config
 	corpus       *data.Corpus
-	model        *gpt
+	model        *gpt.Model
 	params       []*tensor.Tensor
 	decay, plain *optim.Adam
 	opts         []*optim.Scheduled
@@ -107,7 +108,7 @@ func newTrainer(cfg config) (*trainer, error) {
 		return nil, err
 	}
 	tensor.Seed(cfg.Seed)
-	m := newGPT(shape{Vocab: corpus.Vocab.Size(), Layers: cfg.Layers, Heads: cfg.Heads, Width: cfg.Width, Context: cfg.Context}, cfg.Device)
+	m := gpt.New(gpt.Shape{Vocab: corpus.Vocab.Size(), Layers: cfg.Layers, Heads: cfg.Heads, Width: cfg.Width, Context: cfg.Context}, cfg.Device)
 	tr := &trainer{cfg: cfg, corpus: corpus, model: m, params: m.Params(),
 		sampler: data.CharBatches(corpus.Train, cfg.Batch, cfg.Context, cfg.Seed)}
 	adamW := func(ps []*tensor.Tensor, wd float64) *optim.Adam {
@@ -115,7 +116,7 @@ func newTrainer(cfg config) (*trainer, error) {
 		a.Beta1, a.Beta2, a.Eps, a.WeightDecay, a.Decoupled = cfg.Beta1, cfg.Beta2, cfg.Eps, wd, true
 		return a
 	}
-	decay, plain := decayGroups(m)
+	decay, plain := m.DecayGroups()
 	tr.decay, tr.plain = adamW(decay, cfg.WD), adamW(plain, 0)
 	sched := optim.CosineWithWarmup{Base: cfg.LR, Warmup: cfg.Warmup, Total: cfg.Steps}
 	tr.opts = []*optim.Scheduled{optim.WithSchedule(tr.decay, sched), optim.WithSchedule(tr.plain, sched)}
@@ -336,7 +337,7 @@ func train(cfg config) (*result, error) {
 		return nil, err
 	}
 	res := &result{Model: tr.model}
-	fmt.Fprintf(cfg.Out, "model: %d parameters; %v\n", numParams(tr.model), tr.corpus)
+	fmt.Fprintf(cfg.Out, "model: %d parameters; %v\n", tr.model.NumParams(), tr.corpus)
 	if cfg.InitNPY != "" {
 		if err := tr.writeReference(cfg.InitNPY); err != nil {
 			return nil, err

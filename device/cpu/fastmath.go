@@ -356,7 +356,7 @@ func geluParts(x float64) (phi, e float64) {
 	for i := geluQDegree - 1; i >= 0; i-- {
 		q = math.FMA(q, s, geluQ[i])
 	}
-	h := t * q * e * 0.5 // Φ(−|x|)
+	h := float64(t * q * e * 0.5) // Φ(−|x|); the conversion keeps 1 − h from fusing (GOAMD64=v3)
 	phi = 1 - h
 	if x < 0 {
 		phi = h

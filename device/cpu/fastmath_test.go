@@ -241,9 +241,9 @@ func TestGELUFast32(t *testing.T) {
 	}
 }
 
-// TestGELUKernels checks that the AVX2 kernels give the Go loops' bits on
+// TestSIMDGELU checks that the AVX2 kernels give the Go loops' bits on
 // every alignment and length, with and without non-temporal stores.
-func TestGELUKernels(t *testing.T) {
+func TestSIMDGELU(t *testing.T) {
 	if !useSIMD || !haveFMA {
 		t.Skip("no AVX2/FMA")
 	}

@@ -279,6 +279,11 @@ func main() {
 		decls = append(decls, g.colsum(dt, false), g.colsum(dt, true))
 	}
 	decls = append(decls, g.convert(dtypes[0], dtypes[1]), g.convert(dtypes[1], dtypes[0]))
+	for _, dt := range dtypes {
+		for mode := range 3 {
+			decls = append(decls, g.adam(dt, mode))
+		}
+	}
 	g.fastmathConsts()
 	// exp32x8: three groups of five registers; tanh32x8: two of seven.
 	decls = append(decls, g.lanes32("exp32x8", expfGroup, 5, 4, 3))
@@ -725,7 +730,7 @@ func (g *gen) fastmathConsts() {
 	f32("tfQ3", 1.33314422036e-1)
 	f32("tfQ4", -3.33332819422e-1)
 	// gelu32's (fastmath.go; geluQ's coefficients are repeated here, and
-	// TestGELUKernels checks that the kernels give gelu32's bits).
+	// TestSIMDGELU checks that the kernels give gelu32's bits).
 	f("geNegHalf", -0.5)
 	f("geHalf", 0.5)
 	f("geLim", -700)
@@ -1015,6 +1020,67 @@ func expPolyAsm(emit func(string, ...any), a, f, r, y, y2, y4, p, q int) {
 	emit("VFMADD213PD Y%d, Y%d, Y%d", y, y4, p)    // p = r2·y8 + that
 	emit("VPADDQ fmBias<>(SB), Y%d, Y%d\n\tVPSLLQ $52, Y%d, Y%d", r, r, r, r)
 	emit("VMULPD Y%d, Y%d, Y%d", r, p, p) // p·2^k
+}
+
+// adam writes adam<bits>_<mode>, the AVX2 form of adamLoop (train.go) for
+// one mode (0 plain, 1 L2, 2 decoupled): n elements (a multiple of the
+// vector width) of w, m, v and g, the constants read from k in
+// adamConsts' order and broadcast into Y6-Y15 (wd or lr·wd, whichever the
+// mode uses). Each step is the instruction of adamLoop's step with the
+// same rounding and operand roles ("OP src2, src1, dst" computes src1 OP
+// src2).
+func (g *gen) adam(dt dtype, mode int) string {
+	fn := fmt.Sprintf("adam%d_%d", dt.bits, mode)
+	p, w := dt.p, 32/dt.size
+	decl := fmt.Sprintf("func %s(w, m, v, grad unsafe.Pointer, n int, k *%s)", fn, dt.goType)
+	g.asm("// %s\n", decl[len("func "):])
+	g.asm("TEXT ·%s(SB), NOSPLIT, $0-48\n", fn)
+	g.asm("\tMOVQ w+0(FP), DI\n\tMOVQ m+8(FP), SI\n\tMOVQ v+16(FP), DX\n\tMOVQ grad+24(FP), BX\n\tMOVQ n+32(FP), CX\n\tMOVQ k+40(FP), AX\n")
+	// Y6 β1, Y7 1−β1, Y8 β2, Y9 1−β2, Y10 c1, Y11 c2, Y12 lr, Y13 eps,
+	// Y14 lr·wd (decoupled) or wd (L2).
+	for i := range 8 {
+		g.asm("\t%s %d(AX), Y%d\n", dt.bcast, i*dt.size, 6+i)
+	}
+	if mode == 2 {
+		g.asm("\t%s %d(AX), Y14\n", dt.bcast, 8*dt.size)
+	} else if mode == 1 {
+		g.asm("\t%s %d(AX), Y14\n", dt.bcast, 9*dt.size)
+	}
+	l := func(s string) string { return fn + "_" + s }
+	g.asm("%s:\n\tCMPQ CX, $%d\n\tJB %s\n", l("loop"), w, l("done"))
+	e := func(format string, args ...any) { g.asm("\t"+format+"\n", args...) }
+	e("%s (BX), Y0", dt.movu) // g
+	e("%s (DI), Y1", dt.movu) // w
+	e("%s (SI), Y2", dt.movu) // m
+	e("%s (DX), Y3", dt.movu) // v
+	switch mode {
+	case 2:
+		e("VMUL%s Y1, Y14, Y4", p) // lr·wd·w
+		e("VSUB%s Y4, Y1, Y1", p)  // w − that
+	case 1:
+		e("VMUL%s Y1, Y14, Y4", p) // wd·w
+		e("VADD%s Y4, Y0, Y0", p)  // g + that
+	}
+	e("VMUL%s Y2, Y6, Y4", p)  // β1·m
+	e("VMUL%s Y0, Y7, Y5", p)  // (1−β1)·g
+	e("VADD%s Y5, Y4, Y2", p)  // m
+	e("VMUL%s Y3, Y8, Y4", p)  // β2·v
+	e("VMUL%s Y0, Y9, Y5", p)  // (1−β2)·g
+	e("VMUL%s Y0, Y5, Y5", p)  // ·g
+	e("VADD%s Y5, Y4, Y3", p)  // v
+	e("%s Y2, (SI)", dt.movu)  //
+	e("%s Y3, (DX)", dt.movu)  //
+	e("VDIV%s Y10, Y2, Y4", p) // m/c1
+	e("VDIV%s Y11, Y3, Y5", p) // v/c2
+	e("VSQRT%s Y5, Y5", p)     // √
+	e("VADD%s Y13, Y5, Y5", p) // + eps
+	e("VMUL%s Y4, Y12, Y4", p) // lr·m̂
+	e("VDIV%s Y5, Y4, Y4", p)  // / (√v̂ + eps)
+	e("VSUB%s Y4, Y1, Y1", p)  // w − that
+	e("%s Y1, (DI)", dt.movu)
+	e("ADDQ $32, DI\n\tADDQ $32, SI\n\tADDQ $32, DX\n\tADDQ $32, BX\n\tSUBQ $%d, CX\n\tJMP %s", w, l("loop"))
+	g.asm("%s:\n\tVZEROUPPER\n\tRET\n\n", l("done"))
+	return decl
 }
 
 // geluQ are fastmath.go's coefficients of Q, constant term first.

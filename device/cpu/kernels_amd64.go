@@ -347,6 +347,24 @@ func cvt32to64(d, s unsafe.Pointer, n int, nt uint8)
 func cvt64to32(d, s unsafe.Pointer, n int, nt uint8)
 
 //go:noescape
+func adam32_0(w, m, v, grad unsafe.Pointer, n int, k *float32)
+
+//go:noescape
+func adam32_1(w, m, v, grad unsafe.Pointer, n int, k *float32)
+
+//go:noescape
+func adam32_2(w, m, v, grad unsafe.Pointer, n int, k *float32)
+
+//go:noescape
+func adam64_0(w, m, v, grad unsafe.Pointer, n int, k *float64)
+
+//go:noescape
+func adam64_1(w, m, v, grad unsafe.Pointer, n int, k *float64)
+
+//go:noescape
+func adam64_2(w, m, v, grad unsafe.Pointer, n int, k *float64)
+
+//go:noescape
 func exp32x8(d, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape

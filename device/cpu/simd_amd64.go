@@ -282,3 +282,25 @@ func simdColSums[T float](acc []float64, x []T, rows []int, lo int, sq bool) boo
 	}
 	return true
 }
+
+// simdAdam runs the Adam kernel of c's mode on the longest prefix of whole
+// vectors and returns its length; adamLoop does the rest.
+func simdAdam[T float](w, m, v, g []T, c *adamConsts[T]) int {
+	lanes := 8
+	if !is32[T]() {
+		lanes = 4
+	}
+	n := len(w) &^ (lanes - 1)
+	if n == 0 {
+		return 0
+	}
+	m, v, g = m[:n], v[:n], g[:n]
+	if is32[T]() {
+		k := (*float32)(unsafe.Pointer(&c.k[0]))
+		[3]func(w, m, v, g unsafe.Pointer, n int, k *float32){adam32_0, adam32_1, adam32_2}[c.mode](ptr(w), ptr(m), ptr(v), ptr(g), n, k)
+	} else {
+		k := (*float64)(unsafe.Pointer(&c.k[0]))
+		[3]func(w, m, v, g unsafe.Pointer, n int, k *float64){adam64_0, adam64_1, adam64_2}[c.mode](ptr(w), ptr(m), ptr(v), ptr(g), n, k)
+	}
+	return n
+}

@@ -23,3 +23,5 @@ func simdLanes4[T float](runs *[4][]T, sq bool, out *[4][8]float64) bool { retur
 func simdColSums[T float](acc []float64, x []T, rows []int, lo int, sq bool) bool {
 	return false
 }
+
+func simdAdam[T float](w, m, v, g []T, c *adamConsts[T]) int { return 0 }

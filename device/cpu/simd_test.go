@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 	"unsafe"
 
@@ -737,6 +738,49 @@ func TestReduceRowsPaired(t *testing.T) {
 							}
 						}
 					})
+				}
+			}
+		}
+	}
+}
+
+// The Adam kernels give adamLoop's bits: both dtypes, the three modes,
+// lengths around the vector width and across parallel chunks, ordinary
+// values with a few specials in the gradients.
+func TestSIMDAdam(t *testing.T) {
+	needSIMD(t)
+	testSIMDAdam[float32](t)
+	testSIMDAdam[float64](t)
+}
+
+func testSIMDAdam[T float](t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	sp := specials[T]()
+	for _, n := range []int{0, 1, 3, 4, 7, 8, 9, 17, 63, 1000, 3*grain + 5} {
+		w0, m0, v0, g0 := make([]T, n), make([]T, n), make([]T, n), make([]T, n)
+		for i := range n {
+			w0[i], m0[i], v0[i], g0[i] = T(r.NormFloat64()), T(r.NormFloat64()*0.1), T(r.Float64()*0.01), T(r.NormFloat64())
+			if i%11 == 5 {
+				g0[i] = sp[i%len(sp)]
+			}
+		}
+		for _, p := range []device.AdamParams{
+			{LR: 1e-3, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, Step: 1},
+			{LR: 3e-3, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, Step: 7, WeightDecay: 0.1},
+			{LR: 3e-3, Beta1: 0.9, Beta2: 0.95, Eps: 1e-6, Step: 100, WeightDecay: 0.1, Decoupled: true},
+		} {
+			run := func(path func(func())) [4][]T {
+				w, m, v, g := slices.Clone(w0), slices.Clone(m0), slices.Clone(v0), slices.Clone(g0)
+				path(func() { adamStep(w, m, v, g, p) })
+				return [4][]T{w, m, v, g}
+			}
+			want, got := run(goPath), run(asmPath)
+			for k, name := range []string{"w", "m", "v", "g"} {
+				for i := range n {
+					a, b := got[k][i], want[k][i]
+					if a != b && !(a != a && b != b) {
+						t.Fatalf("%T n=%d %+v: %s[%d] = %v, Go loop %v", a, n, p, name, i, a, b)
+					}
 				}
 			}
 		}

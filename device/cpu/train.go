@@ -316,23 +316,68 @@ func (be *Backend) AdamStep(w, m, v, g device.Buffer, n int, p device.AdamParams
 
 func adamStep[T float](w, m, v, g []T, p device.AdamParams) {
 	b1, b2, eps, lr, wd := T(p.Beta1), T(p.Beta2), T(p.Eps), T(p.LR), T(p.WeightDecay)
-	c1 := T(1 - math.Pow(p.Beta1, float64(p.Step)))
-	c2 := T(1 - math.Pow(p.Beta2, float64(p.Step)))
-	parallel.For(len(w), grain, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			gi := g[i]
-			if wd != 0 {
-				if p.Decoupled {
-					w[i] = w[i] - lr*wd*w[i]
-				} else {
-					gi = gi + wd*w[i]
-				}
-			}
-			m[i] = b1*m[i] + (1-b1)*gi
-			v[i] = b2*v[i] + (1-b2)*gi*gi
-			mh := m[i] / c1
-			vh := v[i] / c2
-			w[i] = w[i] - lr*mh/(T(math.Sqrt(float64(vh)))+eps)
+	var c adamConsts[T]
+	c.mode = adamPlain
+	if wd != 0 {
+		c.mode = adamL2
+		if p.Decoupled {
+			c.mode = adamDecoupled
 		}
+	}
+	c.k = [adamNumConsts]T{b1, 1 - b1, b2, 1 - b2, T(1 - math.Pow(p.Beta1, float64(p.Step))),
+		T(1 - math.Pow(p.Beta2, float64(p.Step))), lr, eps, lr * wd, wd}
+	parallel.For(len(w), grain, func(lo, hi int) {
+		if useSIMD && haveSIMD {
+			lo += simdAdam(w[lo:hi], m[lo:hi], v[lo:hi], g[lo:hi], &c)
+		}
+		adamLoop(w[lo:hi], m[lo:hi], v[lo:hi], g[lo:hi], &c)
 	})
+}
+
+// The modes of an Adam step: no weight decay, decay added to the gradient
+// (L2), decoupled decay (AdamW).
+const (
+	adamPlain = iota
+	adamL2
+	adamDecoupled
+)
+
+// adamNumConsts is the length of adamConsts.k.
+const adamNumConsts = 10
+
+// adamConsts are an Adam step's constants in the element type, in the
+// order the assembly kernels (genasm.go) read them: β1, 1−β1, β2, 1−β2,
+// the bias corrections c1 = 1−β1^t and c2 = 1−β2^t, lr, eps, lr·wd, wd.
+type adamConsts[T float] struct {
+	k    [adamNumConsts]T
+	mode int
+}
+
+// adamLoop is the Adam update of each element:
+//
+//	w −= lr·wd·w (decoupled) or g += wd·w (L2)
+//	m = β1·m + (1−β1)·g,  v = β2·v + (1−β2)·g·g
+//	w −= lr·(m/c1) / (√(v/c2) + eps)
+//
+// each product rounded (the conversions keep the compiler from fusing
+// multiply-adds, GOAMD64=v3 included), in the order of the AVX2 kernels,
+// which give the same bits.
+func adamLoop[T float](w, m, v, g []T, c *adamConsts[T]) {
+	b1, omb1, b2, omb2, c1, c2, lr, eps, lrwd, wd := c.k[0], c.k[1], c.k[2], c.k[3], c.k[4], c.k[5], c.k[6], c.k[7], c.k[8], c.k[9]
+	m, v, g = m[:len(w)], v[:len(w)], g[:len(w)]
+	for i := range w {
+		gi, wi := g[i], w[i]
+		switch c.mode {
+		case adamDecoupled:
+			wi = wi - T(lrwd*wi)
+		case adamL2:
+			gi = gi + T(wd*wi)
+		}
+		mi := T(b1*m[i]) + T(omb1*gi)
+		vi := T(b2*v[i]) + T(T(omb2*gi)*gi)
+		m[i], v[i] = mi, vi
+		mh := mi / c1
+		vh := vi / c2
+		w[i] = wi - T(lr*mh)/(T(math.Sqrt(float64(vh)))+eps)
+	}
 }

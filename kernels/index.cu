@@ -155,6 +155,34 @@ template <typename T, typename I> TG_DEV void scatter_owner(const TgGatherArgs &
     }
 }
 
+// ---- integer comparisons ----------------------------------------------------
+
+// dst[i] = a[i] OP b[i] ? 1 : 0, a and b strided (broadcast), dst dense,
+// all of one integer dtype: the comparisons of integer tensors (the float
+// dtypes' are the elementwise module's). OP: 0 eq, 1 ne, 2 lt, 3 le, 4 gt,
+// 5 ge.
+template <typename T, int OP> TG_DEV void compare_int(const TgZipStridedArgs &p) {
+    T *d = (T *)p.dst;
+    const T *a = (const T *)p.a, *b = (const T *)p.b;
+    const tg_i64 n = p.shape.n, nt = tg_nthreads();
+#pragma unroll 1
+    for (tg_i64 i = tg_tid(); i < n; i += nt) {
+        tg_i64 oa, ob;
+        tg_off2(p.shape, i, p.va, oa, p.vb, ob);
+        const T x = a[oa], y = b[ob];
+        bool r;
+        switch (OP) {
+        case 0: r = x == y; break;
+        case 1: r = x != y; break;
+        case 2: r = x < y; break;
+        case 3: r = x <= y; break;
+        case 4: r = x > y; break;
+        default: r = x >= y; break;
+        }
+        d[i] = r ? T(1) : T(0);
+    }
+}
+
 // ---- kernels ---------------------------------------------------------------
 
 #define TG_KERNEL extern "C" __global__ void
@@ -194,3 +222,13 @@ TG_GATHER(tg_i64, i64)
     TG_KERNEL tg_scatteradd_##dt##_i64_owner(TgGatherArgs p) { scatter_owner<T, tg_i64>(p); }
 TG_SCATTER(float, f32)
 TG_SCATTER(double, f64)
+
+#define TG_COMPARE(T, dt)                                                              \
+    TG_KERNEL tg_compare_eq_##dt##_s(TgZipStridedArgs p) { compare_int<T, 0>(p); }     \
+    TG_KERNEL tg_compare_ne_##dt##_s(TgZipStridedArgs p) { compare_int<T, 1>(p); }     \
+    TG_KERNEL tg_compare_lt_##dt##_s(TgZipStridedArgs p) { compare_int<T, 2>(p); }     \
+    TG_KERNEL tg_compare_le_##dt##_s(TgZipStridedArgs p) { compare_int<T, 3>(p); }     \
+    TG_KERNEL tg_compare_gt_##dt##_s(TgZipStridedArgs p) { compare_int<T, 4>(p); }     \
+    TG_KERNEL tg_compare_ge_##dt##_s(TgZipStridedArgs p) { compare_int<T, 5>(p); }
+TG_COMPARE(int, i32)
+TG_COMPARE(tg_i64, i64)

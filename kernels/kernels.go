@@ -286,6 +286,16 @@ func CumSumName(dt device.DType, mode ScanMode) string {
 // and indices of dtype it (TgGatherArgs).
 func GatherName(dt, it device.DType) string { return "tg_gather_" + DT(dt) + "_" + DT(it) }
 
+// CompareOps are the comparisons that integer tensors have kernels for
+// (module index), in the order of compare_int's OP.
+var CompareOps = []device.BinaryOp{device.Eq, device.Ne, device.Lt, device.Le, device.Gt, device.Ge}
+
+// CompareName returns the name of the comparison kernel op for integer
+// dtype dt (TgZipStridedArgs: a and b strided, dst dense).
+func CompareName(op device.BinaryOp, dt device.DType) string {
+	return "tg_compare_" + strings.ToLower(op.String()) + "_" + DT(dt) + "_s"
+}
+
 // ScatterAddName returns the name of the scatter-add kernel for dtype dt
 // and indices of dtype it: one thread per line (owner false) or per output
 // element (owner true, for indices that depend on the middle axis only).
@@ -404,6 +414,11 @@ func Kernels(module string) []Kernel {
 			for _, it := range intTypes {
 				add(ScatterAddName(dt, it, false), GatherArgs)
 				add(ScatterAddName(dt, it, true), GatherArgs)
+			}
+		}
+		for _, it := range intTypes {
+			for _, op := range CompareOps {
+				add(CompareName(op, it), ZipStridedArgs)
 			}
 		}
 	default:

@@ -107,6 +107,11 @@ func checkSame(op string, a, b *Tensor) {
 // rawBinary computes op(a, b) with broadcasting, without recording.
 func rawBinary(op string, bop device.BinaryOp, a, b *Tensor) *Tensor {
 	checkPair(op, a, b)
+	return binaryOf(op, bop, a, b)
+}
+
+// binaryOf is rawBinary after the operands' checks.
+func binaryOf(op string, bop device.BinaryOp, a, b *Tensor) *Tensor {
 	shape := a.shape
 	if !slices.Equal(a.shape, b.shape) {
 		shape = broadcastShape(op, a, b)
@@ -227,26 +232,40 @@ func extremum(op string, bop, wins device.BinaryOp, a, b *Tensor) *Tensor {
 	return out
 }
 
-// Comparisons: 1 where the relation holds, else 0, with NumPy broadcasting.
-// They are not differentiable: their outputs never require gradients.
+// Comparisons: 1 where the relation holds, else 0, in the operands' dtype,
+// with NumPy broadcasting. They are not differentiable: their outputs
+// never require gradients. Integer tensors (Int32, Int64) are compared
+// exactly, in integer arithmetic on every device (no detour through
+// float64, which merges integers beyond 2⁵³), with each other (of one
+// dtype) or with a float64 scalar (EqScalar, ...: x < 2.5 holds for x ≤ 2,
+// x == 2.5 never, comparisons with NaN never but !=). Convert the 0/1
+// result with AsType to count it (sums of integer tensors are not
+// defined).
+
+// compare computes the comparison bop of a and b, which have one dtype of
+// any kind.
+func compare(op string, bop device.BinaryOp, a, b *Tensor) *Tensor {
+	checkSame(op, a, b)
+	return binaryOf(op, bop, a, b)
+}
 
 // Eq returns a == b elementwise.
-func (a *Tensor) Eq(b *Tensor) *Tensor { return rawBinary("Eq", device.Eq, a, b) }
+func (a *Tensor) Eq(b *Tensor) *Tensor { return compare("Eq", device.Eq, a, b) }
 
 // Ne returns a != b elementwise.
-func (a *Tensor) Ne(b *Tensor) *Tensor { return rawBinary("Ne", device.Ne, a, b) }
+func (a *Tensor) Ne(b *Tensor) *Tensor { return compare("Ne", device.Ne, a, b) }
 
 // Lt returns a < b elementwise.
-func (a *Tensor) Lt(b *Tensor) *Tensor { return rawBinary("Lt", device.Lt, a, b) }
+func (a *Tensor) Lt(b *Tensor) *Tensor { return compare("Lt", device.Lt, a, b) }
 
 // Le returns a <= b elementwise.
-func (a *Tensor) Le(b *Tensor) *Tensor { return rawBinary("Le", device.Le, a, b) }
+func (a *Tensor) Le(b *Tensor) *Tensor { return compare("Le", device.Le, a, b) }
 
 // Gt returns a > b elementwise.
-func (a *Tensor) Gt(b *Tensor) *Tensor { return rawBinary("Gt", device.Gt, a, b) }
+func (a *Tensor) Gt(b *Tensor) *Tensor { return compare("Gt", device.Gt, a, b) }
 
 // Ge returns a >= b elementwise.
-func (a *Tensor) Ge(b *Tensor) *Tensor { return rawBinary("Ge", device.Ge, a, b) }
+func (a *Tensor) Ge(b *Tensor) *Tensor { return compare("Ge", device.Ge, a, b) }
 
 // --- scalar operations --------------------------------------------------
 
@@ -379,22 +398,99 @@ func extremumScalar(op string, sop, wins device.ScalarOp, a *Tensor, s float64) 
 }
 
 // EqScalar returns a == s elementwise (1 or 0; not differentiable).
-func (a *Tensor) EqScalar(s float64) *Tensor { return rawScalar("EqScalar", device.EqS, a, s) }
+func (a *Tensor) EqScalar(s float64) *Tensor {
+	return compareScalar("EqScalar", device.Eq, device.EqS, a, s)
+}
 
 // NeScalar returns a != s elementwise (1 or 0; not differentiable).
-func (a *Tensor) NeScalar(s float64) *Tensor { return rawScalar("NeScalar", device.NeS, a, s) }
+func (a *Tensor) NeScalar(s float64) *Tensor {
+	return compareScalar("NeScalar", device.Ne, device.NeS, a, s)
+}
 
 // LtScalar returns a < s elementwise (1 or 0; not differentiable).
-func (a *Tensor) LtScalar(s float64) *Tensor { return rawScalar("LtScalar", device.LtS, a, s) }
+func (a *Tensor) LtScalar(s float64) *Tensor {
+	return compareScalar("LtScalar", device.Lt, device.LtS, a, s)
+}
 
 // LeScalar returns a <= s elementwise (1 or 0; not differentiable).
-func (a *Tensor) LeScalar(s float64) *Tensor { return rawScalar("LeScalar", device.LeS, a, s) }
+func (a *Tensor) LeScalar(s float64) *Tensor {
+	return compareScalar("LeScalar", device.Le, device.LeS, a, s)
+}
 
 // GtScalar returns a > s elementwise (1 or 0; not differentiable).
-func (a *Tensor) GtScalar(s float64) *Tensor { return rawScalar("GtScalar", device.GtS, a, s) }
+func (a *Tensor) GtScalar(s float64) *Tensor {
+	return compareScalar("GtScalar", device.Gt, device.GtS, a, s)
+}
 
 // GeScalar returns a >= s elementwise (1 or 0; not differentiable).
-func (a *Tensor) GeScalar(s float64) *Tensor { return rawScalar("GeScalar", device.GeS, a, s) }
+func (a *Tensor) GeScalar(s float64) *Tensor {
+	return compareScalar("GeScalar", device.Ge, device.GeS, a, s)
+}
+
+// compareScalar compares a with s: float tensors through the scalar
+// kernels; integer tensors against the integer k for which the comparison
+// has the same outcome for every integer x (x < s ⟺ x < ⌈s⌉, x <= s ⟺
+// x <= ⌊s⌋, ...), or as a constant where no integer of a's dtype decides
+// it (s beyond the dtype's range, NaN, a fraction for == and !=).
+func compareScalar(op string, bop device.BinaryOp, sop device.ScalarOp, a *Tensor, s float64) *Tensor {
+	a.live(op)
+	if !a.st.dt.IsInt() {
+		return rawScalar(op, sop, a, s)
+	}
+	lo, hi := -math.Ldexp(1, 63), math.Ldexp(1, 63) // [lo, hi): the dtype's integers
+	if a.st.dt == device.Int32 {
+		lo, hi = -math.Ldexp(1, 31), math.Ldexp(1, 31)
+	}
+	f, c := math.Floor(s), math.Ceil(s)
+	k, all := 0.0, -1.0 // all: 0 or 1 when the outcome is constant
+	switch {
+	case s != s:
+		all = 0
+		if bop == device.Ne {
+			all = 1
+		}
+	case bop == device.Eq || bop == device.Ne:
+		k = s
+		if f != s || s < lo || s >= hi {
+			all = 0
+			if bop == device.Ne {
+				all = 1
+			}
+		}
+	case bop == device.Lt || bop == device.Ge: // x < ⌈s⌉, x >= ⌈s⌉
+		k = c
+		switch {
+		case c >= hi:
+			all = 1
+		case c <= lo:
+			all = 0
+		}
+		if all >= 0 && bop == device.Ge {
+			all = 1 - all
+		}
+	default: // Le, Gt: x <= ⌊s⌋, x > ⌊s⌋
+		k = f
+		switch {
+		case f >= hi:
+			all = 1
+		case f < lo:
+			all = 0
+		}
+		if all >= 0 && bop == device.Gt {
+			all = 1 - all
+		}
+	}
+	if all >= 0 {
+		out := empty(op, a.st.be, a.st.dt, append([]int(nil), a.shape...))
+		a.st.be.Fill(out.st.buf, out.layout(), all)
+		return out
+	}
+	t := empty(op, a.st.be, a.st.dt, []int{})
+	a.st.be.Upload(t.st.buf, []int64{int64(k)})
+	out := binaryOf(op, bop, a, t)
+	t.st.release()
+	return out
+}
 
 // --- unary operations ---------------------------------------------------
 

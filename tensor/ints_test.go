@@ -3,6 +3,7 @@ package tensor_test
 import (
 	"errors"
 	"math"
+	"math/big"
 	"slices"
 	"testing"
 
@@ -149,7 +150,8 @@ func TestIntRefusals(t *testing.T) {
 	for name, op := range map[string]func(){
 		"Add":         func() { a.Add(a) },
 		"Mul mixed":   func() { a.Mul(f) },
-		"Eq":          func() { a.Eq(a) },
+		"Eq mixed":    func() { a.Eq(f) },
+		"Lt int32":    func() { a.Lt(a.AsType(tensor.Int32)) },
 		"MulScalar":   func() { a.MulScalar(2) },
 		"Exp":         func() { a.Exp() },
 		"Neg":         func() { a.Neg() },
@@ -300,5 +302,87 @@ func TestArgMaxAxes(t *testing.T) {
 	expectKind(t, tensor.ErrShape, func() { tensor.Zeros([]int{2, 0, 3}).ArgMax(1, 2) })
 	if s := tensor.Zeros([]int{0, 2, 3}).ArgMax(1, 2).Shape(); !slices.Equal(s, []int{0}) {
 		t.Errorf("ArgMax over non-empty axes of an empty tensor: shape %v", s)
+	}
+}
+
+// Integer comparisons are exact (2⁵³ and 2⁵³+1 differ), broadcast, and
+// scalar comparisons decide for every integer as the real comparison does.
+func TestIntComparisons(t *testing.T) {
+	vals := []int64{math.MinInt64, -(1 << 53) - 1, -3, -2, -1, 0, 1, 2, 3, 1 << 53, 1<<53 + 1, math.MaxInt64}
+	rel := map[string]func(x, y float64) bool{
+		"Eq": func(x, y float64) bool { return x == y }, "Ne": func(x, y float64) bool { return x != y },
+		"Lt": func(x, y float64) bool { return x < y }, "Le": func(x, y float64) bool { return x <= y },
+		"Gt": func(x, y float64) bool { return x > y }, "Ge": func(x, y float64) bool { return x >= y },
+	}
+	irel := map[string]func(x, y int64) bool{
+		"Eq": func(x, y int64) bool { return x == y }, "Ne": func(x, y int64) bool { return x != y },
+		"Lt": func(x, y int64) bool { return x < y }, "Le": func(x, y int64) bool { return x <= y },
+		"Gt": func(x, y int64) bool { return x > y }, "Ge": func(x, y int64) bool { return x >= y },
+	}
+	for _, dt := range []tensor.DType{tensor.Int64, tensor.Int32} {
+		vs := vals
+		if dt == tensor.Int32 {
+			vs = []int64{math.MinInt32, -3, -2, -1, 0, 1, 2, 3, math.MaxInt32 - 1, math.MaxInt32}
+		}
+		n := len(vs)
+		col := tensor.FromSlice(vs, []int{n, 1}).AsType(dt)
+		row := tensor.FromSlice(vs, []int{n}).AsType(dt)
+		ops := map[string]func(a, b *tensor.Tensor) *tensor.Tensor{
+			"Eq": (*tensor.Tensor).Eq, "Ne": (*tensor.Tensor).Ne, "Lt": (*tensor.Tensor).Lt,
+			"Le": (*tensor.Tensor).Le, "Gt": (*tensor.Tensor).Gt, "Ge": (*tensor.Tensor).Ge,
+		}
+		for name, f := range ops {
+			got := f(col, row)
+			if got.DType() != dt || !slices.Equal(got.Shape(), []int{n, n}) {
+				t.Fatalf("%v %s: %v %v", dt, name, got.DType(), got.Shape())
+			}
+			g := got.Int64s()
+			for i, x := range vs {
+				for j, y := range vs {
+					want := int64(0)
+					if irel[name](x, y) {
+						want = 1
+					}
+					if g[i*n+j] != want {
+						t.Errorf("%v %d %s %d = %d, want %d", dt, x, name, y, g[i*n+j], want)
+					}
+				}
+			}
+		}
+		sops := map[string]func(a *tensor.Tensor, s float64) *tensor.Tensor{
+			"Eq": (*tensor.Tensor).EqScalar, "Ne": (*tensor.Tensor).NeScalar, "Lt": (*tensor.Tensor).LtScalar,
+			"Le": (*tensor.Tensor).LeScalar, "Gt": (*tensor.Tensor).GtScalar, "Ge": (*tensor.Tensor).GeScalar,
+		}
+		scalars := []float64{0, 2, 2.5, -2.5, 1 << 53, 1<<53 + 2, math.Ldexp(1, 63), -math.Ldexp(1, 63), math.Ldexp(1, 31),
+			-math.Ldexp(1, 31), math.MaxInt32, math.Inf(1), math.Inf(-1), math.NaN(), 1e300, -1e300}
+		for name, f := range sops {
+			for _, s := range scalars {
+				g := f(row, s).Int64s()
+				for j, x := range vs {
+					// The real comparison: exact in big floats, since x may
+					// not be a float64.
+					bx, bs := new(big.Float).SetInt64(x), big.NewFloat(0)
+					var want bool
+					if s != s {
+						want = name == "Ne"
+					} else {
+						if math.IsInf(s, 0) {
+							bs.SetInf(s < 0)
+						} else {
+							bs.SetFloat64(s)
+						}
+						c := bx.Cmp(bs)
+						want = rel[name](float64(c), 0)
+					}
+					w := int64(0)
+					if want {
+						w = 1
+					}
+					if g[j] != w {
+						t.Errorf("%v %d %sScalar %v = %d, want %d", dt, x, name, s, g[j], w)
+					}
+				}
+			}
+		}
 	}
 }

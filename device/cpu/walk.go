@@ -181,11 +181,57 @@ func scalarOp[T float](op device.ScalarOp, d, x []T, sl device.Layout, s T) {
 
 // Binary writes op(a, b) to dst.
 func (be *Backend) Binary(op device.BinaryOp, dst, a device.Buffer, al device.Layout, b device.Buffer, bl device.Layout) {
-	if buf(dst).dt == device.Float64 {
+	switch buf(dst).dt {
+	case device.Float64:
 		binary(op, buf(dst).f64, buf(a).f64, al, buf(b).f64, bl)
-	} else {
+	case device.Float32:
 		binary(op, buf(dst).f32, buf(a).f32, al, buf(b).f32, bl)
+	case device.Int32:
+		compareInt(op, buf(dst).i32, buf(a).i32, al, buf(b).i32, bl)
+	default:
+		compareInt(op, buf(dst).i64, buf(a).i64, al, buf(b).i64, bl)
 	}
+}
+
+// compareInt writes a op b (1 or 0) for the comparisons, the only binary
+// operations of integer tensors (the CUDA kernels' compare_int).
+func compareInt[T int32 | int64](op device.BinaryOp, d, a []T, al device.Layout, b []T, bl device.Layout) {
+	var cmp func(x, y T) bool
+	switch op {
+	case device.Eq:
+		cmp = func(x, y T) bool { return x == y }
+	case device.Ne:
+		cmp = func(x, y T) bool { return x != y }
+	case device.Lt:
+		cmp = func(x, y T) bool { return x < y }
+	case device.Le:
+		cmp = func(x, y T) bool { return x <= y }
+	case device.Gt:
+		cmp = func(x, y T) bool { return x > y }
+	case device.Ge:
+		cmp = func(x, y T) bool { return x >= y }
+	default:
+		panic("cpu: binary op " + op.String() + " on integers (only comparisons are defined)")
+	}
+	n := al.Size()
+	if n == 0 {
+		return
+	}
+	d = d[:n]
+	w := newWalker(al, bl)
+	sa, sb := w.inner[0], w.inner[1]
+	parallel.For(n, grain, func(lo, hi int) {
+		w.walk(lo, hi, n, func(pos int, offs []int, m int) {
+			ia, ib := offs[0], offs[1]
+			for j := range m {
+				var r T
+				if cmp(a[ia+j*sa], b[ib+j*sb]) {
+					r = 1
+				}
+				d[pos+j] = r
+			}
+		})
+	})
 }
 
 func binary[T float](op device.BinaryOp, d, a []T, al device.Layout, b []T, bl device.Layout) {

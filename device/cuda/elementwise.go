@@ -1,7 +1,11 @@
 package cuda
 
 import (
+	"fmt"
+	"slices"
+
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/kernels"
 )
 
 // Elementwise kernels: unary, scalar and binary maps, copies, fills, ranges and random numbers.
@@ -109,7 +113,33 @@ func (b *Backend) launchZip(ids *[numVariants]int, dst, a device.Buffer, al devi
 
 // Binary writes op(a, b) to dst.
 func (b *Backend) Binary(op device.BinaryOp, dst, a device.Buffer, al device.Layout, bb device.Buffer, bl device.Layout) {
+	if dt := bufOf(dst).dt; dt.IsInt() {
+		b.compareInt(op, dt, dst, a, al, bb, bl)
+		return
+	}
 	b.launchZip(&kBinary[op][dtIndex(bufOf(dst).dt)], dst, a, al, bb, bl, 1, 1)
+}
+
+// compareInt launches the comparison kernel of module index for integer
+// operands (the only binary operations integers have).
+func (b *Backend) compareInt(op device.BinaryOp, dt device.DType, dst, a device.Buffer, al device.Layout, bb device.Buffer, bl device.Layout) {
+	if !slices.Contains(kernels.CompareOps, op) {
+		b.fail("Binary", fmt.Errorf("binary op %v on %v tensors: integers have comparisons only", op, dt))
+		return
+	}
+	id := kCompare[op][dt-device.Int32]
+	n := int64(al.Size())
+	if n == 0 {
+		return
+	}
+	shape, views, err := strided(al, bl)
+	if err != nil {
+		b.fail(kernelTable[id].name, err)
+		return
+	}
+	z := zipStridedArgs{Dst: bufOf(dst).ptr, A: bufOf(a).ptr, B: bufOf(bb).ptr, Shape: shape, VA: views[0], VB: views[1]}
+	p, sz := argBytes(&z)
+	b.launch(id, grid1D(n, 1), block1D, p, sz)
 }
 
 // AddScaled writes alpha·a + beta·b to dst.

@@ -70,6 +70,23 @@ func TestIndexPlans(t *testing.T) {
 			t.Errorf("%v upload of floats: %v", it, got)
 		}
 	}
+	// Integer comparisons: module index's strided kernel, whatever the
+	// layouts; other binary ops on integers fail.
+	for _, it := range []device.DType{device.Int32, device.Int64} {
+		x, y, d := alloc(t, b, it, 12), alloc(t, b, it, 4), alloc(t, b, it, 12)
+		for _, op := range kernels.CompareOps {
+			b.Binary(op, d, x, device.Contiguous([]int{3, 4}), y, device.Layout{Shape: []int{3, 4}, Strides: []int{0, 1}})
+			l := lastLaunch(t, ctx)
+			if a := decode[zipStridedArgs](l); l.name != kernels.CompareName(op, it) || a.Shape.N != 12 || a.VB.Strides[0] != 0 {
+				t.Errorf("Binary %v %v: %s %+v", op, it, l.name, a)
+			}
+		}
+		k := len(ctx.launches)
+		b.Binary(device.Add, d, x, device.Contiguous([]int{4}), x, device.Contiguous([]int{4}))
+		if len(ctx.launches) != k || b.Synchronize() == nil {
+			t.Errorf("Add on %v: launched a kernel or no error", it)
+		}
+	}
 	// Gather: one thread per output element, offsets applied to the
 	// pointers.
 	for _, dt := range dts {

@@ -76,6 +76,7 @@ var (
 	kCopyInt   [device.NumDTypes][device.NumDTypes]int
 	kFillInt   [2]int
 	kArangeInt [2]int
+	kCompare   [device.NumBinaryOps][2]int // [op][dtype-Int32], kernels.CompareOps only
 	kGather    [device.NumDTypes][2]int
 	kScatter   [2][2][2]int
 	// training kernels, by dtype
@@ -102,6 +103,9 @@ func init() {
 	for i, it := range []device.DType{device.Int32, device.Int64} {
 		kFillInt[i] = reg(modIndex, kernels.FillName(it, true))
 		kArangeInt[i] = reg(modIndex, kernels.ArangeName(it))
+		for _, op := range kernels.CompareOps {
+			kCompare[op][i] = reg(modIndex, kernels.CompareName(op, it))
+		}
 	}
 	for dt := range dtNames {
 		d := device.DType(dt)

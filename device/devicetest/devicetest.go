@@ -200,7 +200,7 @@ func init() {
 		{name: "SoftmaxCEGrad", methods: []string{"SoftmaxCEGrad"}, perDType: testSoftmaxCEGrad},
 		{name: "SGDStep", methods: []string{"SGDStep"}, perDType: testSGDStep},
 		{name: "AdamStep", methods: []string{"AdamStep"}, perDType: testAdamStep},
-		{name: "Ints", methods: []string{"Upload", "Download", "Copy", "Fill", "Arange"}, once: testInts},
+		{name: "Ints", methods: []string{"Upload", "Download", "Copy", "Fill", "Arange", "Binary"}, once: testInts},
 		{name: "Gather", methods: []string{"Gather", "ScatterAdd"}, perDType: testGather},
 	}
 }

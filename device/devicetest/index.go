@@ -59,10 +59,52 @@ func convertRef(v float64, dt device.DType) float64 {
 
 // testInts checks the integer dtypes: uploads and downloads of every host
 // type, conversions in Copy between every pair of dtypes (dense and
-// strided), Fill and Arange.
+// strided), Fill, Arange and the comparisons (Binary).
 func testInts(c *tc) {
 	dts := []device.DType{device.Float32, device.Float64, device.Int32, device.Int64}
 	big := []int64{0, 1, -1, 1<<31 - 1, -1 << 31, 1<<53 + 1, math.MaxInt64, math.MinInt64, 1<<24 + 1, 12345}
+	// Comparisons: every pair of values (a column against a row, both
+	// broadcast, a read transposed), exact where float64 is not (2⁵³+1).
+	for _, it := range []device.DType{device.Int32, device.Int64} {
+		vals := append([]int64{1 << 53, 1<<53 + 2, math.MaxInt64 - 1}, big...)
+		if it == device.Int32 {
+			vals = []int64{0, 1, -1, 1<<31 - 1, -1 << 31, 1<<31 - 2, 7, 7}
+		}
+		n := len(vals)
+		for _, op := range []device.BinaryOp{device.Eq, device.Ne, device.Lt, device.Le, device.Gt, device.Ge} {
+			c.run(fmtf("Binary %v %v", op, it), func(c *tc) {
+				a, b := c.intBuffer(it, vals), c.intBuffer(it, vals)
+				dst := c.intBuffer(it, make([]int64, n*n))
+				col := device.Layout{Shape: []int{n, n}, Strides: []int{1, 0}}
+				row := device.Layout{Shape: []int{n, n}, Strides: []int{0, 1}}
+				c.be.Binary(op, dst, a, col, b, row)
+				want := make([]int64, n*n)
+				for i, x := range vals {
+					for j, y := range vals {
+						var r bool
+						switch op {
+						case device.Eq:
+							r = x == y
+						case device.Ne:
+							r = x != y
+						case device.Lt:
+							r = x < y
+						case device.Le:
+							r = x <= y
+						case device.Gt:
+							r = x > y
+						default:
+							r = x >= y
+						}
+						if r {
+							want[i*n+j] = 1
+						}
+					}
+				}
+				c.sameInts(fmtf("%v of a column and a row", op), c.ints(dst, device.Contiguous([]int{n, n})), want)
+			})
+		}
+	}
 	c.run("Int64 round trip", func(c *tc) {
 		b := c.intBuffer(device.Int64, big)
 		c.sameInts("int64", c.ints(b, device.Contiguous([]int{len(big)})), big)

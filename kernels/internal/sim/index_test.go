@@ -191,3 +191,41 @@ func TestGatherScatterAdd(t *testing.T) {
 		}
 	}
 }
+
+// TestCompareInt runs the integer comparisons on a column against a
+// transposed, offset matrix (both broadcast), values close to each other
+// at 2⁵³ where float64 would merge them.
+func TestCompareInt(t *testing.T) {
+	const n = 23
+	for _, dt := range []device.DType{device.Int32, device.Int64} {
+		var a, b []int64
+		for i := range n {
+			a = append(a, int64(i%5)-2)
+			b = append(b, int64(i%3)-1)
+		}
+		if dt == device.Int64 {
+			a[3], a[4], b[5] = 1<<53, 1<<53+1, 1<<53+1
+		}
+		ha, err := be.Alloc(dt, n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hb, _ := be.Alloc(dt, 2*n)
+		be.Upload(ha, a)
+		be.Upload(hb, append(slices.Clone(b), b...))
+		al := device.Layout{Shape: []int{n, n}, Strides: []int{1, 0}}
+		bl := device.Layout{Shape: []int{n, n}, Strides: []int{0, 2}, Offset: 1}
+		da, db := newAny(ha), newAny(hb)
+		for _, op := range kernels.CompareOps {
+			name := kernels.CompareName(op, dt)
+			want, _ := be.Alloc(dt, n*n)
+			got := newAny(want)
+			launch(t, name, &ZipStridedArgs{Dst: got.at(0), A: da.at(0), B: db.at(0), Shape: shapeOf(al), VA: viewOf(al), VB: viewOf(bl)}, ewGrid, ewBlock)
+			be.Binary(op, want, ha, al, hb, bl)
+			sameBytes(t, name, got, want)
+			got.Free()
+		}
+		da.Free()
+		db.Free()
+	}
+}

@@ -59,8 +59,9 @@ func (s *suite) charlmStep() {
 		tensor.Seed(1)
 		m := gpt.New(gpt.Shape{Vocab: v, Layers: charlmLayers, Heads: charlmHeads, Width: charlmWidth, Context: t}, s.dev)
 		params := m.Params()
-		adamW := func(ps []*T, wd float64) *optim.Adam {
-			a := optim.NewAdam(ps, 3e-3)
+		adamW := func(named []nn.NamedTensor, wd float64) *optim.Adam {
+			ps, names := gpt.Split(named)
+			a := optim.NewAdam(ps, 3e-3).WithNames(names...)
 			a.Beta1, a.Beta2, a.Eps, a.WeightDecay, a.Decoupled = 0.9, 0.95, 1e-8, wd, true
 			return a
 		}

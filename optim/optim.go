@@ -12,6 +12,19 @@
 // any [Schedule]) drive SGD and Adam through [WithSchedule], and
 // [ClipGradNorm] and [ClipGradValue] clip the gradients in place between
 // the backward pass and the step.
+//
+// # State names
+//
+// State and Restore name the buffers after the parameters when the
+// optimiser knows the parameters' names (WithNames, typically the names of
+// nn.NamedParameters, which nn.StateDict uses too): "<param>.exp_avg" and
+// "<param>.exp_avg_sq" for Adam, "<param>.momentum_buffer" for SGD (the
+// names of PyTorch's per-parameter state), so that a checkpoint holds the
+// model under "model.<param>" and its optimiser state under
+// "<optimiser>.<param>.<buffer>", one naming convention. Without names the
+// buffers are numbered by the parameters' positions ("m.<i>", "v.<i>",
+// "velocity.<i>"), and Restore of a named optimiser accepts such a
+// numbered state too (checkpoints written before the names).
 package optim
 
 import (
@@ -60,6 +73,7 @@ type SGD struct {
 	Nesterov                  bool
 
 	params   []*tensor.Tensor
+	names    []string // the parameters' names, or nil (WithNames)
 	velocity []*tensor.Tensor
 	steps    int
 }
@@ -112,14 +126,48 @@ func (o *SGD) SetLR(lr float64) { o.LR = lr }
 // by Restore: the step a schedule is evaluated at.
 func (o *SGD) Steps() int { return o.steps }
 
-// State returns the momentum buffers as "velocity.<i>" and the step count
-// as the 0-d tensor "steps".
+// WithNames names the parameters, in the order NewSGD got them, for State
+// and Restore (see the package doc); it returns o. The names must be as
+// many as the parameters and distinct, else it panics with a
+// *tensor.Error of kind ErrArgument.
+func (o *SGD) WithNames(names ...string) *SGD {
+	o.names = checkNames("SGD.WithNames", names, len(o.params))
+	return o
+}
+
+// State returns the momentum buffers ("<param>.momentum_buffer", or
+// "velocity.<i>" without names) and the step count as the 0-d tensor
+// "steps".
 func (o *SGD) State() map[string]*tensor.Tensor {
 	st := map[string]*tensor.Tensor{"steps": tensor.Scalar(float64(o.steps), tensor.WithDType(tensor.Float64))}
 	for i, v := range o.velocity {
-		st[fmt.Sprintf("velocity.%d", i)] = v
+		st[bufferKey(o.names, i, "velocity", "momentum_buffer")] = v
 	}
 	return st
+}
+
+// checkNames returns names if they are n distinct strings, else panics.
+func checkNames(op string, names []string, n int) []string {
+	if len(names) != n {
+		panic(&tensor.Error{Kind: tensor.ErrArgument, Op: op, Detail: fmt.Sprintf("%d names for %d parameters", len(names), n)})
+	}
+	seen := make(map[string]bool, n)
+	for _, s := range names {
+		if seen[s] || s == "" || s == "steps" {
+			panic(&tensor.Error{Kind: tensor.ErrArgument, Op: op, Detail: fmt.Sprintf("parameter name %q is empty, reserved or repeated", s)})
+		}
+		seen[s] = true
+	}
+	return slices.Clone(names)
+}
+
+// bufferKey returns the state key of parameter i's buffer: "<name>.<named>"
+// with names, else "<numbered>.<i>".
+func bufferKey(names []string, i int, numbered, named string) string {
+	if names != nil {
+		return names[i] + "." + named
+	}
+	return fmt.Sprintf("%s.%d", numbered, i)
 }
 
 // Adam is the Adam optimiser (Kingma and Ba, 2015), as PyTorch's
@@ -129,6 +177,7 @@ type Adam struct {
 	Decoupled                          bool
 
 	params []*tensor.Tensor
+	names  []string // the parameters' names, or nil (WithNames)
 	m, v   []*tensor.Tensor
 	steps  int
 }
@@ -171,13 +220,22 @@ func (o *Adam) SetLR(lr float64) { o.LR = lr }
 // by Restore.
 func (o *Adam) Steps() int { return o.steps }
 
-// State returns the moments as "m.<i>" and "v.<i>" and the step count as
-// "steps".
+// WithNames names the parameters, in the order NewAdam got them, for State
+// and Restore (see the package doc); it returns o. The names must be as
+// many as the parameters and distinct, else it panics with a
+// *tensor.Error of kind ErrArgument.
+func (o *Adam) WithNames(names ...string) *Adam {
+	o.names = checkNames("Adam.WithNames", names, len(o.params))
+	return o
+}
+
+// State returns the moments ("<param>.exp_avg" and "<param>.exp_avg_sq",
+// or "m.<i>" and "v.<i>" without names) and the step count as "steps".
 func (o *Adam) State() map[string]*tensor.Tensor {
 	st := map[string]*tensor.Tensor{"steps": tensor.Scalar(float64(o.steps), tensor.WithDType(tensor.Float64))}
 	for i := range o.m {
-		st[fmt.Sprintf("m.%d", i)] = o.m[i]
-		st[fmt.Sprintf("v.%d", i)] = o.v[i]
+		st[bufferKey(o.names, i, "m", "exp_avg")] = o.m[i]
+		st[bufferKey(o.names, i, "v", "exp_avg_sq")] = o.v[i]
 	}
 	return st
 }
@@ -193,7 +251,7 @@ func (o *SGD) Restore(state map[string]*tensor.Tensor) error {
 			velocity = append(velocity, zerosLike(p))
 		}
 	}
-	steps, err := restore(state, map[string][]*tensor.Tensor{"velocity": velocity})
+	steps, err := restore(state, o.names, []buffers{{"velocity", "momentum_buffer", velocity}})
 	if err != nil {
 		return err
 	}
@@ -204,7 +262,7 @@ func (o *SGD) Restore(state map[string]*tensor.Tensor) error {
 // Restore loads a state saved from State into the optimiser,
 // all-or-nothing.
 func (o *Adam) Restore(state map[string]*tensor.Tensor) error {
-	steps, err := restore(state, map[string][]*tensor.Tensor{"m": o.m, "v": o.v})
+	steps, err := restore(state, o.names, []buffers{{"m", "exp_avg", o.m}, {"v", "exp_avg_sq", o.v}})
 	if err != nil {
 		return err
 	}
@@ -214,7 +272,14 @@ func (o *Adam) Restore(state map[string]*tensor.Tensor) error {
 
 // restore checks that state has every buffer ("<name>.<i>") and a step
 // count, then copies all the buffers in at once (tensor.AssignAll).
-func restore(state map[string]*tensor.Tensor, bufs map[string][]*tensor.Tensor) (int, error) {
+// buffers are one kind of per-parameter state: its numbered and named keys
+// (bufferKey) and the tensors.
+type buffers struct {
+	numbered, named string
+	ts              []*tensor.Tensor
+}
+
+func restore(state map[string]*tensor.Tensor, names []string, bufs []buffers) (int, error) {
 	present := strings.Join(slices.Sorted(maps.Keys(state)), ", ")
 	s, ok := state["steps"]
 	if !ok || s.Size() != 1 {
@@ -224,10 +289,19 @@ func restore(state map[string]*tensor.Tensor, bufs map[string][]*tensor.Tensor) 
 	if steps < 0 || steps != math.Trunc(steps) || steps > math.MaxInt32 {
 		return 0, fmt.Errorf("optim: step count %v is not a count", steps)
 	}
+	// A named optimiser reads a numbered state (one saved before the
+	// names) when the state has no named key at all.
+	if names != nil && len(bufs) > 0 && len(bufs[0].ts) > 0 {
+		if _, ok := state[bufferKey(names, 0, bufs[0].numbered, bufs[0].named)]; !ok {
+			if _, ok := state[bufferKey(nil, 0, bufs[0].numbered, bufs[0].named)]; ok {
+				names = nil
+			}
+		}
+	}
 	var dst, src []*tensor.Tensor
-	for _, name := range slices.Sorted(maps.Keys(bufs)) {
-		for i, b := range bufs[name] {
-			key := fmt.Sprintf("%s.%d", name, i)
+	for _, bs := range bufs {
+		for i, b := range bs.ts {
+			key := bufferKey(names, i, bs.numbered, bs.named)
 			v, ok := state[key]
 			if !ok {
 				return 0, fmt.Errorf("optim: state has no %q (it has: %s)", key, present)

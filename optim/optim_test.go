@@ -1,8 +1,12 @@
 package optim_test
 
 import (
+	"errors"
+	"fmt"
 	"math"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/tapegrad/tapegrad/autograd"
@@ -148,5 +152,71 @@ func TestTrainRings(t *testing.T) {
 	}
 	if acc := nn.Accuracy(model.Forward(xs), ys); acc < 0.97 {
 		t.Fatalf("accuracy %.3f after 300 steps, want >= 0.97", acc)
+	}
+}
+
+// Named optimisers key their state by the parameters' names (the names of
+// nn.NamedParameters and nn.StateDict), restore from such a state and from
+// a numbered one, and refuse names that do not fit.
+func TestNamedState(t *testing.T) {
+	model := nn.Sequential{nn.NewDense(3, 2), nn.ReLU{}, nn.NewDense(2, 1)}
+	named := nn.NamedParameters(model)
+	var names []string
+	var ps []*tensor.Tensor
+	for _, p := range named {
+		names, ps = append(names, p.Name), append(ps, p.Tensor)
+	}
+	step := func(o optim.Optimizer) {
+		x := tensor.Array([][]float32{{1, -2, 3}, {0.5, 1, -1}})
+		var loss *tensor.Tensor
+		autograd.Record(func() { loss = model.Forward(x).Square().Sum() })
+		loss.Backward()
+		o.Step()
+	}
+	adam := optim.NewAdam(ps, 0.1).WithNames(names...)
+	sgd := optim.NewSGD(ps, 0.1, 0.9, 0).WithNames(names...)
+	step(adam)
+	step(sgd)
+	st := adam.State()
+	sd := nn.StateDict(model)
+	for name := range sd {
+		for _, suffix := range []string{".exp_avg", ".exp_avg_sq"} {
+			if _, ok := st[name+suffix]; !ok {
+				t.Errorf("Adam state has no %q (state dict name %q)", name+suffix, name)
+			}
+		}
+		if _, ok := sgd.State()[name+".momentum_buffer"]; !ok {
+			t.Errorf("SGD state has no %q", name+".momentum_buffer")
+		}
+	}
+	if len(st) != 2*len(sd)+1 {
+		t.Errorf("Adam state has %d entries, want %d", len(st), 2*len(sd)+1)
+	}
+	// Restore into a fresh named optimiser, from the named state and from
+	// the same state numbered.
+	want := st[names[0]+".exp_avg"].Float64s()
+	numbered := map[string]*tensor.Tensor{"steps": st["steps"]}
+	for i, n := range names {
+		numbered[fmt.Sprintf("m.%d", i)] = st[n+".exp_avg"]
+		numbered[fmt.Sprintf("v.%d", i)] = st[n+".exp_avg_sq"]
+	}
+	for what, state := range map[string]map[string]*tensor.Tensor{"named": st, "numbered": numbered} {
+		o := optim.NewAdam(ps, 0.1).WithNames(names...)
+		if err := o.Restore(state); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := o.State()[names[0]+".exp_avg"].Float64s(); !slices.Equal(got, want) || o.Steps() != 1 {
+			t.Errorf("%s: restored %v at step %d, want %v at 1", what, got, o.Steps(), want)
+		}
+	}
+	delete(st, names[1]+".exp_avg_sq")
+	if err := optim.NewAdam(ps, 0.1).WithNames(names...).Restore(st); err == nil || !strings.Contains(err.Error(), names[1]+".exp_avg_sq") {
+		t.Errorf("a state without %s: %v", names[1]+".exp_avg_sq", err)
+	}
+	for _, bad := range [][]string{names[1:], append([]string{names[1]}, names[1:]...)} {
+		err := tensor.Maybe(func() { optim.NewAdam(ps, 0.1).WithNames(bad...) })
+		if !errors.Is(err, tensor.ErrArgument) {
+			t.Errorf("WithNames(%q): %v, want ErrArgument", bad, err)
+		}
 	}
 }

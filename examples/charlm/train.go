@@ -111,8 +111,9 @@ func newTrainer(cfg config) (*trainer, error) {
 	m := gpt.New(gpt.Shape{Vocab: corpus.Vocab.Size(), Layers: cfg.Layers, Heads: cfg.Heads, Width: cfg.Width, Context: cfg.Context}, cfg.Device)
 	tr := &trainer{cfg: cfg, corpus: corpus, model: m, params: m.Params(),
 		sampler: data.CharBatches(corpus.Train, cfg.Batch, cfg.Context, cfg.Seed)}
-	adamW := func(ps []*tensor.Tensor, wd float64) *optim.Adam {
-		a := optim.NewAdam(ps, cfg.LR)
+	adamW := func(named []nn.NamedTensor, wd float64) *optim.Adam {
+		ps, names := gpt.Split(named)
+		a := optim.NewAdam(ps, cfg.LR).WithNames(names...)
 		a.Beta1, a.Beta2, a.Eps, a.WeightDecay, a.Decoupled = cfg.Beta1, cfg.Beta2, cfg.Eps, wd, true
 		return a
 	}

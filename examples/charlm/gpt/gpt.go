@@ -118,18 +118,27 @@ func paramsOf(l nn.Layer) []*tensor.Tensor {
 	return ps
 }
 
-// DecayGroups splits the parameters as nanoGPT does: those of rank 2 (the
-// embeddings and every weight matrix) get weight decay, the others (biases,
-// LayerNorm weights) none.
-func (m *Model) DecayGroups() (decay, noDecay []*tensor.Tensor) {
-	for _, p := range m.Params() {
-		if p.Rank() >= 2 {
+// DecayGroups splits the named parameters as nanoGPT does: those of rank 2
+// (the embeddings and every weight matrix) get weight decay, the others
+// (biases, LayerNorm weights) none.
+func (m *Model) DecayGroups() (decay, noDecay []nn.NamedTensor) {
+	for _, p := range nn.NamedParameters(m) {
+		if p.Tensor.Rank() >= 2 {
 			decay = append(decay, p)
 		} else {
 			noDecay = append(noDecay, p)
 		}
 	}
 	return decay, noDecay
+}
+
+// Split returns the tensors and the names of named, in order (for
+// optimisers: optim.NewAdam(ts, lr).WithNames(names...)).
+func Split(named []nn.NamedTensor) (ts []*tensor.Tensor, names []string) {
+	for _, p := range named {
+		ts, names = append(ts, p.Tensor), append(names, p.Name)
+	}
+	return ts, names
 }
 
 // NumParams returns the number of trainable elements.

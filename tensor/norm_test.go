@@ -240,3 +240,37 @@ func TestLayerNormErrors(t *testing.T) {
 		checkErr(t, c.name, tensor.Maybe(c.fn), c.kind, c.parts...)
 	}
 }
+
+// BenchmarkLayerNorm times LayerNorm forward and backward (dx, dweight,
+// dbias) in float32, fused against composed from tensor operations, at the
+// charlm example's shape (32·128 rows of 128) and at 4096×1024:
+//
+//	go test ./tensor -run '^$' -bench LayerNorm -benchtime 2s
+func BenchmarkLayerNorm(b *testing.B) {
+	for _, sh := range [][2]int{{32 * 128, 128}, {4096, 1024}} {
+		for _, impl := range []struct {
+			name string
+			f    func(x *tensor.Tensor, axes int, w, b *tensor.Tensor, eps float64, rms bool) *tensor.Tensor
+		}{{"composed", composedNorm}, {"fused", fusedNorm}} {
+			b.Run(fmt.Sprintf("%dx%d/%s", sh[0], sh[1], impl.name), func(b *testing.B) {
+				x := tensor.RandNormal(0, 1, []int{sh[0], sh[1]})
+				w := tensor.RandUniform(0.5, 1.5, []int{sh[1]})
+				bias := tensor.RandUniform(-1, 1, []int{sh[1]})
+				head := tensor.RandNormal(0, 1, []int{sh[0], sh[1]})
+				for _, t := range []*tensor.Tensor{x, w, bias} {
+					t.AttachGrad()
+				}
+				// Read: x, dy; written: y, dx (4 passes over [rows, cols]).
+				b.SetBytes(int64(4 * 4 * sh[0] * sh[1]))
+				b.ResetTimer()
+				for range b.N {
+					var y *tensor.Tensor
+					autograd.Record(func() { y = impl.f(x, 1, w, bias, 1e-5, false) })
+					y.Backward(head)
+					y.Release()
+				}
+				_ = x.Grad().Float32s()[0] // wait for the device
+			})
+		}
+	}
+}

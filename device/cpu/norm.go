@@ -36,25 +36,8 @@ func f64s(b device.Buffer) []float64 {
 	return buf(b).f64
 }
 
-// rowSum returns Σ row in float64, in four interleaved partial sums
-// combined as (s0+s1)+(s2+s3).
-func rowSum[T float](row []T) float64 {
-	var s0, s1, s2, s3 float64
-	j := 0
-	for ; j+4 <= len(row); j += 4 {
-		r := row[j : j+4 : j+4]
-		s0 += float64(r[0])
-		s1 += float64(r[1])
-		s2 += float64(r[2])
-		s3 += float64(r[3])
-	}
-	for ; j < len(row); j++ {
-		s0 += float64(row[j])
-	}
-	return (s0 + s1) + (s2 + s3)
-}
-
-// rowSqDev returns Σ (row − mu)² in float64, ordered as rowSum.
+// rowSqDev returns Σ (row − mu)² in float64, in four interleaved partial
+// sums combined as (s0+s1)+(s2+s3).
 func rowSqDev[T float](row []T, mu float64) float64 {
 	var s0, s1, s2, s3 float64
 	j := 0
@@ -81,7 +64,7 @@ func layerNorm[T float](y []T, mean, rstd []float64, x, w, b []T, p device.NormP
 			out := y[i*n : (i+1)*n]
 			mu := 0.0
 			if !p.RMS {
-				mu = rowSum(row) / float64(n)
+				mu = sumLanes(row, false) / float64(n) // AVX2 where available
 				mean[i] = mu
 			}
 			r := 1 / math.Sqrt(rowSqDev(row, mu)/float64(n)+p.Eps)
@@ -117,6 +100,77 @@ func layerNorm[T float](y []T, mean, rstd []float64, x, w, b []T, p device.NormP
 // of a chunk in order, then the chunks in order) is the same on every run
 // and with any number of goroutines.
 func normChunkRows(rows int) int { return max(16, (rows+63)/64) }
+
+// normGradSums sets gs[j] = dy[j]·w[j] (dy[j] for nil w) and xs[j] = x̂_j
+// = (x[j] − mu)·r, and returns Σ gs and Σ gs·xs, each in two interleaved
+// partial sums (even and odd j) added at the end.
+func normGradSums[T float](gs, xs []float64, x, dy, w []T, mu, r float64) (sg, sgx float64) {
+	n := len(x)
+	gs, xs, dy = gs[:n], xs[:n], dy[:n]
+	var s0, s1, t0, t1 float64
+	j := 0
+	if w != nil {
+		w = w[:n]
+		for ; j+2 <= n; j += 2 {
+			g0, g1 := float64(dy[j])*float64(w[j]), float64(dy[j+1])*float64(w[j+1])
+			x0, x1 := (float64(x[j])-mu)*r, (float64(x[j+1])-mu)*r
+			gs[j], gs[j+1], xs[j], xs[j+1] = g0, g1, x0, x1
+			s0, s1, t0, t1 = s0+g0, s1+g1, t0+g0*x0, t1+g1*x1
+		}
+		if j < n {
+			g0, x0 := float64(dy[j])*float64(w[j]), (float64(x[j])-mu)*r
+			gs[j], xs[j] = g0, x0
+			s0, t0 = s0+g0, t0+g0*x0
+		}
+		return s0 + s1, t0 + t1
+	}
+	for ; j+2 <= n; j += 2 {
+		g0, g1 := float64(dy[j]), float64(dy[j+1])
+		x0, x1 := (float64(x[j])-mu)*r, (float64(x[j+1])-mu)*r
+		gs[j], gs[j+1], xs[j], xs[j+1] = g0, g1, x0, x1
+		s0, s1, t0, t1 = s0+g0, s1+g1, t0+g0*x0, t1+g1*x1
+	}
+	if j < n {
+		g0, x0 := float64(dy[j]), (float64(x[j])-mu)*r
+		gs[j], xs[j] = g0, x0
+		s0, t0 = s0+g0, t0+g0*x0
+	}
+	return s0 + s1, t0 + t1
+}
+
+// normGradRow writes dx[j] = r·(gs[j] − a − xs[j]·k) and adds dy[j]·xs[j]
+// to cw[j] and dy[j] to cb[j] (either may be nil).
+func normGradRow[T float](dx, dy []T, gs, xs, cw, cb []float64, r, a, k float64) {
+	n := len(gs)
+	dx, dy, xs = dx[:n], dy[:n], xs[:n]
+	switch {
+	case cw != nil && cb != nil:
+		cw, cb = cw[:n], cb[:n]
+		for j, g := range gs {
+			xh, d := xs[j], float64(dy[j])
+			dx[j] = T(r * (g - a - xh*k))
+			cw[j] += d * xh
+			cb[j] += d
+		}
+	case cw != nil:
+		cw = cw[:n]
+		for j, g := range gs {
+			xh := xs[j]
+			dx[j] = T(r * (g - a - xh*k))
+			cw[j] += float64(dy[j]) * xh
+		}
+	case cb != nil:
+		cb = cb[:n]
+		for j, g := range gs {
+			dx[j] = T(r * (g - a - xs[j]*k))
+			cb[j] += float64(dy[j])
+		}
+	default:
+		for j, g := range gs {
+			dx[j] = T(r * (g - a - xs[j]*k))
+		}
+	}
+}
 
 // LayerNormGrad writes dx, and dw and db unless nil.
 func (be *Backend) LayerNormGrad(dx, dw, db, dy, x, mean, rstd, w device.Buffer, p device.NormParams) {
@@ -155,48 +209,27 @@ func layerNormGrad[T float](dx, dw, db, dy, x []T, mean, rstd []float64, w []T, 
 		if pb != nil {
 			cb = pb[c*n : (c+1)*n]
 		}
+		// The row's g = dy·w and x̂, kept in float64 between the passes.
+		gs, xs := make([]float64, n), make([]float64, n)
 		for i := c * cr; i < min(rows, (c+1)*cr); i++ {
-			xr, gr, dr := x[i*n:(i+1)*n], dy[i*n:(i+1)*n], dx[i*n:(i+1)*n]
+			xr, gr, dr := x[i*n:(i+1)*n], dy[i*n:(i+1)*n:(i+1)*n], dx[i*n:(i+1)*n]
 			mu := 0.0
 			if !p.RMS {
 				mu = mean[i]
 			}
 			r := rstd[i]
-			// The two sums: Σ g and Σ g·x̂, g = dy·w.
-			sg, sgx := 0.0, 0.0
+			// The two sums: Σ g and Σ g·x̂.
+			var sg, sgx float64
 			if w != nil {
-				w := w[:n]
-				for j, v := range xr {
-					g := float64(gr[j]) * float64(w[j])
-					sg += g
-					sgx += g * ((float64(v) - mu) * r)
-				}
+				sg, sgx = normGradSums(gs, xs, xr, gr, w[:n], mu, r)
 			} else {
-				for j, v := range xr {
-					g := float64(gr[j])
-					sg += g
-					sgx += g * ((float64(v) - mu) * r)
-				}
+				sg, sgx = normGradSums(gs, xs, xr, gr, nil, mu, r)
 			}
 			a, k := sg*inv, sgx*inv
 			if p.RMS {
 				a = 0
 			}
-			for j, v := range xr {
-				d := float64(gr[j])
-				g := d
-				if w != nil {
-					g *= float64(w[j])
-				}
-				xh := (float64(v) - mu) * r
-				dr[j] = T(r * (g - a - xh*k))
-				if cw != nil {
-					cw[j] += d * xh
-				}
-				if cb != nil {
-					cb[j] += d
-				}
-			}
+			normGradRow(dr, gr, gs, xs, cw, cb, r, a, k)
 		}
 	})
 	for _, o := range []struct {

@@ -127,6 +127,9 @@ func caseNames(d device.Device, quick bool) []string {
 	for _, n := range sizes(d, quick) {
 		names = append(names, fmt.Sprintf("seed/%d", n))
 	}
+	for _, sh := range layerNormShapes(quick) {
+		names = append(names, fmt.Sprintf("layernorm/%dx%d", sh[0], sh[1]))
+	}
 	names = append(names, "overhead/op", "overhead/op/forward", "mlp/step", "fashion/epoch")
 	return append(names, modelCaseNames()...)
 }
@@ -153,6 +156,9 @@ func (s *suite) all() {
 	}
 	for _, n := range ns {
 		s.seed(n)
+	}
+	for _, sh := range layerNormShapes(s.cfg.quick) {
+		s.layerNorm(sh[0], sh[1])
 	}
 	s.overhead()
 	s.mlp()
@@ -610,6 +616,109 @@ func (s *suite) seed(n int) {
 			cleanup: x.Release,
 		}
 	})
+}
+
+// layerNormShapes are the [rows, cols] of the layernorm cases: the charlm
+// example's activations (32·128 tokens of 128) and 4096×1024 (not with
+// -quick).
+func layerNormShapes(quick bool) [][2]int {
+	if quick {
+		return [][2]int{{4096, 128}}
+	}
+	return [][2]int{{4096, 128}, {4096, 1024}}
+}
+
+// layerNorm times nn.LayerNorm over the last axis of a [rows, cols]
+// float32 input, weight and bias attached: the fused forward and its
+// backward (dx, dweight, dbias) for a fixed head gradient, as the torch
+// peer runs F.layer_norm. Bytes are the floor of the traffic: x and y in
+// the forward, x, dy and dx in the backward (20·rows·cols).
+func (s *suite) layerNorm(rows, cols int) {
+	name := fmt.Sprintf("layernorm/%dx%d", rows, cols)
+	if !s.want(name) {
+		return
+	}
+	n := rows * cols
+	c := Case{Name: name, Size: int64(n), Bytes: 20 * int64(n),
+		Note: "nn.LayerNorm over the last axis, weight and bias, eps 1e-5 (fused forward and backward); backward for a fixed head gradient; bytes = 20*rows*cols (read x, dy, x; write y, dx)"}
+	s.run(c, func() prepared {
+		on := tensor.On(s.dev)
+		ln := nn.NewLayerNorm([]int{cols}, on)
+		tensor.AssignAll([]*T{ln.Weight, ln.Bias}, []*T{tensor.RandUniform(0.5, 1.5, []int{cols}, on), tensor.RandUniform(-1, 1, []int{cols}, on)})
+		x := tensor.RandNormal(0, 1, []int{rows, cols}, on)
+		head := tensor.RandNormal(0, 1, []int{rows, cols}, on)
+		x.AttachGrad()
+		step := func() {
+			var y *T
+			autograd.Record(func() { y = ln.Forward(x) })
+			y.Backward(head)
+			y.Release()
+		}
+		return prepared{
+			fn: func(int) { step() },
+			check: func(int) (string, error) {
+				step()
+				y := ln.Forward(x.Detach())
+				defer y.Release()
+				return "", checkLayerNorm(x.Float32s(), ln.Weight.Float32s(), ln.Bias.Float32s(), head.Float32s(), y.Float32s(),
+					x.Grad().Float32s(), ln.Weight.Grad().Float32s(), ln.Bias.Grad().Float32s(), rows, cols)
+			},
+			cleanup: func() {
+				for _, t := range []*T{x, head, ln.Weight, ln.Bias} {
+					t.Release()
+				}
+			},
+		}
+	})
+}
+
+// checkLayerNorm compares the output and the gradients of a LayerNorm over
+// rows of cols (eps 1e-5) with a float64 computation on the host: within
+// 1e-4 of the largest magnitude of each.
+func checkLayerNorm(x, w, b, dy, y, dx, dw, db []float32, rows, cols int) error {
+	wantY, wantDX := make([]float64, len(x)), make([]float64, len(x))
+	wantDW, wantDB := make([]float64, cols), make([]float64, cols)
+	xh, g := make([]float64, cols), make([]float64, cols)
+	for i := range rows {
+		row := x[i*cols : (i+1)*cols]
+		mu, v := 0.0, 0.0
+		for _, e := range row {
+			mu += float64(e)
+		}
+		mu /= float64(cols)
+		for _, e := range row {
+			v += (float64(e) - mu) * (float64(e) - mu)
+		}
+		r := 1 / math.Sqrt(v/float64(cols)+1e-5)
+		sg, sgx := 0.0, 0.0
+		for j, e := range row {
+			d := float64(dy[i*cols+j])
+			xh[j], g[j] = (float64(e)-mu)*r, d*float64(w[j])
+			wantY[i*cols+j] = xh[j]*float64(w[j]) + float64(b[j])
+			sg, sgx = sg+g[j], sgx+g[j]*xh[j]
+			wantDW[j] += d * xh[j]
+			wantDB[j] += d
+		}
+		for j := range row {
+			wantDX[i*cols+j] = r * (g[j] - sg/float64(cols) - xh[j]*sgx/float64(cols))
+		}
+	}
+	for _, c := range []struct {
+		what string
+		got  []float32
+		want []float64
+	}{{"y", y, wantY}, {"dx", dx, wantDX}, {"dweight", dw, wantDW}, {"dbias", db, wantDB}} {
+		m := 0.0
+		for _, v := range c.want {
+			m = math.Max(m, math.Abs(v))
+		}
+		for j, v := range c.want {
+			if d := math.Abs(float64(c.got[j]) - v); !(d <= 1e-4*m) {
+				return fmt.Errorf("%s[%d] = %g, want %g", c.what, j, c.got[j], v)
+			}
+		}
+	}
+	return nil
 }
 
 // overhead is the host cost of recording and differentiating small ops: 100

@@ -41,7 +41,8 @@
 // Case names are those of bench/peers/README.md, so rows line up with the
 // peers': copy/N, unary/{exp,tanh,relu}/N, binary/{add,mul}/N, scalar/mul/N,
 // broadcast/{row,col}/add/N, reduce/sum/{all,inner,outer}/N, norm/N,
-// matmul/MxKxN, seed/N, overhead/op, mlp/step, plus overhead/op/forward
+// matmul/MxKxN, seed/N, layernorm/RxC, overhead/op, mlp/step, plus
+// overhead/op/forward
 // (the overhead chain recorded without its backward pass; tapegrad only).
 // N is 1K, 64K, 1M, 16M elements, and 64M on a GPU. Timing follows the peers:
 // a warm-up, then the median, min and max per call over repetitions, where a
@@ -73,8 +74,9 @@
 // floor, bytes / roofline. Matmul floors are flops / peak, with the peak
 // stated (the CPU's theoretical FMA peak from /proc/cpuinfo, a GPU's data
 // sheet figure) or, for an unknown GPU, the best matmul measured in the run.
-// seed/N's floor is 8N bytes (read x, write dx) at the roofline; mlp/step's
-// is its flops at the peak.
+// seed/N's floor is 8N bytes (read x, write dx) at the roofline;
+// layernorm/RxC's is 20·R·C bytes (x and y in the forward; x, dy and dx in
+// the backward); mlp/step's is its flops at the peak.
 //
 // # Peers
 //

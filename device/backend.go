@@ -173,6 +173,28 @@ type Backend interface {
 	// value is broadcast).
 	SoftmaxCEGrad(dlogits, prob, labels, g Buffer, gl Layout, n, c int)
 
+	// LayerNorm normalises each of the p.Rows dense rows of p.Cols
+	// elements of x (see [NormParams]): with μ the row's mean and σ² its
+	// biased variance (two passes: the mean, then the squared deviations
+	// from it), y = (x − μ)·rstd·w + b, rstd = 1/√(σ² + Eps); with p.RMS,
+	// y = x·rstd·w, rstd = 1/√(mean(x²) + Eps). It writes y (dense
+	// [Rows, Cols]), and the row statistics that LayerNormGrad needs,
+	// unrounded, as Float64 whatever x's dtype: mean ([Rows]; nil with
+	// p.RMS) and rstd ([Rows]). w and b (dense [Cols], x's dtype) may be
+	// nil, leaving out the factor or the term; b is nil with p.RMS.
+	// Float32 rows are summed and normalised in float64, and each output
+	// rounded once.
+	LayerNorm(y, mean, rstd, x, w, b Buffer, p NormParams)
+	// LayerNormGrad writes the gradients of LayerNorm for the dense
+	// output gradient dy [Rows, Cols], from x, w and the (Float64)
+	// statistics that LayerNorm wrote: dx [Rows, Cols], and, unless nil,
+	// dw = Σ_rows
+	// dy·x̂ and db = Σ_rows dy ([Cols]; db nil with p.RMS), with
+	// x̂ = (x − μ)·rstd (x·rstd with p.RMS). Sums accumulate in float64;
+	// dw and db are added in an order fixed by the shape alone (no
+	// atomics), so results are bitwise reproducible from run to run.
+	LayerNormGrad(dx, dw, db, dy, x, mean, rstd, w Buffer, p NormParams)
+
 	// SGDStep updates the n dense parameters w in place from their
 	// gradient g (see [SGDParams]); v is the momentum buffer (unused when
 	// Momentum is 0).
@@ -202,6 +224,16 @@ type ConvGeom struct {
 	SH, SW     int // stride
 	PH, PW     int // padding on each side
 	OH, OW     int // output height and width: (H+2·PH−KH)/SH + 1, likewise OW
+}
+
+// NormParams describe the rows of a LayerNorm or RMSNorm: Rows dense
+// rows of Cols elements each (the trailing axes that are normalised,
+// flattened), the Eps added to the variance (or the mean square), and RMS
+// for RMSNorm (no centring, no bias).
+type NormParams struct {
+	Rows, Cols int
+	Eps        float64
+	RMS        bool
 }
 
 // SGDParams are the hyper-parameters of one SGD step (PyTorch's

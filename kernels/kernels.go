@@ -18,6 +18,7 @@
 //	                per line)
 //	index.cu        the integer dtypes (copies with conversion, fills,
 //	                ranges) and the index operations (gather, scatter-add)
+//	layernorm.cu    the fused LayerNorm and RMSNorm, forward and backward
 //
 // tg_common.cuh has the helpers they share (strided offsets, vector loads,
 // the element math). The launch geometry each kernel expects is documented
@@ -75,10 +76,11 @@ const (
 	NN          = "nn"
 	Scan        = "scan"
 	Index       = "index"
+	LayerNorm   = "layernorm"
 )
 
 // ModuleNames lists every module.
-var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan, Index}
+var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan, Index, LayerNorm}
 
 // NNOps are the training kernels of module nn, each with its argument
 // struct: tg_<op>_<dt>.
@@ -189,12 +191,15 @@ var (
 	AdamArgs        = ArgStruct{"TgAdamArgs", 104}
 	ScanArgs        = ArgStruct{"TgScanArgs", 280}
 	GatherArgs      = ArgStruct{"TgGatherArgs", 80}
+	NormArgs        = ArgStruct{"TgNormArgs", 80}
+	NormGradArgs    = ArgStruct{"TgNormGradArgs", 112}
 )
 
 // Args lists every argument struct.
 var Args = []ArgStruct{MapArgs, MapStridedArgs, ZipArgs, ZipStridedArgs, WhereArgs, CopyArgs, FillArgs,
 	ArangeArgs, RandomArgs, ReduceInnerArgs, ReduceOuterArgs, ReduceFinalArgs, ArgReduceArgs, GemmArgs,
-	ConvArgs, PoolArgs, SoftmaxArgs, SoftmaxGradArgs, SGDArgs, AdamArgs, ScanArgs, GatherArgs}
+	ConvArgs, PoolArgs, SoftmaxArgs, SoftmaxGradArgs, SGDArgs, AdamArgs, ScanArgs, GatherArgs,
+	NormArgs, NormGradArgs}
 
 // Kernel is one entry point of a module.
 type Kernel struct {
@@ -305,6 +310,36 @@ func ScatterAddName(dt, it device.DType, owner bool) string {
 		plan = "_owner"
 	}
 	return "tg_scatteradd_" + DT(dt) + "_" + DT(it) + plan
+}
+
+// NormPlan is a launch plan of the LayerNorm kernels (module layernorm).
+type NormPlan uint8
+
+// The LayerNorm plans. NormWarp and NormBlock are the forward
+// (TgNormArgs) and dx (TgNormGradArgs) kernels; NormPart and NormFinal,
+// the two passes of dw and db (TgNormGradArgs), exist for the backward
+// only.
+const (
+	NormWarp  NormPlan = iota // one warp per row
+	NormBlock                 // one thread block per row
+	NormPart                  // partial sums of dw and db over chunks of rows
+	NormFinal                 // the chunks' partial sums added in order
+)
+
+// NormPlans are the kernel name suffixes of the LayerNorm plans, by
+// NormPlan.
+var NormPlans = []string{"warp", "block", "part", "final"}
+
+// LayerNormName returns the name of the LayerNorm forward kernel
+// (TgNormArgs) of plan NormWarp or NormBlock.
+func LayerNormName(dt device.DType, plan NormPlan) string {
+	return "tg_layernorm_" + DT(dt) + "_" + NormPlans[plan]
+}
+
+// LayerNormGradName returns the name of a LayerNorm backward kernel
+// (TgNormGradArgs) of any plan.
+func LayerNormGradName(dt device.DType, plan NormPlan) string {
+	return "tg_layernormgrad_" + DT(dt) + "_" + NormPlans[plan]
 }
 
 var (
@@ -419,6 +454,14 @@ func Kernels(module string) []Kernel {
 		for _, it := range intTypes {
 			for _, op := range CompareOps {
 				add(CompareName(op, it), ZipStridedArgs)
+			}
+		}
+	case LayerNorm:
+		for _, dt := range dtypes {
+			add(LayerNormName(dt, NormWarp), NormArgs)
+			add(LayerNormName(dt, NormBlock), NormArgs)
+			for p := range NormPlans {
+				add(LayerNormGradName(dt, NormPlan(p)), NormGradArgs)
 			}
 		}
 	default:

@@ -64,6 +64,8 @@ func TestNames(t *testing.T) {
 		{ReduceName(device.Norm2, device.Float64, Final), "tg_reduce_norm2_f64_final"},
 		{ArgReduceName(device.ArgMin, device.Float32), "tg_argmin_f32"},
 		{GemmName(device.Float64), "tg_gemm_f64"},
+		{LayerNormName(device.Float32, NormWarp), "tg_layernorm_f32_warp"},
+		{LayerNormGradName(device.Float64, NormFinal), "tg_layernormgrad_f64_final"},
 		{CumSumName(device.Float32, ScanCols), "tg_cumsum_f32_cols"},
 		{CumSumName(device.Float64, ScanLines), "tg_cumsum_f64_lines"},
 		{CopyName(device.Int64, device.Float32), "tg_copy_i64_f32_s"},
@@ -79,7 +81,7 @@ func TestNames(t *testing.T) {
 	// zip kernels (8 variants, two dtypes); 18 fixed ones (axpby, where,
 	// fill, arange, copy, convert).
 	ew := 4*device.NumUnaryOps + 4*device.NumScalarOps + 16*device.NumBinaryOps + 18
-	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 44}
+	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 44, LayerNorm: 12}
 	seen := map[string]bool{}
 	for _, m := range ModuleNames {
 		ks := Kernels(m)

@@ -345,4 +345,42 @@ typedef struct {
     tg_i64 is2;
 } TgGatherArgs;                  // 80 bytes
 
+// --- layernorm (module layernorm) -------------------------------------------
+
+// The LayerNorm/RMSNorm forward over rows dense rows of cols elements:
+// y = (x - mean)*rstd*w + b (rms != 0: mean 0, b unused), writing mean
+// (not with rms) and rstd per row, as doubles. w and b may be null (left
+// out).
+// Kernels tg_layernorm_<dt>_{warp,block}.
+typedef struct {
+    void *y;
+    void *mean;
+    void *rstd;
+    const void *x;
+    const void *w;
+    const void *b;
+    tg_i64 rows, cols;
+    double eps;
+    tg_i64 rms;
+} TgNormArgs;                    // 80 bytes
+
+// Its backward: dx from dy, x, the saved mean (null with rms) and rstd
+// (doubles), and w (may be null); dw and db (either may be null) through part, a
+// double buffer of 2*chunks*cols partial sums over chunks of chunk_rows
+// rows. Kernels tg_layernormgrad_<dt>_{warp,block,part,final}.
+typedef struct {
+    void *dx;
+    void *dw;
+    void *db;
+    void *part;
+    const void *dy;
+    const void *x;
+    const void *mean;
+    const void *rstd;
+    const void *w;
+    tg_i64 rows, cols;
+    tg_i64 chunk_rows, chunks;
+    tg_i64 rms;
+} TgNormGradArgs;                // 112 bytes
+
 #endif

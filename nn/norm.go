@@ -8,10 +8,12 @@ import (
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
-// The normalisation layers are composed from tensor operations (means,
-// Rsqrt, broadcasting products), so they run on every device and are
-// differentiable to any order; fused kernels may later replace their
-// bodies.
+// LayerNorm and RMSNorm run the fused operations of package tensor
+// (Tensor.LayerNorm, Tensor.RMSNorm): one kernel for the forward and one
+// for the backward on every device, differentiable to any order (a
+// recorded backward, under CreateGraph, is composed from tensor
+// operations). The batch normalisations are composed from tensor
+// operations (means, Rsqrt, broadcasting products).
 
 // LayerNorm normalises over the last len(NormalizedShape) axes of its input
 // (PyTorch's LayerNorm): with μ and σ² the mean and the biased variance
@@ -44,9 +46,7 @@ func NewLayerNorm(normalizedShape []int, opts ...tensor.Option) *LayerNorm {
 // Forward normalises x.
 func (l *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	axes := trailingAxes("LayerNorm", x, l.NormalizedShape, l.Weight, l.Bias)
-	xc := x.Sub(x.MeanKeepDims(axes...))
-	y := xc.Mul(xc.Square().MeanKeepDims(axes...).AddScalar(l.Eps).Rsqrt())
-	return affine(y, l.Weight, l.Bias)
+	return x.LayerNorm(len(axes), l.Weight, l.Bias, l.Eps)
 }
 
 // Params returns Weight and Bias (those that are not nil).
@@ -88,8 +88,7 @@ func (r *RMSNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if eps == 0 {
 		eps = machineEps(x.DType())
 	}
-	y := x.Mul(x.Square().MeanKeepDims(axes...).AddScalar(eps).Rsqrt())
-	return affine(y, r.Weight, nil)
+	return x.RMSNorm(len(axes), r.Weight, eps)
 }
 
 // Params returns Weight (unless nil).

@@ -107,7 +107,7 @@ class Options:
 
 
 SELFTEST_CASES = (r"^(copy/1024|unary/(exp|relu)/1024|binary/add/1024|scalar/mul/1024|broadcast/(row|col)/add/1024|"
-                  r"reduce/sum/(all|inner|outer)/1024|norm/1024|matmul/256x512x10|seed/1024|overhead/op|mlp/step)$")
+                  r"reduce/sum/(all|inner|outer)/1024|norm/1024|matmul/256x512x10|seed/1024|layernorm/4096x128|overhead/op|mlp/step)$")
 
 
 class Timer:
@@ -538,6 +538,57 @@ def seed(r, n):
         r.measure({"name": name, "mode": mode, "size": n, "note": note}, None, check=check, setup=setup)
 
 
+def layernorm_shapes(opt):
+    """The [rows, cols] of the layernorm cases: the charlm example's
+    activations (32*128 tokens of 128) and 4096x1024 (not with -quick)."""
+    return [(4096, 128)] if opt.quick else [(4096, 128), (4096, 1024)]
+
+
+def layernorm(r, rows, cols):
+    """F.layer_norm over the last axis with weight and bias, forward and
+    backward (dx, dweight, dbias) for a fixed head gradient."""
+    opt = r.opt
+    name = "layernorm/%dx%d" % (rows, cols)
+    if not opt.want(name):
+        return
+    dev = torch.device(opt.device)
+    g = torch.Generator(device="cpu").manual_seed(rows + cols)
+    x = torch.randn(rows, cols, generator=g).to(dev).requires_grad_(True)
+    w = (torch.rand(cols, generator=g) + 0.5).to(dev).requires_grad_(True)
+    b = (torch.rand(cols, generator=g) * 2 - 1).to(dev).requires_grad_(True)
+    head = torch.randn(rows, cols, generator=g).to(dev)
+
+    def fwd(x, w, b):
+        return F.layer_norm(x, (cols,), w, b, 1e-5)
+
+    # Reference gradients in float64 by autograd.
+    xd, wd, bd = (t.detach().double().requires_grad_(True) for t in (x, w, b))
+    fwd(xd, wd, bd).backward(head.double())
+    want = [t.grad.detach() for t in (xd, wd, bd)]
+
+    for mode in modes(opt):
+        holder = {}
+
+        def setup(mode=mode, holder=holder):
+            holder["f"] = compiled(fwd) if mode == "compile" else fwd
+
+            def step(i):
+                x.grad = w.grad = b.grad = None
+                holder["f"](x, w, b).backward(head)
+            return step
+
+        def check(step):
+            step(0)
+            for got, wnt, what in zip((x.grad, w.grad, b.grad), want, ("dx", "dweight", "dbias")):
+                assert_close(got, wnt, 1e-3, "layernorm " + what)
+
+        note = "F.layer_norm over the last axis, weight and bias, eps 1e-5; backward for a fixed head gradient; grads set to None per iteration; bytes = 20*rows*cols (read x, dy, x; write y, dx)"
+        if mode == "compile":
+            note += "; forward compiled, backward by AOTAutograd"
+        r.measure({"name": name, "mode": mode, "size": rows * cols, "bytes": 20 * rows * cols, "note": note}, None,
+                  check=check, setup=setup)
+
+
 def overhead(r):
     """100 elementwise ops (50 x {tanh, add x}) on 16 elements + sum, fwd+bwd."""
     opt = r.opt
@@ -829,6 +880,7 @@ def case_names(opt):
         names += ["%s/%d" % (k, n) for k in ELEMENTWISE_KINDS]
     names += ["matmul/%dx%dx%d" % s for s in opt.matmul_shapes()]
     names += ["seed/%d" % n for n in opt.sizes()]
+    names += ["layernorm/%dx%d" % s for s in layernorm_shapes(opt)]
     return names + ["overhead/op", "mlp/step", "fashion/epoch", "charlm/step"] + [embedding_name(e) for e in EMBEDDING_SHAPES]
 
 
@@ -865,6 +917,8 @@ def main(argv=None):
             matmul(r, *s)
     for n in opt.sizes():
         seed(r, n)
+    for s in layernorm_shapes(opt):
+        layernorm(r, *s)
     overhead(r)
     mlp(r)
     fashion_epoch(r)

@@ -71,6 +71,18 @@ type gatherArgs struct {
 	Outer, N, M, Inner, IS0, IS1, IS2 int64
 }
 
+type normArgs struct {
+	Y, Mean, Rstd, X, W, B Ptr
+	Rows, Cols             int64
+	Eps                    float64
+	RMS                    int64
+}
+
+type normGradArgs struct {
+	DX, DW, DB, Part, DY, X, Mean, Rstd, W Ptr
+	Rows, Cols, ChunkRows, Chunks, RMS     int64
+}
+
 type fillArgs struct {
 	Dst   Ptr
 	V     float64

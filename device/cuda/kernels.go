@@ -19,6 +19,7 @@ const (
 	modNN          = kernels.NN
 	modScan        = kernels.Scan
 	modIndex       = kernels.Index
+	modLayerNorm   = kernels.LayerNorm
 )
 
 type kernelInfo struct {
@@ -69,6 +70,10 @@ var (
 	kArg     [2][2]int // [ArgOp][dtype]
 	kGemm    [2]int
 	kCumSum  [2][2]int // [dtype][kernels.ScanMode]
+	// module layernorm: the forward by [dtype][NormWarp/NormBlock], the
+	// backward by [dtype][kernels.NormPlan]
+	kLayerNorm     [2][2]int
+	kLayerNormGrad [2][4]int
 	// module index: the integer dtypes' copies (kCopyInt[src][dst], pairs
 	// with an integer side), fills and ranges ([dtype-Int32]), gathers
 	// ([dtype][index dtype-Int32]) and scatter-adds ([dtype][index
@@ -148,6 +153,12 @@ func init() {
 		kGemm[dt] = reg(modGemm, kernels.GemmName(d))
 		for m := range kernels.ScanModes {
 			kCumSum[dt][m] = reg(modScan, kernels.CumSumName(d, kernels.ScanMode(m)))
+		}
+		for p := range kLayerNorm[dt] {
+			kLayerNorm[dt][p] = reg(modLayerNorm, kernels.LayerNormName(d, kernels.NormPlan(p)))
+		}
+		for p := range kLayerNormGrad[dt] {
+			kLayerNormGrad[dt][p] = reg(modLayerNorm, kernels.LayerNormGradName(d, kernels.NormPlan(p)))
 		}
 		for _, k := range []struct {
 			ids  *[2]int

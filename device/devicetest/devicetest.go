@@ -50,6 +50,11 @@
 //     SoftmaxCEGrad (broadcast and strided g), SGDStep (momentum, Nesterov,
 //     first step, weight decay; v untouched without momentum), AdamStep
 //     (Adam and AdamW, later steps).
+//   - LayerNorm and LayerNormGrad (LayerNorm and RMSNorm, with and
+//     without weight and bias, dw and db asked for or not, rows of 1 to
+//     2500 columns, a large common offset, no rows): values against a
+//     float64 two-pass reference, within the reduction tolerance relative
+//     to the magnitudes of the terms; dw and db bitwise reproducible.
 //
 // Every output buffer is allocated with a few extra elements set to a
 // sentinel value first; a method that writes past its output, or a Copy,
@@ -198,6 +203,7 @@ func init() {
 		{name: "PoolGather", methods: []string{"PoolGather"}, perDType: testPoolGather},
 		{name: "SoftmaxCE", methods: []string{"SoftmaxCE"}, perDType: testSoftmaxCE},
 		{name: "SoftmaxCEGrad", methods: []string{"SoftmaxCEGrad"}, perDType: testSoftmaxCEGrad},
+		{name: "LayerNorm", methods: []string{"LayerNorm", "LayerNormGrad"}, perDType: testLayerNorm},
 		{name: "SGDStep", methods: []string{"SGDStep"}, perDType: testSGDStep},
 		{name: "AdamStep", methods: []string{"AdamStep"}, perDType: testAdamStep},
 		{name: "Ints", methods: []string{"Upload", "Download", "Copy", "Fill", "Arange", "Binary"}, once: testInts},

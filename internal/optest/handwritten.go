@@ -224,6 +224,14 @@ func nnCases() []Case {
 		c("MaxPool2D/overlap-pad", "MaxPool2D", one(func(a *T) *T { return tensor.MaxPool2D(a, 3, 2, 1) }), U(1, 2, 5, 5)),
 		c("SoftmaxCrossEntropy", "SoftmaxCrossEntropy", one(func(a *T) *T { return tensor.SoftmaxCrossEntropy(a, lab(a)) }), U(4, 3)),
 		c("SoftmaxCrossEntropy/mean", "SoftmaxCrossEntropy", one(func(a *T) *T { return tensor.SoftmaxCrossEntropy(a.MulScalar(3), lab(a)).Mean() }), U(4, 3)),
+		// The fused normalisations: affine or not, one or two trailing
+		// axes, a transposed (non-contiguous) input.
+		c("LayerNorm", "LayerNorm", func(x []*T) *T { return x[0].LayerNorm(1, x[1], x[2], 1e-5) }, U(4, 6), U(6), U(6)),
+		c("LayerNorm/2axes-transposed", "LayerNorm", func(x []*T) *T { return x[0].Transpose(0, 2, 1).LayerNorm(2, x[1], nil, 1e-3) }, U(2, 3, 4), U(4, 3)),
+		c("LayerNorm/plain", "LayerNorm", func(x []*T) *T { return x[0].LayerNorm(1, nil, nil, 0.1) }, U(5, 7)),
+		c("LayerNorm/bias-only", "LayerNorm", func(x []*T) *T { return x[0].LayerNorm(1, nil, x[1], 1e-5) }, U(3, 5), U(5)),
+		c("RMSNorm", "RMSNorm", func(x []*T) *T { return x[0].RMSNorm(1, x[1], 1e-6) }, U(4, 6), U(6)),
+		c("RMSNorm/plain-2axes", "RMSNorm", func(x []*T) *T { return x[0].RMSNorm(2, nil, 1e-5) }, U(2, 3, 4)),
 		c("LogSoftmax", "LogSoftmax", one(func(a *T) *T { return a.LogSoftmax(-1) }), U(3, 4)),
 		c("LogSoftmax/axis0", "LogSoftmax", one(func(a *T) *T { return a.LogSoftmax(0) }), U(3, 4)),
 		c("Softmax", "Softmax", one(func(a *T) *T { return a.Softmax(0) }), U(3, 4)),

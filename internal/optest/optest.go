@@ -19,7 +19,7 @@
 //   - hand-written cases for every other differentiable operation:
 //     reductions, matrix products, views and shape operations, Concat,
 //     Stack, Where, AsType and copies, Clip, Conv2D, MaxPool2D, Softmax,
-//     LogSoftmax, SoftmaxCrossEntropy, Split, Chunk, SliceStep, Tril,
+//     LogSoftmax, SoftmaxCrossEntropy, LayerNorm, RMSNorm, Split, Chunk, SliceStep, Tril,
 //     Triu, MaskedFill, CausalMask, CumSum, and the non-differentiable
 //     ArgMax, ArgMin, OneHot and Detach.
 //

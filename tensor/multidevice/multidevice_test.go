@@ -7,6 +7,7 @@ package multidevice_test
 
 import (
 	"errors"
+	"math"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -115,6 +116,20 @@ func (*fakeBackend) PoolGather(dst, src, idx device.Buffer, g device.ConvGeom) {
 }
 func (*fakeBackend) SoftmaxCE(loss, prob, logits, labels device.Buffer, n, c int) {
 	cb.SoftmaxCE(un(loss), un(prob), un(logits), un(labels), n, c)
+}
+
+// unOpt is un for an optional buffer (nil stays nil).
+func unOpt(b device.Buffer) device.Buffer {
+	if b == nil {
+		return nil
+	}
+	return un(b)
+}
+func (*fakeBackend) LayerNorm(y, mean, rstd, x, w, b device.Buffer, p device.NormParams) {
+	cb.LayerNorm(un(y), unOpt(mean), un(rstd), un(x), unOpt(w), unOpt(b), p)
+}
+func (*fakeBackend) LayerNormGrad(dx, dw, db, dy, x, mean, rstd, w device.Buffer, p device.NormParams) {
+	cb.LayerNormGrad(un(dx), unOpt(dw), unOpt(db), un(dy), un(x), unOpt(mean), un(rstd), unOpt(w), p)
 }
 func (*fakeBackend) SoftmaxCEGrad(d, prob, labels, g device.Buffer, gl device.Layout, n, c int) {
 	cb.SoftmaxCEGrad(un(d), un(prob), un(labels), un(g), gl, n, c)
@@ -231,6 +246,20 @@ func TestOpsOnDevice(t *testing.T) {
 	values(t, "ops on the device", y, 1, 2, 3, 4, 5, 6)
 	values(t, "reduction on the device", x.Sum(0), 5, 7, 9)
 	values(t, "matmul on the device", x.MatMul(x.T()), 14, 32, 32, 77)
+	// The fused LayerNorm on the device, through the fake backend's
+	// LayerNorm and LayerNormGrad (optional buffers passed as nil).
+	ln := x.LayerNorm(1, nil, nil, 0)
+	values(t, "LayerNorm on the device", ln, -math.Sqrt(1.5), 0, math.Sqrt(1.5), -math.Sqrt(1.5), 0, math.Sqrt(1.5))
+	wx := x.Clone()
+	wx.AttachGrad()
+	w := tensor.Array([]float64{1, 2, 3}, tensor.On(gpu))
+	w.AttachGrad()
+	var loss *T
+	autograd.Record(func() { loss = wx.RMSNorm(1, w, 0).Sum() })
+	loss.Backward()
+	if wx.Grad().Device() != gpu || w.Grad().Device() != gpu {
+		t.Errorf("RMSNorm gradients on %v and %v", wx.Grad().Device(), w.Grad().Device())
+	}
 	if s := x.String(); s != "[[1 2 3]\n [4 5 6]]" {
 		t.Errorf("String on the device = %q", s)
 	}
@@ -258,6 +287,8 @@ func TestMixedDevices(t *testing.T) {
 	wantErr(t, "Concat", func() { tensor.Concat([]*T{g, c}, 0) }, tensor.ErrDevice, "Concat")
 	wantErr(t, "Stack", func() { tensor.Stack([]*T{c, g}, 0) }, tensor.ErrDevice, "Stack")
 	wantErr(t, "Maximum", func() { c.Maximum(g) }, tensor.ErrDevice, "Maximum")
+	wantErr(t, "LayerNorm", func() { c.LayerNorm(1, g, nil, 1e-5) }, tensor.ErrDevice, "LayerNorm", "cpu, cuda:0")
+	wantErr(t, "RMSNorm", func() { g.RMSNorm(1, c, 1e-5) }, tensor.ErrDevice, "RMSNorm")
 	values(t, "operands unchanged", g, 1, 1)
 
 	// A head gradient on another device.

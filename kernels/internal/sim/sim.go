@@ -191,6 +191,20 @@ type GatherArgs struct {
 	Outer, N, M, Inner, IS0, IS1, IS2 int64
 }
 
+// The argument structs of module layernorm.
+type (
+	NormArgs struct {
+		Y, Mean, Rstd, X, W, B uintptr
+		Rows, Cols             int64
+		Eps                    float64
+		RMS                    int64
+	}
+	NormGradArgs struct {
+		DX, DW, DB, Part, DY, X, Mean, Rstd, W uintptr
+		Rows, Cols, ChunkRows, Chunks, RMS     int64
+	}
+)
+
 // Launch runs kernel with args (a pointer to one of the structs above) on
 // a grid of grid[0]×grid[1]×grid[2] blocks of block threads (a multiple of
 // 32).

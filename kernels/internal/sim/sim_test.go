@@ -54,6 +54,7 @@ func TestArgLayout(t *testing.T) {
 		"TgSoftmaxArgs": unsafe.Sizeof(SoftmaxArgs{}), "TgSoftmaxGradArgs": unsafe.Sizeof(SoftmaxGradArgs{}),
 		"TgSGDArgs": unsafe.Sizeof(SGDArgs{}), "TgAdamArgs": unsafe.Sizeof(AdamArgs{}),
 		"TgScanArgs": unsafe.Sizeof(ScanArgs{}), "TgGatherArgs": unsafe.Sizeof(GatherArgs{}),
+		"TgNormArgs": unsafe.Sizeof(NormArgs{}), "TgNormGradArgs": unsafe.Sizeof(NormGradArgs{}),
 	}
 	for _, a := range kernels.Args {
 		if sizes[a.Name] != uintptr(a.Size) {
@@ -114,6 +115,10 @@ func TestAllKernelsExist(t *testing.T) {
 				err = Launch(k.Name, &ScanArgs{}, g, 32)
 			case kernels.GatherArgs:
 				err = Launch(k.Name, &GatherArgs{}, g, 32)
+			case kernels.NormArgs:
+				err = Launch(k.Name, &NormArgs{}, g, 32)
+			case kernels.NormGradArgs:
+				err = Launch(k.Name, &NormGradArgs{}, g, 32)
 			default:
 				err = fmt.Errorf("no case for %s", k.Args.Name)
 			}

@@ -20,7 +20,7 @@ set -euo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 ROOT=$(cd -- "$HERE/.." && pwd -P)
-MODULES=(elementwise random reduce gemm nn scan index)
+MODULES=(elementwise random reduce gemm nn scan index attention)
 ARCHS=(sm_80 sm_90)
 
 sim=yes verbose=no

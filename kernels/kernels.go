@@ -18,6 +18,8 @@
 //	                per line)
 //	index.cu        the integer dtypes (copies with conversion, fills,
 //	                ranges) and the index operations (gather, scatter-add)
+//	attention.cu    fused scaled-dot-product attention (online softmax),
+//	                forward and backward
 //
 // tg_common.cuh has the helpers they share (strided offsets, vector loads,
 // the element math). The launch geometry each kernel expects is documented
@@ -75,10 +77,11 @@ const (
 	NN          = "nn"
 	Scan        = "scan"
 	Index       = "index"
+	Attention   = "attention"
 )
 
 // ModuleNames lists every module.
-var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan, Index}
+var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan, Index, Attention}
 
 // NNOps are the training kernels of module nn, each with its argument
 // struct: tg_<op>_<dt>.
@@ -189,12 +192,14 @@ var (
 	AdamArgs        = ArgStruct{"TgAdamArgs", 104}
 	ScanArgs        = ArgStruct{"TgScanArgs", 280}
 	GatherArgs      = ArgStruct{"TgGatherArgs", 80}
+	AttnArgs        = ArgStruct{"TgAttnArgs", 136}
 )
 
 // Args lists every argument struct.
 var Args = []ArgStruct{MapArgs, MapStridedArgs, ZipArgs, ZipStridedArgs, WhereArgs, CopyArgs, FillArgs,
 	ArangeArgs, RandomArgs, ReduceInnerArgs, ReduceOuterArgs, ReduceFinalArgs, ArgReduceArgs, GemmArgs,
-	ConvArgs, PoolArgs, SoftmaxArgs, SoftmaxGradArgs, SGDArgs, AdamArgs, ScanArgs, GatherArgs}
+	ConvArgs, PoolArgs, SoftmaxArgs, SoftmaxGradArgs, SGDArgs, AdamArgs, ScanArgs, GatherArgs,
+	AttnArgs}
 
 // Kernel is one entry point of a module.
 type Kernel struct {
@@ -296,6 +301,14 @@ func ScatterAddName(dt, it device.DType, owner bool) string {
 	}
 	return "tg_scatteradd_" + DT(dt) + "_" + DT(it) + plan
 }
+
+// AttentionOps are the kernels of module attention, in launch order: the
+// forward pass, then the three of the backward pass (TgAttnArgs).
+var AttentionOps = []string{"fwd", "delta", "dkdv", "dq"}
+
+// AttentionName returns the name of the attention kernel op (one of
+// [AttentionOps]) on dtype dt: tg_attn_<op>_<dt>.
+func AttentionName(op string, dt device.DType) string { return "tg_attn_" + op + "_" + DT(dt) }
 
 var (
 	dtypes    = []device.DType{device.Float32, device.Float64}
@@ -404,6 +417,12 @@ func Kernels(module string) []Kernel {
 			for _, it := range intTypes {
 				add(ScatterAddName(dt, it, false), GatherArgs)
 				add(ScatterAddName(dt, it, true), GatherArgs)
+			}
+		}
+	case Attention:
+		for _, dt := range dtypes {
+			for _, op := range AttentionOps {
+				add(AttentionName(op, dt), AttnArgs)
 			}
 		}
 	default:

@@ -71,6 +71,12 @@ type gatherArgs struct {
 	Outer, N, M, Inner, IS0, IS1, IS2 int64
 }
 
+type attnArgs struct {
+	Out, LSE, Q, K, V, DOut, Delta, DQ, DK, DV Ptr
+	Batch, L, S, D, DVW, Causal                int64
+	Scale                                      float64
+}
+
 type fillArgs struct {
 	Dst   Ptr
 	V     float64

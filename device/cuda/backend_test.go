@@ -66,7 +66,7 @@ func TestArgLayout(t *testing.T) {
 		"TgReduceFinalArgs": reduceFinalArgs{}, "TgArgReduceArgs": argReduceArgs{}, "TgGemmArgs": gemmArgs{},
 		"TgConvGeom": tgConvGeom{}, "TgConvArgs": convArgs{}, "TgPoolArgs": poolArgs{}, "TgSoftmaxArgs": softmaxArgs{},
 		"TgSoftmaxGradArgs": softmaxGradArgs{}, "TgSGDArgs": sgdArgs{}, "TgAdamArgs": adamArgs{},
-		"TgScanArgs": scanArgs{}, "TgGatherArgs": gatherArgs{},
+		"TgScanArgs": scanArgs{}, "TgGatherArgs": gatherArgs{}, "TgAttnArgs": attnArgs{},
 	}
 	if len(cOffsets) != len(goStructs) {
 		t.Errorf("header has %d structs, Go mirrors %d", len(cOffsets), len(goStructs))

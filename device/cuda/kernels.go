@@ -19,6 +19,7 @@ const (
 	modNN          = kernels.NN
 	modScan        = kernels.Scan
 	modIndex       = kernels.Index
+	modAttention   = kernels.Attention
 )
 
 type kernelInfo struct {
@@ -69,6 +70,7 @@ var (
 	kArg     [2][2]int // [ArgOp][dtype]
 	kGemm    [2]int
 	kCumSum  [2][2]int // [dtype][kernels.ScanMode]
+	kAttn    [2][4]int // [dtype][kernels.AttentionOps index]
 	// module index: the integer dtypes' copies (kCopyInt[src][dst], pairs
 	// with an integer side), fills and ranges ([dtype-Int32]), gathers
 	// ([dtype][index dtype-Int32]) and scatter-adds ([dtype][index
@@ -144,6 +146,9 @@ func init() {
 		kGemm[dt] = reg(modGemm, kernels.GemmName(d))
 		for m := range kernels.ScanModes {
 			kCumSum[dt][m] = reg(modScan, kernels.CumSumName(d, kernels.ScanMode(m)))
+		}
+		for i, op := range kernels.AttentionOps {
+			kAttn[dt][i] = reg(modAttention, kernels.AttentionName(op, d))
 		}
 		for _, k := range []struct {
 			ids  *[2]int

@@ -50,6 +50,10 @@
 //     SoftmaxCEGrad (broadcast and strided g), SGDStep (momentum, Nesterov,
 //     first step, weight decay; v untouched without momentum), AdamStep
 //     (Adam and AdamW, later steps).
+//   - Attention and AttentionGrad against float64 loops: causal or not,
+//     L < S and L > S, widths 0 to 128, a negative scale, scores in the
+//     hundreds, tiles with partial rows, S = 0 (output 0, lse −Inf), L = 0
+//     and an empty batch; the gradients bitwise the same on a second run.
 //
 // Every output buffer is allocated with a few extra elements set to a
 // sentinel value first; a method that writes past its output, or a Copy,
@@ -198,6 +202,7 @@ func init() {
 		{name: "PoolGather", methods: []string{"PoolGather"}, perDType: testPoolGather},
 		{name: "SoftmaxCE", methods: []string{"SoftmaxCE"}, perDType: testSoftmaxCE},
 		{name: "SoftmaxCEGrad", methods: []string{"SoftmaxCEGrad"}, perDType: testSoftmaxCEGrad},
+		{name: "Attention", methods: []string{"Attention", "AttentionGrad"}, perDType: testAttention},
 		{name: "SGDStep", methods: []string{"SGDStep"}, perDType: testSGDStep},
 		{name: "AdamStep", methods: []string{"AdamStep"}, perDType: testAdamStep},
 		{name: "Ints", methods: []string{"Upload", "Download", "Copy", "Fill", "Arange"}, once: testInts},

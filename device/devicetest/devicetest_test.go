@@ -154,6 +154,13 @@ func (w corrupt) CumSum(dst, src device.Buffer, sl device.Layout, axis int, reve
 	w.Backend.CumSum(dst, src, sl, axis, reverse)
 }
 
+func (w corrupt) Attention(out, lse, q, k, v device.Buffer, g device.AttentionGeom) {
+	if w.kind == "attention-causal" {
+		g.Causal = false
+	}
+	w.Backend.Attention(out, lse, q, k, v, g)
+}
+
 // The corruptions, the group each is run on and the subtest that must
 // fail ("" for the control run, which must pass).
 var corruptions = []struct{ kind, group, fails string }{
@@ -168,6 +175,7 @@ var corruptions = []struct{ kind, group, fails string }{
 	{"col2im", "Col2Im", "Col2Im/float64"},
 	{"argmax-nan", "ArgReduce", "ArgReduce/float32/ArgMax"},
 	{"cumsum-reverse", "CumSum", "CumSum/float64/reverse"},
+	{"attention-causal", "Attention", "Attention/float32"},
 	{"no-cos", "Coverage", "Coverage"},
 }
 

@@ -54,6 +54,7 @@ func TestArgLayout(t *testing.T) {
 		"TgSoftmaxArgs": unsafe.Sizeof(SoftmaxArgs{}), "TgSoftmaxGradArgs": unsafe.Sizeof(SoftmaxGradArgs{}),
 		"TgSGDArgs": unsafe.Sizeof(SGDArgs{}), "TgAdamArgs": unsafe.Sizeof(AdamArgs{}),
 		"TgScanArgs": unsafe.Sizeof(ScanArgs{}), "TgGatherArgs": unsafe.Sizeof(GatherArgs{}),
+		"TgAttnArgs": unsafe.Sizeof(AttnArgs{}),
 	}
 	for _, a := range kernels.Args {
 		if sizes[a.Name] != uintptr(a.Size) {
@@ -114,6 +115,8 @@ func TestAllKernelsExist(t *testing.T) {
 				err = Launch(k.Name, &ScanArgs{}, g, 32)
 			case kernels.GatherArgs:
 				err = Launch(k.Name, &GatherArgs{}, g, 32)
+			case kernels.AttnArgs:
+				err = Launch(k.Name, &AttnArgs{}, g, 128)
 			default:
 				err = fmt.Errorf("no case for %s", k.Args.Name)
 			}

@@ -1,0 +1,192 @@
+package cpu
+
+import (
+	"math"
+
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/internal/parallel"
+)
+
+// Fused scaled-dot-product attention. The scores of a block of attnRows
+// queries against the keys they see are computed by one GEMM into a
+// per-goroutine scratch block of attnRows×S elements (never the whole L×S
+// matrix), turned into probabilities in place (two passes over the row:
+// maximum, then exponentials and their sum in float64) and multiplied by
+// the values with a second GEMM. A causal block stops at the last key its
+// last query sees. The backward pass recomputes each block's
+// probabilities from the saved log-sum-exps and accumulates dK and dV over
+// the query blocks of one (batch, head) pair in order, so the results do
+// not depend on scheduling.
+
+// attnRows is the number of queries per block: the block of scores stays
+// in L2 (64×2048 float32 is 512 KiB) and the GEMMs are large enough to
+// run at full speed.
+const attnRows = 64
+
+// Attention computes out and lse for every (batch, head) pair.
+func (be *Backend) Attention(out, lse, q, k, v device.Buffer, g device.AttentionGeom) {
+	if buf(out).dt == device.Float64 {
+		attention(buf(out).f64, buf(lse).f64, buf(q).f64, buf(k).f64, buf(v).f64, g, gemmAB64)
+	} else {
+		attention(buf(out).f32, buf(lse).f32, buf(q).f32, buf(k).f32, buf(v).f32, g, gemmAB32)
+	}
+}
+
+// AttentionGrad computes dq, dk and dv for every (batch, head) pair.
+func (be *Backend) AttentionGrad(dq, dk, dv, dout, q, k, v, out, lse device.Buffer, g device.AttentionGeom) {
+	if buf(dq).dt == device.Float64 {
+		attentionGrad(buf(dq).f64, buf(dk).f64, buf(dv).f64, buf(dout).f64, buf(q).f64, buf(k).f64,
+			buf(v).f64, buf(out).f64, buf(lse).f64, g, gemmAB64)
+	} else {
+		attentionGrad(buf(dq).f32, buf(dk).f32, buf(dv).f32, buf(dout).f32, buf(q).f32, buf(k).f32,
+			buf(v).f32, buf(out).f32, buf(lse).f32, g, gemmAB32)
+	}
+}
+
+// gemmAB is GEMM with alpha and beta: c = alpha·op(a)·op(b) + beta·c.
+type gemmAB[T float] func(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int)
+
+// safe wraps a GEMM for the degenerate sizes of attention (widths of 0,
+// for which the leading dimensions are 0): nothing to do for an empty C,
+// and C = beta·C (beta is 0 or 1 here) for an empty sum.
+func (gemm gemmAB[T]) safe(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	switch {
+	case m == 0 || n == 0:
+	case k == 0:
+		if beta == 0 {
+			for i := range m {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
+	default:
+		gemm(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}
+}
+
+// visible returns how many keys query i sees among s.
+func visible(g device.AttentionGeom, i int) int {
+	if g.Causal {
+		return min(i+1, g.S)
+	}
+	return g.S
+}
+
+// expRun sets x[j] = e^x[j] (the float32 AVX2 kernel where there is one).
+func expRun[T float](x []T) {
+	if useSIMD && simdUnary(device.Exp, x, x, cached) {
+		return
+	}
+	expSlice(x, x)
+}
+
+func attention[T float](out, lse, q, k, v []T, g device.AttentionGeom, gemm gemmAB[T]) {
+	l, s, d, dv := g.L, g.S, g.D, g.DV
+	if g.Batch == 0 || l == 0 {
+		return
+	}
+	if s == 0 {
+		clear(out[:g.Batch*l*dv])
+		for i := range lse[:g.Batch*l] {
+			lse[i] = T(math.Inf(-1))
+		}
+		return
+	}
+	blocks := (l + attnRows - 1) / attnRows
+	parallel.Chunks(g.Batch*blocks, func(c int) {
+		bh, i0 := c/blocks, (c%blocks)*attnRows
+		rows := min(attnRows, l-i0)
+		nk := visible(g, i0+rows-1)
+		sc := make([]T, rows*nk)
+		qb := q[(bh*l+i0)*d:]
+		kb := k[bh*s*d:]
+		gemm.safe(false, true, rows, nk, d, T(g.Scale), qb, d, kb, d, 0, sc, nk)
+		for r := range rows {
+			row := sc[r*nk : (r+1)*nk]
+			vis := visible(g, i0+r)
+			m := T(math.Inf(-1))
+			for _, x := range row[:vis] {
+				m = max(m, x)
+			}
+			for j := range row[:vis] {
+				row[j] -= m
+			}
+			expRun(row[:vis])
+			sum := 0.0
+			for _, e := range row[:vis] {
+				sum += float64(e)
+			}
+			inv := T(1 / sum)
+			for j := range row[:vis] {
+				row[j] *= inv
+			}
+			clear(row[vis:])
+			lse[bh*l+i0+r] = T(float64(m) + math.Log(sum))
+		}
+		gemm.safe(false, false, rows, dv, nk, 1, sc, nk, v[bh*s*dv:], dv, 0, out[(bh*l+i0)*dv:], dv)
+	})
+}
+
+func attentionGrad[T float](dq, dk, dv, dout, q, k, v, out, lse []T, g device.AttentionGeom, gemm gemmAB[T]) {
+	l, s, d, dvw := g.L, g.S, g.D, g.DV
+	if g.Batch == 0 {
+		return
+	}
+	clear(dk[:g.Batch*s*d])
+	clear(dv[:g.Batch*s*dvw])
+	if s == 0 {
+		clear(dq[:g.Batch*l*d])
+		return
+	}
+	if l == 0 {
+		return
+	}
+	scale := T(g.Scale)
+	parallel.Chunks(g.Batch, func(bh int) {
+		rowsMax := min(attnRows, l)
+		p := make([]T, rowsMax*s)
+		dp := make([]T, rowsMax*s)
+		delta := make([]float64, rowsMax)
+		kb, vb := k[bh*s*d:], v[bh*s*dvw:]
+		dkb, dvb := dk[bh*s*d:], dv[bh*s*dvw:]
+		for i0 := 0; i0 < l; i0 += attnRows {
+			rows := min(attnRows, l-i0)
+			nk := visible(g, i0+rows-1)
+			qb, dqb := q[(bh*l+i0)*d:], dq[(bh*l+i0)*d:]
+			ob, gb := out[(bh*l+i0)*dvw:], dout[(bh*l+i0)*dvw:]
+			// delta_i = Σ_c dout_ic·out_ic, the row sums of dP∘P.
+			for r := range rows {
+				acc := 0.0
+				for c := range dvw {
+					acc += float64(gb[r*dvw+c]) * float64(ob[r*dvw+c])
+				}
+				delta[r] = acc
+			}
+			pb, dpb := p[:rows*nk], dp[:rows*nk]
+			gemm.safe(false, true, rows, nk, d, scale, qb, d, kb, d, 0, pb, nk)
+			for r := range rows {
+				row := pb[r*nk : (r+1)*nk]
+				vis := visible(g, i0+r)
+				m := lse[bh*l+i0+r]
+				for j := range row[:vis] {
+					row[j] -= m
+				}
+				expRun(row[:vis])
+				clear(row[vis:])
+			}
+			// dV += Pᵀ·dO; dP = dO·Vᵀ.
+			gemm.safe(true, false, nk, dvw, rows, 1, pb, nk, gb, dvw, 1, dvb, dvw)
+			gemm.safe(false, true, rows, nk, dvw, 1, gb, dvw, vb, dvw, 0, dpb, nk)
+			// dS = P∘(dP − delta), in place in dp.
+			for r := range rows {
+				pr, dr := pb[r*nk:(r+1)*nk], dpb[r*nk:(r+1)*nk]
+				dl := T(delta[r])
+				for j := range dr {
+					dr[j] = pr[j] * (dr[j] - dl)
+				}
+			}
+			// dQ = scale·dS·K; dK += scale·dSᵀ·Q.
+			gemm.safe(false, false, rows, d, nk, scale, dpb, nk, kb, d, 0, dqb, d)
+			gemm.safe(true, false, nk, d, rows, scale, dpb, nk, qb, d, 1, dkb, d)
+		}
+	})
+}

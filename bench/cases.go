@@ -127,7 +127,11 @@ func caseNames(d device.Device, quick bool) []string {
 	for _, n := range sizes(d, quick) {
 		names = append(names, fmt.Sprintf("seed/%d", n))
 	}
-	return append(names, "overhead/op", "overhead/op/forward", "mlp/step", "fashion/epoch")
+	names = append(names, "overhead/op", "overhead/op/forward", "mlp/step", "fashion/epoch")
+	for _, t := range attentionLengths(quick) {
+		names = append(names, fmt.Sprintf("attention/%d", t))
+	}
+	return names
 }
 
 // want reports whether the case runs: selected by -cases, or the roofline.
@@ -156,6 +160,9 @@ func (s *suite) all() {
 	s.overhead()
 	s.mlp()
 	s.fashionEpoch()
+	for _, t := range attentionLengths(s.cfg.quick) {
+		s.attention(t)
+	}
 	s.copyCase(rooflineSize(s.dev), rooflineModes(s.dev.IsCUDA())[1])
 }
 

@@ -26,9 +26,9 @@ const attnRows = 64
 // Attention computes out and lse for every (batch, head) pair.
 func (be *Backend) Attention(out, lse, q, k, v device.Buffer, g device.AttentionGeom) {
 	if buf(out).dt == device.Float64 {
-		attention(buf(out).f64, buf(lse).f64, buf(q).f64, buf(k).f64, buf(v).f64, g, gemmAB64)
+		attention(buf(out).f64, buf(lse).f64, buf(q).f64, buf(k).f64, buf(v).f64, g, gemmAB64, gemmAB64Serial)
 	} else {
-		attention(buf(out).f32, buf(lse).f32, buf(q).f32, buf(k).f32, buf(v).f32, g, gemmAB32)
+		attention(buf(out).f32, buf(lse).f32, buf(q).f32, buf(k).f32, buf(v).f32, g, gemmAB32, gemmAB32Serial)
 	}
 }
 
@@ -36,10 +36,10 @@ func (be *Backend) Attention(out, lse, q, k, v device.Buffer, g device.Attention
 func (be *Backend) AttentionGrad(dq, dk, dv, dout, q, k, v, out, lse device.Buffer, g device.AttentionGeom) {
 	if buf(dq).dt == device.Float64 {
 		attentionGrad(buf(dq).f64, buf(dk).f64, buf(dv).f64, buf(dout).f64, buf(q).f64, buf(k).f64,
-			buf(v).f64, buf(out).f64, buf(lse).f64, g, gemmAB64)
+			buf(v).f64, buf(out).f64, buf(lse).f64, g, gemmAB64, gemmAB64Serial)
 	} else {
 		attentionGrad(buf(dq).f32, buf(dk).f32, buf(dv).f32, buf(dout).f32, buf(q).f32, buf(k).f32,
-			buf(v).f32, buf(out).f32, buf(lse).f32, g, gemmAB32)
+			buf(v).f32, buf(out).f32, buf(lse).f32, g, gemmAB32, gemmAB32Serial)
 	}
 }
 
@@ -79,7 +79,17 @@ func expRun[T float](x []T) {
 	expSlice(x, x)
 }
 
-func attention[T float](out, lse, q, k, v []T, g device.AttentionGeom, gemm gemmAB[T]) {
+// pickGemm returns the GEMM for work split into chunks pieces: one that
+// runs in the calling goroutine when the pieces alone keep every core busy,
+// else one that shares a large product among goroutines.
+func pickGemm[T float](chunks int, shared, serial gemmAB[T]) gemmAB[T] {
+	if chunks >= parallel.Workers() {
+		return serial
+	}
+	return shared
+}
+
+func attention[T float](out, lse, q, k, v []T, g device.AttentionGeom, shared, serial gemmAB[T]) {
 	l, s, d, dv := g.L, g.S, g.D, g.DV
 	if g.Batch == 0 || l == 0 {
 		return
@@ -92,6 +102,7 @@ func attention[T float](out, lse, q, k, v []T, g device.AttentionGeom, gemm gemm
 		return
 	}
 	blocks := (l + attnRows - 1) / attnRows
+	gemm := pickGemm(g.Batch*blocks, shared, serial)
 	parallel.Chunks(g.Batch*blocks, func(c int) {
 		bh, i0 := c/blocks, (c%blocks)*attnRows
 		rows := min(attnRows, l-i0)
@@ -100,33 +111,77 @@ func attention[T float](out, lse, q, k, v []T, g device.AttentionGeom, gemm gemm
 		qb := q[(bh*l+i0)*d:]
 		kb := k[bh*s*d:]
 		gemm.safe(false, true, rows, nk, d, T(g.Scale), qb, d, kb, d, 0, sc, nk)
+		var inv [attnRows]T
 		for r := range rows {
 			row := sc[r*nk : (r+1)*nk]
 			vis := visible(g, i0+r)
-			m := T(math.Inf(-1))
-			for _, x := range row[:vis] {
-				m = max(m, x)
-			}
+			m := rowMax(row[:vis])
 			for j := range row[:vis] {
 				row[j] -= m
 			}
 			expRun(row[:vis])
-			sum := 0.0
-			for _, e := range row[:vis] {
-				sum += float64(e)
-			}
-			inv := T(1 / sum)
-			for j := range row[:vis] {
-				row[j] *= inv
-			}
+			sum := rowSum(row[:vis])
 			clear(row[vis:])
+			inv[r] = T(1 / sum)
 			lse[bh*l+i0+r] = T(float64(m) + math.Log(sum))
 		}
-		gemm.safe(false, false, rows, dv, nk, 1, sc, nk, v[bh*s*dv:], dv, 0, out[(bh*l+i0)*dv:], dv)
+		// out = (e^(s−m)·V) / Σ e^(s−m): the rows are scaled after the
+		// product (DV columns instead of S).
+		ob := out[(bh*l+i0)*dv:]
+		gemm.safe(false, false, rows, dv, nk, 1, sc, nk, v[bh*s*dv:], dv, 0, ob, dv)
+		for r := range rows {
+			o := ob[r*dv : (r+1)*dv]
+			for c := range o {
+				o[c] *= inv[r]
+			}
+		}
 	})
 }
 
-func attentionGrad[T float](dq, dk, dv, dout, q, k, v, out, lse []T, g device.AttentionGeom, gemm gemmAB[T]) {
+// rowMax returns the maximum of x (−Inf for none). A NaN is skipped here;
+// it reaches the results through the sum of the exponentials.
+func rowMax[T float](x []T) T {
+	m := [4]T{T(math.Inf(-1)), T(math.Inf(-1)), T(math.Inf(-1)), T(math.Inf(-1))}
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		if x[i] > m[0] {
+			m[0] = x[i]
+		}
+		if x[i+1] > m[1] {
+			m[1] = x[i+1]
+		}
+		if x[i+2] > m[2] {
+			m[2] = x[i+2]
+		}
+		if x[i+3] > m[3] {
+			m[3] = x[i+3]
+		}
+	}
+	for ; i < len(x); i++ {
+		if x[i] > m[0] {
+			m[0] = x[i]
+		}
+	}
+	return max(m[0], m[1], m[2], m[3])
+}
+
+// rowSum returns the sum of x in float64, in four interleaved partial sums.
+func rowSum[T float](x []T) float64 {
+	var s [4]float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s[0] += float64(x[i])
+		s[1] += float64(x[i+1])
+		s[2] += float64(x[i+2])
+		s[3] += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s[0] += float64(x[i])
+	}
+	return (s[0] + s[1]) + (s[2] + s[3])
+}
+
+func attentionGrad[T float](dq, dk, dv, dout, q, k, v, out, lse []T, g device.AttentionGeom, shared, serial gemmAB[T]) {
 	l, s, d, dvw := g.L, g.S, g.D, g.DV
 	if g.Batch == 0 {
 		return
@@ -141,6 +196,7 @@ func attentionGrad[T float](dq, dk, dv, dout, q, k, v, out, lse []T, g device.At
 		return
 	}
 	scale := T(g.Scale)
+	gemm := pickGemm(g.Batch, shared, serial)
 	parallel.Chunks(g.Batch, func(bh int) {
 		rowsMax := min(attnRows, l)
 		p := make([]T, rowsMax*s)

@@ -34,14 +34,18 @@
 // Each gradient element is written by one thread after a fixed sequence
 // of additions: no atomics, the same bits on every run.
 //
-// Shared memory (static, at most 48 KiB): f32 forward 32+16+16 rows of
-// 128 elements (32 KiB) plus the scores; f32 backward 4 × 16 rows
-// (32 KiB); f64 forward 16+8+8 rows (32 KiB); f64 backward 4 × 8 rows
-// (32 KiB).
+// Shared memory (static, at most 48 KiB): tiles of rows of 129 elements
+// (128 and one of padding): f32 forward 32+16+16 rows, f32 backward
+// 4 × 16 rows, f64 forward 16+8+8 rows, f64 backward 4 × 8 rows (32.25
+// KiB each), plus the scores (rows of BK+1) and per-row statistics.
 #include "tg_common.cuh"
 
 #define TG_ATTN_THREADS 128
 #define TG_ATTN_DMAX 128
+// The row stride of the staged tiles: one element of padding, so that the
+// threads of a warp reading one column of different rows (the scores'
+// dot products) hit different banks.
+#define TG_ATTN_LD (TG_ATTN_DMAX + 1)
 
 // Tile sizes by dtype: FQ×FK for the forward kernel, BQ×BK for the
 // backward kernels.
@@ -61,9 +65,9 @@ TG_DEV double tg_attn_ninf(double) { return -CUDART_INF; }
 template <typename T> TG_DEV T tg_attn_max(T a, T b) { return (a != a || b != b) ? a + b : (a > b ? a : b); }
 
 // Copies rows [0, rows) of the dense matrix src (width w) into the tile
-// dst[R][TG_ATTN_DMAX], zeros for the rows from rows to R.
+// dst[R][TG_ATTN_LD], zeros for the rows from rows to R.
 template <typename T, int R>
-TG_DEV void tg_attn_stage(T (*dst)[TG_ATTN_DMAX], const T *src, int rows, tg_i64 w) {
+TG_DEV void tg_attn_stage(T (*dst)[TG_ATTN_LD], const T *src, int rows, tg_i64 w) {
     const int n = R * (int)w;
 #pragma unroll 1
     for (int e = threadIdx.x; e < n; e += TG_ATTN_THREADS) {
@@ -83,10 +87,10 @@ template <typename T> TG_DEV T tg_attn_dot(const T *a, const T *b, tg_i64 d) {
 template <typename T> TG_DEV void attn_fwd(const TgAttnArgs &p) {
     enum { BQ = TgAttnTiles<T>::FQ, BK = TgAttnTiles<T>::FK };
     enum { TPR = TG_ATTN_THREADS / BQ, NC = TG_ATTN_DMAX / TPR };
-    __shared__ T qs[BQ][TG_ATTN_DMAX];
-    __shared__ T ks[BK][TG_ATTN_DMAX];
-    __shared__ T vs[BK][TG_ATTN_DMAX];
-    __shared__ T ss[BQ][BK];
+    __shared__ T qs[BQ][TG_ATTN_LD];
+    __shared__ T ks[BK][TG_ATTN_LD];
+    __shared__ T vs[BK][TG_ATTN_LD];
+    __shared__ T ss[BQ][BK + 1];
     __shared__ T mrow[BQ], lrow[BQ], arow[BQ];
     const int tid = threadIdx.x, r = tid / TPR, c0 = tid % TPR;
     const T scale = (T)p.scale, ninf = tg_attn_ninf(T(0));
@@ -197,11 +201,11 @@ TG_DEV void tg_attn_pds(const TgAttnArgs &p, const T *qrow, const T *grow, const
 template <typename T> TG_DEV void attn_dkdv(const TgAttnArgs &p) {
     enum { BQ = TgAttnTiles<T>::BQ, BK = TgAttnTiles<T>::BK };
     enum { TPR = TG_ATTN_THREADS / BK, NC = TG_ATTN_DMAX / TPR };
-    __shared__ T ks[BK][TG_ATTN_DMAX];
-    __shared__ T vs[BK][TG_ATTN_DMAX];
-    __shared__ T qs[BQ][TG_ATTN_DMAX];
-    __shared__ T gs[BQ][TG_ATTN_DMAX];
-    __shared__ T ps[BQ][BK], dss[BQ][BK];
+    __shared__ T ks[BK][TG_ATTN_LD];
+    __shared__ T vs[BK][TG_ATTN_LD];
+    __shared__ T qs[BQ][TG_ATTN_LD];
+    __shared__ T gs[BQ][TG_ATTN_LD];
+    __shared__ T ps[BQ][BK + 1], dss[BQ][BK + 1];
     __shared__ T lq[BQ], dl[BQ];
     const int tid = threadIdx.x, r = tid / TPR, c0 = tid % TPR;
     const tg_i64 l = p.l, s = p.s, d = p.d, dv = p.dv;
@@ -271,11 +275,11 @@ template <typename T> TG_DEV void attn_dkdv(const TgAttnArgs &p) {
 template <typename T> TG_DEV void attn_dq(const TgAttnArgs &p) {
     enum { BQ = TgAttnTiles<T>::BQ, BK = TgAttnTiles<T>::BK };
     enum { TPR = TG_ATTN_THREADS / BQ, NC = TG_ATTN_DMAX / TPR };
-    __shared__ T qs[BQ][TG_ATTN_DMAX];
-    __shared__ T gs[BQ][TG_ATTN_DMAX];
-    __shared__ T ks[BK][TG_ATTN_DMAX];
-    __shared__ T vs[BK][TG_ATTN_DMAX];
-    __shared__ T ps[BQ][BK], dss[BQ][BK];
+    __shared__ T qs[BQ][TG_ATTN_LD];
+    __shared__ T gs[BQ][TG_ATTN_LD];
+    __shared__ T ks[BK][TG_ATTN_LD];
+    __shared__ T vs[BK][TG_ATTN_LD];
+    __shared__ T ps[BQ][BK + 1], dss[BQ][BK + 1];
     __shared__ T lq[BQ], dl[BQ];
     const int tid = threadIdx.x, r = tid / TPR, c0 = tid % TPR;
     const tg_i64 l = p.l, s = p.s, d = p.d, dv = p.dv;

@@ -17,8 +17,10 @@ import (
 //
 // Every query sees key 0, so a row has no visible key only when S = 0:
 // its result is 0 (the empty sum), as for the composed formula, and its
-// gradients are 0. Rows whose scores are all −Inf or NaN (from infinite
-// or NaN inputs) give NaN, as the composed formula does.
+// gradients are 0 (PyTorch's NaN rows come from masks that hide every
+// key of a row, which this causal mask never does). A row with a NaN or
+// +Inf score, or whose scores are all −Inf (from infinite or NaN inputs),
+// gives NaN, as the composed formula does.
 //
 // Forward and backward are one fused operation each where D and DV are
 // at most [device.AttentionMaxDim]: the L×S scores are never stored

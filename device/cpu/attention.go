@@ -10,10 +10,11 @@ import (
 // Fused scaled-dot-product attention. The scores of a block of attnRows
 // queries against the keys they see are computed by one GEMM into a
 // per-goroutine scratch block of attnRows×S elements (never the whole L×S
-// matrix), turned into probabilities in place (two passes over the row:
-// maximum, then exponentials and their sum in float64) and multiplied by
-// the values with a second GEMM. A causal block stops at the last key its
-// last query sees. The backward pass recomputes each block's
+// matrix), turned in place into e^(s−m) with m the row's maximum (the
+// exponentials summed in float64) and multiplied by the values with a
+// second GEMM, whose rows are then divided by the sums. A causal block
+// stops at the last key its last query sees (the keys after a row's own
+// are zeroed in its scratch row). The backward pass recomputes each block's
 // probabilities from the saved log-sum-exps and accumulates dK and dV over
 // the query blocks of one (batch, head) pair in order, so the results do
 // not depend on scheduling.

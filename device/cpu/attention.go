@@ -11,7 +11,7 @@ import (
 // queries against the keys they see are computed by one GEMM into a
 // per-goroutine scratch block of attnRows×S elements (never the whole L×S
 // matrix), turned in place into e^(s−m) with m the row's maximum (the
-// exponentials summed in float64) and multiplied by the values with a
+// exponentials summed in float64, as Reduce sums) and multiplied by the values with a
 // second GEMM, whose rows are then divided by the sums. A causal block
 // stops at the last key its last query sees (the keys after a row's own
 // are zeroed in its scratch row). The backward pass recomputes each block's
@@ -80,6 +80,32 @@ func expRun[T float](x []T) {
 	expSlice(x, x)
 }
 
+// subRun sets x[j] = x[j] − s (the AVX2 kernel where there is one).
+func subRun[T float](x []T, s T) {
+	if useSIMD && simdScalar(device.SubS, x, x, s, cached) {
+		return
+	}
+	for j := range x {
+		x[j] -= s
+	}
+}
+
+// dsRun sets d[j] = p[j]·(d[j] − delta), each operation rounded (the AVX2
+// kernels where there are).
+func dsRun[T float](d, p []T, delta T) {
+	if useSIMD && simdScalar(device.SubS, d, d, delta, cached) {
+		if !simdBinaryVV(device.Mul, d, p, d, cached) {
+			for j := range d {
+				d[j] *= p[j]
+			}
+		}
+		return
+	}
+	for j := range d {
+		d[j] = p[j] * (d[j] - delta)
+	}
+}
+
 // pickGemm returns the GEMM for work split into chunks pieces: one that
 // runs in the calling goroutine when the pieces alone keep every core busy,
 // else one that shares a large product among goroutines.
@@ -117,11 +143,9 @@ func attention[T float](out, lse, q, k, v []T, g device.AttentionGeom, shared, s
 			row := sc[r*nk : (r+1)*nk]
 			vis := visible(g, i0+r)
 			m := rowMax(row[:vis])
-			for j := range row[:vis] {
-				row[j] -= m
-			}
+			subRun(row[:vis], m)
 			expRun(row[:vis])
-			sum := rowSum(row[:vis])
+			sum := sumLanes(row[:vis], false)
 			clear(row[vis:])
 			inv[r] = T(1 / sum)
 			lse[bh*l+i0+r] = T(float64(m) + math.Log(sum))
@@ -166,22 +190,6 @@ func rowMax[T float](x []T) T {
 	return max(m[0], m[1], m[2], m[3])
 }
 
-// rowSum returns the sum of x in float64, in four interleaved partial sums.
-func rowSum[T float](x []T) float64 {
-	var s [4]float64
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s[0] += float64(x[i])
-		s[1] += float64(x[i+1])
-		s[2] += float64(x[i+2])
-		s[3] += float64(x[i+3])
-	}
-	for ; i < len(x); i++ {
-		s[0] += float64(x[i])
-	}
-	return (s[0] + s[1]) + (s[2] + s[3])
-}
-
 func attentionGrad[T float](dq, dk, dv, dout, q, k, v, out, lse []T, g device.AttentionGeom, shared, serial gemmAB[T]) {
 	l, s, d, dvw := g.L, g.S, g.D, g.DV
 	if g.Batch == 0 {
@@ -223,10 +231,7 @@ func attentionGrad[T float](dq, dk, dv, dout, q, k, v, out, lse []T, g device.At
 			for r := range rows {
 				row := pb[r*nk : (r+1)*nk]
 				vis := visible(g, i0+r)
-				m := lse[bh*l+i0+r]
-				for j := range row[:vis] {
-					row[j] -= m
-				}
+				subRun(row[:vis], lse[bh*l+i0+r])
 				expRun(row[:vis])
 				clear(row[vis:])
 			}
@@ -235,11 +240,7 @@ func attentionGrad[T float](dq, dk, dv, dout, q, k, v, out, lse []T, g device.At
 			gemm.safe(false, true, rows, nk, dvw, 1, gb, dvw, vb, dvw, 0, dpb, nk)
 			// dS = P∘(dP − delta), in place in dp.
 			for r := range rows {
-				pr, dr := pb[r*nk:(r+1)*nk], dpb[r*nk:(r+1)*nk]
-				dl := T(delta[r])
-				for j := range dr {
-					dr[j] = pr[j] * (dr[j] - dl)
-				}
+				dsRun(dpb[r*nk:(r+1)*nk], pb[r*nk:(r+1)*nk], T(delta[r]))
 			}
 			// dQ = scale·dS·K; dK += scale·dSᵀ·Q.
 			gemm.safe(false, false, rows, d, nk, scale, dpb, nk, kb, d, 0, dqb, d)

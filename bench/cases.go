@@ -131,7 +131,11 @@ func caseNames(d device.Device, quick bool) []string {
 		names = append(names, fmt.Sprintf("layernorm/%dx%d", sh[0], sh[1]))
 	}
 	names = append(names, "overhead/op", "overhead/op/forward", "mlp/step", "fashion/epoch")
-	return append(names, modelCaseNames()...)
+	names = append(names, modelCaseNames()...)
+	for _, t := range attentionLengths(quick) {
+		names = append(names, fmt.Sprintf("attention/%d", t))
+	}
+	return names
 }
 
 // want reports whether the case runs: selected by -cases, or the roofline.
@@ -164,6 +168,9 @@ func (s *suite) all() {
 	s.mlp()
 	s.fashionEpoch()
 	s.models()
+	for _, t := range attentionLengths(s.cfg.quick) {
+		s.attention(t)
+	}
 	s.copyCase(rooflineSize(s.dev), rooflineModes(s.dev.IsCUDA())[1])
 }
 

@@ -194,6 +194,26 @@ type Backend interface {
 	// dw and db are added in an order fixed by the shape alone (no
 	// atomics), so results are bitwise reproducible from run to run.
 	LayerNormGrad(dx, dw, db, dy, x, mean, rstd, w Buffer, p NormParams)
+	// Attention computes scaled-dot-product attention for Batch independent
+	// heads (see [AttentionGeom]): for the dense q [Batch, L, D], k
+	// [Batch, S, D] and v [Batch, S, DV] it writes the dense
+	// out [Batch, L, DV] = softmax(Scale·q·kᵀ + mask)·v and the dense
+	// lse [Batch, L], each row's log Σ_j exp(Scale·q_i·k_j) over its
+	// visible keys (the softmax statistics the backward pass reuses).
+	// With Causal, query i sees the keys j <= i (the mask is −Inf above
+	// the main diagonal, aligned at the top left); every row sees key 0,
+	// so only S = 0 leaves a row without keys: its output is 0 (the
+	// empty sum) and its lse −Inf. Float32 statistics are kept in float32
+	// or better, float64 in float64. No L×S matrix is written to the
+	// device's memory.
+	Attention(out, lse, q, k, v Buffer, g AttentionGeom)
+	// AttentionGrad writes the dense gradients dq [Batch, L, D],
+	// dk [Batch, S, D] and dv [Batch, S, DV] of Attention for the dense
+	// output gradient dout [Batch, L, DV], given the operands and the
+	// out and lse that Attention wrote for them (the probabilities are
+	// recomputed from lse). The results do not depend on scheduling (no
+	// floating-point atomics).
+	AttentionGrad(dq, dk, dv, dout, q, k, v, out, lse Buffer, g AttentionGeom)
 
 	// SGDStep updates the n dense parameters w in place from their
 	// gradient g (see [SGDParams]); v is the momentum buffer (unused when
@@ -214,6 +234,21 @@ type GatherGeom struct {
 	Outer, N, M, Inner   int
 	IdxStrides           [3]int
 	SrcOffset, IdxOffset int
+}
+
+// AttentionMaxDim is the largest query, key and value width D, DV that
+// Attention and AttentionGrad must support; package tensor composes wider
+// attention from other operations.
+const AttentionMaxDim = 128
+
+// AttentionGeom describes the operands of Attention and AttentionGrad:
+// Batch independent (batch, head) pairs of L queries and S keys, query
+// and key width D, value width DV, the factor Scale applied to the dot
+// products (usually 1/√D) and whether the mask is causal.
+type AttentionGeom struct {
+	Batch, L, S, D, DV int
+	Scale              float64
+	Causal             bool
 }
 
 // ConvGeom describes the windows of a 2-D convolution or pooling over

@@ -19,6 +19,8 @@
 //	index.cu        the integer dtypes (copies with conversion, fills,
 //	                ranges) and the index operations (gather, scatter-add)
 //	layernorm.cu    the fused LayerNorm and RMSNorm, forward and backward
+//	attention.cu    fused scaled-dot-product attention (online softmax),
+//	                forward and backward
 //
 // tg_common.cuh has the helpers they share (strided offsets, vector loads,
 // the element math). The launch geometry each kernel expects is documented
@@ -77,10 +79,11 @@ const (
 	Scan        = "scan"
 	Index       = "index"
 	LayerNorm   = "layernorm"
+	Attention   = "attention"
 )
 
 // ModuleNames lists every module.
-var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan, Index, LayerNorm}
+var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan, Index, LayerNorm, Attention}
 
 // NNOps are the training kernels of module nn, each with its argument
 // struct: tg_<op>_<dt>.
@@ -193,13 +196,14 @@ var (
 	GatherArgs      = ArgStruct{"TgGatherArgs", 80}
 	NormArgs        = ArgStruct{"TgNormArgs", 80}
 	NormGradArgs    = ArgStruct{"TgNormGradArgs", 112}
+	AttnArgs        = ArgStruct{"TgAttnArgs", 136}
 )
 
 // Args lists every argument struct.
 var Args = []ArgStruct{MapArgs, MapStridedArgs, ZipArgs, ZipStridedArgs, WhereArgs, CopyArgs, FillArgs,
 	ArangeArgs, RandomArgs, ReduceInnerArgs, ReduceOuterArgs, ReduceFinalArgs, ArgReduceArgs, GemmArgs,
 	ConvArgs, PoolArgs, SoftmaxArgs, SoftmaxGradArgs, SGDArgs, AdamArgs, ScanArgs, GatherArgs,
-	NormArgs, NormGradArgs}
+	NormArgs, NormGradArgs, AttnArgs}
 
 // Kernel is one entry point of a module.
 type Kernel struct {
@@ -342,6 +346,14 @@ func LayerNormGradName(dt device.DType, plan NormPlan) string {
 	return "tg_layernormgrad_" + DT(dt) + "_" + NormPlans[plan]
 }
 
+// AttentionOps are the kernels of module attention, in launch order: the
+// forward pass, then the three of the backward pass (TgAttnArgs).
+var AttentionOps = []string{"fwd", "delta", "dkdv", "dq"}
+
+// AttentionName returns the name of the attention kernel op (one of
+// [AttentionOps]) on dtype dt: tg_attn_<op>_<dt>.
+func AttentionName(op string, dt device.DType) string { return "tg_attn_" + op + "_" + DT(dt) }
+
 var (
 	dtypes    = []device.DType{device.Float32, device.Float64}
 	intTypes  = []device.DType{device.Int32, device.Int64}
@@ -462,6 +474,12 @@ func Kernels(module string) []Kernel {
 			add(LayerNormName(dt, NormBlock), NormArgs)
 			for p := range NormPlans {
 				add(LayerNormGradName(dt, NormPlan(p)), NormGradArgs)
+			}
+		}
+	case Attention:
+		for _, dt := range dtypes {
+			for _, op := range AttentionOps {
+				add(AttentionName(op, dt), AttnArgs)
 			}
 		}
 	default:

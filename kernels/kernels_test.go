@@ -72,6 +72,7 @@ func TestNames(t *testing.T) {
 		{GatherName(device.Int32, device.Int64), "tg_gather_i32_i64"},
 		{ScatterAddName(device.Float32, device.Int32, true), "tg_scatteradd_f32_i32_owner"},
 		{CompareName(device.Le, device.Int64), "tg_compare_le_i64_s"},
+		{AttentionName("dkdv", device.Float64), "tg_attn_dkdv_f64"},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
@@ -81,7 +82,7 @@ func TestNames(t *testing.T) {
 	// zip kernels (8 variants, two dtypes); 18 fixed ones (axpby, where,
 	// fill, arange, copy, convert).
 	ew := 4*device.NumUnaryOps + 4*device.NumScalarOps + 16*device.NumBinaryOps + 18
-	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 44, LayerNorm: 12}
+	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 44, LayerNorm: 12, Attention: 8}
 	seen := map[string]bool{}
 	for _, m := range ModuleNames {
 		ks := Kernels(m)

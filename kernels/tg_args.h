@@ -382,5 +382,33 @@ typedef struct {
     tg_i64 chunk_rows, chunks;
     tg_i64 rms;
 } TgNormGradArgs;                // 112 bytes
+// --- attention (module attention) -----------------------------------------
+
+// Scaled-dot-product attention over `batch` (batch, head) pairs, all
+// operands dense: q [batch, l, d], k [batch, s, d], v [batch, s, dv],
+// out and dout [batch, l, dv], lse and delta [batch, l], dq [batch, l, d],
+// dk [batch, s, d], dv_ [batch, s, dv]. Query i sees key j unless
+// causal != 0 and j > i. Kernels tg_attn_fwd_<dt> (writes out, lse),
+// tg_attn_delta_<dt> (delta = rowsum(dout*out)), tg_attn_dkdv_<dt>
+// (dk, dv_) and tg_attn_dq_<dt> (dq); see attention.cu.
+typedef struct {
+    void *out;
+    void *lse;
+    const void *q;
+    const void *k;
+    const void *v;
+    const void *dout;
+    void *delta;
+    void *dq;
+    void *dk;
+    void *dv_;
+    tg_i64 batch;
+    tg_i64 l;
+    tg_i64 s;
+    tg_i64 d;
+    tg_i64 dv;
+    tg_i64 causal;
+    double scale;
+} TgAttnArgs;                    // 136 bytes
 
 #endif

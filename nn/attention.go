@@ -3,9 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
-	"sync"
 
-	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
@@ -21,73 +19,16 @@ import (
 //
 // Operands of different dtypes or devices, or shapes that do not fit,
 // panic with a *tensor.Error (ErrDType, ErrDevice, ErrShape) with Op
-// "ScaledDotProductAttention". The body is composed from batched MatMul,
-// Softmax and a cached constant mask; a fused operation may later replace
-// it.
+// "ScaledDotProductAttention". It is [tensor.ScaledDotProductAttention]
+// with scale 1/√D: one fused operation forward and backward, which never
+// stores the L×S matrix (see there, also for S = 0; D = 0 takes scale 1,
+// all its scores being 0).
 func ScaledDotProductAttention(q, k, v *tensor.Tensor, causal bool) *tensor.Tensor {
-	const op = "ScaledDotProductAttention"
-	for _, t := range []*tensor.Tensor{k, v} {
-		switch {
-		case t.DType() != q.DType():
-			fail(tensor.ErrDType, op, "q, k and v have different dtypes", q, k, v)
-		case t.Device() != q.Device():
-			fail(tensor.ErrDevice, op, "q, k and v are on different devices", q, k, v)
-		}
+	d := 0
+	if s := q.Shape(); len(s) > 0 {
+		d = s[len(s)-1]
 	}
-	qs, ks, vs := q.Shape(), k.Shape(), v.Shape()
-	if len(qs) < 2 || len(ks) < 2 || len(vs) < 2 || qs[len(qs)-1] != ks[len(ks)-1] || ks[len(ks)-2] != vs[len(vs)-2] {
-		fail(tensor.ErrShape, op, "want q [..., L, D], k [..., S, D] and v [..., S, Dv]", q, k, v)
-	}
-	d, l, s := qs[len(qs)-1], qs[len(qs)-2], ks[len(ks)-2]
-	r := len(ks)
-	perm := make([]int, r)
-	for i := range perm {
-		perm[i] = i
-	}
-	perm[r-2], perm[r-1] = r-1, r-2
-	scores := q.MatMul(k.Transpose(perm...)).MulScalar(1 / math.Sqrt(float64(d)))
-	if causal {
-		scores = scores.Add(causalMask(l, s, q.Device(), q.DType()))
-	}
-	return scores.Softmax(-1).MatMul(v)
-}
-
-type maskKey struct {
-	l, s int
-	dev  device.Device
-	dt   tensor.DType
-}
-
-// masks caches the causal masks by size, device and dtype. It is bounded:
-// when it holds maxMasks masks it is emptied.
-var masks struct {
-	sync.Mutex
-	m map[maskKey]*tensor.Tensor
-}
-
-const maxMasks = 64
-
-// causalMask returns the constant [l, s] tensor that is 0 on and below the
-// main diagonal and −Inf above it.
-func causalMask(l, s int, dev device.Device, dt tensor.DType) *tensor.Tensor {
-	key := maskKey{l, s, dev, dt}
-	masks.Lock()
-	defer masks.Unlock()
-	if m, ok := masks.m[key]; ok {
-		return m
-	}
-	vals := make([]float64, l*s)
-	for i := range l {
-		for j := i + 1; j < s; j++ {
-			vals[i*s+j] = math.Inf(-1)
-		}
-	}
-	m := tensor.FromSlice(vals, []int{l, s}, tensor.On(dev)).AsType(dt)
-	if masks.m == nil || len(masks.m) >= maxMasks {
-		masks.m = map[maskKey]*tensor.Tensor{}
-	}
-	masks.m[key] = m
-	return m
+	return tensor.ScaledDotProductAttention(q, k, v, 1/math.Sqrt(float64(max(d, 1))), causal)
 }
 
 // MultiHeadAttention is multi-head self-attention over [B, T, E] inputs,

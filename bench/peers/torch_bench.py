@@ -683,6 +683,70 @@ def mlp(r):
                   check=check, setup=setup, value_fn=lambda med: 1.0 / med)
 
 
+ATTENTION_HEADS, ATTENTION_DIM = 4, 32
+
+
+def attention_lengths(opt):
+    return [128] if opt.quick else [128, 512, 2048]
+
+
+def attention_batch(t):
+    return 32 if t <= 128 else 4 if t <= 512 else 1
+
+
+def attention(r, t):
+    """Causal attention on q, k, v [B, 4, T, 32], forward and backward."""
+    opt = r.opt
+    name = "attention/%d" % t
+    if not opt.want(name):
+        return
+    dev = torch.device(opt.device)
+    b, h, d = attention_batch(t), ATTENTION_HEADS, ATTENTION_DIM
+    g = torch.Generator(device="cpu").manual_seed(t)
+    q, k, v, dout = [(torch.rand(b, h, t, d, generator=g) * 2 - 1).to(dev) for _ in range(4)]
+    for x in (q, k, v):
+        x.requires_grad_(True)
+    scale = 1 / math.sqrt(d)
+    mask = torch.ones(t, t, dtype=torch.bool, device=dev).triu(1)
+    fused = hasattr(F, "scaled_dot_product_attention")
+
+    def composed(q, k, v):
+        s = (q @ k.transpose(-2, -1)) * scale
+        return torch.softmax(s.masked_fill(mask, float("-inf")), dim=-1) @ v
+
+    def sdpa(q, k, v):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True) if fused else composed(q, k, v)
+
+    for mode in modes(opt):
+        def setup(mode=mode):
+            f = compiled(sdpa) if mode == "compile" else sdpa
+
+            def step(i):
+                for x in (q, k, v):
+                    x.grad = None
+                y = f(q, k, v)
+                y.backward(dout)
+                return y
+            return step
+
+        def check(step):
+            y = step(0)
+            qd, kd, vd, gd = (x.detach().double() for x in (q, k, v, dout))
+            qd.requires_grad_(True)
+            s = (qd @ kd.transpose(-2, -1)) * scale
+            yd = torch.softmax(s.masked_fill(mask, float("-inf")), dim=-1) @ vd
+            yd.backward(gd)
+            assert_close(y.detach(), yd.detach(), 1e-4, "attention out")
+            assert_close(q.grad, qd.grad, 1e-4, "attention dq")
+
+        how = ("F.scaled_dot_product_attention(is_causal=True)" if fused else
+               "composed: q @ k.T * scale, masked_fill(-inf), softmax, @ v (this torch has no "
+               "F.scaled_dot_product_attention, which came in 2.0)")
+        note = "causal, q k v [%d, %d, %d, %d], %s, forward+backward; flops 6*B*H*T^2*D" % (b, h, t, d, how)
+        r.measure({"name": name, "mode": mode, "size": t, "flops": 6 * b * h * t * t * d, "note": note}, None,
+                  check=check, setup=setup)
+
+
 def fashion_dir():
     """The Fashion-MNIST directory: $TAPEGRAD_FASHION_MNIST, Debian's, or the
     repository's .cache/fashion-mnist (scripts/fashion-mnist.sh)."""
@@ -881,7 +945,8 @@ def case_names(opt):
     names += ["matmul/%dx%dx%d" % s for s in opt.matmul_shapes()]
     names += ["seed/%d" % n for n in opt.sizes()]
     names += ["layernorm/%dx%d" % s for s in layernorm_shapes(opt)]
-    return names + ["overhead/op", "mlp/step", "fashion/epoch", "charlm/step"] + [embedding_name(e) for e in EMBEDDING_SHAPES]
+    return (names + ["overhead/op", "mlp/step", "fashion/epoch", "charlm/step"] + [embedding_name(e) for e in EMBEDDING_SHAPES]
+            + ["attention/%d" % t for t in attention_lengths(opt)])
 
 
 def main(argv=None):
@@ -925,6 +990,8 @@ def main(argv=None):
     charlm_step(r)
     for e in EMBEDDING_SHAPES:
         embedding(r, e)
+    for t in attention_lengths(opt):
+        attention(r, t)
     r.finish()
     if opt.selftest:
         bad = [c["name"] + " (" + c.get("mode", "") + "): " + c["skipped"]

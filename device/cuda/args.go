@@ -83,6 +83,12 @@ type normGradArgs struct {
 	Rows, Cols, ChunkRows, Chunks, RMS     int64
 }
 
+type attnArgs struct {
+	Out, LSE, Q, K, V, DOut, Delta, DQ, DK, DV Ptr
+	Batch, L, S, D, DVW, Causal                int64
+	Scale                                      float64
+}
+
 type fillArgs struct {
 	Dst   Ptr
 	V     float64

@@ -20,6 +20,7 @@ const (
 	modScan        = kernels.Scan
 	modIndex       = kernels.Index
 	modLayerNorm   = kernels.LayerNorm
+	modAttention   = kernels.Attention
 )
 
 type kernelInfo struct {
@@ -74,6 +75,7 @@ var (
 	// backward by [dtype][kernels.NormPlan]
 	kLayerNorm     [2][2]int
 	kLayerNormGrad [2][4]int
+	kAttn          [2][4]int // [dtype][kernels.AttentionOps index]
 	// module index: the integer dtypes' copies (kCopyInt[src][dst], pairs
 	// with an integer side), fills and ranges ([dtype-Int32]), gathers
 	// ([dtype][index dtype-Int32]) and scatter-adds ([dtype][index
@@ -159,6 +161,9 @@ func init() {
 		}
 		for p := range kLayerNormGrad[dt] {
 			kLayerNormGrad[dt][p] = reg(modLayerNorm, kernels.LayerNormGradName(d, kernels.NormPlan(p)))
+		}
+		for i, op := range kernels.AttentionOps {
+			kAttn[dt][i] = reg(modAttention, kernels.AttentionName(op, d))
 		}
 		for _, k := range []struct {
 			ids  *[2]int

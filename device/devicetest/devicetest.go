@@ -55,6 +55,10 @@
 //     2500 columns, a large common offset, no rows): values against a
 //     float64 two-pass reference, within the reduction tolerance relative
 //     to the magnitudes of the terms; dw and db bitwise reproducible.
+//   - Attention and AttentionGrad against float64 loops: causal or not,
+//     L < S and L > S, widths 0 to 128, a negative scale, scores in the
+//     hundreds, tiles with partial rows, S = 0 (output 0, lse −Inf), L = 0
+//     and an empty batch; the gradients bitwise the same on a second run.
 //
 // Every output buffer is allocated with a few extra elements set to a
 // sentinel value first; a method that writes past its output, or a Copy,
@@ -204,6 +208,7 @@ func init() {
 		{name: "SoftmaxCE", methods: []string{"SoftmaxCE"}, perDType: testSoftmaxCE},
 		{name: "SoftmaxCEGrad", methods: []string{"SoftmaxCEGrad"}, perDType: testSoftmaxCEGrad},
 		{name: "LayerNorm", methods: []string{"LayerNorm", "LayerNormGrad"}, perDType: testLayerNorm},
+		{name: "Attention", methods: []string{"Attention", "AttentionGrad"}, perDType: testAttention},
 		{name: "SGDStep", methods: []string{"SGDStep"}, perDType: testSGDStep},
 		{name: "AdamStep", methods: []string{"AdamStep"}, perDType: testAdamStep},
 		{name: "Ints", methods: []string{"Upload", "Download", "Copy", "Fill", "Arange", "Binary"}, once: testInts},

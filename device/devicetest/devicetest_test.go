@@ -187,6 +187,13 @@ func castLike(b device.Buffer, vals []float64) any {
 	return vals
 }
 
+func (w corrupt) Attention(out, lse, q, k, v device.Buffer, g device.AttentionGeom) {
+	if w.kind == "attention-causal" {
+		g.Causal = false
+	}
+	w.Backend.Attention(out, lse, q, k, v, g)
+}
+
 // The corruptions, the group each is run on and the subtest that must
 // fail ("" for the control run, which must pass).
 var corruptions = []struct{ kind, group, fails string }{
@@ -202,6 +209,7 @@ var corruptions = []struct{ kind, group, fails string }{
 	{"argmax-nan", "ArgReduce", "ArgReduce/float32/ArgMax"},
 	{"cumsum-reverse", "CumSum", "CumSum/float64/reverse"},
 	{"layernorm-dw-row", "LayerNorm", "LayerNorm/float64/LayerNorm/affine"},
+	{"attention-causal", "Attention", "Attention/float32"},
 	{"no-cos", "Coverage", "Coverage"},
 }
 

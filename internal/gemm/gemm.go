@@ -141,7 +141,24 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 	impl64().gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// SgemmSerial is Sgemm computed in the calling goroutine only, whatever
+// its size: for callers that already run many products at once, one per
+// goroutine (the results are the same bits as Sgemm's).
+func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	impl32().gemmSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true)
+}
+
+// DgemmSerial is Dgemm in the calling goroutine only (see SgemmSerial).
+func DgemmSerial(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	impl64().gemmSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true)
+}
+
 func (g *impl[T]) gemm(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	g.gemmSerial(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, false)
+}
+
+// gemmSerial is gemm, in the calling goroutine only if serial.
+func (g *impl[T]) gemmSerial(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, serial bool) {
 	if m < 0 {
 		panic("gemm: m < 0")
 	}
@@ -181,7 +198,7 @@ func (g *impl[T]) gemm(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T,
 	if j == nil {
 		j = &job[T]{g: g}
 	}
-	j.tA, j.tB, j.m, j.n, j.k = tA, tB, m, n, k
+	j.tA, j.tB, j.m, j.n, j.k, j.serial = tA, tB, m, n, k, serial
 	j.alpha, j.beta, j.a, j.b, j.c, j.lda, j.ldb, j.ldc = alpha, beta, a, b, c, lda, ldb, ldc
 	j.run()
 	j.a, j.b, j.c = nil, nil, nil
@@ -225,6 +242,7 @@ type job[T float] struct {
 	a, b, c       []T
 	lda, ldb, ldc int
 
+	serial bool // computed by the calling goroutine alone
 	splitN bool // units are column ranges and A is shared (else rows, B)
 	p      int  // goroutines
 	kcB    int  // K block
@@ -262,7 +280,7 @@ func (j *job[T]) run() {
 	if maxWorkers > 0 {
 		p = min(p, maxWorkers)
 	}
-	if float64(j.m)*float64(j.n)*float64(j.k) < float64(minParallel) {
+	if j.serial || float64(j.m)*float64(j.n)*float64(j.k) < float64(minParallel) {
 		p = 1
 	}
 	mt, nt := (j.m+g.mr-1)/g.mr, (j.n+g.nr-1)/g.nr

@@ -334,6 +334,31 @@ func testDeterministic[T float](t *testing.T) {
 	}
 }
 
+// TestSerial: SgemmSerial and DgemmSerial give Sgemm's and Dgemm's bits
+// for a product large enough to be shared among goroutines.
+func TestSerial(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	m, n, k := 130, 150, 70
+	if raceEnabled {
+		m, n, k = 40, 50, 30
+	}
+	defer func(n int) { minParallel = n }(minParallel)
+	minParallel = 0
+	a32, b32, c32 := randSlice[float32](r, m*k), randSlice[float32](r, k*n), randSlice[float32](r, m*n)
+	want32, got32 := append([]float32(nil), c32...), append([]float32(nil), c32...)
+	Sgemm(true, false, m, n, k, 0.5, a32, m, b32, n, 1, want32, n)
+	SgemmSerial(true, false, m, n, k, 0.5, a32, m, b32, n, 1, got32, n)
+	a64, b64, c64 := randSlice[float64](r, m*k), randSlice[float64](r, k*n), randSlice[float64](r, m*n)
+	want64, got64 := append([]float64(nil), c64...), append([]float64(nil), c64...)
+	Dgemm(false, true, m, n, k, 0.5, a64, k, b64, k, 1, want64, n)
+	DgemmSerial(false, true, m, n, k, 0.5, a64, k, b64, k, 1, got64, n)
+	for i := range want32 {
+		if math.Float32bits(got32[i]) != math.Float32bits(want32[i]) || math.Float64bits(got64[i]) != math.Float64bits(want64[i]) {
+			t.Fatalf("element %d: serial %v, %v; shared %v, %v", i, got32[i], got64[i], want32[i], want64[i])
+		}
+	}
+}
+
 // TestSuperBlocks makes the shared packed operand small, so that products
 // take several super-blocks, with A and with B shared.
 func TestSuperBlocks(t *testing.T) {

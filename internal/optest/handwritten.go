@@ -236,7 +236,20 @@ func nnCases() []Case {
 		c("LogSoftmax/axis0", "LogSoftmax", one(func(a *T) *T { return a.LogSoftmax(0) }), U(3, 4)),
 		c("Softmax", "Softmax", one(func(a *T) *T { return a.Softmax(0) }), U(3, 4)),
 		c("Softmax/last", "Softmax", one(func(a *T) *T { return a.Softmax(-1) }), U(3, 4)),
+		c("ScaledDotProductAttention", "ScaledDotProductAttention", sdpa(0.5, false), U(2, 3, 5, 4), U(2, 3, 6, 4), U(2, 3, 6, 3)),
+		c("ScaledDotProductAttention/causal", "ScaledDotProductAttention", sdpa(0.7, true), U(2, 4, 3), U(2, 4, 3), U(2, 4, 3)),
+		c("ScaledDotProductAttention/causal-L>S", "ScaledDotProductAttention", sdpa(1, true), U(1, 6, 3), U(1, 4, 3), U(1, 4, 2)),
+		c("ScaledDotProductAttention/causal-D8-rows", "ScaledDotProductAttention", sdpa(1/math.Sqrt(8), true), U(3, 7, 8), U(3, 9, 8), U(3, 9, 8)),
+		c("ScaledDotProductAttention/broadcast", "ScaledDotProductAttention", sdpa(0.5, false), U(2, 2, 5, 4), U(5, 4), U(1, 5, 3)),
+		c("ScaledDotProductAttention/transposed", "ScaledDotProductAttention", func(x []*T) *T {
+			return tensor.ScaledDotProductAttention(x[0].Transpose(1, 0, 2), x[1].Transpose(1, 0, 2), x[2], 0.6, true)
+		}, U(5, 2, 4), U(5, 2, 4), U(2, 5, 3)),
 	}
+}
+
+// sdpa returns the case function of ScaledDotProductAttention(q, k, v).
+func sdpa(scale float64, causal bool) func(x []*T) *T {
+	return func(x []*T) *T { return tensor.ScaledDotProductAttention(x[0], x[1], x[2], scale, causal) }
 }
 
 // nonDifferentiableCases: the operations that record no gradient (the

@@ -134,6 +134,12 @@ func (*fakeBackend) LayerNormGrad(dx, dw, db, dy, x, mean, rstd, w device.Buffer
 func (*fakeBackend) SoftmaxCEGrad(d, prob, labels, g device.Buffer, gl device.Layout, n, c int) {
 	cb.SoftmaxCEGrad(un(d), un(prob), un(labels), un(g), gl, n, c)
 }
+func (*fakeBackend) Attention(out, lse, q, k, v device.Buffer, g device.AttentionGeom) {
+	cb.Attention(un(out), un(lse), un(q), un(k), un(v), g)
+}
+func (*fakeBackend) AttentionGrad(dq, dk, dv, dout, q, k, v, out, lse device.Buffer, g device.AttentionGeom) {
+	cb.AttentionGrad(un(dq), un(dk), un(dv), un(dout), un(q), un(k), un(v), un(out), un(lse), g)
+}
 func (*fakeBackend) SGDStep(w, v, g device.Buffer, n int, p device.SGDParams) {
 	var vv device.Buffer
 	if v != nil {

@@ -68,7 +68,11 @@ func caseNames(o *peerkit.Options) []string {
 	for _, n := range o.Sizes() {
 		names = append(names, fmt.Sprintf("seed/%d", n))
 	}
-	return append(names, "overhead/op", "mlp/step")
+	names = append(names, "overhead/op", "mlp/step")
+	for _, t := range attentionLengths(o.Quick) {
+		names = append(names, fmt.Sprintf("attention/%d", t))
+	}
+	return names
 }
 
 func runAll(r *peerkit.Runner) {
@@ -89,6 +93,9 @@ func runAll(r *peerkit.Runner) {
 	}
 	if o.Want("mlp/step") {
 		mlp(r)
+	}
+	for _, t := range attentionLengths(o.Quick) {
+		attention(r, t)
 	}
 }
 

@@ -97,6 +97,7 @@ extern "C" int sim_launch(const char *name, const char *args_type, const void *a
     TG_SIM_ARGS(TgGatherArgs)
     TG_SIM_ARGS(TgNormArgs)
     TG_SIM_ARGS(TgNormGradArgs)
+    TG_SIM_ARGS(TgAttnArgs)
     if (!call) return -2;
     const sim_dim3 grid = {(unsigned)gx, (unsigned)gy, (unsigned)gz}, block = {(unsigned)bx, 1, 1};
     for (unsigned z = 0; z < grid.z; z++)

@@ -205,6 +205,13 @@ type (
 	}
 )
 
+// The argument struct of module attention.
+type AttnArgs struct {
+	Out, LSE, Q, K, V, DOut, Delta, DQ, DK, DV uintptr
+	Batch, L, S, D, DVW, Causal                int64
+	Scale                                      float64
+}
+
 // Launch runs kernel with args (a pointer to one of the structs above) on
 // a grid of grid[0]×grid[1]×grid[2] blocks of block threads (a multiple of
 // 32).

@@ -55,6 +55,7 @@ func TestArgLayout(t *testing.T) {
 		"TgSGDArgs": unsafe.Sizeof(SGDArgs{}), "TgAdamArgs": unsafe.Sizeof(AdamArgs{}),
 		"TgScanArgs": unsafe.Sizeof(ScanArgs{}), "TgGatherArgs": unsafe.Sizeof(GatherArgs{}),
 		"TgNormArgs": unsafe.Sizeof(NormArgs{}), "TgNormGradArgs": unsafe.Sizeof(NormGradArgs{}),
+		"TgAttnArgs": unsafe.Sizeof(AttnArgs{}),
 	}
 	for _, a := range kernels.Args {
 		if sizes[a.Name] != uintptr(a.Size) {
@@ -119,6 +120,8 @@ func TestAllKernelsExist(t *testing.T) {
 				err = Launch(k.Name, &NormArgs{}, g, 32)
 			case kernels.NormGradArgs:
 				err = Launch(k.Name, &NormGradArgs{}, g, 32)
+			case kernels.AttnArgs:
+				err = Launch(k.Name, &AttnArgs{}, g, 128)
 			default:
 				err = fmt.Errorf("no case for %s", k.Args.Name)
 			}

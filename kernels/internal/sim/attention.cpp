@@ -1,0 +1,5 @@
+//go:build kernelsim
+
+#include "shim.h"
+
+#include "../../attention.cu"

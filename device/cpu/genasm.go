@@ -284,6 +284,7 @@ func main() {
 			decls = append(decls, g.adam(dt, mode))
 		}
 	}
+	decls = append(decls, g.sqDev32(), g.normAffine32())
 	g.fastmathConsts()
 	// exp32x8: three groups of five registers; tanh32x8: two of seven.
 	decls = append(decls, g.lanes32("exp32x8", expfGroup, 5, 4, 3))
@@ -1081,6 +1082,42 @@ func (g *gen) adam(dt dtype, mode int) string {
 	e("ADDQ $32, DI\n\tADDQ $32, SI\n\tADDQ $32, DX\n\tADDQ $32, BX\n\tSUBQ $%d, CX\n\tJMP %s", w, l("loop"))
 	g.asm("%s:\n\tVZEROUPPER\n\tRET\n\n", l("done"))
 	return decl
+}
+
+// sqDev32 writes sqDev32(x *float32, n int, mu float64, out *[4]float64):
+// out[k] = Σ (x[j] − mu)² over j ≡ k mod 4, j < n (n a multiple of 4),
+// each term rounded before it is added (no FMA), in increasing j: the four
+// partial sums of rowSqDev (norm.go), one per float64 lane.
+func (g *gen) sqDev32() string {
+	const fn = "sqDev32"
+	g.asm("// sqDev32(x *float32, n int, mu float64, out *[4]float64)\n")
+	g.asm("TEXT ·%s(SB), NOSPLIT, $0-32\n", fn)
+	g.asm("\tMOVQ x+0(FP), SI\n\tMOVQ n+8(FP), CX\n\tVBROADCASTSD mu+16(FP), Y1\n\tMOVQ out+24(FP), DI\n")
+	g.asm("\tVXORPD Y0, Y0, Y0\n")
+	g.asm("%s_loop:\n\tCMPQ CX, $4\n\tJB %s_done\n", fn, fn)
+	g.asm("\tVCVTPS2PD (SI), Y2\n\tVSUBPD Y1, Y2, Y2\n\tVMULPD Y2, Y2, Y2\n\tVADDPD Y2, Y0, Y0\n")
+	g.asm("\tADDQ $16, SI\n\tSUBQ $4, CX\n\tJMP %s_loop\n", fn)
+	g.asm("%s_done:\n\tVMOVUPD Y0, (DI)\n\tVZEROUPPER\n\tRET\n\n", fn)
+	return "func sqDev32(x *float32, n int, mu float64, out *[4]float64)"
+}
+
+// normAffine32 writes normAffine32(y, x, w, b *float32, n int, mu, r
+// float64): y[j] = float32(((x[j] − mu)·r)·w[j] + b[j]) in float64, each
+// step rounded (layerNorm's affine loop, norm.go), four elements at a
+// time; n a multiple of 4.
+func (g *gen) normAffine32() string {
+	const fn = "normAffine32"
+	g.asm("// normAffine32(y, x, w, b *float32, n int, mu, r float64)\n")
+	g.asm("TEXT ·%s(SB), NOSPLIT, $0-56\n", fn)
+	g.asm("\tMOVQ y+0(FP), DI\n\tMOVQ x+8(FP), SI\n\tMOVQ w+16(FP), DX\n\tMOVQ b+24(FP), BX\n\tMOVQ n+32(FP), CX\n")
+	g.asm("\tVBROADCASTSD mu+40(FP), Y0\n\tVBROADCASTSD r+48(FP), Y1\n")
+	g.asm("%s_loop:\n\tCMPQ CX, $4\n\tJB %s_done\n", fn, fn)
+	g.asm("\tVCVTPS2PD (SI), Y2\n\tVSUBPD Y0, Y2, Y2\n\tVMULPD Y1, Y2, Y2\n")
+	g.asm("\tVCVTPS2PD (DX), Y3\n\tVMULPD Y3, Y2, Y2\n\tVCVTPS2PD (BX), Y3\n\tVADDPD Y3, Y2, Y2\n")
+	g.asm("\tVCVTPD2PSY Y2, X2\n\tVMOVUPS X2, (DI)\n")
+	g.asm("\tADDQ $16, SI\n\tADDQ $16, DI\n\tADDQ $16, DX\n\tADDQ $16, BX\n\tSUBQ $4, CX\n\tJMP %s_loop\n", fn)
+	g.asm("%s_done:\n\tVZEROUPPER\n\tRET\n\n", fn)
+	return "func normAffine32(y, x, w, b *float32, n int, mu, r float64)"
 }
 
 // geluQ are fastmath.go's coefficients of Q, constant term first.

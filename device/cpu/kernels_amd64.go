@@ -365,6 +365,12 @@ func adam64_1(w, m, v, grad unsafe.Pointer, n int, k *float64)
 func adam64_2(w, m, v, grad unsafe.Pointer, n int, k *float64)
 
 //go:noescape
+func sqDev32(x *float32, n int, mu float64, out *[4]float64)
+
+//go:noescape
+func normAffine32(y, x, w, b *float32, n int, mu, r float64)
+
+//go:noescape
 func exp32x8(d, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape

@@ -13431,6 +13431,59 @@ adam64_2_done:
 	VZEROUPPER
 	RET
 
+// sqDev32(x *float32, n int, mu float64, out *[4]float64)
+TEXT ·sqDev32(SB), NOSPLIT, $0-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	VBROADCASTSD mu+16(FP), Y1
+	MOVQ out+24(FP), DI
+	VXORPD Y0, Y0, Y0
+sqDev32_loop:
+	CMPQ CX, $4
+	JB sqDev32_done
+	VCVTPS2PD (SI), Y2
+	VSUBPD Y1, Y2, Y2
+	VMULPD Y2, Y2, Y2
+	VADDPD Y2, Y0, Y0
+	ADDQ $16, SI
+	SUBQ $4, CX
+	JMP sqDev32_loop
+sqDev32_done:
+	VMOVUPD Y0, (DI)
+	VZEROUPPER
+	RET
+
+// normAffine32(y, x, w, b *float32, n int, mu, r float64)
+TEXT ·normAffine32(SB), NOSPLIT, $0-56
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ w+16(FP), DX
+	MOVQ b+24(FP), BX
+	MOVQ n+32(FP), CX
+	VBROADCASTSD mu+40(FP), Y0
+	VBROADCASTSD r+48(FP), Y1
+normAffine32_loop:
+	CMPQ CX, $4
+	JB normAffine32_done
+	VCVTPS2PD (SI), Y2
+	VSUBPD Y0, Y2, Y2
+	VMULPD Y1, Y2, Y2
+	VCVTPS2PD (DX), Y3
+	VMULPD Y3, Y2, Y2
+	VCVTPS2PD (BX), Y3
+	VADDPD Y3, Y2, Y2
+	VCVTPD2PSY Y2, X2
+	VMOVUPS X2, (DI)
+	ADDQ $16, SI
+	ADDQ $16, DI
+	ADDQ $16, DX
+	ADDQ $16, BX
+	SUBQ $4, CX
+	JMP normAffine32_loop
+normAffine32_done:
+	VZEROUPPER
+	RET
+
 DATA fmLog2e<>+0(SB)/8, $0x3ff71547652b82fe
 DATA fmLog2e<>+8(SB)/8, $0x3ff71547652b82fe
 DATA fmLog2e<>+16(SB)/8, $0x3ff71547652b82fe

@@ -41,17 +41,22 @@ func f64s(b device.Buffer) []float64 {
 func rowSqDev[T float](row []T, mu float64) float64 {
 	var s0, s1, s2, s3 float64
 	j := 0
+	if useSIMD {
+		var s [4]float64
+		s, j = simdSqDev(row, mu)
+		s0, s1, s2, s3 = s[0], s[1], s[2], s[3]
+	}
 	for ; j+4 <= len(row); j += 4 {
 		r := row[j : j+4 : j+4]
 		d0, d1, d2, d3 := float64(r[0])-mu, float64(r[1])-mu, float64(r[2])-mu, float64(r[3])-mu
-		s0 += d0 * d0
-		s1 += d1 * d1
-		s2 += d2 * d2
-		s3 += d3 * d3
+		s0 += float64(d0 * d0) // rounded: no build fuses it (sqDev32 does not)
+		s1 += float64(d1 * d1)
+		s2 += float64(d2 * d2)
+		s3 += float64(d3 * d3)
 	}
 	for ; j < len(row); j++ {
 		d := float64(row[j]) - mu
-		s0 += d * d
+		s0 += float64(d * d)
 	}
 	return (s0 + s1) + (s2 + s3)
 }
@@ -72,8 +77,15 @@ func layerNorm[T float](y []T, mean, rstd []float64, x, w, b []T, p device.NormP
 			switch {
 			case w != nil && b != nil:
 				w, b := w[:n], b[:n]
-				for j, v := range row {
-					out[j] = T((float64(v)-mu)*r*float64(w[j]) + float64(b[j]))
+				j0 := 0
+				if useSIMD {
+					j0 = simdNormAffine(out, row, w, b, mu, r)
+				}
+				for j := j0; j < n; j++ {
+					// Rounded before the addition, so that no build fuses
+					// it (normAffine32 adds the rounded product).
+					p := float64((float64(row[j]) - mu) * r * float64(w[j]))
+					out[j] = T(p + float64(b[j]))
 				}
 			case w != nil:
 				w := w[:n]

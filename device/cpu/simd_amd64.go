@@ -304,3 +304,30 @@ func simdAdam[T float](w, m, v, g []T, c *adamConsts[T]) int {
 	}
 	return n
 }
+
+// simdSqDev runs sqDev32 on the longest prefix of row whose length is a
+// multiple of 4 and returns the four partial sums and that length
+// (float32 rows only; n = 0 otherwise).
+func simdSqDev[T float](row []T, mu float64) (s [4]float64, n int) {
+	if !is32[T]() || !haveSIMD {
+		return s, 0
+	}
+	n = len(row) &^ 3
+	if n > 0 {
+		sqDev32((*float32)(ptr(row)), n, mu, &s)
+	}
+	return s, n
+}
+
+// simdNormAffine runs normAffine32 on the longest prefix whose length is a
+// multiple of 4 and returns that length (float32 only; 0 otherwise).
+func simdNormAffine[T float](y, x, w, b []T, mu, r float64) int {
+	if !is32[T]() || !haveSIMD {
+		return 0
+	}
+	n := len(y) &^ 3
+	if n > 0 {
+		normAffine32((*float32)(ptr(y)), (*float32)(ptr(x)), (*float32)(ptr(w)), (*float32)(ptr(b)), n, mu, r)
+	}
+	return n
+}

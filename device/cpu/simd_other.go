@@ -25,3 +25,6 @@ func simdColSums[T float](acc []float64, x []T, rows []int, lo int, sq bool) boo
 }
 
 func simdAdam[T float](w, m, v, g []T, c *adamConsts[T]) int { return 0 }
+
+func simdSqDev[T float](row []T, mu float64) (s [4]float64, n int) { return s, 0 }
+func simdNormAffine[T float](y, x, w, b []T, mu, r float64) int    { return 0 }

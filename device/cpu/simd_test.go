@@ -786,3 +786,38 @@ func testSIMDAdam[T float](t *testing.T) {
 		}
 	}
 }
+
+// The LayerNorm forward's kernels (sqDev32, normAffine32) give the Go
+// loops' bits: rows of every length around the vector width, a large
+// common offset, with and without weight and bias.
+func TestSIMDNorm(t *testing.T) {
+	needSIMD(t)
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, cols := range []int{1, 3, 4, 5, 8, 31, 128, 1027} {
+		const rows = 7
+		x, w, b := make([]float32, rows*cols), make([]float32, cols), make([]float32, cols)
+		for i := range x {
+			x[i] = float32(100 + r.NormFloat64())
+		}
+		for j := range w {
+			w[j], b[j] = float32(r.NormFloat64()), float32(r.NormFloat64())
+		}
+		for _, affine := range []bool{true, false} {
+			ww, bb := w, b
+			if !affine {
+				ww, bb = nil, nil
+			}
+			p := device.NormParams{Rows: rows, Cols: cols, Eps: 1e-5}
+			run := func(path func(func())) ([]float32, []float64, []float64) {
+				y, mean, rstd := make([]float32, rows*cols), make([]float64, rows), make([]float64, rows)
+				path(func() { layerNorm(y, mean, rstd, x, ww, bb, p) })
+				return y, mean, rstd
+			}
+			gy, gm, gr := run(goPath)
+			ay, am, ar := run(asmPath)
+			if !slices.Equal(ay, gy) || !slices.Equal(am, gm) || !slices.Equal(ar, gr) {
+				t.Fatalf("cols %d affine %v: assembly and Go loops differ", cols, affine)
+			}
+		}
+	}
+}

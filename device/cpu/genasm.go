@@ -284,7 +284,7 @@ func main() {
 			decls = append(decls, g.adam(dt, mode))
 		}
 	}
-	decls = append(decls, g.sqDev32(), g.normAffine32())
+	decls = append(decls, g.sqDev32(), g.normAffine32(), g.normGradSums32(), g.normGradRow32())
 	g.fastmathConsts()
 	// exp32x8: three groups of five registers; tanh32x8: two of seven.
 	decls = append(decls, g.lanes32("exp32x8", expfGroup, 5, 4, 3))
@@ -1118,6 +1118,49 @@ func (g *gen) normAffine32() string {
 	g.asm("\tADDQ $16, SI\n\tADDQ $16, DI\n\tADDQ $16, DX\n\tADDQ $16, BX\n\tSUBQ $4, CX\n\tJMP %s_loop\n", fn)
 	g.asm("%s_done:\n\tVZEROUPPER\n\tRET\n\n", fn)
 	return "func normAffine32(y, x, w, b *float32, n int, mu, r float64)"
+}
+
+// normGradSums32 writes normGradSums32(gs, xs *float64, x, dy, w *float32,
+// n int, mu, r float64, st *[8]float64): normGradSums' loop (norm.go) over
+// n elements (a multiple of 4), its four partial sums of g and of g·x̂ in
+// the lanes of st[0:4] and st[4:8] (added to what they hold); w may be nil.
+func (g *gen) normGradSums32() string {
+	const fn = "normGradSums32"
+	g.asm("// normGradSums32(gs, xs *float64, x, dy, w *float32, n int, mu, r float64, st *[8]float64)\n")
+	g.asm("TEXT ·%s(SB), NOSPLIT, $0-72\n", fn)
+	g.asm("\tMOVQ gs+0(FP), DI\n\tMOVQ xs+8(FP), R8\n\tMOVQ x+16(FP), SI\n\tMOVQ dy+24(FP), DX\n\tMOVQ w+32(FP), BX\n\tMOVQ n+40(FP), CX\n")
+	g.asm("\tVBROADCASTSD mu+48(FP), Y0\n\tVBROADCASTSD r+56(FP), Y1\n\tMOVQ st+64(FP), AX\n")
+	g.asm("\tVMOVUPD (AX), Y2\n\tVMOVUPD 32(AX), Y3\n") // s, t
+	g.asm("%s_loop:\n\tCMPQ CX, $4\n\tJB %s_done\n", fn, fn)
+	g.asm("\tVCVTPS2PD (DX), Y4\n") // g = dy
+	g.asm("\tTESTQ BX, BX\n\tJZ %s_now\n\tVCVTPS2PD (BX), Y5\n\tVMULPD Y5, Y4, Y4\n\tADDQ $16, BX\n%s_now:\n", fn, fn)
+	g.asm("\tVCVTPS2PD (SI), Y5\n\tVSUBPD Y0, Y5, Y5\n\tVMULPD Y1, Y5, Y5\n") // x̂ = (x − mu)·r
+	g.asm("\tVMOVUPD Y4, (DI)\n\tVMOVUPD Y5, (R8)\n")
+	g.asm("\tVADDPD Y4, Y2, Y2\n\tVMULPD Y5, Y4, Y6\n\tVADDPD Y6, Y3, Y3\n")
+	g.asm("\tADDQ $32, DI\n\tADDQ $32, R8\n\tADDQ $16, SI\n\tADDQ $16, DX\n\tSUBQ $4, CX\n\tJMP %s_loop\n", fn)
+	g.asm("%s_done:\n\tVMOVUPD Y2, (AX)\n\tVMOVUPD Y3, 32(AX)\n\tVZEROUPPER\n\tRET\n\n", fn)
+	return "func normGradSums32(gs, xs *float64, x, dy, w *float32, n int, mu, r float64, st *[8]float64)"
+}
+
+// normGradRow32 writes normGradRow32(dx, dy *float32, gs, xs, cw, cb
+// *float64, n int, r, a, k float64): normGradRow's loop with both cw and cb
+// (norm.go), dx[j] = float32(r·((g − a) − x̂·k)), cw[j] += dy·x̂, cb[j] +=
+// dy, over n elements (a multiple of 4), each product rounded.
+func (g *gen) normGradRow32() string {
+	const fn = "normGradRow32"
+	g.asm("// normGradRow32(dx, dy *float32, gs, xs, cw, cb *float64, n int, r, a, k float64)\n")
+	g.asm("TEXT ·%s(SB), NOSPLIT, $0-80\n", fn)
+	g.asm("\tMOVQ dx+0(FP), DI\n\tMOVQ dy+8(FP), SI\n\tMOVQ gs+16(FP), DX\n\tMOVQ xs+24(FP), BX\n\tMOVQ cw+32(FP), R8\n\tMOVQ cb+40(FP), R9\n\tMOVQ n+48(FP), CX\n")
+	g.asm("\tVBROADCASTSD r+56(FP), Y0\n\tVBROADCASTSD a+64(FP), Y1\n\tVBROADCASTSD k+72(FP), Y2\n")
+	g.asm("%s_loop:\n\tCMPQ CX, $4\n\tJB %s_done\n", fn, fn)
+	g.asm("\tVMOVUPD (BX), Y3\n\tVCVTPS2PD (SI), Y4\n")                                                               // x̂, d
+	g.asm("\tVMOVUPD (DX), Y5\n\tVSUBPD Y1, Y5, Y5\n\tVMULPD Y2, Y3, Y6\n\tVSUBPD Y6, Y5, Y5\n\tVMULPD Y5, Y0, Y5\n") // r·((g − a) − x̂·k)
+	g.asm("\tVCVTPD2PSY Y5, X5\n\tVMOVUPS X5, (DI)\n")
+	g.asm("\tVMULPD Y3, Y4, Y6\n\tVADDPD (R8), Y6, Y6\n\tVMOVUPD Y6, (R8)\n") // cw += d·x̂
+	g.asm("\tVADDPD (R9), Y4, Y7\n\tVMOVUPD Y7, (R9)\n")                      // cb += d
+	g.asm("\tADDQ $16, DI\n\tADDQ $16, SI\n\tADDQ $32, DX\n\tADDQ $32, BX\n\tADDQ $32, R8\n\tADDQ $32, R9\n\tSUBQ $4, CX\n\tJMP %s_loop\n", fn)
+	g.asm("%s_done:\n\tVZEROUPPER\n\tRET\n\n", fn)
+	return "func normGradRow32(dx, dy *float32, gs, xs, cw, cb *float64, n int, r, a, k float64)"
 }
 
 // geluQ are fastmath.go's coefficients of Q, constant term first.

@@ -371,6 +371,12 @@ func sqDev32(x *float32, n int, mu float64, out *[4]float64)
 func normAffine32(y, x, w, b *float32, n int, mu, r float64)
 
 //go:noescape
+func normGradSums32(gs, xs *float64, x, dy, w *float32, n int, mu, r float64, st *[8]float64)
+
+//go:noescape
+func normGradRow32(dx, dy *float32, gs, xs, cw, cb *float64, n int, r, a, k float64)
+
+//go:noescape
 func exp32x8(d, x unsafe.Pointer, n int, nt uint8)
 
 //go:noescape

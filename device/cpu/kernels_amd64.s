@@ -13484,6 +13484,90 @@ normAffine32_done:
 	VZEROUPPER
 	RET
 
+// normGradSums32(gs, xs *float64, x, dy, w *float32, n int, mu, r float64, st *[8]float64)
+TEXT ·normGradSums32(SB), NOSPLIT, $0-72
+	MOVQ gs+0(FP), DI
+	MOVQ xs+8(FP), R8
+	MOVQ x+16(FP), SI
+	MOVQ dy+24(FP), DX
+	MOVQ w+32(FP), BX
+	MOVQ n+40(FP), CX
+	VBROADCASTSD mu+48(FP), Y0
+	VBROADCASTSD r+56(FP), Y1
+	MOVQ st+64(FP), AX
+	VMOVUPD (AX), Y2
+	VMOVUPD 32(AX), Y3
+normGradSums32_loop:
+	CMPQ CX, $4
+	JB normGradSums32_done
+	VCVTPS2PD (DX), Y4
+	TESTQ BX, BX
+	JZ normGradSums32_now
+	VCVTPS2PD (BX), Y5
+	VMULPD Y5, Y4, Y4
+	ADDQ $16, BX
+normGradSums32_now:
+	VCVTPS2PD (SI), Y5
+	VSUBPD Y0, Y5, Y5
+	VMULPD Y1, Y5, Y5
+	VMOVUPD Y4, (DI)
+	VMOVUPD Y5, (R8)
+	VADDPD Y4, Y2, Y2
+	VMULPD Y5, Y4, Y6
+	VADDPD Y6, Y3, Y3
+	ADDQ $32, DI
+	ADDQ $32, R8
+	ADDQ $16, SI
+	ADDQ $16, DX
+	SUBQ $4, CX
+	JMP normGradSums32_loop
+normGradSums32_done:
+	VMOVUPD Y2, (AX)
+	VMOVUPD Y3, 32(AX)
+	VZEROUPPER
+	RET
+
+// normGradRow32(dx, dy *float32, gs, xs, cw, cb *float64, n int, r, a, k float64)
+TEXT ·normGradRow32(SB), NOSPLIT, $0-80
+	MOVQ dx+0(FP), DI
+	MOVQ dy+8(FP), SI
+	MOVQ gs+16(FP), DX
+	MOVQ xs+24(FP), BX
+	MOVQ cw+32(FP), R8
+	MOVQ cb+40(FP), R9
+	MOVQ n+48(FP), CX
+	VBROADCASTSD r+56(FP), Y0
+	VBROADCASTSD a+64(FP), Y1
+	VBROADCASTSD k+72(FP), Y2
+normGradRow32_loop:
+	CMPQ CX, $4
+	JB normGradRow32_done
+	VMOVUPD (BX), Y3
+	VCVTPS2PD (SI), Y4
+	VMOVUPD (DX), Y5
+	VSUBPD Y1, Y5, Y5
+	VMULPD Y2, Y3, Y6
+	VSUBPD Y6, Y5, Y5
+	VMULPD Y5, Y0, Y5
+	VCVTPD2PSY Y5, X5
+	VMOVUPS X5, (DI)
+	VMULPD Y3, Y4, Y6
+	VADDPD (R8), Y6, Y6
+	VMOVUPD Y6, (R8)
+	VADDPD (R9), Y4, Y7
+	VMOVUPD Y7, (R9)
+	ADDQ $16, DI
+	ADDQ $16, SI
+	ADDQ $32, DX
+	ADDQ $32, BX
+	ADDQ $32, R8
+	ADDQ $32, R9
+	SUBQ $4, CX
+	JMP normGradRow32_loop
+normGradRow32_done:
+	VZEROUPPER
+	RET
+
 DATA fmLog2e<>+0(SB)/8, $0x3ff71547652b82fe
 DATA fmLog2e<>+8(SB)/8, $0x3ff71547652b82fe
 DATA fmLog2e<>+16(SB)/8, $0x3ff71547652b82fe

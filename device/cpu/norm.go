@@ -114,40 +114,38 @@ func layerNorm[T float](y []T, mean, rstd []float64, x, w, b []T, p device.NormP
 func normChunkRows(rows int) int { return max(16, (rows+63)/64) }
 
 // normGradSums sets gs[j] = dy[j]·w[j] (dy[j] for nil w) and xs[j] = x̂_j
-// = (x[j] − mu)·r, and returns Σ gs and Σ gs·xs, each in two interleaved
-// partial sums (even and odd j) added at the end.
+// = (x[j] − mu)·r, and returns Σ gs and Σ gs·xs, each in four interleaved
+// partial sums (j mod 4; the last n mod 4 terms into the first) added as
+// (s0+s1)+(s2+s3): the lanes of the float32 AVX2 kernel (normGradSums32),
+// which gives the same bits. Products are rounded before they are added
+// (no build fuses them).
 func normGradSums[T float](gs, xs []float64, x, dy, w []T, mu, r float64) (sg, sgx float64) {
 	n := len(x)
 	gs, xs, dy = gs[:n], xs[:n], dy[:n]
-	var s0, s1, t0, t1 float64
+	var s, t [4]float64
 	j := 0
-	if w != nil {
-		w = w[:n]
-		for ; j+2 <= n; j += 2 {
-			g0, g1 := float64(dy[j])*float64(w[j]), float64(dy[j+1])*float64(w[j+1])
-			x0, x1 := (float64(x[j])-mu)*r, (float64(x[j+1])-mu)*r
-			gs[j], gs[j+1], xs[j], xs[j+1] = g0, g1, x0, x1
-			s0, s1, t0, t1 = s0+g0, s1+g1, t0+g0*x0, t1+g1*x1
+	if useSIMD {
+		j = simdNormGradSums(gs, xs, x, dy, w, mu, r, &s, &t)
+	}
+	term := func(j, l int) {
+		g := float64(dy[j])
+		if w != nil {
+			g = float64(g * float64(w[j]))
 		}
-		if j < n {
-			g0, x0 := float64(dy[j])*float64(w[j]), (float64(x[j])-mu)*r
-			gs[j], xs[j] = g0, x0
-			s0, t0 = s0+g0, t0+g0*x0
+		xh := float64((float64(x[j]) - mu) * r)
+		gs[j], xs[j] = g, xh
+		s[l] += g
+		t[l] += float64(g * xh)
+	}
+	for ; j+4 <= n; j += 4 {
+		for l := range 4 {
+			term(j+l, l)
 		}
-		return s0 + s1, t0 + t1
 	}
-	for ; j+2 <= n; j += 2 {
-		g0, g1 := float64(dy[j]), float64(dy[j+1])
-		x0, x1 := (float64(x[j])-mu)*r, (float64(x[j+1])-mu)*r
-		gs[j], gs[j+1], xs[j], xs[j+1] = g0, g1, x0, x1
-		s0, s1, t0, t1 = s0+g0, s1+g1, t0+g0*x0, t1+g1*x1
+	for ; j < n; j++ {
+		term(j, 0)
 	}
-	if j < n {
-		g0, x0 := float64(dy[j]), (float64(x[j])-mu)*r
-		gs[j], xs[j] = g0, x0
-		s0, t0 = s0+g0, t0+g0*x0
-	}
-	return s0 + s1, t0 + t1
+	return (s[0] + s[1]) + (s[2] + s[3]), (t[0] + t[1]) + (t[2] + t[3])
 }
 
 // normGradRow writes dx[j] = r·(gs[j] − a − xs[j]·k) and adds dy[j]·xs[j]
@@ -158,10 +156,14 @@ func normGradRow[T float](dx, dy []T, gs, xs, cw, cb []float64, r, a, k float64)
 	switch {
 	case cw != nil && cb != nil:
 		cw, cb = cw[:n], cb[:n]
-		for j, g := range gs {
-			xh, d := xs[j], float64(dy[j])
-			dx[j] = T(r * (g - a - xh*k))
-			cw[j] += d * xh
+		j0 := 0
+		if useSIMD {
+			j0 = simdNormGradRow(dx, dy, gs, xs, cw, cb, r, a, k)
+		}
+		for j := j0; j < n; j++ {
+			xh, d, g := xs[j], float64(dy[j]), gs[j]
+			dx[j] = T(r * (g - a - float64(xh*k))) // rounded products: as normGradRow32
+			cw[j] += float64(d * xh)
 			cb[j] += d
 		}
 	case cw != nil:

@@ -331,3 +331,39 @@ func simdNormAffine[T float](y, x, w, b []T, mu, r float64) int {
 	}
 	return n
 }
+
+// simdNormGradSums runs normGradSums32 on the longest prefix whose length
+// is a multiple of 4, its partial sums into s and t, and returns that
+// length (float32 only; 0 otherwise).
+func simdNormGradSums[T float](gs, xs []float64, x, dy, w []T, mu, r float64, s, t *[4]float64) int {
+	if !is32[T]() || !haveSIMD {
+		return 0
+	}
+	n := len(x) &^ 3
+	if n == 0 {
+		return 0
+	}
+	var st [8]float64
+	var wp *float32
+	if w != nil {
+		wp = (*float32)(ptr(w))
+	}
+	normGradSums32(unsafe.SliceData(gs), unsafe.SliceData(xs), (*float32)(ptr(x)), (*float32)(ptr(dy)), wp, n, mu, r, &st)
+	copy(s[:], st[:4])
+	copy(t[:], st[4:])
+	return n
+}
+
+// simdNormGradRow runs normGradRow32 on the longest prefix whose length is
+// a multiple of 4 and returns that length (float32 only; 0 otherwise).
+func simdNormGradRow[T float](dx, dy []T, gs, xs, cw, cb []float64, r, a, k float64) int {
+	if !is32[T]() || !haveSIMD {
+		return 0
+	}
+	n := len(gs) &^ 3
+	if n > 0 {
+		normGradRow32((*float32)(ptr(dx)), (*float32)(ptr(dy)), unsafe.SliceData(gs), unsafe.SliceData(xs),
+			unsafe.SliceData(cw), unsafe.SliceData(cb), n, r, a, k)
+	}
+	return n
+}

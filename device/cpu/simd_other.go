@@ -28,3 +28,8 @@ func simdAdam[T float](w, m, v, g []T, c *adamConsts[T]) int { return 0 }
 
 func simdSqDev[T float](row []T, mu float64) (s [4]float64, n int) { return s, 0 }
 func simdNormAffine[T float](y, x, w, b []T, mu, r float64) int    { return 0 }
+
+func simdNormGradSums[T float](gs, xs []float64, x, dy, w []T, mu, r float64, s, t *[4]float64) int {
+	return 0
+}
+func simdNormGradRow[T float](dx, dy []T, gs, xs, cw, cb []float64, r, a, k float64) int { return 0 }

@@ -787,8 +787,8 @@ func testSIMDAdam[T float](t *testing.T) {
 	}
 }
 
-// The LayerNorm forward's kernels (sqDev32, normAffine32) give the Go
-// loops' bits: rows of every length around the vector width, a large
+// The LayerNorm kernels (sqDev32, normAffine32, normGradSums32,
+// normGradRow32) give the Go loops' bits: rows of every length around the vector width, a large
 // common offset, with and without weight and bias.
 func TestSIMDNorm(t *testing.T) {
 	needSIMD(t)
@@ -817,6 +817,25 @@ func TestSIMDNorm(t *testing.T) {
 			ay, am, ar := run(asmPath)
 			if !slices.Equal(ay, gy) || !slices.Equal(am, gm) || !slices.Equal(ar, gr) {
 				t.Fatalf("cols %d affine %v: assembly and Go loops differ", cols, affine)
+			}
+			// The backward, from the same statistics.
+			dy := make([]float32, rows*cols)
+			for i := range dy {
+				dy[i] = float32(r.NormFloat64())
+			}
+			back := func(path func(func())) ([]float32, []float32, []float32) {
+				dx := make([]float32, rows*cols)
+				var dw, db []float32
+				if affine {
+					dw, db = make([]float32, cols), make([]float32, cols)
+				}
+				path(func() { layerNormGrad(dx, dw, db, dy, x, gm, gr, ww, p) })
+				return dx, dw, db
+			}
+			gx, gw, gb := back(goPath)
+			ax, aw, ab := back(asmPath)
+			if !slices.Equal(ax, gx) || !slices.Equal(aw, gw) || !slices.Equal(ab, gb) {
+				t.Fatalf("cols %d affine %v: backward: assembly and Go loops differ", cols, affine)
 			}
 		}
 	}

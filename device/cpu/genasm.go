@@ -35,10 +35,14 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"go/ast"
 	"go/format"
+	"go/parser"
+	"go/token"
 	"math"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -730,17 +734,18 @@ func (g *gen) fastmathConsts() {
 	f32("tfQ2", -5.37397155531e-2)
 	f32("tfQ3", 1.33314422036e-1)
 	f32("tfQ4", -3.33332819422e-1)
-	// gelu32's (fastmath.go; geluQ's coefficients are repeated here, and
-	// TestSIMDGELU checks that the kernels give gelu32's bits).
+	// gelu32's, read from fastmath.go (TestSIMDGELU checks that the
+	// kernels give gelu32's bits).
+	readFastmath()
 	f("geNegHalf", -0.5)
 	f("geHalf", 0.5)
-	f("geLim", -700)
+	f("geLim", fm("geluLim"))
 	g.vec4("geAbs", 0x7fffffffffffffff)
-	f("geP", 0.35355339059327373)
-	f("geA", 2.2816901408450705)
-	f("geB", -1.2816901408450705)
-	f("geInvSqrt2Pi", 0.3989422804014327)
-	for i, c := range geluQ {
+	f("geP", fm("geluP"))
+	f("geA", fm("geluA"))
+	f("geB", fm("geluB"))
+	f("geInvSqrt2Pi", fm("invSqrt2Pi"))
+	for i, c := range fastmathSrc.geluQ {
 		f(fmt.Sprintf("geQ%d", i), c)
 	}
 	g.asm("\n")
@@ -1163,23 +1168,69 @@ func (g *gen) normGradRow32() string {
 	return "func normGradRow32(dx, dy *float32, gs, xs, cw, cb *float64, n int, r, a, k float64)"
 }
 
-// geluQ are fastmath.go's coefficients of Q, constant term first.
-var geluQ = []float64{
-	0.555370177254996,
-	0.3320624291431405,
-	0.11174999120034683,
-	0.008402989862782794,
-	-0.007308037552313521,
-	-0.0010327892046909158,
-	0.0008011061088068411,
-	3.853702305249379e-05,
-	-0.00010724759708728418,
-	1.630340975974654e-05,
-	1.1611118092474789e-05,
-	-5.3127976943121466e-06,
-	-3.494051377978181e-07,
-	6.953815453989515e-07,
-	-1.039418801520702e-07,
+// fastmathSrc holds values read from fastmath.go, where they are written
+// once: its float constants by name and the elements of geluQ (Q's
+// coefficients, constant term first).
+var fastmathSrc struct {
+	consts map[string]float64
+	geluQ  []float64
+}
+
+// readFastmath fills fastmathSrc from fastmath.go's declarations.
+func readFastmath() {
+	f, err := parser.ParseFile(token.NewFileSet(), "fastmath.go", nil, 0)
+	if err != nil {
+		panic(err)
+	}
+	num := func(e ast.Expr) (float64, bool) {
+		neg := false
+		if u, ok := e.(*ast.UnaryExpr); ok && u.Op == token.SUB {
+			neg, e = true, u.X
+		}
+		b, ok := e.(*ast.BasicLit)
+		if !ok || (b.Kind != token.FLOAT && b.Kind != token.INT) {
+			return 0, false
+		}
+		v, err := strconv.ParseFloat(b.Value, 64)
+		if err != nil { // hex bit patterns and the like: not float constants
+			return 0, false
+		}
+		if neg {
+			v = -v
+		}
+		return v, true
+	}
+	fastmathSrc.consts = map[string]float64{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok || len(vs.Names) != 1 || len(vs.Values) != 1 {
+			return true
+		}
+		if cl, ok := vs.Values[0].(*ast.CompositeLit); ok && vs.Names[0].Name == "geluQ" {
+			for _, e := range cl.Elts {
+				v, ok := num(e)
+				if !ok {
+					panic("genasm: geluQ holds a non-literal")
+				}
+				fastmathSrc.geluQ = append(fastmathSrc.geluQ, v)
+			}
+		} else if v, ok := num(vs.Values[0]); ok {
+			fastmathSrc.consts[vs.Names[0].Name] = v
+		}
+		return false
+	})
+	if len(fastmathSrc.geluQ) == 0 {
+		panic("genasm: no geluQ in fastmath.go")
+	}
+}
+
+// fm returns fastmath.go's constant name.
+func fm(name string) float64 {
+	v, ok := fastmathSrc.consts[name]
+	if !ok {
+		panic("genasm: no float constant " + name + " in fastmath.go")
+	}
+	return v
 }
 
 // geluGroup returns the group of gelu32x8 (grad false: x·Φ(x), NaN inputs
@@ -1214,8 +1265,8 @@ func geluGroup(grad bool) func(b, off int) []string {
 			emit("VDIVPD Y%d, Y%d, Y%d", y2, t, t) // t = 1/that
 			emit("VMOVUPD geA<>(SB), Y%d", sv)
 			emit("VFMADD213PD geB<>(SB), Y%d, Y%d", t, sv) // s = t·A + B
-			emit("VMOVUPD geQ%d<>(SB), Y%d", len(geluQ)-1, q)
-			for i := len(geluQ) - 2; i >= 0; i-- {
+			emit("VMOVUPD geQ%d<>(SB), Y%d", len(fastmathSrc.geluQ)-1, q)
+			for i := len(fastmathSrc.geluQ) - 2; i >= 0; i-- {
 				emit("VFMADD213PD geQ%d<>(SB), Y%d, Y%d", i, sv, q) // q = q·s + c_i
 			}
 			emit("VMULPD Y%d, Y%d, Y%d", q, t, q)       // t·q

@@ -486,7 +486,11 @@ func compareScalar(op string, bop device.BinaryOp, sop device.ScalarOp, a *Tenso
 		return out
 	}
 	t := empty(op, a.st.be, a.st.dt, []int{})
-	a.st.be.Upload(t.st.buf, []int64{int64(k)})
+	if math.Abs(k) <= 1<<53 { // exact as the float64 Fill takes: no host transfer
+		a.st.be.Fill(t.st.buf, t.layout(), k)
+	} else {
+		a.st.be.Upload(t.st.buf, []int64{int64(k)})
+	}
 	out := binaryOf(op, bop, a, t)
 	t.st.release()
 	return out

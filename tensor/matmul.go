@@ -87,6 +87,40 @@ func matmul(a, b *Tensor) *Tensor {
 	for i := range cStr {
 		cStr[i] *= m * n
 	}
+	// One matrix b for every batch entry (a Dense layer on [B, T, E]): fold
+	// a's batch axes into its rows when they merge without a copy, so that
+	// the product is one GEMM of B·T rows instead of B small ones, each
+	// packing b again. Each row of the result gets the same bits either way.
+	folded := foldsInto(a, bStr, batchShape, m, k)
+	if folded != nil {
+		al := device.MatLayout{Offset: a.offset, RowStride: folded[0], ColStride: folded[1]}
+		bl := device.MatLayout{Offset: b.offset, RowStride: b.strides[rb-2], ColStride: b.strides[rb-1]}
+		cl := device.MatLayout{RowStride: n, ColStride: 1}
+		rows := device.NumElements(batchShape) * m
+		a.st.be.MatMul(out.st.buf, cl, a.st.buf, al, b.st.buf, bl, 1, rows, n, k)
+		if recording(a, b) {
+			bShape := b.shape
+			record(out, op, func(c *bctx) {
+				x, y := c.in(0), c.in(1)
+				if c.needs(0) {
+					c.set(0, matmul(c.g, swapLast(y)))
+				}
+				switch {
+				case !c.needs(1):
+				case device.NumElements(bShape[:rb-2]) == 1:
+					// Σ over the batch of xᵀ·g as one product over K = B·T.
+					xr := x.Reshape(-1, k)
+					gr := c.g.Reshape(-1, n)
+					c.set(1, matmul(swapLast(xr), gr).Reshape(bShape...))
+				default:
+					// b is a broadcast view with batch axes of its own: one
+					// gradient per batch entry.
+					c.set(1, matmul(swapLast(x), c.g))
+				}
+			}, a, b)
+		}
+		return out
+	}
 	shape, strides := device.Coalesce(batchShape, aStr, bStr, cStr)
 	inner := len(shape) - 1
 	nb := shape[inner]
@@ -123,6 +157,30 @@ func matmul(a, b *Tensor) *Tensor {
 		}, a, b)
 	}
 	return out
+}
+
+// foldsInto returns the row and column strides of a read as one
+// (batch·m)×k matrix when b (batch strides bStr) is the same matrix for
+// every batch entry, a spans the whole batch, there is a batch, and a's
+// batch and row axes merge without a copy; else nil.
+func foldsInto(a *Tensor, bStr, batchShape []int, m, k int) []int {
+	if len(batchShape) == 0 || device.NumElements(batchShape) <= 1 || m == 0 || k == 0 {
+		return nil
+	}
+	for _, s := range bStr {
+		if s != 0 {
+			return nil
+		}
+	}
+	ra := len(a.shape)
+	if device.NumElements(a.shape[:ra-2]) != device.NumElements(batchShape) {
+		return nil
+	}
+	st, ok := viewStrides(a.shape, a.strides, []int{device.NumElements(batchShape) * m, k})
+	if !ok {
+		return nil
+	}
+	return st
 }
 
 // batchStrides returns t's strides for the batch axes broadcast to

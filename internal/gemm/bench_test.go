@@ -24,6 +24,11 @@ var benchShapes = []struct {
 	{"mlp_dW_T(784x256)x256x512", true, false, 784, 512, 256},
 	{"mlp_dx_256x512xT(784x512)", false, true, 256, 784, 512},
 	{"mlp_out_256x512x10", false, false, 256, 10, 512},
+	// The character transformer's (examples/charlm: 32×128 tokens, width
+	// 128, MLP 512): the MLP's up projection forward, its dx and dW.
+	{"gpt_up_4096x128x512", false, false, 4096, 512, 128},
+	{"gpt_updx_4096x512xT(128x512)", false, true, 4096, 128, 512},
+	{"gpt_updW_T(4096x128)x4096x512", true, false, 128, 512, 4096},
 }
 
 // Run with -bench . ; each shape reports GFLOP/s for this package (ours),

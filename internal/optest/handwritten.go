@@ -92,6 +92,16 @@ func matmulCases() []Case {
 		c("broadcastTo-batch", two(func(a, b *T) *T { return a.BroadcastTo(2, 3, 4).MatMul(b) }), U(3, 4), U(2, 4, 2)),
 		c("self", one(func(a *T) *T { return a.MatMul(a.T()) }), U(3, 4)),
 		c("chain", three(func(a, b, c *T) *T { return a.MatMul(b).Tanh().MatMul(c) }), U(2, 3), U(3, 4), U(4, 2)),
+		// One matrix b for the whole batch: the batch folds into a's rows
+		// (one product), unless a's rows do not merge or b is a broadcast
+		// view with batch axes of its own.
+		c("fold-two-batch-axes", mm, U(2, 3, 3, 4), U(4, 5)),
+		c("fold-b-batch-1", mm, U(2, 3, 4), U(1, 4, 5)),
+		c("fold-a-rows-transposed", two(func(a, b *T) *T { return a.Transpose(0, 2, 1).MatMul(b) }), U(2, 4, 3), U(4, 5)),
+		c("fold-a-sliced-rows", two(func(a, b *T) *T { return a.Slice(1, 1, 3).MatMul(b) }), U(2, 4, 4), U(4, 5)),
+		c("fold-a-batch-permuted", two(func(a, b *T) *T { return a.Transpose(1, 0, 2, 3).MatMul(b) }), U(3, 2, 2, 4), U(4, 2)),
+		c("fold-b-broadcast-view", two(func(a, b *T) *T { return a.MatMul(b.BroadcastTo(2, 4, 5)) }), U(2, 3, 4), U(4, 5)),
+		c("fold-b-transposed", two(func(a, b *T) *T { return a.MatMul(b.T()) }), U(2, 3, 4), U(5, 4)),
 	}
 }
 

@@ -1,6 +1,9 @@
 package cpu
 
 import (
+	"math"
+	"sync"
+
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/internal/parallel"
 )
@@ -58,12 +61,19 @@ func walkHalf(dl, sl device.Layout, run func(do, ds, so, ss, m int)) {
 
 // toHalf rounds m elements of s to the half dtype dt in d, once, to
 // nearest even (integers through device.Int64ToFloat64Odd, exact for
-// int32).
+// int32). The dtype and element type are chosen once per run.
 func toHalf[S elem](dt device.DType, d []uint16, do, ds int, s []S, so, ss, m int) {
 	switch x := any(s).(type) {
 	case []float32:
+		if dt == device.BFloat16 {
+			for range m {
+				d[do] = device.Float32ToBFloat16(x[so])
+				do, so = do+ds, so+ss
+			}
+			return
+		}
 		for range m {
-			d[do] = device.HalfFromFloat32(dt, x[so])
+			d[do] = device.Float32ToFloat16(x[so])
 			do, so = do+ds, so+ss
 		}
 	case []float64:
@@ -84,9 +94,34 @@ func toHalf[S elem](dt device.DType, d []uint16, do, ds int, s []S, so, ss, m in
 	}
 }
 
+// f16Table holds the float32 value of every float16 bit pattern (256 KiB,
+// made on first use): widening is one load.
+var f16Table = sync.OnceValue(func() []float32 {
+	t := make([]float32, 1<<16)
+	for h := range t {
+		t[h] = device.Float16ToFloat32(uint16(h))
+	}
+	return t
+})
+
 // fromHalf widens m elements of the half dtype dt in s to float32
 // (exactly) and converts them to D as Copy converts a float32.
 func fromHalf[D elem](d []D, do, ds int, dt device.DType, s []uint16, so, ss, m int) {
+	if dd, ok := any(d).([]float32); ok {
+		if dt == device.BFloat16 {
+			for range m {
+				dd[do] = math.Float32frombits(uint32(s[so]) << 16)
+				do, so = do+ds, so+ss
+			}
+			return
+		}
+		tab := f16Table()
+		for range m {
+			dd[do] = tab[s[so]]
+			do, so = do+ds, so+ss
+		}
+		return
+	}
 	for range m {
 		d[do] = conv[D](device.HalfToFloat32(dt, s[so]))
 		do, so = do+ds, so+ss

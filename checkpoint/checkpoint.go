@@ -61,12 +61,17 @@
 //	  uint32 number of metadata entries, then for each, sorted by key:
 //	    uint32 key length, key, uint32 value length, value
 //	  uint32 number of tensors, then for each, sorted by name:
-//	    uint32 name length, name, uint8 dtype (1 float32, 2 float64, 3 int32, 4 int64),
-//	    uint32 rank, rank × uint64 dimensions,
-//	    the elements in row-major order (4 or 8 bytes each)
+//	    uint32 name length, name, uint8 dtype (1 float32, 2 float64, 3 int32, 4 int64,
+//	    5 bfloat16, 6 float16), uint32 rank, rank × uint64 dimensions,
+//	    the elements in row-major order (2, 4 or 8 bytes each; the half
+//	    types as their bits)
 //	checksum 32 bytes SHA-256 of everything before it
 //
-// The same tensors and metadata always give the same bytes.
+// The same tensors and metadata always give the same bytes. The half
+// dtypes (codes 5 and 6) were added without a new version: files without
+// half tensors are unchanged, and readers from before them refuse a file
+// with one as corrupt ("unknown dtype"). A NaN of a half tensor is stored
+// quieted (its sign and the top of its payload kept).
 package checkpoint
 
 import (

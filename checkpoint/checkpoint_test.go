@@ -423,3 +423,57 @@ func TestIntegerTensors(t *testing.T) {
 		}
 	}
 }
+
+// Half tensors are stored as their bits (2 bytes each, dtype codes 5 and
+// 6) and read back as half tensors, bit for bit (NaN as NaN); LoadLike
+// checks their dtype like any other.
+func TestHalfTensors(t *testing.T) {
+	vals := []float64{1, -0.333, 65504, math.Inf(-1), math.Copysign(0, -1), 0x1p-24, 1e-40, math.NaN()}
+	c := &Checkpoint{Tensors: map[string]*tensor.Tensor{
+		"bf": tensor.FromSlice(vals, []int{2, 4}, tensor.WithDType(tensor.BFloat16)).T(), // non-contiguous
+		"fp": tensor.FromSlice(vals, []int{8}, tensor.WithDType(tensor.Float16)),
+	}}
+	var buf bytes.Buffer
+	if err := Write(&buf, c); err != nil {
+		t.Fatal(err)
+	}
+	// Header 24 bytes, two counts, two entries of 16 elements' bytes...
+	if want := 24 + 4 + 4 + 2*(4+2+1+4) + 8*3 + 2*2*8 + sha256.Size; buf.Len() != want {
+		t.Errorf("%d bytes, want %d (2 bytes per half element)", buf.Len(), want)
+	}
+	raw := bytes.Clone(buf.Bytes())
+	got, err := Read(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range c.Tensors {
+		g := got.Tensors[name]
+		if g.DType() != want.DType() || !slices.Equal(g.Shape(), want.Shape()) {
+			t.Fatalf("%s: %v %v, want %v %v", name, g.DType(), g.Shape(), want.DType(), want.Shape())
+		}
+		gv, wv := g.Float64s(), want.Float64s()
+		for i := range wv {
+			if math.Float64bits(gv[i]) != math.Float64bits(wv[i]) && !(gv[i] != gv[i] && wv[i] != wv[i]) {
+				t.Errorf("%s[%d] = %v, want %v", name, i, gv[i], wv[i])
+			}
+		}
+	}
+	// The same tensors give the same bytes.
+	var again bytes.Buffer
+	Write(&again, c)
+	if !bytes.Equal(again.Bytes(), raw) {
+		t.Error("writing the same half tensors twice gave different bytes")
+	}
+	// LoadLike: a half parameter loads; a float32 one of the same shape
+	// is a mismatch.
+	path := filepath.Join(t.TempDir(), "h.ckpt")
+	if err := Save(path, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadLike(path, map[string]*tensor.Tensor{"fp": tensor.Zeros([]int{8}, tensor.WithDType(tensor.Float16))}); err != nil {
+		t.Errorf("LoadLike float16: %v", err)
+	}
+	if _, err := LoadLike(path, map[string]*tensor.Tensor{"fp": tensor.Zeros([]int{8})}); !errors.Is(err, ErrMismatch) || !strings.Contains(err.Error(), "float16") {
+		t.Errorf("LoadLike float32 against float16: %v", err)
+	}
+}

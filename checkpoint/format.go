@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 
+	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
@@ -18,7 +19,13 @@ const (
 	dtF64     = 2
 	dtI32     = 3
 	dtI64     = 4
+	dtBF16    = 5
+	dtF16     = 6
 )
+
+// dtCodes are the dtypes' codes in the format.
+var dtCodes = map[tensor.DType]byte{tensor.Float32: dtF32, tensor.Float64: dtF64, tensor.Int32: dtI32, tensor.Int64: dtI64,
+	tensor.BFloat16: dtBF16, tensor.Float16: dtF16}
 
 // Write writes c to w in the checkpoint format (see the package
 // documentation). Tensors may be on any device and in any layout.
@@ -67,7 +74,7 @@ func Write(w io.Writer, c *Checkpoint) error {
 		b = b[:0]
 		b = binary.LittleEndian.AppendUint32(b, uint32(len(n)))
 		b = append(b, n...)
-		dt := map[tensor.DType]byte{tensor.Float32: dtF32, tensor.Float64: dtF64, tensor.Int32: dtI32, tensor.Int64: dtI64}[t.DType()]
+		dt := dtCodes[t.DType()]
 		b = append(b, dt)
 		b = binary.LittleEndian.AppendUint32(b, uint32(t.Rank()))
 		for _, d := range t.Shape() {
@@ -199,8 +206,14 @@ func writeValues(w io.Writer, t *tensor.Tensor) error {
 		}
 		return nil
 	}
+	half := t.DType().IsHalf()
 	for _, v := range f32 {
-		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		if half {
+			// A half tensor's values widened exactly: their bits again.
+			buf = binary.LittleEndian.AppendUint16(buf, device.HalfFromFloat32(t.DType(), v))
+		} else {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
 		if len(buf) == cap(buf) {
 			if err := flush(); err != nil {
 				return err
@@ -296,6 +309,10 @@ func decode(b []byte) (*decoded, error) {
 			e.dt = tensor.Int32
 		case dtI64:
 			e.dt = tensor.Int64
+		case dtBF16:
+			e.dt = tensor.BFloat16
+		case dtF16:
+			e.dt = tensor.Float16
 		default:
 			if r.err == nil {
 				return nil, corrupt("tensor %q: unknown dtype", name)
@@ -396,6 +413,15 @@ func (e entry) build(opts []tensor.Option) *tensor.Tensor {
 			v[i] = int64(binary.LittleEndian.Uint64(e.raw[8*i:]))
 		}
 		return tensor.FromSlice(v, e.shape, opts...)
+	}
+	if e.dt.IsHalf() {
+		// Widened exactly, then stored in the half dtype unless opts
+		// convert.
+		v := make([]float32, len(e.raw)/2)
+		for i := range v {
+			v[i] = device.HalfToFloat32(e.dt, binary.LittleEndian.Uint16(e.raw[2*i:]))
+		}
+		return tensor.FromSlice(v, e.shape, append([]tensor.Option{tensor.WithDType(e.dt)}, opts...)...)
 	}
 	if e.dt == tensor.Float64 {
 		v := make([]float64, len(e.raw)/8)

@@ -14,19 +14,24 @@ type Buffer interface {
 
 // HostBuffer is implemented by buffers whose memory the Go program can read
 // and write directly (the CPU backend's). Exactly one of the slices is
-// non-nil, according to the dtype.
+// non-nil, according to the dtype; Uint16s holds the bits of a BFloat16 or
+// Float16 buffer.
 type HostBuffer interface {
 	Buffer
 	Float32s() []float32
 	Float64s() []float64
 	Int32s() []int32
 	Int64s() []int64
+	Uint16s() []uint16
 }
 
-// HostSlice returns b's memory as a []float32, []float64, []int32 or
-// []int64, according to its dtype.
+// HostSlice returns b's memory as a []float32, []float64, []int32,
+// []int64 or (for BFloat16 and Float16, as bits) []uint16, according to
+// its dtype.
 func HostSlice(b HostBuffer) any {
 	switch b.DType() {
+	case BFloat16, Float16:
+		return b.Uint16s()
 	case Float64:
 		return b.Float64s()
 	case Int32:
@@ -43,6 +48,12 @@ func HostSlice(b HostBuffer) any {
 // stays inside its buffer. Output buffers are written densely in row-major
 // order from index 0 unless a method takes a destination layout.
 //
+// The half dtypes (BFloat16, Float16) are storage types: a backend either
+// refuses them in Alloc with an error wrapping [ErrDType], or supports them
+// in Alloc, Free, Upload, Download, Copy and Fill, and is used through
+// [WithHalf], which runs every other method on float32 copies. The other
+// methods of a backend never see a half buffer from WithHalf.
+//
 // Methods enqueue work on the device's stream and may return before it is
 // done; only Alloc, Download and Synchronize report errors. An error of
 // enqueued work is reported by the next Download or Synchronize.
@@ -58,12 +69,14 @@ type Backend interface {
 	Free(b Buffer)
 	// Upload copies src (a []float32, []float64, []int32 or []int64 on the
 	// host, of dst.Len() elements) into dst, converting to dst's dtype as
-	// Copy does. It returns once src may be reused.
+	// Copy does; for a BFloat16 or Float16 dst, src may also be a []uint16
+	// holding the bits of dst's dtype. It returns once src may be reused.
 	Upload(dst Buffer, src any)
 	// Download waits for all enqueued work, then copies the elements that l
 	// addresses in src, in row-major order, into dst (a []float32,
 	// []float64, []int32 or []int64 of l.Size() elements), converting to
-	// dst's type as Copy does.
+	// dst's type as Copy does; from a BFloat16 or Float16 src, dst may also
+	// be a []uint16, which receives the bits unconverted.
 	Download(dst any, src Buffer, l Layout) error
 	// Synchronize waits for all enqueued work and reports its first error.
 	Synchronize() error
@@ -72,8 +85,10 @@ type Backend interface {
 	// given by dl (same shape), converting dtype if they differ: floats to
 	// integers as [FloatToInt64] and [FloatToInt32], integers to floats and
 	// float64 to float32 rounding to nearest even, int64 to int32 keeping the
-	// low 32 bits. dl's positions must not overlap each other
-	// or the source.
+	// low 32 bits. Conversions to BFloat16 and Float16 round to nearest
+	// even once, as [HalfFromFloat64] (integers as [Int64ToFloat64Odd]
+	// first); from them they widen exactly (then convert as float32 does).
+	// dl's positions must not overlap each other or the source.
 	Copy(dst Buffer, dl Layout, src Buffer, sl Layout)
 	// Fill sets the positions of dst given by dl to v, converted to dst's
 	// dtype as Copy converts a float64.

@@ -142,6 +142,11 @@ func Register(k Kind, p Provider) {
 	registry.providers[k] = p
 }
 
+// ErrDType is wrapped by the errors of backends that do not support a
+// dtype (a CUDA backend without half-precision kernels refuses BFloat16
+// and Float16 buffers in Alloc).
+var ErrDType = errors.New("device: unsupported dtype")
+
 // ErrUnavailable is wrapped by errors for devices that no compiled-in backend
 // provides or that do not exist on this machine.
 var ErrUnavailable = errors.New("device: not available")

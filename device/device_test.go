@@ -99,11 +99,25 @@ func TestCUDANegativePanics(t *testing.T) {
 }
 
 func TestDTypeAndOpNames(t *testing.T) {
-	if device.Float32.Size() != 4 || device.Float64.Size() != 8 {
+	if device.Float32.Size() != 4 || device.Float64.Size() != 8 || device.BFloat16.Size() != 2 || device.Float16.Size() != 2 {
 		t.Error("DType.Size is wrong")
 	}
-	if device.Float32.String() != "float32" || device.Float64.String() != "float64" || device.DType(5).String() != "dtype(5)" {
+	if device.Float32.String() != "float32" || device.Float64.String() != "float64" || device.DType(7).String() != "dtype(7)" ||
+		device.BFloat16.String() != "bfloat16" || device.Float16.String() != "float16" {
 		t.Error("DType.String is wrong")
+	}
+	// The values are serialized: the half types were appended.
+	if device.Int64 != 3 || device.BFloat16 != 4 || device.Float16 != 5 || device.NumDTypes != 6 {
+		t.Error("the dtypes' values changed")
+	}
+	for dt := range device.DType(device.NumDTypes) {
+		half := dt == device.BFloat16 || dt == device.Float16
+		if dt.IsHalf() != half || dt.IsFloat() != (half || dt == device.Float32 || dt == device.Float64) || dt.IsInt() == dt.IsFloat() {
+			t.Errorf("%v: IsHalf %v, IsFloat %v, IsInt %v", dt, dt.IsHalf(), dt.IsFloat(), dt.IsInt())
+		}
+		if want := map[bool]device.DType{true: device.Float32, false: dt}[half]; dt.Compute() != want {
+			t.Errorf("%v.Compute() = %v", dt, dt.Compute())
+		}
 	}
 	names := map[string]string{
 		device.Neg.String():           "Neg",

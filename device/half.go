@@ -1,6 +1,9 @@
 package device
 
-import "math"
+import (
+	"math"
+	"math/bits"
+)
 
 // The 16-bit floating-point formats of mixed precision, as bits: bfloat16
 // (1 sign, 8 exponent and 7 fraction bits: float32's range, 2-3 decimal
@@ -71,4 +74,79 @@ func Float16ToFloat32(h uint16) float32 {
 		return math.Float32frombits(sign | math.Float32bits(v))
 	}
 	return math.Float32frombits(sign | (e+112)<<23 | m<<13)
+}
+
+// roundOdd32 returns x rounded to float32 with round-to-odd: x itself when
+// it is exact in float32, else the float32 next to x toward zero with its
+// last bit set. Rounding that result to a format of at most 22 significant
+// bits rounds x to nearest even with a single rounding, which float64 →
+// float32 → 16 bits with two roundings to nearest would not.
+func roundOdd32(x float64) float32 {
+	r := float32(x)
+	if float64(r) == x || x != x {
+		return r
+	}
+	b := math.Float32bits(r)
+	if math.Abs(float64(r)) > math.Abs(x) {
+		b-- // toward zero (sign-magnitude bits)
+	}
+	return math.Float32frombits(b | 1)
+}
+
+// Float64ToBFloat16 returns the bfloat16 nearest to f (ties to even, one
+// rounding), as bits.
+func Float64ToBFloat16(f float64) uint16 { return Float32ToBFloat16(roundOdd32(f)) }
+
+// Float64ToFloat16 returns the float16 nearest to f (ties to even, one
+// rounding), as bits.
+func Float64ToFloat16(f float64) uint16 { return Float32ToFloat16(roundOdd32(f)) }
+
+// Int64ToFloat64Odd returns v rounded to float64 with round-to-odd (exact
+// for |v| <= 2⁵³), so that [Float64ToBFloat16] and [Float64ToFloat16] of
+// the result round v to nearest even with a single rounding.
+func Int64ToFloat64Odd(v int64) float64 {
+	u := uint64(v)
+	if v < 0 {
+		u = -u
+	}
+	if u <= 1<<53 {
+		return float64(v)
+	}
+	s := bits.Len64(u) - 53
+	m := u >> s
+	if u&(1<<s-1) != 0 {
+		m |= 1
+	}
+	f := math.Ldexp(float64(m), s)
+	if v < 0 {
+		f = -f
+	}
+	return f
+}
+
+// HalfFromFloat32 rounds f to the half dtype dt (BFloat16 or Float16), as
+// bits.
+func HalfFromFloat32(dt DType, f float32) uint16 {
+	if dt == BFloat16 {
+		return Float32ToBFloat16(f)
+	}
+	return Float32ToFloat16(f)
+}
+
+// HalfFromFloat64 rounds f to the half dtype dt (BFloat16 or Float16), as
+// bits, with a single rounding.
+func HalfFromFloat64(dt DType, f float64) uint16 {
+	if dt == BFloat16 {
+		return Float64ToBFloat16(f)
+	}
+	return Float64ToFloat16(f)
+}
+
+// HalfToFloat32 returns the value of the bits h of the half dtype dt
+// (BFloat16 or Float16), exactly.
+func HalfToFloat32(dt DType, h uint16) float32 {
+	if dt == BFloat16 {
+		return BFloat16ToFloat32(h)
+	}
+	return Float16ToFloat32(h)
 }

@@ -44,8 +44,9 @@ func newHalfRef(toF32 func(uint16) float32) *halfRef {
 	return r
 }
 
-func (r *halfRef) convert(f float32) (uint16, bool) {
-	v := float64(f)
+func (r *halfRef) convert(f float32) (uint16, bool) { return r.convert64(float64(f)) }
+
+func (r *halfRef) convert64(v float64) (uint16, bool) {
 	if v != v {
 		return 0, false // NaN: checked separately
 	}
@@ -193,6 +194,76 @@ func TestHalfRoundTrip(t *testing.T) {
 		}
 		if got := device.Float32ToFloat16(c.f); got != c.hf {
 			t.Errorf("Float32ToFloat16(%v) = %#x, want %#x", c.f, got, c.hf)
+		}
+	}
+}
+
+// Float64ToBFloat16 and Float64ToFloat16 round once: float64s just beside
+// the midpoints between 16-bit values (where float64 → float32 → 16 bits
+// would round twice, to the wrong side) and random ones agree with the
+// reference; so do the int64s converted through Int64ToFloat64Odd.
+func TestHalfFromFloat64(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		to   func(float64) uint16
+		from func(uint16) float32
+		inf  uint16
+	}{
+		{"Float64ToBFloat16", device.Float64ToBFloat16, device.BFloat16ToFloat32, 0x7f80},
+		{"Float64ToFloat16", device.Float64ToFloat16, device.Float16ToFloat32, 0x7c00},
+	} {
+		ref := newHalfRef(c.from)
+		var xs []float64
+		for h := range 1 << 16 {
+			v, n := float64(c.from(uint16(h))), float64(c.from(uint16(h+1)))
+			if math.IsInf(v, 0) || math.IsInf(n, 0) || v != v || n != n {
+				continue
+			}
+			mid := (v + n) / 2
+			xs = append(xs, v, mid, math.Nextafter(mid, math.Inf(1)), math.Nextafter(mid, math.Inf(-1)))
+		}
+		r := rand.New(rand.NewPCG(3, 4))
+		for range 1 << 18 {
+			xs = append(xs, math.Float64frombits(r.Uint64()), r.NormFloat64()*1e3, math.Ldexp(r.Float64(), -r.IntN(160)))
+		}
+		xs = append(xs, math.MaxFloat64, -math.MaxFloat64, 1e300, 5e-324, -5e-324, math.Copysign(0, -1), math.Inf(-1))
+		for _, v := range []int64{math.MaxInt64, math.MinInt64, 1<<53 + 1, -(1<<60 + 1<<52 + 1), 1<<62 + 1<<54 + 1} {
+			xs = append(xs, device.Int64ToFloat64Odd(v))
+		}
+		bad := 0
+		for _, x := range xs {
+			got := c.to(x)
+			want, ok := ref.convert64(x)
+			if !ok {
+				continue
+			}
+			if want&0x7fff == 0x7f80 {
+				want = want&0x8000 | c.inf
+			}
+			if got != want {
+				t.Errorf("%s(%v = %#x) = %#x, want %#x", c.name, x, math.Float64bits(x), got, want)
+				if bad++; bad > 10 {
+					t.Fatal("too many errors")
+				}
+			}
+		}
+		if g := c.from(c.to(math.NaN())); g == g {
+			t.Errorf("%s(NaN) = %v", c.name, g)
+		}
+	}
+	// Int64ToFloat64Odd is exact up to 2⁵³ and otherwise odd and within
+	// one float64 step.
+	for _, v := range []int64{0, -1, 1 << 53, -(1 << 53), 1<<53 + 1, 1<<63 - 1, -1 << 63, 1<<60 + 3} {
+		f := device.Int64ToFloat64Odd(v)
+		if v >= -(1<<53) && v <= 1<<53 {
+			if f != float64(v) {
+				t.Errorf("Int64ToFloat64Odd(%d) = %v", v, f)
+			}
+			continue
+		}
+		m, _ := math.Frexp(math.Abs(f))
+		if mant := uint64(math.Ldexp(m, 53)); mant&1 == 0 && float64(v) != f {
+			t.Errorf("Int64ToFloat64Odd(%d) = %v: even and inexact", v, f)
 		}
 	}
 }

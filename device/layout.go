@@ -11,11 +11,21 @@ type DType uint8
 // The element types. The integer types hold indices, labels and counts:
 // backends store, copy, convert, fill and range them, and take them as
 // indices; arithmetic is defined on the floating-point types only.
+//
+// BFloat16 and Float16 are the 16-bit storage types of mixed precision
+// (see half.go for their formats and conversions). They are floating-point
+// types: every operation accepts them, but backends need only store, copy,
+// convert and fill them; [WithHalf] runs every other method of a backend
+// on float32 copies of the half buffers and rounds the results back. The
+// values of the constants are stable (they may be serialized): new types
+// are appended.
 const (
 	Float32 DType = iota
 	Float64
 	Int32
 	Int64
+	BFloat16
+	Float16
 	numDTypes
 )
 
@@ -24,14 +34,31 @@ const NumDTypes = int(numDTypes)
 
 // Size returns the size of one element in bytes.
 func (t DType) Size() int {
-	if t == Float64 || t == Int64 {
+	switch t {
+	case Float64, Int64:
 		return 8
+	case BFloat16, Float16:
+		return 2
 	}
 	return 4
 }
 
-// IsFloat reports whether t is a floating-point type.
-func (t DType) IsFloat() bool { return t == Float32 || t == Float64 }
+// IsFloat reports whether t is a floating-point type: Float32, Float64,
+// BFloat16 or Float16.
+func (t DType) IsFloat() bool { return t == Float32 || t == Float64 || t.IsHalf() }
+
+// IsHalf reports whether t is one of the 16-bit floating-point types,
+// BFloat16 and Float16, whose arithmetic runs in float32.
+func (t DType) IsHalf() bool { return t == BFloat16 || t == Float16 }
+
+// Compute returns the dtype that arithmetic on t runs in: Float32 for the
+// half types, t itself otherwise.
+func (t DType) Compute() DType {
+	if t.IsHalf() {
+		return Float32
+	}
+	return t
+}
 
 // IsInt reports whether t is an integer type.
 func (t DType) IsInt() bool { return t == Int32 || t == Int64 }
@@ -39,7 +66,8 @@ func (t DType) IsInt() bool { return t == Int32 || t == Int64 }
 // Valid reports whether t is one of the element types.
 func (t DType) Valid() bool { return t < numDTypes }
 
-// String returns "float32", "float64", "int32" or "int64".
+// String returns "float32", "float64", "int32", "int64", "bfloat16" or
+// "float16".
 func (t DType) String() string {
 	switch t {
 	case Float32:
@@ -50,6 +78,10 @@ func (t DType) String() string {
 		return "int32"
 	case Int64:
 		return "int64"
+	case BFloat16:
+		return "bfloat16"
+	case Float16:
+		return "float16"
 	}
 	return "dtype(" + strconv.Itoa(int(t)) + ")"
 }

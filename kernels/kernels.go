@@ -107,8 +107,11 @@ var (
 	BinaryOps = lower(device.NumBinaryOps, func(i int) string { return device.BinaryOp(i).String() })
 	ReduceOps = []string{"sum", "mean", "max", "min", "norm2"}
 	ArgOps    = []string{"argmax", "argmin"}
-	Dists     = []string{"uniform", "normal"}        // device.Uniform, device.Normal
-	DTypes    = []string{"f32", "f64", "i32", "i64"} // device.Float32, Float64, Int32, Int64
+	Dists     = []string{"uniform", "normal"} // device.Uniform, device.Normal
+	// DTypes are the dtypes' short names, indexed by device.DType. The
+	// half types (bf16, f16) have no kernels: the CUDA backend refuses
+	// their buffers.
+	DTypes = []string{"f32", "f64", "i32", "i64", "bf16", "f16"} // device.Float32, Float64, Int32, Int64, BFloat16, Float16
 )
 
 func lower(n int, name func(int) string) []string {

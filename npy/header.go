@@ -310,13 +310,13 @@ func repr(v any) string {
 
 // header is what tapegrad needs from a parsed header.
 type header struct {
-	descr     string // '<f4', '<f8', '<i4', '<i8', or the same big-endian ('>…')
+	descr     string // '<f2', '<f4', '<f8', '<i4', '<i8', or the same big-endian ('>…')
 	shape     []int
 	n         int // elements
 	itemBytes int
 }
 
-var supportedDescr = map[string]int{"<f4": 4, "<f8": 8, ">f4": 4, ">f8": 8, "<i4": 4, "<i8": 8, ">i4": 4, ">i8": 8}
+var supportedDescr = map[string]int{"<f2": 2, ">f2": 2, "<f4": 4, "<f8": 8, ">f4": 4, ">f8": 8, "<i4": 4, "<i8": 8, ">i4": 4, ">i8": 8}
 
 // interpret checks a parsed header dict as NumPy does and against what
 // tapegrad supports.
@@ -376,7 +376,7 @@ func interpret(d pyDict) (header, error) {
 	case string:
 		size, ok := supportedDescr[descr]
 		if !ok {
-			return h, fieldErr(ErrUnsupported, "descr", "is '%s': only float32, float64, int32 and int64 ('<f4', '<f8', '<i4', '<i8', or big-endian '>…') are supported", descr)
+			return h, fieldErr(ErrUnsupported, "descr", "is '%s': only float16, float32, float64, int32 and int64 ('<f2', '<f4', '<f8', '<i4', '<i8', or big-endian '>…') are supported", descr)
 		}
 		h.descr, h.itemBytes = descr, size
 	case pyList, pyTuple:

@@ -9,15 +9,18 @@ import (
 	"math"
 	"os"
 
+	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/internal/atomicfile"
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
 // Write writes t to w in .npy format, exactly as numpy.save writes an
-// array of the same dtype ('<f4' for Float32, '<f8' for Float64, '<i4' for
-// Int32, '<i8' for Int64) and shape. The elements are written in C (row-major) order whatever t's
-// layout. A released tensor gives the *tensor.Error that reading it panics
-// with.
+// array of the same dtype ('<f2' for Float16, '<f4' for Float32, '<f8' for
+// Float64, '<i4' for Int32, '<i8' for Int64) and shape. The elements are
+// written in C (row-major) order whatever t's layout. A BFloat16 tensor
+// is refused with an [*Error] of kind [ErrUnsupported] (see the package
+// documentation). A released tensor gives the *tensor.Error that reading
+// it panics with.
 func Write(w io.Writer, t *tensor.Tensor) error {
 	var f32 []float32
 	var f64 []float64
@@ -28,25 +31,31 @@ func Write(w io.Writer, t *tensor.Tensor) error {
 			f64 = t.Float64s()
 		case tensor.Int32, tensor.Int64:
 			ints = t.Int64s()
+		case tensor.BFloat16:
 		default:
 			f32 = t.Float32s()
 		}
 	}); err != nil {
 		return err
 	}
-	descr := map[tensor.DType]string{tensor.Float32: "<f4", tensor.Float64: "<f8", tensor.Int32: "<i4", tensor.Int64: "<i8"}[t.DType()]
+	if t.DType() == tensor.BFloat16 {
+		return &Error{Kind: ErrUnsupported, Field: "descr", Detail: fmt.Sprintf(
+			"a bfloat16 tensor of shape %v: NumPy has no bfloat16 dtype; convert with AsType(tensor.Float32) (exact) first", t.Shape())}
+	}
+	descr := map[tensor.DType]string{tensor.Float16: "<f2", tensor.Float32: "<f4", tensor.Float64: "<f8", tensor.Int32: "<i4", tensor.Int64: "<i8"}[t.DType()]
 	if _, err := w.Write(wrapHeader(headerText(descr, t.Shape()))); err != nil {
 		return &Error{Err: err}
 	}
-	if err := writeData(w, f32, f64, ints, t.DType() == tensor.Int32); err != nil {
+	if err := writeData(w, f32, f64, ints, t.DType() == tensor.Int32, t.DType() == tensor.Float16); err != nil {
 		return &Error{Err: err}
 	}
 	return nil
 }
 
-// writeData writes the elements little-endian, in chunks: f32, f64, or
-// ints as int32 (ints32) or int64.
-func writeData(w io.Writer, f32 []float32, f64 []float64, ints []int64, ints32 bool) error {
+// writeData writes the elements little-endian, in chunks: f32 (as float16
+// bits with f16: the values are float16 values, widened, so exact), f64,
+// or ints as int32 (ints32) or int64.
+func writeData(w io.Writer, f32 []float32, f64 []float64, ints []int64, ints32, f16 bool) error {
 	const chunk = 1 << 16
 	buf := make([]byte, 0, chunk)
 	flush := func() error {
@@ -55,7 +64,11 @@ func writeData(w io.Writer, f32 []float32, f64 []float64, ints []int64, ints32 b
 		return err
 	}
 	for _, v := range f32 {
-		buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		if f16 {
+			buf = binary.LittleEndian.AppendUint16(buf, device.Float32ToFloat16(v))
+		} else {
+			buf = binary.LittleEndian.AppendUint32(buf, math.Float32bits(v))
+		}
 		if len(buf) >= chunk {
 			if err := flush(); err != nil {
 				return err
@@ -148,7 +161,7 @@ func Load(path string, opts ...tensor.Option) (*tensor.Tensor, error) {
 }
 
 // MaxBytes is the largest amount of array data, in bytes as stored
-// (elements × 4 or 8), that [Read], [Load], [ReadNPZ] and [LoadNPZ]
+// (elements × 2, 4 or 8), that [Read], [Load], [ReadNPZ] and [LoadNPZ]
 // accept: a header that declares more is refused with an [*Error] of kind
 // [ErrFormat], as a shape whose size overflows is, before anything is
 // allocated.
@@ -191,6 +204,10 @@ func read(r io.Reader, in input, opts []tensor.Option) (*tensor.Tensor, error) {
 			shapeRepr(h.shape), h.descr, need, MaxBytes)}
 	}
 	switch h.descr[1:] {
+	case "f2":
+		// Decoded to float32 (exactly), stored as Float16 unless the
+		// options say otherwise.
+		return readData[float32](r, h, in.backed, append([]tensor.Option{tensor.WithDType(tensor.Float16)}, opts...))
 	case "f4":
 		return readData[float32](r, h, in.backed, opts)
 	case "i4":
@@ -224,6 +241,9 @@ func readData[T float32 | float64 | int32 | int64](r io.Reader, h header, backed
 	switch any(*new(T)).(type) {
 	case float32:
 		dec = func(b []byte) T { return T(math.Float32frombits(bo.Uint32(b))) }
+		if size == 2 {
+			dec = func(b []byte) T { return T(device.Float16ToFloat32(bo.Uint16(b))) }
+		}
 	case float64:
 		dec = func(b []byte) T { return T(math.Float64frombits(bo.Uint64(b))) }
 	case int32:

@@ -4,15 +4,24 @@
 // A .npy file holds one array: a magic string, a format version, a header
 // (a Python dict literal naming the dtype, the memory order and the shape)
 // and the raw elements. [Write] and [Save] produce exactly the bytes that
-// numpy.save writes for a C-ordered little-endian float32 ('<f4'), float64
-// ('<f8'), int32 ('<i4') or int64 ('<i8') array of the same shape: format 1.0 unless the header is
+// numpy.save writes for a C-ordered little-endian float16 ('<f2'), float32
+// ('<f4'), float64 ('<f8'), int32 ('<i4') or int64 ('<i8') array of the
+// same shape: format 1.0 unless the header is
 // too long for it (then 2.0), the header padded with spaces and a final
 // newline to a multiple of 64 bytes, with NumPy's spare room for growing
 // the first axis. Non-contiguous tensors (transposed, sliced, broadcast)
 // are written in C (row-major) order.
 //
+// BFloat16 tensors are refused by the writers with an [*Error] of kind
+// [ErrUnsupported]: NumPy has no bfloat16 dtype (the ml_dtypes package's
+// is stored as an opaque '<V2', which numpy.load cannot interpret without
+// it), and writing the bits under another dtype would be read back as
+// wrong numbers. Convert with AsType(tensor.Float32) first, which is exact.
+//
 // [Read] and [Load] accept format versions 1.0, 2.0 and 3.0, the dtypes
-// '<f4', '<f8', '>f4' and '>f8' (big-endian data is converted), 0-d arrays
+// '<f2', '<f4', '<f8', '<i4', '<i8' and their big-endian forms (big-endian
+// data is converted; '<f2' gives a Float16 tensor, NaN payloads quieted),
+// 0-d arrays
 // (shape ()), empty arrays and Python 2 style integers (2L) in the shape.
 // Fortran-ordered arrays and other dtypes ('<i8', '|b1', '<c8', structured
 // dtypes, ...) are rejected with an [*Error] of kind [ErrUnsupported] that
@@ -43,7 +52,8 @@ var (
 	// (bad magic, truncated, unparsable header, wrong data length).
 	ErrFormat = errors.New("malformed file")
 	// ErrUnsupported: a well-formed array that tapegrad cannot represent
-	// (Fortran order, a dtype other than float32, float64, int32 or int64).
+	// (Fortran order, a dtype other than float16, float32, float64, int32
+	// or int64), or a tensor that NumPy cannot represent (bfloat16).
 	ErrUnsupported = errors.New("unsupported array")
 )
 

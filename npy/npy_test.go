@@ -303,7 +303,7 @@ func TestUnsupported(t *testing.T) {
 	checkErr(t, err, npy.ErrUnsupported, "fortran_order",
 		"npy: "+path+": header field 'fortran_order' is True: only C order is supported")
 
-	for _, descr := range []string{"'<i2'", "'|b1'", "'<c8'", "'<f2'", "'|u1'", "'<u8'", "[('a', '<f4'), ('b', '<f8')]"} {
+	for _, descr := range []string{"'<i2'", "'|b1'", "'<c8'", "'|V2'", "'|u1'", "'<u8'", "[('a', '<f4'), ('b', '<f8')]"} {
 		b := npyBytes(1, "{'descr': "+descr+", 'fortran_order': False, 'shape': (1,), }", 0, make([]byte, 16))
 		_, err := npy.Read(bytes.NewReader(b))
 		checkErr(t, err, npy.ErrUnsupported, "descr", "")

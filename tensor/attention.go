@@ -70,7 +70,8 @@ func ScaledDotProductAttention(q, k, v *Tensor, scale float64, causal bool) *Ten
 	qd, kd, vd := q.denseCopy(op), k.denseCopy(op), v.denseCopy(op)
 	be := q.st.be
 	out := empty(op, be, q.st.dt, append(append([]int(nil), batch...), l, dv))
-	lse := empty(op, be, q.st.dt, []int{nb, l})
+	// The softmax statistics of half tensors stay in float32.
+	lse := empty(op, be, q.st.dt.Compute(), []int{nb, l})
 	be.Attention(out.st.buf, lse.st.buf, qd.st.buf, kd.st.buf, vd.st.buf, g)
 	if recording(q, k, v) {
 		record(out, op, func(c *bctx) {

@@ -1,11 +1,13 @@
-// Package tensor provides Tensor, an n-dimensional array of float32 or
-// float64 on a device (the CPU or a CUDA GPU), its operations, and the
-// reverse-mode automatic differentiation engine behind package autograd.
+// Package tensor provides Tensor, an n-dimensional array of float32,
+// float64, bfloat16, float16 or integers on a device (the CPU or a CUDA
+// GPU), its operations, and the reverse-mode automatic differentiation
+// engine behind package autograd.
 //
 // # NaN and infinity
 //
 // Arithmetic is IEEE 754 arithmetic in the tensor's dtype, as Go's float32
-// and float64 do it, on every device. Nothing traps and nothing is
+// and float64 do it, on every device (for [BFloat16] and [Float16], in
+// float32, each result rounded once to the dtype; see [BFloat16]). Nothing traps and nothing is
 // checked: NaN and ±Inf flow through operations as values, without errors
 // or warnings.
 //

@@ -111,7 +111,9 @@ func MaxPool2D(x *Tensor, kernel, stride, padding int) *Tensor {
 	}
 	shape := []int{g.N, g.C, g.OH, g.OW}
 	out := empty(op, x.st.be, x.st.dt, shape)
-	idx := empty(op, x.st.be, x.st.dt, append([]int(nil), shape...))
+	// Window indices in float32 for half tensors: bfloat16 holds integers
+	// exactly only up to 256.
+	idx := empty(op, x.st.be, x.st.dt.Compute(), append([]int(nil), shape...))
 	x.st.be.MaxPool(out.st.buf, idx.st.buf, x.st.buf, x.layout(), g)
 	if recording(x) {
 		record(out, op, func(c *bctx) { c.set(0, poolScatter(c.g, idx, g)) }, x)
@@ -198,11 +200,14 @@ func OneHot(labels *Tensor, classes int, opts ...Option) *Tensor {
 		dt = o.dt
 	}
 	checkLabels("OneHot", labels, classes)
-	if labels.st.dt != dt {
-		labels = labelsAs("OneHot", labels, dt, classes)
+	// Half dtypes compare in float32 (bfloat16 holds integers exactly only
+	// up to 256), then convert the zeros and ones.
+	cdt := dt.Compute()
+	if labels.st.dt != cdt && !(labels.st.dt == dt && classes <= halfExact(dt)) {
+		labels = labelsAs("OneHot", labels, cdt, classes)
 	}
-	cls := Arange(0, float64(classes), 1, On(labels.st.dev), WithDType(dt))
-	return labels.ExpandDims(1).Detach().Eq(cls)
+	cls := Arange(0, float64(classes), 1, On(labels.st.dev), WithDType(labels.st.dt))
+	return labels.ExpandDims(1).Detach().Eq(cls).AsType(dt)
 }
 
 // LabelsAs returns labels (class indices, as Int64, Int32 or floats of
@@ -211,7 +216,8 @@ func OneHot(labels *Tensor, classes int, opts ...Option) *Tensor {
 // It panics with ErrDevice, ErrDType or ErrArgument naming op when the
 // labels are on another device, are floats of another dtype, or are
 // integers that the dtype cannot hold exactly (more than 2^24 classes in
-// float32, 2^53 in float64). Exported for package nn's losses.
+// float32, 2^53 in float64, 256 in bfloat16, 2048 in float16). Exported
+// for package nn's losses.
 func LabelsAs(op string, labels, logits *Tensor) *Tensor {
 	logits.live(op)
 	labels.live(op)
@@ -236,12 +242,8 @@ func LabelsAs(op string, labels, logits *Tensor) *Tensor {
 // labelsAs converts integer labels to the float dtype dt, refusing class
 // counts whose indices dt cannot represent exactly.
 func labelsAs(op string, labels *Tensor, dt DType, classes int) *Tensor {
-	exact := 1 << 24
-	if dt == Float64 {
-		exact = 1 << 53
-	}
-	if classes > exact {
-		fail(ErrArgument, op, fmt.Sprintf("%d classes: %v cannot hold every class index exactly; use float64", classes, dt), labels)
+	if exact := halfExact(dt); classes > exact {
+		fail(ErrArgument, op, fmt.Sprintf("%d classes: %v cannot hold every class index exactly (only up to %d); use float32 or float64", classes, dt, exact), labels)
 	}
 	// Out-of-range integers must stay out of range after the conversion
 	// (the conversion saturates, and the check after it refuses them).
@@ -259,12 +261,25 @@ func labelsAs(op string, labels *Tensor, dt DType, classes int) *Tensor {
 // such a label gives a NaN loss. Differentiable in the logits, to any order.
 func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 	const op = "SoftmaxCrossEntropy"
-	labels = LabelsAs(op, labels, logits)
+	logits.live(op)
+	labels.live(op)
+	if logits.st.dt.IsHalf() && labels.st.dt.IsInt() && labels.st.dev == logits.st.dev && len(logits.shape) == 2 {
+		// Half logits take their labels in float32, which holds more
+		// class indices exactly.
+		labels = labelsAs(op, labels, Float32, logits.shape[1])
+	} else {
+		labels = LabelsAs(op, labels, logits)
+	}
 	if len(logits.shape) != 2 || len(labels.shape) != 1 || labels.shape[0] != logits.shape[0] {
 		fail(ErrShape, op, "want logits [N, C] and labels [N]", logits, labels)
 	}
 	n, k := logits.shape[0], logits.shape[1]
 	checkLabels(op, labels, k)
+	if logits.st.dt.IsHalf() && labels.st.dt == logits.st.dt {
+		// The fused kernels read half labels in float32 anyway; keep
+		// them there for the recorded backward's OneHot too.
+		labels = labels.Detach().AsType(Float32)
+	}
 	x := logits.denseCopy(op)
 	lab := labels.denseCopy(op)
 	loss := empty(op, logits.st.be, logits.st.dt, []int{n})
@@ -278,7 +293,7 @@ func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 			if c.create {
 				// Recorded form, so that the gradient can be differentiated.
 				p := c.in(0).Softmax(1)
-				c.set(0, p.Sub(OneHot(lab, k)).Mul(c.g.ExpandDims(1)))
+				c.set(0, p.Sub(OneHot(lab, k, WithDType(p.st.dt))).Mul(c.g.ExpandDims(1)))
 				return
 			}
 			// The labels are not an input of the operation (no version
@@ -315,4 +330,18 @@ func checkLabels(op string, labels *Tensor, classes int) {
 			fail(ErrIndex, op, fmt.Sprintf("label %d is %v, outside the %d classes [0, %d)", i, v, classes, classes), labels)
 		}
 	}
+}
+
+// halfExact returns the largest n such that the float dtype dt holds every
+// integer in [0, n] exactly.
+func halfExact(dt DType) int {
+	switch dt {
+	case Float64:
+		return 1 << 53
+	case BFloat16:
+		return 1 << 8
+	case Float16:
+		return 1 << 11
+	}
+	return 1 << 24
 }

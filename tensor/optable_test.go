@@ -13,6 +13,7 @@ import (
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/internal/optable"
 	"github.com/tapegrad/tapegrad/internal/optest"
+	"github.com/tapegrad/tapegrad/tensor"
 )
 
 // TestOpTable runs every case of the shared op-test table on the CPU: the
@@ -27,6 +28,18 @@ func TestOpTable(t *testing.T) {
 			optest.CheckGrad(t, c)
 			optest.CheckSecondOrder(t, c)
 		})
+	}
+}
+
+// TestOpTableHalf runs every case of the shared op-test table in bfloat16
+// and float16 on the CPU against float32 from the same rounded inputs
+// (optest.CheckHalf): elementwise results bit for bit the float32 result
+// rounded once, other results and gradients within optest.HalfRTol.
+func TestOpTableHalf(t *testing.T) {
+	for _, dt := range []tensor.DType{tensor.BFloat16, tensor.Float16} {
+		for _, c := range optest.Cases() {
+			t.Run(dt.String()+"/"+c.Name, func(t *testing.T) { optest.CheckHalf(t, c, dt) })
+		}
 	}
 }
 

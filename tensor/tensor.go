@@ -1,6 +1,7 @@
 package tensor
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -15,8 +16,8 @@ import (
 	_ "github.com/tapegrad/tapegrad/device/cuda"
 )
 
-// DType is an element type: [Float32] (the default), [Float64], [Int32]
-// or [Int64].
+// DType is an element type: [Float32] (the default), [Float64],
+// [BFloat16], [Float16], [Int32] or [Int64].
 type DType = device.DType
 
 // The element types. Integer tensors hold indices, labels and counts: they
@@ -27,14 +28,34 @@ type DType = device.DType
 // labels; ArgMax and ArgMin return Int64. Arithmetic, comparisons and
 // reductions take floating-point tensors (convert with AsType first), and
 // integer tensors carry no gradient.
+//
+// BFloat16 and Float16 are the 16-bit floating-point types of mixed
+// precision (bfloat16: float32's range with 8 significant bits; float16:
+// IEEE binary16, ±65504 with 11 significant bits). They are floating-point
+// dtypes like Float32 and Float64: every operation accepts them, and
+// gradients of half tensors are half tensors. Their arithmetic runs in
+// float32 (see [device.WithHalf]): each operation widens its half
+// operands to float32 exactly, computes as for Float32 (sums, means,
+// norms, softmax, cross-entropy, LayerNorm and attention statistics
+// accumulate in float32 or better) and rounds each output to the half type
+// once, to nearest even. Conversions to them (AsType, Array, FromSlice,
+// Full, uploads) round to nearest even once, keep NaN, ±Inf and the sign
+// of zero, and overflow to ±Inf (float16 from 65520 up); reads (Float32s,
+// Float64s, String) widen exactly. The softmax statistics that attention
+// keeps for its backward pass and the window indices of MaxPool2D are
+// Float32 for half inputs. On the CPU the half types are storage formats
+// (converted per operation, correct rather than fast); the CUDA backend
+// does not support them yet and refuses them with ErrDType.
 const (
-	Float32 = device.Float32
-	Float64 = device.Float64
-	Int32   = device.Int32
-	Int64   = device.Int64
+	Float32  = device.Float32
+	Float64  = device.Float64
+	Int32    = device.Int32
+	Int64    = device.Int64
+	BFloat16 = device.BFloat16
+	Float16  = device.Float16
 )
 
-// Tensor is an n-dimensional array of float32 or float64 on one device,
+// Tensor is an n-dimensional array of one dtype on one device,
 // optionally part of a recorded autograd graph.
 //
 // A Tensor is a view: a shape, strides and an offset into a storage buffer.
@@ -143,6 +164,10 @@ func newStorage(op string, be device.Backend, dt DType, n int) *storage {
 			Detail: fmt.Sprintf("%d %s elements: more bytes than an int can count", n, dt)})
 	}
 	b, err := be.Alloc(dt, n)
+	if errors.Is(err, device.ErrDType) {
+		panic(&Error{Kind: ErrDType, Op: op, Devices: []device.Device{be.Device()}, DTypes: []DType{dt},
+			Detail: fmt.Sprintf("%s cannot hold %v tensors", be.Device(), dt), Err: err})
+	}
 	if err != nil {
 		// Let the garbage collector give unreachable buffers back, then
 		// retry once.
@@ -228,7 +253,7 @@ func resolve(opts []Option, dt DType) options {
 // on floating-point tensors only.
 func (t *Tensor) needFloat(op string) {
 	if !t.st.dt.IsFloat() {
-		fail(ErrDType, op, fmt.Sprintf("%s is defined on float32 and float64 tensors, not %v; convert with AsType(tensor.Float32) first", op, t.st.dt), t)
+		fail(ErrDType, op, fmt.Sprintf("%s is defined on floating-point tensors (float32, float64, bfloat16, float16), not %v; convert with AsType(tensor.Float32) first", op, t.st.dt), t)
 	}
 }
 
@@ -236,11 +261,15 @@ func (t *Tensor) needFloat(op string) {
 // tensor, is not a floating-point type.
 func floatOnly(op string, dt DType) {
 	if !dt.IsFloat() {
-		panic(&Error{Kind: ErrDType, Op: op, Detail: fmt.Sprintf("%s makes float32 or float64 tensors, not %v", op, dt)})
+		panic(&Error{Kind: ErrDType, Op: op, Detail: fmt.Sprintf("%s makes floating-point tensors (float32, float64, bfloat16, float16), not %v", op, dt)})
 	}
 }
 
-var cpuBackend device.Backend = cpu.Get()
+// The backends that tensors use are wrapped by device.WithHalf, which runs
+// the operations on half tensors in float32.
+var cpuBackend = device.WithHalf(cpu.Get())
+
+var wrapped sync.Map // device.Backend (as registered) → its WithHalf wrapper
 
 func backendOf(op string, d device.Device) device.Backend {
 	if d == device.CPU() {
@@ -250,7 +279,11 @@ func backendOf(op string, d device.Device) device.Backend {
 	if err != nil {
 		panic(&Error{Kind: ErrDevice, Op: op, Devices: []device.Device{d}, Err: err})
 	}
-	return be
+	if w, ok := wrapped.Load(be); ok {
+		return w.(device.Backend)
+	}
+	w, _ := wrapped.LoadOrStore(be, device.WithHalf(be))
+	return w.(device.Backend)
 }
 
 // empty returns a new contiguous tensor of the given shape (copied) whose
@@ -382,11 +415,17 @@ func Array(v any, opts ...Option) *Tensor {
 	var vals []float64
 	var vals32 []float32
 	var ints []int64
+	half := false
 	switch {
 	case o.dt.IsInt():
 		ints = make([]int64, 0, device.NumElements(shape))
 	case o.dt == Float32:
 		vals32 = make([]float32, 0, device.NumElements(shape))
+	case o.dt.IsHalf():
+		// float64 values round once to the half type (integers
+		// through Int64ToFloat64Odd, which keeps that one rounding).
+		half = true
+		vals = make([]float64, 0, device.NumElements(shape))
 	default:
 		vals = make([]float64, 0, device.NumElements(shape))
 	}
@@ -408,6 +447,10 @@ func Array(v any, opts ...Option) *Tensor {
 				vals32 = append(vals32, float32(x.Int()))
 			case vals32 != nil:
 				vals32 = append(vals32, float32(x.Uint()))
+			case half && x.CanInt():
+				vals = append(vals, device.Int64ToFloat64Odd(x.Int()))
+			case half && x.CanUint() && x.Uint() <= math.MaxInt64:
+				vals = append(vals, device.Int64ToFloat64Odd(int64(x.Uint())))
 			case x.CanFloat():
 				vals = append(vals, x.Float())
 			case x.CanInt():

@@ -209,6 +209,8 @@ func newBuffer(dt device.DType, n, capn int, cls int16) *Buffer {
 		return &Buffer{i32: make([]int32, n, capn), dt: dt, class: cls}
 	case device.Int64:
 		return &Buffer{i64: make([]int64, n, capn), dt: dt, class: cls}
+	case device.BFloat16, device.Float16:
+		return &Buffer{u16: make([]uint16, n, capn), dt: dt, class: cls}
 	}
 	return &Buffer{f32: make([]float32, n, capn), dt: dt, class: cls}
 }
@@ -222,6 +224,8 @@ func (b *Buffer) resize(n int) {
 		b.i32 = b.i32[:n]
 	case device.Int64:
 		b.i64 = b.i64[:n]
+	case device.BFloat16, device.Float16:
+		b.u16 = b.u16[:n]
 	default:
 		b.f32 = b.f32[:n]
 	}

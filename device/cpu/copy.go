@@ -8,6 +8,10 @@ import (
 // Copy writes src (layout sl) to the positions dl of dst, converting dtype.
 func (be *Backend) Copy(dst device.Buffer, dl device.Layout, src device.Buffer, sl device.Layout) {
 	d, s := buf(dst), buf(src)
+	if d.dt.IsHalf() || s.dt.IsHalf() {
+		copyHalf(d, dl, s, sl)
+		return
+	}
 	if d.dt.IsInt() || s.dt.IsInt() {
 		copyInts(d, dl, s, sl)
 		return
@@ -87,12 +91,14 @@ func (be *Backend) Fill(dst device.Buffer, dl device.Layout, v float64) {
 		fill(b.i32, dl, device.FloatToInt32(v))
 	case device.Int64:
 		fill(b.i64, dl, device.FloatToInt64(v))
+	case device.BFloat16, device.Float16:
+		fill(b.u16, dl, device.HalfFromFloat64(b.dt, v))
 	default:
 		fill(b.f32, dl, float32(v))
 	}
 }
 
-func fill[T elem](d []T, dl device.Layout, v T) {
+func fill[T elem | uint16](d []T, dl device.Layout, v T) {
 	n := dl.Size()
 	if n == 0 {
 		return

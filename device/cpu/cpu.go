@@ -73,12 +73,14 @@ var defaultBackend = &Backend{}
 // Get returns the CPU backend.
 func Get() *Backend { return defaultBackend }
 
-// Buffer is a CPU buffer: a Go slice of float32, float64, int32 or int64.
+// Buffer is a CPU buffer: a Go slice of float32, float64, int32 or int64,
+// or of uint16 holding the bits of bfloat16 or float16 elements.
 type Buffer struct {
 	f32   []float32
 	f64   []float64
 	i32   []int32
 	i64   []int64
+	u16   []uint16
 	dt    device.DType
 	class int16    // cache size class, or -1 when the buffer is not cached
 	acct  *account // the buffer's share of the live bytes; nil: not counted
@@ -98,6 +100,8 @@ func (b *Buffer) Len() int {
 		return len(b.i32)
 	case device.Int64:
 		return len(b.i64)
+	case device.BFloat16, device.Float16:
+		return len(b.u16)
 	}
 	return len(b.f32)
 }
@@ -116,6 +120,19 @@ func (b *Buffer) Int32s() []int32 { return b.i32 }
 
 // Int64s returns the buffer's memory if its dtype is int64, else nil.
 func (b *Buffer) Int64s() []int64 { return b.i64 }
+
+// Uint16s returns the buffer's memory, the elements' bits, if its dtype
+// is bfloat16 or float16, else nil.
+func (b *Buffer) Uint16s() []uint16 { return b.u16 }
+
+// WrapHalf returns a buffer of the half dtype dt (BFloat16 or Float16)
+// that uses bits as its memory, without copying.
+func WrapHalf(dt device.DType, bits []uint16) *Buffer {
+	if !dt.IsHalf() {
+		panic(fmt.Sprintf("cpu: WrapHalf: %v is not a half dtype", dt))
+	}
+	return &Buffer{u16: bits, dt: dt, class: -1}
+}
 
 // Wrap returns a buffer that uses data (a []float32, []float64, []int32 or
 // []int64) as its memory, without copying.
@@ -162,10 +179,17 @@ func (be *Backend) Alloc(dt device.DType, n int) (device.Buffer, error) {
 // the second time.
 func (be *Backend) Free(b device.Buffer) { be.cache.put(buf(b)) }
 
-// Upload copies a host slice into dst, converting its type.
+// Upload copies a host slice into dst, converting its type. A []uint16
+// holds the bits of a half dst's own dtype.
 func (be *Backend) Upload(dst device.Buffer, src any) {
 	d := buf(dst)
 	switch s := src.(type) {
+	case []uint16:
+		if !d.dt.IsHalf() {
+			panic(fmt.Sprintf("cpu: Upload of []uint16 (half bits) into a %v buffer", d.dt))
+		}
+		copy(d.u16, s)
+		return
 	case []float32:
 		switch d.dt {
 		case device.Float32:
@@ -208,6 +232,11 @@ func (be *Backend) Download(dst any, src device.Buffer, l device.Layout) error {
 		be.Copy(Wrap(d), dl, src, l)
 	case []int64:
 		be.Copy(Wrap(d), dl, src, l)
+	case []uint16:
+		if !src.DType().IsHalf() {
+			return fmt.Errorf("cpu: Download of a %v buffer into []uint16 (half bits)", src.DType())
+		}
+		be.Copy(WrapHalf(src.DType(), d), dl, src, l)
 	default:
 		return fmt.Errorf("cpu: Download into %T", dst)
 	}

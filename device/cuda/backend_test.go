@@ -633,3 +633,21 @@ func TestTimer(t *testing.T) {
 		t.Fatalf("error not cleared by Stop: %v", err)
 	}
 }
+
+// The CUDA backend has no half-precision kernels yet: it refuses BFloat16
+// and Float16 buffers in Alloc with an error wrapping device.ErrDType
+// (package tensor reports it as its ErrDType), allocating nothing.
+func TestHalfRefused(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	for _, dt := range []device.DType{device.BFloat16, device.Float16, device.DType(device.NumDTypes)} {
+		n := ctx.allocs
+		buf, err := b.Alloc(dt, 4)
+		if buf != nil || !errors.Is(err, device.ErrDType) || !strings.Contains(err.Error(), "cuda:0") {
+			t.Errorf("Alloc(%v) = %v, %v; want an error wrapping device.ErrDType naming the device", dt, buf, err)
+		}
+		if ctx.allocs != n {
+			t.Errorf("Alloc(%v) allocated device memory", dt)
+		}
+	}
+}

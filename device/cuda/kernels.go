@@ -93,9 +93,12 @@ var (
 
 func init() {
 	for s := range device.NumDTypes {
+		if device.DType(s).IsHalf() {
+			continue // no half kernels: Alloc refuses half buffers
+		}
 		for d := range device.NumDTypes {
 			sd, dd := device.DType(s), device.DType(d)
-			if sd.IsInt() || dd.IsInt() {
+			if (sd.IsInt() || dd.IsInt()) && !dd.IsHalf() {
 				kCopyInt[s][d] = reg(modIndex, kernels.CopyName(sd, dd))
 			}
 		}

@@ -12,8 +12,13 @@ import (
 
 // Memory: allocation, uploads, downloads (through page-locked staging) and copies between devices.
 
-// Alloc returns a buffer of n elements from the caching allocator.
+// Alloc returns a buffer of n elements from the caching allocator. It
+// refuses the half dtypes (BFloat16, Float16) with an error wrapping
+// [device.ErrDType]: the CUDA backend has no half-precision kernels yet.
 func (b *Backend) Alloc(dt device.DType, n int) (device.Buffer, error) {
+	if dt.IsHalf() || !dt.Valid() {
+		return nil, fmt.Errorf("%w: %v: %v buffers are not supported by the CUDA backend yet (keep the tensor in float32, or use the CPU)", device.ErrDType, b.dev, dt)
+	}
 	p, c, err := b.alloc.alloc(int64(max(n, 1) * dt.Size()))
 	if err != nil {
 		return nil, fmt.Errorf("%v: %w", b.dev, err)

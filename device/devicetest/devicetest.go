@@ -86,6 +86,13 @@
 //
 // # Options
 //
+// The half types (BFloat16, Float16) are checked with [Options.DTypes]
+// against the same references, with arithmetic in float32 (scalars,
+// accumulations, the optimisers' lines) and each output rounded once to
+// the dtype, as [device.WithHalf] computes them, within one unit in the
+// last place (see [DefaultTolerance]); the CPU backend runs the suite
+// through WithHalf in both.
+//
 // [RunWith] takes [Options]: the dtypes to check, tolerances per dtype, and
 // subtests to skip with a reason, for groups a backend documents that it
 // does not support. The suite needs the Backend interface only; it does
@@ -117,10 +124,21 @@ type Tolerance struct {
 	Reduction float64
 }
 
-// DefaultTolerance returns the tolerances [Run] uses for dt.
+// DefaultTolerance returns the tolerances [Run] uses for dt. For the half
+// types (computed in float32 and rounded once, as [device.WithHalf] does)
+// they are one unit in the last place at the bottom of a binade (2⁻⁷ for
+// bfloat16, 2⁻¹⁰ for float16: the result may round to the other
+// neighbour of the exact value) plus the float32 tolerance.
 func DefaultTolerance(dt device.DType) Tolerance {
-	if dt == device.Float64 {
+	switch dt {
+	case device.Float64:
 		return Tolerance{Elementwise: 1e-12, Transcendental: 1e-12, Reduction: 1e-12}
+	case device.BFloat16, device.Float16:
+		ulp := 0x1p-7
+		if dt == device.Float16 {
+			ulp = 0x1p-10
+		}
+		return Tolerance{Elementwise: ulp + 1e-5, Transcendental: ulp + 1e-4, Reduction: ulp + 1e-5}
 	}
 	return Tolerance{Elementwise: 1e-5, Transcendental: 1e-4, Reduction: 1e-5}
 }
@@ -249,9 +267,21 @@ func (c *tc) run(name string, f func(*tc)) {
 }
 
 // round rounds v to the dtype.
-func (c *tc) round(v float64) float64 {
-	if c.dt == device.Float32 {
+func (c *tc) round(v float64) float64 { return roundTo(c.dt, v) }
+
+// computeRound rounds v to the dtype that arithmetic runs in: float32 for
+// the half types (as device.WithHalf runs them: scalars, sums and the
+// optimisers' intermediate lines in float32, each output rounded once),
+// the dtype itself otherwise.
+func (c *tc) computeRound(v float64) float64 { return roundTo(c.dt.Compute(), v) }
+
+// roundTo rounds v to the float dtype dt (once).
+func roundTo(dt device.DType, v float64) float64 {
+	switch dt {
+	case device.Float32:
 		return float64(float32(v))
+	case device.BFloat16, device.Float16:
+		return float64(device.HalfToFloat32(dt, device.HalfFromFloat64(dt, v)))
 	}
 	return v
 }
@@ -259,8 +289,11 @@ func (c *tc) round(v float64) float64 {
 // tiny is the magnitude below which errors are not measured relative to
 // the result (denormals, which devices may flush to zero).
 func (c *tc) tiny() float64 {
-	if c.dt == device.Float32 {
+	switch c.dt {
+	case device.Float32, device.BFloat16:
 		return 1e-30
+	case device.Float16:
+		return 0x1p-14 // the smallest normal: subnormals have fewer bits
 	}
 	return 1e-290
 }
@@ -347,7 +380,7 @@ func (c *tc) outputOf(dt device.DType, n int) device.Buffer {
 func (c *tc) result(what string, out device.Buffer, n int) []float64 {
 	c.t.Helper()
 	v := c.all(out)
-	s := sentinel
+	s := roundTo(out.DType(), sentinel)
 	if out.DType().IsInt() {
 		s = math.Trunc(sentinel)
 	}

@@ -100,7 +100,7 @@ func testScalar(c *tc) {
 				n := o.l.Size()
 				out := c.output(n)
 				c.be.Scalar(op, out, o.buf, o.l, s)
-				sr := c.round(s)
+				sr := c.computeRound(s)
 				var want, mag []float64
 				each(o.l.Shape, func(idx []int) {
 					x := o.at(idx)

@@ -22,8 +22,29 @@ func philox(seed, c uint64) [4]uint32 {
 	return x
 }
 
-// randomRef returns element i of the stream of device.RandomSpec.
+// randomRef returns element i of the stream of device.RandomSpec; for the
+// half types, the float32 element rounded once (device.WithHalf), a
+// uniform value that rounds up to b lowered to the largest half value
+// below b.
 func randomRef(dt device.DType, dist device.Dist, seed, counter uint64, i int, a, b float64) float64 {
+	if dt.IsHalf() {
+		v := roundTo(dt, randomRef(device.Float32, dist, seed, counter, i, a, b))
+		if dist == device.Uniform && v >= b && b > a {
+			h := device.HalfFromFloat64(dt, v)
+			for float64(device.HalfToFloat32(dt, h)) >= b {
+				switch {
+				case h&0x7fff == 0:
+					h = 0x8001
+				case h&0x8000 == 0:
+					h--
+				default:
+					h++
+				}
+			}
+			v = float64(device.HalfToFloat32(dt, h))
+		}
+		return v
+	}
 	if dt == device.Float32 {
 		w := philox(seed, counter+uint64(i/4))
 		if dist == device.Uniform {

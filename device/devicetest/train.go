@@ -111,7 +111,7 @@ func testSGDStep(c *tc) {
 			w, v, g := c.uniform(n+tail, -2, 2), c.uniform(n+tail, -1, 1), c.uniform(n+tail, -1, 1)
 			wb, vb, gb := c.buffer(w), c.buffer(v), c.buffer(g)
 			c.be.SGDStep(wb, vb, gb, n, p)
-			rd := c.round
+			rd := c.computeRound
 			ww, wv := append([]float64(nil), w...), append([]float64(nil), v...)
 			// mag and vmag bound the rounding errors (sums of the terms'
 			// magnitudes: the lines cancel).
@@ -159,7 +159,7 @@ func testAdamStep(c *tc) {
 			}
 			wb, mb, vb, gb := c.buffer(w), c.buffer(m), c.buffer(v), c.buffer(g)
 			c.be.AdamStep(wb, mb, vb, gb, n, p)
-			rd := c.round
+			rd := c.computeRound
 			ww, wm, wv := append([]float64(nil), w...), append([]float64(nil), m...), append([]float64(nil), v...)
 			mag, mmag := make([]float64, n+tail), make([]float64, n+tail)
 			c1 := 1 - math.Pow(p.Beta1, float64(p.Step))

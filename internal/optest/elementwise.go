@@ -175,6 +175,9 @@ func elementwise(name string, op *optable.Op, s float64, v view, a, b func(*rand
 		F:                 func(xs []*T) *T { return m(apply(xs)) },
 		Inputs:            Inputs(gens(v.shapes, a, b)...),
 		NotDifferentiable: !op.Smooth,
+		// The gradient of a 0-d operand of a binary operation sums
+		// every rounded term onto one element.
+		HalfFactor: map[bool]float64{true: 4}[v.name == "0d-left" || v.name == "0d-right"],
 	}
 }
 

@@ -111,6 +111,10 @@ type Case struct {
 	// (0: [DefaultRTol32]). Elementwise cases on the CPU are held to their
 	// row's CPU32ULPs instead.
 	RTol32 float64
+	// HalfFactor multiplies [HalfRTol] in [CheckHalf] (0: 1) where the
+	// default does not fit: a gradient that sums every rounded term onto
+	// one element, with cancellation.
+	HalfFactor float64
 }
 
 // Tolerances of the comparisons, relative to max(|want|, Floor·scale),

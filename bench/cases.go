@@ -135,6 +135,7 @@ func caseNames(d device.Device, quick bool) []string {
 	for _, t := range attentionLengths(quick) {
 		names = append(names, fmt.Sprintf("attention/%d", t))
 	}
+	names = append(names, halfCaseNames(d, quick)...)
 	return names
 }
 
@@ -171,6 +172,7 @@ func (s *suite) all() {
 	for _, t := range attentionLengths(s.cfg.quick) {
 		s.attention(t)
 	}
+	s.halfCases()
 	s.copyCase(rooflineSize(s.dev), rooflineModes(s.dev.IsCUDA())[1])
 }
 

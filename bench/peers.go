@@ -27,7 +27,7 @@ import (
 var quickPeerCases = map[string]string{
 	"gorgonia": `^(binary/add/1048576|reduce/sum/all/1048576|seed/1048576|overhead/op|mlp/step|fashion/epoch)$`,
 	"gomlx":    `^(binary/add/1048576|reduce/sum/all/1048576|seed/1048576|overhead/op)$`,
-	"torch":    `^(binary/add/1048576|reduce/sum/all/1048576|matmul/256x784x512|seed/1048576|layernorm/4096x128|overhead/op|mlp/step|charlm/step|embedding/114x128/32x128)$`,
+	"torch":    `^(binary/add/1048576|reduce/sum/all/1048576|matmul/256x784x512|half/bfloat16/matmul/256x784x512|seed/1048576|layernorm/4096x128|overhead/op|mlp/step|charlm/step|embedding/114x128/32x128)$`,
 }
 
 // runPeers runs the configured peers on device d (the Go peers only on the

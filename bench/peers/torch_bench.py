@@ -938,6 +938,94 @@ def embedding(r, e):
                        % (vocab, width, batch, context)}, run, check=check)
 
 
+HALF_DTYPES = (("bfloat16", "bfloat16"), ("float16", "float16"))
+HALF_KINDS = ("binary/add", "reduce/sum/all", "reduce/sum/inner")
+
+
+def half_sizes(opt):
+    if opt.quick:
+        return [1 << 20]
+    return [1 << 24, 1 << 26] if opt.cuda() else [1 << 24]
+
+
+def half_matmul_shapes(opt):
+    return [(256, 784, 512)] if opt.quick else [(256, 784, 512), (4096, 128, 512)]
+
+
+def half_case_names(opt):
+    names = []
+    for dname, _ in HALF_DTYPES:
+        for n in half_sizes(opt):
+            names += ["half/%s/%s/%d" % (dname, k, n) for k in HALF_KINDS]
+        names += ["half/%s/matmul/%dx%dx%d" % ((dname,) + s) for s in half_matmul_shapes(opt)]
+    return names
+
+
+def half_cases(r):
+    """The half-precision cases: the same names as tapegrad's (bench/half.go),
+    inputs uniform in [-1, 1) rounded to the dtype, eager only."""
+    opt = r.opt
+    dev = torch.device(opt.device)
+    for dname, tname in HALF_DTYPES:
+        dt = getattr(torch, tname)
+        ulp = 1.0 / 128 if dname == "bfloat16" else 1.0 / 1024
+        for n in half_sizes(opt):
+            rows, cols = n // 1024, 1024
+            g = torch.Generator(device="cpu").manual_seed(n + 11)
+
+            def rand(*shape, g=g, dt=dt):
+                return (torch.rand(*shape, generator=g) * 2 - 1).to(dt).to(dev)
+
+            specs = [("binary/add", lambda rand=rand, n=n: [rand(n), rand(n)], lambda a, b: a + b, 6 * n),
+                     ("reduce/sum/all", lambda rand=rand, rows=rows, cols=cols: [rand(rows, cols)], lambda x: x.sum(), 2 * n),
+                     ("reduce/sum/inner", lambda rand=rand, rows=rows, cols=cols: [rand(rows, cols)], lambda x: x.sum(dim=1), 2 * n)]
+            for kind, build, fn, nbytes in specs:
+                name = "half/%s/%s/%d" % (dname, kind, n)
+                if not opt.want(name):
+                    continue
+                first = build()
+                k = rotate_copies(sum(t.numel() * 2 for t in first))
+                inputs = [first] + [build() for _ in range(k - 1)]
+
+                def check(f, inputs=inputs, fn=fn, kind=kind, ulp=ulp):
+                    for j, ins in enumerate(inputs):
+                        got = f(j).double()
+                        want = fn(*[t.double() for t in ins])
+                        scale = fn(*[t.double().abs() for t in ins]) if kind != "binary/add" else want.abs()
+                        bad = (got - want).abs() > ulp * want.abs() + 1e-3 * scale + 1e-6
+                        if bool(bad.any()):
+                            raise AssertionError("%s: %d results off (first %s)" % (kind, int(bad.sum()), got[bad][0].item()))
+                    return ""
+
+                r.measure({"name": name, "mode": "eager", "size": n, "dtype": dname, "bytes": nbytes, "note": rot_note(k)},
+                          lambda i, fn=fn, inputs=inputs, k=k: fn(*inputs[i % k]), check=check)
+                del inputs, first
+        for m, kk, n in half_matmul_shapes(opt):
+            name = "half/%s/matmul/%dx%dx%d" % (dname, m, kk, n)
+            if not opt.want(name):
+                continue
+            g = torch.Generator(device="cpu").manual_seed(m * 7 + kk * 3 + n)
+            k = rotate_copies(2 * (m * kk + kk * n), cap=4)
+            inputs = [((torch.rand(m, kk, generator=g) * 2 - 1).to(dt).to(dev),
+                       (torch.rand(kk, n, generator=g) * 2 - 1).to(dt).to(dev)) for _ in range(k)]
+
+            def check(f, inputs=inputs, ulp=ulp):
+                # Only gross errors fail: torch's CPU bfloat16 product may
+                # round its partial sums; its worst error is noted instead.
+                worst = 0.0
+                for j, (a, b) in enumerate(inputs):
+                    got, want = f(j).double(), a.double() @ b.double()
+                    scale = a.double().abs() @ b.double().abs()
+                    if bool(((got - want).abs() > 0.05 * scale + 1e-6).any()):
+                        raise AssertionError("matmul: results off by more than 5% of the terms' scale")
+                    worst = max(worst, float(((got - want).abs() / (want.abs() + 1e-3 * scale + 1e-6)).max()) / ulp)
+                return "largest error %.1f %s ulps of the result" % (worst, "bfloat16" if ulp > 1e-3 else "float16")
+
+            r.measure({"name": name, "mode": "eager", "size": m * n, "dtype": dname, "flops": 2 * m * kk * n,
+                       "note": rot_note(k)}, lambda i, inputs=inputs, k=k: inputs[i % k][0] @ inputs[i % k][1], check=check)
+            del inputs
+
+
 def case_names(opt):
     names = []
     for n in opt.sizes():
@@ -946,7 +1034,7 @@ def case_names(opt):
     names += ["seed/%d" % n for n in opt.sizes()]
     names += ["layernorm/%dx%d" % s for s in layernorm_shapes(opt)]
     return (names + ["overhead/op", "mlp/step", "fashion/epoch", "charlm/step"] + [embedding_name(e) for e in EMBEDDING_SHAPES]
-            + ["attention/%d" % t for t in attention_lengths(opt)])
+            + ["attention/%d" % t for t in attention_lengths(opt)] + half_case_names(opt))
 
 
 def main(argv=None):
@@ -992,6 +1080,8 @@ def main(argv=None):
         embedding(r, e)
     for t in attention_lengths(opt):
         attention(r, t)
+    with torch.no_grad():
+        half_cases(r)
     r.finish()
     if opt.selftest:
         bad = [c["name"] + " (" + c.get("mode", "") + "): " + c["skipped"]

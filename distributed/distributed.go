@@ -644,10 +644,10 @@ func (g *ProcessGroup) ReduceScatter(t *tensor.Tensor, op ReduceOp) (*tensor.Ten
 		}
 		var work *tensor.Tensor
 		autograd.Pause(func() { work = t.Detach().Reshape(t.Size()).Clone() })
-		if err := g.run(name, eng, func(ps []unsafe.Pointer) error { return eng.reduceScatter(ps[0], counts, work.DType()) }, work); err != nil {
+		out = tensor.Zeros([]int{counts[g.rank]}, tensor.On(t.Device()), tensor.WithDType(t.DType()))
+		if err := g.run(name, eng, func(ps []unsafe.Pointer) error { return eng.reduceScatter(ps[0], ps[1], counts, work.DType()) }, work, out); err != nil {
 			return err
 		}
-		autograd.Pause(func() { out = work.Slice(0, 0, counts[g.rank]).Clone() })
 		if op == Average {
 			g.divide(out)
 		}

@@ -17,11 +17,10 @@ type engine interface {
 	broadcast(p unsafe.Pointer, n int, dt device.DType, root int) error
 	// allGather writes rank r's n elements at in to out[r·n : (r+1)·n].
 	allGather(in, out unsafe.Pointer, n int, dt device.DType) error
-	// reduceScatter sums the n = Σ counts elements at p over the ranks and
-	// leaves this rank's counts[rank] elements of the sum (those from
-	// offset Σ counts[:rank]) at the start of p; the rest of p is
-	// scratch.
-	reduceScatter(p unsafe.Pointer, counts []int, dt device.DType) error
+	// reduceScatter sums the n = Σ counts elements at in over the ranks
+	// and writes this rank's counts[rank] elements of the sum (those from
+	// offset Σ counts[:rank]) to out; in is scratch afterwards.
+	reduceScatter(in, out unsafe.Pointer, counts []int, dt device.DType) error
 	// barrier returns once every rank has called it.
 	barrier() error
 	// close drops the connections.
@@ -36,3 +35,6 @@ type engineError struct {
 }
 
 func (e *engineError) Error() string { return e.msg }
+
+// errLen is the size of the message buffers the C shims fill.
+const errLen = 1024

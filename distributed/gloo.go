@@ -26,8 +26,6 @@ type glooEngine struct {
 	tag  uint32
 }
 
-const errLen = 1024
-
 // newGloo connects rank's Gloo context to the others through store, its
 // TCP device bound to host.
 func newGloo(rank, world int, host string, store *Store, prefix string, timeout time.Duration) (engine, error) {
@@ -85,19 +83,17 @@ func (e *glooEngine) allGather(in, out unsafe.Pointer, n int, dt device.DType) e
 	return codeError(C.tg_gloo_allgather(e.g, in, out, C.size_t(n), glooType(dt), e.nextTag(), &msg[0], errLen), &msg[0])
 }
 
-func (e *glooEngine) reduceScatter(p unsafe.Pointer, counts []int, dt device.DType) error {
-	n := 0
+func (e *glooEngine) reduceScatter(p, out unsafe.Pointer, counts []int, dt device.DType) error {
 	cc := (*C.int)(C.malloc(C.size_t(len(counts)) * C.size_t(unsafe.Sizeof(C.int(0)))))
 	defer C.free(unsafe.Pointer(cc))
 	cs := unsafe.Slice(cc, len(counts))
 	for i, c := range counts {
 		cs[i] = C.int(c)
-		n += c
 	}
 	var msg [errLen]C.char
 	tag := e.nextTag()
 	e.tag += uint32(len(counts)) // one tag per rank's reduce
-	return codeError(C.tg_gloo_reduce_scatter(e.g, p, C.size_t(n), cc, glooType(dt), tag, &msg[0], errLen), &msg[0])
+	return codeError(C.tg_gloo_reduce_scatter(e.g, p, out, cc, glooType(dt), tag, &msg[0], errLen), &msg[0])
 }
 
 func (e *glooEngine) barrier() error {

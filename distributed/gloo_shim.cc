@@ -175,7 +175,7 @@ int tg_gloo_allgather(tg_gloo *g, void *in, void *out, size_t n, int dtype, uint
 // ReduceScatterHalvingDoubling is an algorithm of its older, bound-buffer
 // API; after it, large operations of the newer API on the same context
 // stalled until their timeout in our tests, so it is not used.)
-int tg_gloo_reduce_scatter(tg_gloo *g, void *buf, size_t n, const int *counts, int dtype, uint32_t tag, char *err,
+int tg_gloo_reduce_scatter(tg_gloo *g, void *buf, void *out, const int *counts, int dtype, uint32_t tag, char *err,
                            size_t errlen) {
   return guarded(
       [&] {
@@ -202,8 +202,8 @@ int tg_gloo_reduce_scatter(tg_gloo *g, void *buf, size_t n, const int *counts, i
           }
           off += c;
         }
-        (void)n;
-        if (mine != 0) std::memmove(base, base + mine * esize, (size_t)counts[g->ctx->rank] * esize);
+        size_t own = (size_t)counts[g->ctx->rank];
+        if (own > 0) std::memcpy(out, base + mine * esize, own * esize);
       },
       err, errlen);
 }

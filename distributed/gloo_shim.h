@@ -36,9 +36,10 @@ tg_gloo *tg_gloo_connect(int rank, int size, const char *hostname, uintptr_t sto
 int tg_gloo_allreduce(tg_gloo *g, void *buf, size_t n, int dtype, uint32_t tag, char *err, size_t errlen);
 int tg_gloo_broadcast(tg_gloo *g, void *buf, size_t n, int dtype, int root, uint32_t tag, char *err, size_t errlen);
 int tg_gloo_allgather(tg_gloo *g, void *in, void *out, size_t n, int dtype, uint32_t tag, char *err, size_t errlen);
-// tg_gloo_reduce_scatter sums buf (n elements) over the ranks and leaves
-// rank r's counts[r] elements of the sum at the start of buf.
-int tg_gloo_reduce_scatter(tg_gloo *g, void *buf, size_t n, const int *counts, int dtype, uint32_t tag, char *err,
+// tg_gloo_reduce_scatter sums buf (counts[0] + ... elements) over the
+// ranks and writes rank r's counts[r] elements of the sum to out; buf is
+// scratch afterwards.
+int tg_gloo_reduce_scatter(tg_gloo *g, void *buf, void *out, const int *counts, int dtype, uint32_t tag, char *err,
                            size_t errlen);
 int tg_gloo_barrier(tg_gloo *g, uint32_t tag, char *err, size_t errlen);
 void tg_gloo_close(tg_gloo *g);

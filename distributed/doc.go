@@ -43,6 +43,11 @@
 // needs no launcher of its own: any way of starting N processes with the
 // five environment variables works.
 //
+// A process whose group uses Gloo ignores SIGPIPE (Gloo's threads write to
+// sockets without MSG_NOSIGNAL, and a write to a dead peer would otherwise
+// kill the process rather than fail with ErrPeer); writes to a closed pipe
+// then fail with EPIPE instead of ending the program.
+//
 // CUDA tensors go through NCCL, loaded at run time with dlopen
 // (libnccl.so.2) in the cuda-tagged build, as device/cuda loads cuBLAS, and
 // run on the tensors' own streams; the unique id is exchanged through the

@@ -107,7 +107,9 @@ func testKill(t *testing.T, n int, stop bool) {
 	if stop && timeouts == 0 {
 		t.Errorf("no rank timed out waiting for the stopped one")
 	}
-	if d := time.Since(start); d > limit+5*time.Second {
+	// Each survivor checked its own failure time against the timeout; the
+	// job as a whole only has to end (the machine may be loaded).
+	if d := time.Since(start); d > limit+30*time.Second {
 		t.Errorf("the job took %v with a timeout of %v", d, killTimeout)
 	}
 }

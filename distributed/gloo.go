@@ -9,7 +9,9 @@ package distributed
 import "C"
 
 import (
+	"os/signal"
 	"runtime/cgo"
+	"syscall"
 	"time"
 	"unsafe"
 
@@ -29,6 +31,11 @@ type glooEngine struct {
 // newGloo connects rank's Gloo context to the others through store, its
 // TCP device bound to host.
 func newGloo(rank, world int, host string, store *Store, prefix string, timeout time.Duration) (engine, error) {
+	// Gloo writes to its sockets from its own threads without MSG_NOSIGNAL:
+	// a write to a dead peer raises SIGPIPE on a thread the Go runtime does
+	// not own, which would kill the process instead of letting Gloo report
+	// the failure. Ignored, the write fails with EPIPE and Gloo throws.
+	signal.Ignore(syscall.SIGPIPE)
 	h := cgo.NewHandle(store)
 	defer h.Delete()
 	chost, cprefix := C.CString(host), C.CString(prefix)

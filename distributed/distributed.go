@@ -520,7 +520,10 @@ func (g *ProcessGroup) divide(t *tensor.Tensor) {
 // AllReduce replaces t, on every rank, by the sum (or average) of the
 // ranks' t, bitwise the same on every rank. t may be any float32 or
 // float64 tensor (a strided view is reduced through a copy); the ranks'
-// tensors must have the same number of elements and dtype.
+// tensors must have the same number of elements and dtype. Like
+// Broadcast, it writes t's memory in place, outside autograd (as an
+// optimiser step does): reduce parameters, gradients and data, not an
+// input that a recorded graph still needs for its backward pass.
 func (g *ProcessGroup) AllReduce(t *tensor.Tensor, op ReduceOp) error {
 	return g.AllReduceAsync(t, op).Wait()
 }

@@ -9,12 +9,17 @@
 #   bash scripts/gloo.sh -short      # without the 16M-element case on 4 ranks
 #
 # Installing needs root (or sudo without a password); the package and its
-# dependencies are about 3 MB (libgloo0, libibverbs, libhiredis).
+# dependencies are about 3 MB (libgloo0, libibverbs, libhiredis), plus g++
+# where the machine has no C++ compiler.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! dpkg -s libgloo-dev >/dev/null 2>&1; then
+pkgs=""
+dpkg -s libgloo-dev >/dev/null 2>&1 || pkgs="libgloo-dev"
+command -v g++ >/dev/null 2>&1 || pkgs="$pkgs g++" # cgo compiles the C++ shim
+if [ -n "$pkgs" ]; then
 	sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo -n"
-	$sudo apt-get install -y -qq --no-install-recommends libgloo-dev \
-		|| { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends libgloo-dev; }
+	# shellcheck disable=SC2086
+	$sudo apt-get install -y -qq --no-install-recommends $pkgs \
+		|| { $sudo apt-get update -qq && $sudo apt-get install -y -qq --no-install-recommends $pkgs; }
 fi
 CGO_ENABLED=1 go test -tags gloo -count=1 "$@" ./distributed

@@ -182,7 +182,13 @@ func Init(o Options) (*ProcessGroup, error) {
 	var srv *storeServer
 	if o.Rank == 0 {
 		var err error
-		if srv, err = listenStore(net.JoinHostPort("", strconv.Itoa(o.MasterPort))); err != nil {
+		// On one machine (a loopback MASTER_ADDR) the store listens on
+		// loopback only; otherwise on every interface, as torchrun's does.
+		host := ""
+		if ip := net.ParseIP(o.MasterAddr); (ip != nil && ip.IsLoopback()) || o.MasterAddr == "localhost" {
+			host = o.MasterAddr
+		}
+		if srv, err = listenStore(net.JoinHostPort(host, strconv.Itoa(o.MasterPort))); err != nil {
 			return fail(ErrEnv, "rank 0 cannot serve the rendezvous store at "+addr, err)
 		}
 		if o.MasterPort == 0 {

@@ -126,6 +126,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "charlm:", err)
 		os.Exit(2)
 	}
+	if cfg.Group != nil && d.IsCUDA() {
+		// One GPU per rank: NCCL refuses two ranks on one device.
+		if d, err = device.Select(device.CUDA(cfg.Group.LocalRank()).String()); err != nil {
+			fmt.Fprintln(os.Stderr, "charlm:", err)
+			os.Exit(2)
+		}
+	}
 	cfg.Device = d
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

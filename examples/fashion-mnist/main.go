@@ -345,6 +345,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "fashion-mnist:", err)
 		os.Exit(2)
 	}
+	if cfg.Group != nil && d.IsCUDA() {
+		// One GPU per rank: NCCL refuses two ranks on one device.
+		if d, err = device.Select(device.CUDA(cfg.Group.LocalRank()).String()); err != nil {
+			fmt.Fprintln(os.Stderr, "fashion-mnist:", err)
+			os.Exit(2)
+		}
+	}
 	cfg.Device = d
 	if cfg.LR == 0 {
 		cfg.LR = 1e-3

@@ -43,15 +43,15 @@ var (
 // rank and the world size, the tensor's shape, dtype and device, and the
 // engine's own message.
 type Error struct {
-	Kind   error        // one of the Err* values above
-	Op     string       // "AllReduce", "Broadcast", "Init", ...
-	Rank   int          // this process's rank
-	World  int          // the world size
-	Shape  []int        // the tensor's shape, where there is one
-	DType  device.DType // the tensor's dtype, where there is one
-	Device *device.Device
-	Detail string // what happened, the engine's message included
-	Err    error  // an underlying cause, if any
+	Kind   error          // one of the Err* values above
+	Op     string         // "AllReduce", "Broadcast", "Init", ...
+	Rank   int            // this process's rank
+	World  int            // the world size
+	Shape  []int          // the tensor's shape, where there is one
+	DType  device.DType   // the tensor's dtype, where there is one
+	Device *device.Device // the tensor's device; nil when there is no tensor
+	Detail string         // what happened, the engine's message included
+	Err    error          // an underlying cause, if any
 }
 
 // Error formats the error in one line.

@@ -32,6 +32,10 @@
 //	-results FILE       rewrite this device's section of a results file
 //	                    (bench/RESULTS.md), keeping the other devices' sections
 //	-cpuprofile FILE    write a CPU profile of tapegrad's cases
+//	-dist               measure the data-parallel cases instead (see dist.go;
+//	                    go run -tags gloo ./bench -dist): all-reduce bus
+//	                    bandwidth on 2 and 4 processes over loopback, and
+//	                    DataParallel's speed-up of 2 processes over 1
 //	-from-json FILE     measure nothing: print the tables of a document that
 //	                    -json wrote (and with -plot/-results, its plots and
 //	                    results sections), e.g. one written on a GPU machine
@@ -141,6 +145,7 @@ type config struct {
 	fromJSON   string
 	command    string
 	timing     peerkit.Timing
+	dist       bool
 }
 
 // want reports whether -cases selects the case.
@@ -162,6 +167,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.plotDir, "plot", "", "write PNG plots into this directory")
 	fs.StringVar(&cfg.resultsMD, "results", "", "update this Markdown results file (e.g. bench/RESULTS.md) with each device's section")
 	fs.StringVar(&cfg.cpuProfile, "cpuprofile", "", "write a CPU profile of tapegrad's cases to this file")
+	fs.BoolVar(&cfg.dist, "dist", false, "measure the data-parallel cases instead (all-reduce bus bandwidth on 2 and 4 processes, DataParallel speed-up of 2 processes over 1; needs -tags gloo)")
 	fs.StringVar(&cfg.fromJSON, "from-json", "", "measure nothing: render the tables, plots and results of a document written by -json")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -224,6 +230,9 @@ func shellJoin(args []string) string {
 }
 
 func main() {
+	if spec := os.Getenv(distChildEnv); spec != "" {
+		os.Exit(distChild(spec))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -236,6 +245,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintln(stderr, "bench:", err)
 		return 2
+	}
+	if cfg.dist {
+		return runDist(cfg.quick, stdout, stderr)
 	}
 	if cfg.list {
 		for _, d := range cfg.devices {

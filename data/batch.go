@@ -20,7 +20,8 @@ import (
 // every machine and with every Go release. Use a different seed for each
 // epoch, e.g. seed+uint64(epoch). Each pass over the iterator starts again
 // from the beginning of the same order; every example appears exactly once
-// per pass (except those of a dropped last batch).
+// per pass (except those of a dropped last batch). With [Shard] a pass
+// covers only this rank's share of the order.
 //
 // Each batch is a new pair of tensors; the host memory used to assemble them
 // is allocated once per pass. Batches panics with a [*tensor.Error] of kind
@@ -32,12 +33,12 @@ func (d *Dataset) Batches(batchSize int, shuffle bool, seed uint64, opts ...Opti
 	c := newConfig(opts)
 	return func(yield func(x, y *tensor.Tensor) bool) {
 		n := d.Len()
-		var order []int
-		if shuffle {
-			order = Permutation(n, seed)
+		order := c.order(n, shuffle, seed)
+		if order != nil {
+			n = len(order)
 		}
 		per := d.rows * d.cols
-		most := min(batchSize, n) // the largest batch
+		most := max(min(batchSize, n), 0) // the largest batch
 		xs := make([]float32, most*per)
 		ys := make([]float32, most)
 		for start := 0; start < n; start += batchSize {
@@ -71,10 +72,15 @@ func (d *Dataset) NumBatches(batchSize int, opts ...Option) int {
 	if batchSize < 1 {
 		panic(&tensor.Error{Kind: tensor.ErrArgument, Op: "data.NumBatches", Detail: fmt.Sprintf("batch size %d", batchSize)})
 	}
-	if newConfig(opts).dropLast {
-		return d.Len() / batchSize
+	c := newConfig(opts)
+	n := d.Len()
+	if c.world > 1 {
+		n = DistributedSampler{N: n, Rank: c.rank, World: c.world, DropLast: c.dropLast}.Len()
 	}
-	return (d.Len() + batchSize - 1) / batchSize
+	if c.dropLast {
+		return n / batchSize
+	}
+	return (n + batchSize - 1) / batchSize
 }
 
 // Permutation returns a random permutation of 0, ..., n-1 determined by

@@ -180,9 +180,10 @@ func scale(dst []float32, src []uint8) {
 type Option func(*config)
 
 type config struct {
-	topts    []tensor.Option
-	flat     bool
-	dropLast bool
+	topts       []tensor.Option
+	flat        bool
+	dropLast    bool
+	rank, world int // Shard; world 0: all examples
 }
 
 func newConfig(opts []Option) config {

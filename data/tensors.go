@@ -51,21 +51,22 @@ func (d *Tensors) Len() int { return d.n }
 // examples: one tensor per dataset tensor, each with batch-size rows (the
 // last batch holds the rest, or is left out with [DropLast]). Without
 // shuffle the examples come in order; with shuffle in the order
-// [Permutation](d.Len(), seed), the same on every machine. Other options
-// are ignored. batchSize < 1 panics with ErrArgument.
+// [Permutation](d.Len(), seed), the same on every machine. With [Shard]
+// only this rank's share of that order. Other options are ignored. batchSize < 1 panics with ErrArgument.
 func (d *Tensors) Batches(batchSize int, shuffle bool, seed uint64, opts ...Option) iter.Seq[[]*tensor.Tensor] {
 	if batchSize < 1 {
 		panic(&tensor.Error{Kind: tensor.ErrArgument, Op: "data.Tensors.Batches", Detail: fmt.Sprintf("batch size %d", batchSize)})
 	}
 	c := newConfig(opts)
 	return func(yield func([]*tensor.Tensor) bool) {
-		var order []int
-		if shuffle {
-			order = Permutation(d.n, seed)
+		order := c.order(d.n, shuffle, seed)
+		n := d.n
+		if order != nil {
+			n = len(order)
 		}
 		dev := d.ts[0].Device()
-		for start := 0; start < d.n; start += batchSize {
-			b := min(batchSize, d.n-start)
+		for start := 0; start < n; start += batchSize {
+			b := min(batchSize, n-start)
 			if b < batchSize && c.dropLast {
 				return
 			}

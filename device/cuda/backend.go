@@ -87,6 +87,22 @@ func NewBackend(drv Driver, ordinal int, ptx func(module string) (string, error)
 // Device returns the backend's device.
 func (b *Backend) Device() device.Device { return b.dev }
 
+// StreamHandle returns the device's one stream (a CUstream of the real
+// driver), for libraries that enqueue work on the tensors' own stream:
+// package distributed runs NCCL's collectives there, ordered after the
+// kernels that produced their inputs.
+func (b *Backend) StreamHandle() Stream { return b.stream }
+
+// WithContext runs fn on a locked OS thread with the device's primary
+// context current (with the real driver; other drivers just call fn), for
+// cgo code that calls CUDA libraries on the device.
+func (b *Backend) WithContext(fn func() error) error {
+	if c, ok := b.ctx.(interface{ do(func() error) error }); ok {
+		return c.do(fn)
+	}
+	return fn()
+}
+
 // Name returns the GPU's name.
 func (b *Backend) Name() string { return b.name }
 

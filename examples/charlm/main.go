@@ -51,18 +51,29 @@
 // With -device cuda:0 (built with -tags cuda) it trains on a GPU; the CUDA
 // index kernels behind the embedding have passed the kernel simulator but
 // have not yet run on a card.
+//
+// With -dist it trains data-parallel as one rank of a job that cmd/tgrun
+// (or torchrun) starts: rank 0's initial weights are broadcast, rank r
+// takes windows r·B/N to (r+1)·B/N−1 of every step's -batch B (so N ranks
+// see the windows of one process with batch B) and the gradients are
+// averaged over the ranks as backward produces them (before clipping).
+// Only rank 0 reports and writes files:
+//
+//	go run ./cmd/tgrun -nproc 2 ./examples/charlm -dist -steps 200
 package main
 
 import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"runtime/pprof"
 
 	"github.com/tapegrad/tapegrad/data"
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/distributed"
 )
 
 func main() {
@@ -92,12 +103,35 @@ func main() {
 	flag.StringVar(&cfg.LogLosses, "log-losses", "", "write every step's training loss to this file")
 	flag.StringVar(&cfg.DataDir, "data", "", "directory of the fortunes corpus (default: see scripts/fortunes.sh)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	dist := flag.Bool("dist", false, "train data-parallel as one rank of a job started by cmd/tgrun or torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT); -batch is the global batch; only rank 0 reports and writes files")
 	flag.Parse()
+	if *dist {
+		g, err := distributed.InitFromEnv()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "charlm:", err)
+			os.Exit(2)
+		}
+		defer g.Close()
+		cfg.Group = g
+		if g.Rank() != 0 {
+			cfg.Out, cfg.Progress = io.Discard, nil
+			// Checkpoints stay: every rank has the same state, and the
+			// checkpoint package writes atomically.
+			cfg.InitNPY, cfg.LogLosses, *plotPath, cfg.Sample = "", "", "", 0
+		}
+	}
 
 	d, err := device.Select(*dev)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "charlm:", err)
 		os.Exit(2)
+	}
+	if cfg.Group != nil && d.IsCUDA() {
+		// One GPU per rank: NCCL refuses two ranks on one device.
+		if d, err = device.Select(device.CUDA(cfg.Group.LocalRank()).String()); err != nil {
+			fmt.Fprintln(os.Stderr, "charlm:", err)
+			os.Exit(2)
+		}
 	}
 	cfg.Device = d
 	if *cpuProfile != "" {
@@ -118,6 +152,9 @@ func main() {
 	}
 	if err != nil {
 		log.Fatal(err)
+	}
+	if cfg.Group != nil && cfg.Group.Rank() != 0 {
+		return
 	}
 	if *plotPath != "" {
 		if err := writePlot(*plotPath, res, cfg); err != nil {

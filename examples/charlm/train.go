@@ -17,6 +17,7 @@ import (
 	"github.com/tapegrad/tapegrad/checkpoint"
 	"github.com/tapegrad/tapegrad/data"
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/distributed"
 	"github.com/tapegrad/tapegrad/examples/charlm/gpt"
 	"github.com/tapegrad/tapegrad/internal/progress"
 	"github.com/tapegrad/tapegrad/nn"
@@ -50,6 +51,9 @@ type config struct {
 	DataDir                       string // "" finds the corpus
 	Out                           io.Writer
 	Progress                      io.Writer // progress bars (nil: none)
+	// Group, if not nil, makes the run one rank of a data-parallel job:
+	// each rank takes its Batch/WorldSize windows of every step's Batch.
+	Group *distributed.ProcessGroup
 }
 
 // samplePrompt starts every generated sample; samples use temperature
@@ -93,6 +97,7 @@ type trainer struct {
 	decay, plain *optim.Adam
 	opts         []*optim.Scheduled
 	sampler      *data.CharSampler
+	dp           *distributed.DataParallel // nil unless data-parallel
 }
 
 func newTrainer(cfg config) (*trainer, error) {
@@ -121,18 +126,33 @@ func newTrainer(cfg config) (*trainer, error) {
 	tr.decay, tr.plain = adamW(decay, cfg.WD), adamW(plain, 0)
 	sched := optim.CosineWithWarmup{Base: cfg.LR, Warmup: cfg.Warmup, Total: cfg.Steps}
 	tr.opts = []*optim.Scheduled{optim.WithSchedule(tr.decay, sched), optim.WithSchedule(tr.plain, sched)}
+	if g := cfg.Group; g != nil {
+		if cfg.Batch%g.WorldSize() != 0 {
+			return nil, fmt.Errorf("the batch %d is not a multiple of the %d ranks", cfg.Batch, g.WorldSize())
+		}
+		if tr.dp, err = distributed.NewDataParallel(g, m, distributed.DataParallelOptions{}); err != nil {
+			return nil, err
+		}
+	}
 	return tr, nil
 }
 
-// batch returns the inputs [B, T] and targets [B·T] of step.
+// batch returns the inputs [B, T] and targets [B·T] of step; data-parallel,
+// rank r's B/ranks windows r·B/ranks, ... of the step's B.
 func (tr *trainer) batch(step int) (x, y *tensor.Tensor) {
 	xs, ys := tr.sampler.Batch(step)
+	b, t := tr.cfg.Batch, tr.cfg.Context
+	if g := tr.cfg.Group; g != nil {
+		b /= g.WorldSize()
+		xs, ys = xs[g.Rank()*b*t:(g.Rank()+1)*b*t], ys[g.Rank()*b*t:(g.Rank()+1)*b*t]
+	}
 	on := tensor.On(tr.cfg.Device)
-	return tensor.FromSlice(xs, []int{tr.cfg.Batch, tr.cfg.Context}, on), tensor.FromSlice(ys, []int{len(ys)}, on)
+	return tensor.FromSlice(xs, []int{b, t}, on), tensor.FromSlice(ys, []int{len(ys)}, on)
 }
 
-// step trains on the batch of step (0-based) and returns its loss.
-func (tr *trainer) step(step int) float64 {
+// step trains on the batch of step (0-based) and returns its loss (this
+// rank's, data-parallel).
+func (tr *trainer) step(step int) (float64, error) {
 	x, y := tr.batch(step)
 	v := tr.model.Shape.Vocab
 	var loss *tensor.Tensor
@@ -140,13 +160,18 @@ func (tr *trainer) step(step int) float64 {
 		loss = nn.CrossEntropy(tr.model.Forward(x).Reshape(-1, v), y)
 	})
 	loss.Backward()
+	if tr.dp != nil {
+		if err := tr.dp.Sync(); err != nil {
+			return 0, err
+		}
+	}
 	if tr.cfg.Clip > 0 {
 		optim.ClipGradNorm(tr.params, tr.cfg.Clip)
 	}
 	for _, o := range tr.opts {
 		o.Step()
 	}
-	return loss.Item()
+	return loss.Item(), nil
 }
 
 // evaluate returns the mean cross-entropy, in nats per character, of the
@@ -383,7 +408,10 @@ func train(cfg config) (*result, error) {
 			segStart, segLoss = step, 0
 		}
 		t0 := time.Now()
-		l := tr.step(step)
+		l, err := tr.step(step)
+		if err != nil {
+			return nil, err
+		}
 		res.TrainTime += time.Since(t0)
 		step++
 		res.Tokens += tokensPerStep

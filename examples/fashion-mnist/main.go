@@ -11,6 +11,15 @@
 //	go run ./examples/fashion-mnist
 //	go run ./examples/fashion-mnist -model cnn -epochs 5 -plot curves.png
 //
+// With -dist it trains data-parallel as one rank of a job that cmd/tgrun
+// (or torchrun) starts: rank 0's initial weights are broadcast, each rank
+// takes its shard of every global batch of -batch examples (-batch/ranks
+// each, see data.Shard) and the gradients are averaged over the ranks as
+// backward produces them (distributed.DataParallel). Only rank 0 reports.
+// The CPU engine, Gloo, needs the gloo build tag, which tgrun sets:
+//
+//	go run ./cmd/tgrun -nproc 2 ./examples/fashion-mnist -dist -epochs 1
+//
 // The same -seed gives bitwise the same losses on the same device.
 package main
 
@@ -35,6 +44,7 @@ import (
 	"github.com/tapegrad/tapegrad/autograd"
 	"github.com/tapegrad/tapegrad/data"
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/distributed"
 	"github.com/tapegrad/tapegrad/internal/progress"
 	"github.com/tapegrad/tapegrad/nn"
 	"github.com/tapegrad/tapegrad/optim"
@@ -54,6 +64,9 @@ type config struct {
 	Device    device.Device
 	DataDir   string    // "" finds the dataset (see data.FashionMNISTDir)
 	Progress  io.Writer // progress bars (nil: none); redrawn in place on a terminal, a line per tenth of an epoch elsewhere
+	// Group, if not nil, makes the run one rank of a data-parallel job:
+	// Batch is the global batch, which the ranks share.
+	Group *distributed.ProcessGroup
 }
 
 // epochStats is what one epoch measured.
@@ -115,6 +128,20 @@ func train(cfg config) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	var dp *distributed.DataParallel
+	dataOpts := []data.Option{data.On(cfg.Device)}
+	batch := cfg.Batch
+	if g := cfg.Group; g != nil {
+		if cfg.Batch%g.WorldSize() != 0 {
+			return nil, fmt.Errorf("the batch %d is not a multiple of the %d ranks", cfg.Batch, g.WorldSize())
+		}
+		batch = cfg.Batch / g.WorldSize()
+		dataOpts = append(dataOpts, data.Shard(g.Rank(), g.WorldSize()))
+		if dp, err = distributed.NewDataParallel(g, model, distributed.DataParallelOptions{}); err != nil {
+			return nil, err
+		}
+		defer dp.Close()
+	}
 	var opt optim.Optimizer
 	switch cfg.Optimizer {
 	case "sgd":
@@ -127,20 +154,29 @@ func train(cfg config) (*result, error) {
 	on := data.On(cfg.Device)
 	xTest, yTest := images(testSet.Images(on)), testSet.Labels(on)
 
-	steps := trainSet.NumBatches(cfg.Batch)
+	steps := trainSet.NumBatches(batch, dataOpts...)
+	perEpoch := trainSet.Len() // the examples of this rank per epoch
+	if g := cfg.Group; g != nil {
+		perEpoch = data.DistributedSampler{N: trainSet.Len(), Rank: g.Rank(), World: g.WorldSize()}.Len()
+	}
 	res := &result{Steps: steps}
 	for epoch := 0; epoch < cfg.Epochs; epoch++ {
 		start := time.Now()
 		var bar *progress.Bar
 		if cfg.Progress != nil {
-			bar = progress.New(cfg.Progress, trainSet.Len(), progress.Options{Prefix: fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs)})
+			bar = progress.New(cfg.Progress, perEpoch, progress.Options{Prefix: fmt.Sprintf("epoch %d/%d", epoch+1, cfg.Epochs)})
 		}
 		var sum float64
 		seen := 0
-		for x, y := range trainSet.Batches(cfg.Batch, true, cfg.Seed+uint64(epoch), on) {
+		for x, y := range trainSet.Batches(batch, true, cfg.Seed+uint64(epoch), dataOpts...) {
 			var loss *tensor.Tensor
 			autograd.Record(func() { loss = nn.CrossEntropy(model.Forward(images(x)), y) })
 			loss.Backward()
+			if dp != nil {
+				if err := dp.Sync(); err != nil {
+					return nil, err
+				}
+			}
 			opt.Step()
 			l := loss.Item()
 			res.Losses = append(res.Losses, l)
@@ -151,11 +187,23 @@ func train(cfg config) (*result, error) {
 				bar.Update(seen, progress.F("loss", "%.4f", sum/float64(seen)))
 			}
 		}
+		if g := cfg.Group; g != nil {
+			// The mean loss and the rate over all ranks' examples.
+			t := tensor.FromSlice([]float64{sum, float64(seen)}, []int{2})
+			if err := g.AllReduce(t, distributed.Sum); err != nil {
+				return nil, err
+			}
+			v := t.Float64s()
+			sum, seen = v[0], int(v[1])
+		}
 		elapsed := time.Since(start)
 		if bar != nil {
 			bar.Finish()
 		}
-		acc := accuracy(model, xTest, yTest)
+		acc := math.NaN() // not evaluated on ranks other than 0
+		if cfg.Group == nil || cfg.Group.Rank() == 0 {
+			acc = accuracy(model, xTest, yTest)
+		}
 		st := epochStats{Loss: sum / float64(seen), Accuracy: acc, Time: elapsed, Rate: float64(seen) / elapsed.Seconds()}
 		res.Epochs = append(res.Epochs, st)
 		if cfg.Progress != nil {
@@ -277,12 +325,32 @@ func main() {
 	flag.IntVar(&cfg.Test, "test", 0, "test on the first N examples only")
 	flag.StringVar(&cfg.DataDir, "data", "", "directory of the four Fashion-MNIST IDX files (default: see scripts/fashion-mnist.sh)")
 	plotPath := flag.String("plot", "", "write the loss and accuracy curves to this PNG file")
+	dist := flag.Bool("dist", false, "train data-parallel as one rank of a job started by cmd/tgrun or torchrun (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT); -batch is the global batch")
 	flag.Parse()
+	if *dist {
+		g, err := distributed.InitFromEnv()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fashion-mnist:", err)
+			os.Exit(2)
+		}
+		defer g.Close()
+		cfg.Group = g
+		if g.Rank() != 0 {
+			cfg.Progress = nil
+		}
+	}
 
 	d, err := device.Select(*dev)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fashion-mnist:", err)
 		os.Exit(2)
+	}
+	if cfg.Group != nil && d.IsCUDA() {
+		// One GPU per rank: NCCL refuses two ranks on one device.
+		if d, err = device.Select(device.CUDA(cfg.Group.LocalRank()).String()); err != nil {
+			fmt.Fprintln(os.Stderr, "fashion-mnist:", err)
+			os.Exit(2)
+		}
 	}
 	cfg.Device = d
 	if cfg.LR == 0 {
@@ -291,14 +359,23 @@ func main() {
 			cfg.LR = 0.05
 		}
 	}
-	fmt.Fprintf(os.Stderr, "training %s on %v: %d epochs, batch %d, %s lr %g, seed %d\n",
-		cfg.Model, cfg.Device, cfg.Epochs, cfg.Batch, cfg.Optimizer, cfg.LR, cfg.Seed)
+	if cfg.Group == nil || cfg.Group.Rank() == 0 {
+		ranks := ""
+		if cfg.Group != nil {
+			ranks = fmt.Sprintf(" (data-parallel over %d ranks)", cfg.Group.WorldSize())
+		}
+		fmt.Fprintf(os.Stderr, "training %s on %v: %d epochs, batch %d%s, %s lr %g, seed %d\n",
+			cfg.Model, cfg.Device, cfg.Epochs, cfg.Batch, ranks, cfg.Optimizer, cfg.LR, cfg.Seed)
+	}
 	res, err := train(cfg)
 	if errors.Is(err, data.ErrNotFound) {
 		log.Fatalf("%v\n(run: bash scripts/fashion-mnist.sh)", err)
 	}
 	if err != nil {
 		log.Fatal(err)
+	}
+	if cfg.Group != nil && cfg.Group.Rank() != 0 {
+		return
 	}
 	var total time.Duration
 	best := math.Inf(-1)

@@ -1,0 +1,286 @@
+package distributed
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/tapegrad/tapegrad/autograd"
+	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/nn"
+	"github.com/tapegrad/tapegrad/tensor"
+)
+
+// DefaultBucketBytes is the gradient bucket size of DataParallel unless
+// DataParallelOptions say otherwise: 25 MB, PyTorch's DDP default.
+const DefaultBucketBytes = 25 << 20
+
+// DataParallelOptions tune a DataParallel.
+type DataParallelOptions struct {
+	// BucketBytes is the size that a bucket of gradients fills up to
+	// before it is all-reduced (a parameter larger than that gets a
+	// bucket of its own). 0 means DefaultBucketBytes.
+	BucketBytes int
+}
+
+// DataParallel wraps a model for data-parallel training (PyTorch's
+// DistributedDataParallel): every rank holds a replica, runs forward and
+// backward on its own share of the global batch, and the gradients are
+// averaged over the ranks, so that an optimiser step makes the same update
+// on every rank.
+//
+// NewDataParallel broadcasts rank 0's parameters and buffers to the other
+// ranks, groups the parameters into buckets of about BucketBytes in
+// reverse order (the order backward produces gradients in), and registers
+// a gradient hook on each parameter. As backward produces a parameter's
+// gradient, the hook copies it into its bucket; when a bucket is full its
+// all-reduce (Average) is queued at once, on the process group's goroutine,
+// so that communication overlaps the rest of backward. Buckets are
+// launched strictly in bucket order, the same on every rank whatever order
+// the hooks fire in. Sync, called after Backward and before the optimiser
+// step, launches what is left (a parameter that this backward did not
+// reach contributes zeros), waits, and writes the averaged gradients into
+// the parameters' gradient buffers. The average is the engine's sum
+// divided by the world size, the same bits on every rank, so every rank
+// ends each step with bitwise identical parameters.
+//
+// A training step:
+//
+//	var loss *tensor.Tensor
+//	autograd.Record(func() { loss = lossFn(dp.Forward(x), y) })
+//	loss.Backward()
+//	if err := dp.Sync(); err != nil { ... } // a dead peer: *Error, ErrPeer or ErrTimeout
+//	opt.Step()
+//
+// Gradients must be written, not accumulated (GradWrite, the default of
+// AttachGrad): one backward pass per Sync. Buffers (BatchNorm's running
+// statistics) are broadcast once, by NewDataParallel, and are the ranks'
+// own afterwards.
+type DataParallel struct {
+	g       *ProcessGroup
+	model   nn.Layer
+	params  []nn.NamedTensor
+	buckets []*bucket
+	slots   []slot // by parameter index
+	removes []func()
+
+	mu         sync.Mutex
+	next       int   // the next bucket to launch
+	err        error // the first misuse seen by a hook
+	inBackward int   // buckets launched from hooks, since NewDataParallel
+	atSync     int   // buckets launched by Sync
+}
+
+// bucket is a flat tensor of gradients of one device and dtype.
+type bucket struct {
+	flat    *tensor.Tensor
+	params  []int // parameter indices
+	pending int   // gradients still to come this step
+	work    *Work
+}
+
+// slot is where a parameter's gradient sits in its bucket.
+type slot struct {
+	bucket int
+	view   *tensor.Tensor // flat[off : off+n]
+	ready  bool
+}
+
+// NewDataParallel wraps model (its parameters must have gradients
+// attached, as nn's layers do) for data-parallel training over g; every
+// rank must call it with the same architecture. It broadcasts rank 0's
+// parameters and buffers and returns the first collective's error.
+func NewDataParallel(g *ProcessGroup, model nn.Layer, o DataParallelOptions) (*DataParallel, error) {
+	const op = "NewDataParallel"
+	if o.BucketBytes <= 0 {
+		o.BucketBytes = DefaultBucketBytes
+	}
+	dp := &DataParallel{g: g, model: model, params: nn.NamedParameters(model)}
+	for _, p := range dp.params {
+		if p.Tensor.Grad() == nil {
+			return nil, g.errorFor(op, p.Tensor, ErrArgument, fmt.Sprintf("parameter %q has no gradient attached", p.Name), nil)
+		}
+		if err := g.Broadcast(p.Tensor, 0); err != nil {
+			return nil, fmt.Errorf("%s: broadcasting parameter %q: %w", op, p.Name, err)
+		}
+	}
+	for _, b := range nn.NamedBuffers(model) {
+		if dt := b.Tensor.DType(); dt != tensor.Float32 && dt != tensor.Float64 {
+			continue // counters: the same on every rank by construction
+		}
+		if err := g.Broadcast(b.Tensor, 0); err != nil {
+			return nil, fmt.Errorf("%s: broadcasting buffer %q: %w", op, b.Name, err)
+		}
+	}
+	// Buckets in reverse parameter order, one device and dtype each.
+	dp.slots = make([]slot, len(dp.params))
+	type key struct {
+		dev device.Device
+		dt  tensor.DType
+	}
+	open := map[key]int{} // the bucket being filled per key
+	size := map[int]int{} // its size in bytes
+	for i := len(dp.params) - 1; i >= 0; i-- {
+		p := dp.params[i].Tensor
+		k := key{p.Device(), p.DType()}
+		bytes := p.Size() * elemSize(p.DType())
+		b, ok := open[k]
+		if !ok || size[b]+bytes > o.BucketBytes && size[b] > 0 {
+			b = len(dp.buckets)
+			dp.buckets = append(dp.buckets, &bucket{})
+			open[k] = b
+		}
+		dp.buckets[b].params = append(dp.buckets[b].params, i)
+		size[b] += bytes
+	}
+	for bi, b := range dp.buckets {
+		n := 0
+		for _, i := range b.params {
+			n += dp.params[i].Tensor.Size()
+		}
+		p0 := dp.params[b.params[0]].Tensor
+		b.flat = tensor.Zeros([]int{n}, tensor.On(p0.Device()), tensor.WithDType(p0.DType()))
+		off := 0
+		for _, i := range b.params {
+			sz := dp.params[i].Tensor.Size()
+			dp.slots[i] = slot{bucket: bi, view: b.flat.Slice(0, off, off+sz)}
+			off += sz
+		}
+		b.pending = len(b.params)
+	}
+	for i := range dp.params {
+		dp.removes = append(dp.removes, dp.params[i].Tensor.RegisterHook(func(gr *tensor.Tensor) *tensor.Tensor {
+			dp.produced(i, gr)
+			return nil
+		}))
+	}
+	return dp, nil
+}
+
+func elemSize(dt tensor.DType) int {
+	if dt == tensor.Float64 {
+		return 8
+	}
+	return 4
+}
+
+// produced is the hook of parameter i: copy its gradient into the bucket
+// and launch the buckets that are full, in order.
+func (dp *DataParallel) produced(i int, gr *tensor.Tensor) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	s := &dp.slots[i]
+	if s.ready {
+		if dp.err == nil {
+			dp.err = dp.g.errorFor("DataParallel", gr, ErrArgument,
+				fmt.Sprintf("a second gradient of parameter %q before Sync (one backward pass per Sync)", dp.params[i].Name), nil)
+		}
+		return
+	}
+	autograd.Pause(func() { s.view.Assign(gr.Reshape(s.view.Size())) })
+	s.ready = true
+	dp.buckets[s.bucket].pending--
+	for dp.next < len(dp.buckets) && dp.buckets[dp.next].pending == 0 {
+		dp.launch(dp.next)
+		dp.inBackward++
+	}
+}
+
+// launch queues bucket b's all-reduce; dp.mu is held.
+func (dp *DataParallel) launch(b int) {
+	dp.buckets[b].work = dp.g.AllReduceAsync(dp.buckets[b].flat, Average)
+	dp.next = b + 1
+}
+
+// Sync launches the buckets that backward did not fill (the gradients of
+// parameters it did not reach are zeros), waits for every bucket's
+// all-reduce and writes the averaged gradients into the parameters'
+// gradient buffers. It returns the first error: an *Error of the process
+// group (ErrPeer, ErrTimeout, ErrAborted), or ErrArgument for a second
+// backward pass before Sync.
+func (dp *DataParallel) Sync() error {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	for dp.next < len(dp.buckets) {
+		b := dp.buckets[dp.next]
+		for _, i := range b.params {
+			if s := &dp.slots[i]; !s.ready {
+				autograd.Pause(func() {
+					s.view.Assign(tensor.Zeros(s.view.Shape(), tensor.On(s.view.Device()), tensor.WithDType(s.view.DType())))
+				})
+			}
+		}
+		dp.launch(dp.next)
+		dp.atSync++
+	}
+	var errs []error
+	if dp.err != nil {
+		errs = append(errs, dp.err)
+	}
+	for _, b := range dp.buckets {
+		if err := b.work.Wait(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		autograd.Pause(func() {
+			for i, p := range dp.params {
+				p.Tensor.Grad().Assign(dp.slots[i].view.Reshape(p.Tensor.Shape()...))
+			}
+		})
+	}
+	// Ready for the next step.
+	for _, b := range dp.buckets {
+		b.pending, b.work = len(b.params), nil
+	}
+	for i := range dp.slots {
+		dp.slots[i].ready = false
+	}
+	dp.next, dp.err = 0, nil
+	if len(errs) > 0 {
+		return errs[0]
+	}
+	return nil
+}
+
+// Forward runs the wrapped model.
+func (dp *DataParallel) Forward(x *tensor.Tensor) *tensor.Tensor { return dp.model.Forward(x) }
+
+// Params returns the wrapped model's parameters.
+func (dp *DataParallel) Params() []*tensor.Tensor { return dp.model.Params() }
+
+// NamedParameters returns the wrapped model's parameters under their
+// names (so that state dicts do not depend on the wrapping).
+func (dp *DataParallel) NamedParameters() []nn.NamedTensor { return nn.NamedParameters(dp.model) }
+
+// Model returns the wrapped model.
+func (dp *DataParallel) Model() nn.Layer { return dp.model }
+
+// Buckets returns the names of the parameters of each bucket, in launch
+// order.
+func (dp *DataParallel) Buckets() [][]string {
+	out := make([][]string, len(dp.buckets))
+	for b, bk := range dp.buckets {
+		for _, i := range bk.params {
+			out[b] = append(out[b], dp.params[i].Name)
+		}
+	}
+	return out
+}
+
+// Launches returns how many bucket all-reduces were launched from gradient
+// hooks while backward ran, and how many by Sync, since NewDataParallel.
+func (dp *DataParallel) Launches() (inBackward, atSync int) {
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	return dp.inBackward, dp.atSync
+}
+
+// Close removes the gradient hooks; the model trains alone again.
+func (dp *DataParallel) Close() {
+	for _, r := range dp.removes {
+		r()
+	}
+	dp.removes = nil
+}
+
+var _ nn.Module = (*DataParallel)(nil)

@@ -796,3 +796,77 @@ func TestHalfThroughWithHalf(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A MatMul of half matrices through device.WithHalf: with cuBLAS, one
+// cublasGemmStridedBatchedEx on the half buffers themselves (no
+// conversions); without cuBLAS, or with one that lacks the entry point, or
+// for mixed dtypes, the float32 path (conversions and the float32 product).
+func TestHalfMatMul(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	h := device.WithHalf(b)
+	var _ device.HalfMatMuler = b
+	cl, al, wl := device.MatLayout{RowStride: 5, ColStride: 1, BatchStride: 30}, device.MatLayout{RowStride: 4, ColStride: 1, BatchStride: 24},
+		device.MatLayout{RowStride: 1, ColStride: 4, BatchStride: 0}
+	names := func(k int) []string {
+		var out []string
+		for _, l := range ctx.launches[k:] {
+			out = append(out, l.name)
+		}
+		return out
+	}
+	for _, dt := range []device.DType{device.BFloat16, device.Float16} {
+		a, w, c := alloc(t, b, dt, 2*6*4), alloc(t, b, dt, 4*5), alloc(t, b, dt, 2*6*5)
+		ctx.blas = nil
+		k := len(ctx.launches)
+		h.MatMul(c, cl, a, al, w, wl, 2, 6, 5, 4)
+		want := []string{kernels.CopyName(dt, device.Float32), kernels.CopyName(dt, device.Float32), kernels.CopyName(dt, device.Float32),
+			kernels.GemmName(device.Float32), kernels.CopyName(device.Float32, dt)}
+		if got := names(k); !reflect.DeepEqual(got, want) {
+			t.Errorf("%v without cuBLAS: launched %v, want %v", dt, got, want)
+		}
+		fb := &fakeBLAS{}
+		ctx.blas = fb
+		k = len(ctx.launches)
+		h.MatMul(c, cl, a, al, w, wl, 2, 6, 5, 4)
+		if len(ctx.launches) != k || len(fb.calls) != 1 {
+			t.Fatalf("%v with cuBLAS: launches %v, cuBLAS calls %+v", dt, names(k), fb.calls)
+		}
+		wantCall := gemmCall{transA: true, m: 5, n: 6, k: 4, lda: 4, ldb: 4, ldc: 5, a: w.ptr, b: a.ptr, c: c.ptr,
+			strideA: 0, strideB: 24, strdC: 30, batch: 2, half: dt}
+		if fb.calls[0] != wantCall {
+			t.Errorf("%v: cuBLAS call %+v, want %+v", dt, fb.calls[0], wantCall)
+		}
+		// Mixed dtypes take the float32 path.
+		f := alloc(t, b, device.Float32, 4*5)
+		k = len(ctx.launches)
+		h.MatMul(c, cl, a, al, f, wl, 2, 6, 5, 4)
+		if len(fb.calls) != 2 || fb.calls[1].half != 0 || len(ctx.launches) == k {
+			t.Errorf("%v with a float32 operand: cuBLAS calls %+v, launches %v", dt, fb.calls, names(k))
+		}
+		// k = 0 fills the outputs with zeros, in the half dtype.
+		k = len(ctx.launches)
+		h.MatMul(c, cl, a, al, w, wl, 2, 6, 5, 0)
+		if got := names(k); len(got) != 2 || got[0] != kernels.FillName(dt, true) {
+			t.Errorf("%v with k = 0: launched %v", dt, got)
+		}
+	}
+	// A cuBLAS without cublasGemmStridedBatchedEx: the float32 path, and
+	// the backend stops asking.
+	fb := &fakeBLAS{noEx: true}
+	ctx.blas = fb
+	a, w, c := alloc(t, b, device.BFloat16, 24), alloc(t, b, device.BFloat16, 20), alloc(t, b, device.BFloat16, 30)
+	for range 2 {
+		k := len(ctx.launches)
+		h.MatMul(c, cl, a, al, w, wl, 1, 6, 5, 4)
+		if len(fb.calls) == 0 || fb.calls[len(fb.calls)-1].half != 0 || names(k)[0] != kernels.CopyName(device.BFloat16, device.Float32) {
+			t.Errorf("without GemmEx: cuBLAS calls %+v, launches %v", fb.calls, names(k))
+		}
+	}
+	if !b.noHalfGemm.Load() {
+		t.Error("the backend did not remember that cuBLAS lacks GemmEx")
+	}
+	if err := b.Synchronize(); err != nil {
+		t.Fatal(err)
+	}
+}

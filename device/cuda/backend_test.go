@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -868,5 +869,35 @@ func TestHalfMatMul(t *testing.T) {
 	}
 	if err := b.Synchronize(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A peer copy of half buffers moves 2-byte elements; one into another
+// dtype converts on the source device first (module index).
+func TestHalfPeerCopy(t *testing.T) {
+	drv, bs := newFake(t, 2)
+	b0, b1 := bs[0], bs[1]
+	bits := []uint16{0x3f80, 0xc000, 0x7fc0, 0x0001, 0x8000}
+	src := alloc(t, b0, device.BFloat16, 5)
+	b0.Upload(src, bits)
+	dst := alloc(t, b1, device.BFloat16, 5)
+	if !b1.CopyFrom(dst, src, b0, device.Contiguous([]int{5})) {
+		t.Fatal("CopyFrom refused")
+	}
+	got := make([]uint16, 5)
+	if err := b1.Download(got, dst, device.Contiguous([]int{5})); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, bits) {
+		t.Fatalf("peer copy gave %#04x, want %#04x", got, bits)
+	}
+	if c := drv.ctxs[0].calls; !slices.Contains(c, "peer s"+itoa(int(b0.stream))+" 10") {
+		t.Errorf("source calls %v: no 10-byte peer copy", c)
+	}
+	f := alloc(t, b1, device.Float16, 5)
+	n := len(drv.ctxs[0].launches)
+	b1.CopyFrom(f, src, b0, device.Contiguous([]int{5}))
+	if l := drv.ctxs[0].launches[n:]; len(l) != 1 || l[0].name != kernels.CopyName(device.BFloat16, device.Float16) {
+		t.Errorf("bf16 to f16 peer copy launched %v on the source", l)
 	}
 }

@@ -323,6 +323,19 @@ type PeerCopier interface {
 	CopyFrom(dst Buffer, src Buffer, from Backend, sl Layout) bool
 }
 
+// HalfMatMuler is implemented by backends that compute matrix products of
+// half buffers directly (a GPU's tensor cores, say). [WithHalf] calls
+// HalfMatMul for a MatMul whose dst, a and b are all of one half dtype,
+// before anything else; if it reports true the product is done (enqueued),
+// and if false (having done nothing the caller can observe) WithHalf
+// computes it in float32 as for every other method. HalfMatMul takes
+// MatMul's arguments and must meet its contract, with the accuracy of a
+// float32 product rounded once to the half dtype: products and sums in
+// float32 or better, each output element rounded once, to nearest.
+type HalfMatMuler interface {
+	HalfMatMul(dst Buffer, dl MatLayout, a Buffer, al MatLayout, b Buffer, bl MatLayout, batch, m, n, k int) bool
+}
+
 // UnaryOp, ScalarOp and BinaryOp, the elementwise operations, are
 // generated from the op table (internal/optable) into ops_gen.go.
 

@@ -143,8 +143,8 @@ func Register(k Kind, p Provider) {
 }
 
 // ErrDType is wrapped by the errors of backends that do not support a
-// dtype (a CUDA backend without half-precision kernels refuses BFloat16
-// and Float16 buffers in Alloc).
+// dtype (Alloc of an invalid dtype, or of a half dtype on a backend that
+// cannot store it).
 var ErrDType = errors.New("device: unsupported dtype")
 
 // ErrUnavailable is wrapped by errors for devices that no compiled-in backend

@@ -29,7 +29,8 @@ import "fmt"
 // A scratch buffer that b cannot allocate makes the method panic with an
 // error that wraps b's. WithHalf of a backend it returned is that
 // backend; [Unwrap] gives b back. The returned backend also passes
-// EmptyCache and [PeerCopier] through to b.
+// EmptyCache and [PeerCopier] through to b. A MatMul of one half dtype
+// goes to b's HalfMatMul first when b is a [HalfMatMuler].
 func WithHalf(b Backend) Backend {
 	if h, ok := b.(*halfBackend); ok {
 		return h
@@ -366,6 +367,10 @@ func (h *halfBackend) ScatterAdd(dst, src, idx Buffer, g GatherGeom) {
 func (h *halfBackend) MatMul(dst Buffer, dl MatLayout, a Buffer, al MatLayout, b Buffer, bl MatLayout, batch, m, n, k int) {
 	if !anyHalf(dst, a, b) {
 		h.b.MatMul(dst, dl, a, al, b, bl, batch, m, n, k)
+		return
+	}
+	if hm, ok := h.b.(HalfMatMuler); ok && isHalf(dst) && a.DType() == dst.DType() && b.DType() == dst.DType() &&
+		hm.HalfMatMul(dst, dl, a, al, b, bl, batch, m, n, k) {
 		return
 	}
 	c := h.call("MatMul")

@@ -1,6 +1,8 @@
-// index.cu: module "index" — the integer dtypes (int32 i32, int64 i64):
-// copies with conversion to and from every dtype, fills and ranges; and
-// the index operations: gather and its deterministic adjoint, scatter-add.
+// index.cu: module "index" — the integer dtypes (int32 i32, int64 i64) and
+// the half dtypes (bfloat16 bf16, float16 f16, stored as their 16 bits):
+// copies with conversion to and from every dtype, fills, integer ranges;
+// and the index operations: gather and its deterministic adjoint,
+// scatter-add.
 //
 // Launch geometry: 1-D grid-stride loops with 64-bit indices, any grid and
 // block size (256 threads per block and ceil(work / 256) blocks suggested,
@@ -10,9 +12,10 @@
 // the same bits on every run (and the CPU backend's: it adds in the same
 // order in the same dtype).
 //
-// Kernels (it = i32 | i64; dt = f32 | f64 | i32 | i64; args in tg_args.h):
-//   tg_copy_<src>_<dst>_s        TgCopyArgs    the pairs with an integer side
-//   tg_fill_<it>_s               TgFillArgs    dst at vd <- cvt(v)
+// Kernels (it = i32 | i64; ht = bf16 | f16; dt = f32 | f64 | i32 | i64;
+// args in tg_args.h):
+//   tg_copy_<src>_<dst>_s        TgCopyArgs    the pairs with an integer or a half side
+//   tg_fill_<it|ht>_s            TgFillArgs    dst at vd <- cvt(v)
 //   tg_arange_<it>               TgArangeArgs  (T)(start + i*step) in int64, wrapping
 //   tg_gather_<dt>_<it>          TgGatherArgs  dst[o,i,k] = src[o, idx(o,i,k), k]
 //   tg_scatteradd_<ft>_<it>_lines  TgGatherArgs (ft = f32 | f64)
@@ -24,6 +27,16 @@
 // int64 to int32 keeping the low 32 bits. An index outside [0, n) (the
 // host checks them first) reads 0 in gather and is skipped in scatter-add,
 // so memory outside the operands is never touched.
+//
+// The half conversions are device/half.go's, bit for bit, written as
+// integer arithmetic on the bits (no cuda_fp16.h, whose rounding of NaN
+// payloads differs and which the host simulator cannot compile): to a half
+// type, float32 rounds to nearest even (float16: subnormals, overflow from
+// 65520 to ±Inf); float64 first rounds to float32 with round-to-odd, so
+// that the two steps round once; int32 goes through float64 (exact), int64
+// through float64 with round-to-odd. From a half type, the value widens to
+// float32 exactly, then converts as a float32 does. bf16 <-> f16 widens and
+// rounds once.
 #include "tg_common.cuh"
 
 // ---- conversions ------------------------------------------------------------
@@ -67,6 +80,138 @@ template <> struct TgCvt<int, tg_i64> {
     }
 };
 
+// ---- the half dtypes ----------------------------------------------------------
+
+// Elements of the half dtypes: their bits, in distinct types so that the
+// conversion templates tell them apart.
+struct tg_bf16 {
+    unsigned short bits;
+};
+struct tg_f16 {
+    unsigned short bits;
+};
+
+// device.Float32ToBFloat16: NaN keeps its sign and payload top, quieted;
+// otherwise round to nearest even on the bits (a carry moves into the
+// exponent, up to Inf).
+TG_DEV unsigned short tg_f32_to_bf16(float f) {
+    unsigned b = __float_as_uint(f);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((b >> 16) | 0x0040u);
+    b += 0x7fffu + ((b >> 16) & 1u);
+    return (unsigned short)(b >> 16);
+}
+
+TG_DEV float tg_bf16_to_f32(unsigned short h) { return __uint_as_float((unsigned)h << 16); }
+
+// device.Float32ToFloat16.
+TG_DEV unsigned short tg_f32_to_f16(float f) {
+    const unsigned b = __float_as_uint(f);
+    const unsigned sign = (b >> 16) & 0x8000u, a = b & 0x7fffffffu;
+    if (a > 0x7f800000u) // NaN: quiet, the top of the payload kept
+        return (unsigned short)(sign | 0x7e00u | ((a >> 13) & 0x01ffu));
+    if (a >= 0x477ff000u) return (unsigned short)(sign | 0x7c00u); // 65520 and up (and Inf)
+    if (a >= 0x38800000u) {                                         // 2^-14 and up: normal
+        unsigned m = a - 0x38000000u;                               // exponent rebiased to 15
+        m += 0x0fffu + ((m >> 13) & 1u);
+        return (unsigned short)(sign | (m >> 13));
+    }
+    if (a >= 0x33000000u) { // 2^-25 and up: subnormal (or the smallest normal)
+        const unsigned e = a >> 23, mant = (a & 0x007fffffu) | 0x00800000u, s = 126u - e;
+        unsigned r = mant >> s;
+        const unsigned rem = mant & ((1u << s) - 1u), half = 1u << (s - 1u);
+        if (rem > half || (rem == half && (r & 1u))) r++;
+        return (unsigned short)(sign | r);
+    }
+    return (unsigned short)sign; // below 2^-25: ±0
+}
+
+// device.Float16ToFloat32 (exact; a NaN quieted).
+TG_DEV float tg_f16_to_f32(unsigned short h) {
+    const unsigned sign = (unsigned)(h & 0x8000u) << 16, e = ((unsigned)h >> 10) & 0x1fu, m = h & 0x03ffu;
+    if (e == 0x1fu) return __uint_as_float(sign | (m ? 0x7fc00000u | (m << 13) : 0x7f800000u));
+    if (e == 0) {
+        if (m == 0) return __uint_as_float(sign);
+        const float v = (float)m * (1.0f / 16777216.0f); // m * 2^-24, exact
+        return __uint_as_float(sign | __float_as_uint(v));
+    }
+    return __uint_as_float(sign | ((e + 112u) << 23) | (m << 13));
+}
+
+// device's roundOdd32: x rounded to float32 with round-to-odd (x itself if
+// exact, else the float32 next to x toward zero with its last bit set).
+TG_DEV float tg_round_odd32(double x) {
+    const float r = __double2float_rn(x);
+    if ((double)r == x || x != x) return r;
+    unsigned b = __float_as_uint(r);
+    if (fabs((double)r) > fabs(x)) b--; // toward zero (sign-magnitude bits)
+    return __uint_as_float(b | 1u);
+}
+
+// device.Int64ToFloat64Odd: v rounded to float64 with round-to-odd.
+TG_DEV double tg_i64_to_f64_odd(tg_i64 v) {
+    const tg_u64 u = v < 0 ? (tg_u64)0 - (tg_u64)v : (tg_u64)v;
+    if (u <= (1ULL << 53)) return (double)v;
+    int s = 0; // bits of u beyond 53
+#pragma unroll 1
+    for (tg_u64 t = u >> 53; t != 0; t >>= 1) s++;
+    tg_u64 m = u >> s;
+    if (u & ((1ULL << s) - 1ULL)) m |= 1ULL;
+    const double f = (double)m * __longlong_as_double((tg_i64)(1023 + s) << 52); // exact: m < 2^53
+    return v < 0 ? -f : f;
+}
+
+// TgHalf<H>: a half type's conversions from and to float32.
+template <typename H> struct TgHalf;
+template <> struct TgHalf<tg_bf16> {
+    static TG_DEV tg_bf16 from32(float f) { return tg_bf16{tg_f32_to_bf16(f)}; }
+    static TG_DEV float to32(tg_bf16 h) { return tg_bf16_to_f32(h.bits); }
+};
+template <> struct TgHalf<tg_f16> {
+    static TG_DEV tg_f16 from32(float f) { return tg_f16{tg_f32_to_f16(f)}; }
+    static TG_DEV float to32(tg_f16 h) { return tg_f16_to_f32(h.bits); }
+};
+
+// Every conversion with a half side, as full specializations (which the
+// integer partial specializations above do not then match).
+#define TG_HALF_CVT(H)                                                                           \
+    template <> struct TgCvt<H, float> {                                                         \
+        static TG_DEV H cvt(float x) { return TgHalf<H>::from32(x); }                            \
+    };                                                                                           \
+    template <> struct TgCvt<H, double> {                                                        \
+        static TG_DEV H cvt(double x) { return TgHalf<H>::from32(tg_round_odd32(x)); }           \
+    };                                                                                           \
+    template <> struct TgCvt<H, int> {                                                           \
+        static TG_DEV H cvt(int x) { return TgHalf<H>::from32(tg_round_odd32((double)x)); }      \
+    };                                                                                           \
+    template <> struct TgCvt<H, tg_i64> {                                                        \
+        static TG_DEV H cvt(tg_i64 x) {                                                          \
+            return TgHalf<H>::from32(tg_round_odd32(tg_i64_to_f64_odd(x)));                      \
+        }                                                                                        \
+    };                                                                                           \
+    template <> struct TgCvt<H, H> {                                                             \
+        static TG_DEV H cvt(H x) { return x; }                                                   \
+    };                                                                                           \
+    template <> struct TgCvt<float, H> {                                                         \
+        static TG_DEV float cvt(H x) { return TgHalf<H>::to32(x); }                              \
+    };                                                                                           \
+    template <> struct TgCvt<double, H> {                                                        \
+        static TG_DEV double cvt(H x) { return (double)TgHalf<H>::to32(x); }                     \
+    };                                                                                           \
+    template <> struct TgCvt<int, H> {                                                           \
+        static TG_DEV int cvt(H x) { return TgCvt<int, float>::cvt(TgHalf<H>::to32(x)); }        \
+    };                                                                                           \
+    template <> struct TgCvt<tg_i64, H> {                                                        \
+        static TG_DEV tg_i64 cvt(H x) { return TgCvt<tg_i64, float>::cvt(TgHalf<H>::to32(x)); } \
+    };
+TG_HALF_CVT(tg_bf16)
+TG_HALF_CVT(tg_f16)
+template <> struct TgCvt<tg_bf16, tg_f16> {
+    static TG_DEV tg_bf16 cvt(tg_f16 x) { return TgHalf<tg_bf16>::from32(TgHalf<tg_f16>::to32(x)); }
+};
+template <> struct TgCvt<tg_f16, tg_bf16> {
+    static TG_DEV tg_f16 cvt(tg_bf16 x) { return TgHalf<tg_f16>::from32(TgHalf<tg_bf16>::to32(x)); }
+};
+
 template <typename S, typename D> TG_DEV void copy_cvt(const TgCopyArgs &p) {
     D *d = (D *)p.dst;
     const S *s = (const S *)p.src;
@@ -79,7 +224,7 @@ template <typename S, typename D> TG_DEV void copy_cvt(const TgCopyArgs &p) {
     }
 }
 
-template <typename T> TG_DEV void fill_int(const TgFillArgs &p) {
+template <typename T> TG_DEV void fill_cvt(const TgFillArgs &p) {
     T *d = (T *)p.dst;
     const T v = TgCvt<T, double>::cvt(p.v);
     const tg_i64 n = p.shape.n, nt = tg_nthreads();
@@ -202,8 +347,27 @@ TG_COPY(tg_i64, i64, double, f64)
 TG_COPY(tg_i64, i64, int, i32)
 TG_COPY(tg_i64, i64, tg_i64, i64)
 
-TG_KERNEL tg_fill_i32_s(TgFillArgs p) { fill_int<int>(p); }
-TG_KERNEL tg_fill_i64_s(TgFillArgs p) { fill_int<tg_i64>(p); }
+// Every pair with a half side: TG_COPY_HALF(H, ht) the copies from and to
+// the other dtypes and the same-type strided copy; then bf16 <-> f16.
+#define TG_COPY_HALF(H, ht)                 \
+    TG_COPY(float, f32, H, ht)              \
+    TG_COPY(double, f64, H, ht)             \
+    TG_COPY(int, i32, H, ht)                \
+    TG_COPY(tg_i64, i64, H, ht)             \
+    TG_COPY(H, ht, float, f32)              \
+    TG_COPY(H, ht, double, f64)             \
+    TG_COPY(H, ht, int, i32)                \
+    TG_COPY(H, ht, tg_i64, i64)             \
+    TG_COPY(H, ht, H, ht)
+TG_COPY_HALF(tg_bf16, bf16)
+TG_COPY_HALF(tg_f16, f16)
+TG_COPY(tg_bf16, bf16, tg_f16, f16)
+TG_COPY(tg_f16, f16, tg_bf16, bf16)
+
+TG_KERNEL tg_fill_i32_s(TgFillArgs p) { fill_cvt<int>(p); }
+TG_KERNEL tg_fill_i64_s(TgFillArgs p) { fill_cvt<tg_i64>(p); }
+TG_KERNEL tg_fill_bf16_s(TgFillArgs p) { fill_cvt<tg_bf16>(p); }
+TG_KERNEL tg_fill_f16_s(TgFillArgs p) { fill_cvt<tg_f16>(p); }
 TG_KERNEL tg_arange_i32(TgArangeArgs p) { arange_int<int>(p); }
 TG_KERNEL tg_arange_i64(TgArangeArgs p) { arange_int<tg_i64>(p); }
 

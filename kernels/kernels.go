@@ -16,8 +16,9 @@
 //	                cross-entropy, SGD and Adam steps
 //	scan.cu         cumulative sums along an axis (one block or one thread
 //	                per line)
-//	index.cu        the integer dtypes (copies with conversion, fills,
-//	                ranges) and the index operations (gather, scatter-add)
+//	index.cu        the integer and half dtypes (copies with conversion,
+//	                fills, integer ranges) and the index operations
+//	                (gather, scatter-add)
 //	layernorm.cu    the fused LayerNorm and RMSNorm, forward and backward
 //	attention.cu    fused scaled-dot-product attention (online softmax),
 //	                forward and backward
@@ -109,8 +110,9 @@ var (
 	ArgOps    = []string{"argmax", "argmin"}
 	Dists     = []string{"uniform", "normal"} // device.Uniform, device.Normal
 	// DTypes are the dtypes' short names, indexed by device.DType. The
-	// half types (bf16, f16) have no kernels: the CUDA backend refuses
-	// their buffers.
+	// half types (bf16, f16) are storage types: module index copies,
+	// converts and fills them; every other kernel is f32 or f64 (the CUDA
+	// backend runs them on float32 copies, through device.WithHalf).
 	DTypes = []string{"f32", "f64", "i32", "i64", "bf16", "f16"} // device.Float32, Float64, Int32, Int64, BFloat16, Float16
 )
 
@@ -214,7 +216,8 @@ type Kernel struct {
 	Args ArgStruct
 }
 
-// DT returns the kernel name suffix of a dtype: "f32" or "f64".
+// DT returns the kernel name suffix of a dtype, one of [DTypes]: "f32",
+// "f64", "i32", "i64", "bf16" or "f16".
 func DT(dt device.DType) string { return DTypes[dt] }
 
 func strided(s bool) string {
@@ -361,6 +364,9 @@ var (
 	dtypes    = []device.DType{device.Float32, device.Float64}
 	intTypes  = []device.DType{device.Int32, device.Int64}
 	allDTypes = []device.DType{device.Float32, device.Float64, device.Int32, device.Int64}
+	halfTypes = []device.DType{device.BFloat16, device.Float16}
+	// every dtype, halves included: the copies of module index
+	everyDType = append(append([]device.DType(nil), allDTypes...), halfTypes...)
 )
 
 // Kernels returns the entry points module must contain, in a fixed order;
@@ -444,9 +450,9 @@ func Kernels(module string) []Kernel {
 			}
 		}
 	case Index:
-		for _, s := range allDTypes {
-			for _, d := range allDTypes {
-				if s.IsInt() || d.IsInt() {
+		for _, s := range everyDType {
+			for _, d := range everyDType {
+				if s.IsInt() || d.IsInt() || s.IsHalf() || d.IsHalf() {
 					add(CopyName(s, d), CopyArgs)
 				}
 			}
@@ -454,6 +460,9 @@ func Kernels(module string) []Kernel {
 		for _, it := range intTypes {
 			add(FillName(it, true), FillArgs)
 			add(ArangeName(it), ArangeArgs)
+		}
+		for _, ht := range halfTypes {
+			add(FillName(ht, true), FillArgs)
 		}
 		for _, dt := range allDTypes {
 			for _, it := range intTypes {

@@ -39,7 +39,8 @@ func TestOpNamesMatchDevice(t *testing.T) {
 		t.Errorf("Dists = %q does not follow device.Uniform, device.Normal", Dists)
 	}
 	if len(DTypes) != device.NumDTypes || DT(device.Float32) != "f32" || DT(device.Float64) != "f64" ||
-		DT(device.Int32) != "i32" || DT(device.Int64) != "i64" {
+		DT(device.Int32) != "i32" || DT(device.Int64) != "i64" ||
+		DT(device.BFloat16) != "bf16" || DT(device.Float16) != "f16" {
 		t.Errorf("DTypes = %q does not follow device.Float32, Float64, Int32, Int64", DTypes)
 	}
 	if len(Variants) != int(numVariants) || Variants[Strided] != "s" {
@@ -69,6 +70,9 @@ func TestNames(t *testing.T) {
 		{CumSumName(device.Float32, ScanCols), "tg_cumsum_f32_cols"},
 		{CumSumName(device.Float64, ScanLines), "tg_cumsum_f64_lines"},
 		{CopyName(device.Int64, device.Float32), "tg_copy_i64_f32_s"},
+		{CopyName(device.Float64, device.BFloat16), "tg_copy_f64_bf16_s"},
+		{CopyName(device.Float16, device.BFloat16), "tg_copy_f16_bf16_s"},
+		{FillName(device.Float16, true), "tg_fill_f16_s"},
 		{GatherName(device.Int32, device.Int64), "tg_gather_i32_i64"},
 		{ScatterAddName(device.Float32, device.Int32, true), "tg_scatteradd_f32_i32_owner"},
 		{CompareName(device.Le, device.Int64), "tg_compare_le_i64_s"},
@@ -82,7 +86,7 @@ func TestNames(t *testing.T) {
 	// zip kernels (8 variants, two dtypes); 18 fixed ones (axpby, where,
 	// fill, arange, copy, convert).
 	ew := 4*device.NumUnaryOps + 4*device.NumScalarOps + 16*device.NumBinaryOps + 18
-	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 44, LayerNorm: 12, Attention: 8}
+	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 66, LayerNorm: 12, Attention: 8}
 	seen := map[string]bool{}
 	for _, m := range ModuleNames {
 		ks := Kernels(m)

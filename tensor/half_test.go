@@ -335,8 +335,8 @@ func TestHalfLabelsAndPoolIndices(t *testing.T) {
 	}
 }
 
-// On a device whose backend refuses half buffers (the CUDA backend today)
-// making a half tensor fails with ErrDType; the CPU has them.
+// A dtype that no backend supports fails with ErrDType; random
+// integers are refused, naming the float dtypes.
 func TestHalfErrors(t *testing.T) {
 	err := tensor.Maybe(func() { tensor.Zeros([]int{2}, tensor.WithDType(tensor.DType(9))) })
 	if !errors.Is(err, tensor.ErrDType) {

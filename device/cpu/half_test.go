@@ -298,3 +298,59 @@ func rand32abs(v []float64) []float64 {
 	}
 	return v
 }
+
+// fastMatMul is the CPU backend with a device.HalfMatMuler that records
+// its calls and, when it accepts, fills dst's first element with a marker
+// instead of computing the product.
+type fastMatMul struct {
+	device.Backend
+	accept bool
+	calls  int
+}
+
+func (f *fastMatMul) HalfMatMul(dst device.Buffer, dl device.MatLayout, a device.Buffer, al device.MatLayout, b device.Buffer, bl device.MatLayout, batch, m, n, k int) bool {
+	f.calls++
+	if f.accept {
+		f.Fill(dst, device.Contiguous([]int{1}), 7)
+	}
+	return f.accept
+}
+
+// WithHalf hands a MatMul of one half dtype to the backend's HalfMatMul,
+// and computes it in float32 when HalfMatMul declines or the dtypes are
+// mixed (then HalfMatMul is not asked).
+func TestWithHalfMatMuler(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	vals := func(n int) []float64 {
+		v := make([]float64, n)
+		for i := range v {
+			v[i] = r.NormFloat64()
+		}
+		return v
+	}
+	ml := func(rows, cols int) device.MatLayout { return device.MatLayout{RowStride: cols, ColStride: 1} }
+	for _, dt := range []device.DType{device.BFloat16, device.Float16} {
+		av, bv := vals(12), vals(20)
+		want := hbuf(t, dt, make([]float64, 15))
+		device.WithHalf(be).MatMul(want, ml(3, 5), hbuf(t, dt, av), ml(3, 4), hbuf(t, dt, bv), ml(4, 5), 1, 3, 5, 4)
+		for _, accept := range []bool{false, true} {
+			f := &fastMatMul{Backend: be, accept: accept}
+			got := hbuf(t, dt, make([]float64, 15))
+			device.WithHalf(f).MatMul(got, ml(3, 5), hbuf(t, dt, av), ml(3, 4), hbuf(t, dt, bv), ml(4, 5), 1, 3, 5, 4)
+			switch g := read(t, got); {
+			case f.calls != 1:
+				t.Errorf("%v accept=%v: HalfMatMul called %d times", dt, accept, f.calls)
+			case accept && (g[0] != 7 || g[1] != 0):
+				t.Errorf("%v: an accepted HalfMatMul was overwritten: %v", dt, g)
+			case !accept && !slices.Equal(g, read(t, want)):
+				t.Errorf("%v: declined HalfMatMul: %v, want %v", dt, g, read(t, want))
+			}
+		}
+		f := &fastMatMul{Backend: be, accept: true}
+		got := hbuf(t, dt, make([]float64, 15))
+		device.WithHalf(f).MatMul(got, ml(3, 5), hbuf(t, dt, av), ml(3, 4), hbuf(t, device.Float32, read(t, hbuf(t, dt, bv))), ml(4, 5), 1, 3, 5, 4)
+		if f.calls != 0 || !slices.Equal(read(t, got), read(t, want)) {
+			t.Errorf("%v with a float32 operand: HalfMatMul called %d times, result %v", dt, f.calls, read(t, got))
+		}
+	}
+}

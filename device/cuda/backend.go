@@ -64,6 +64,8 @@ type Backend struct {
 	err     error
 	lastOp  atomic.Value // string: the kernel launched last
 	nLaunch atomic.Int64
+
+	noHalfGemm atomic.Bool // cuBLAS has no cublasGemmStridedBatchedEx: HalfMatMul declines
 }
 
 // NewBackend opens device ordinal through drv. ptx returns a module's PTX

@@ -6,6 +6,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -634,20 +635,269 @@ func TestTimer(t *testing.T) {
 	}
 }
 
-// The CUDA backend has no half-precision kernels yet: it refuses BFloat16
-// and Float16 buffers in Alloc with an error wrapping device.ErrDType
-// (package tensor reports it as its ErrDType), allocating nothing.
-func TestHalfRefused(t *testing.T) {
+// The half dtypes are stored (2-byte elements) and converted by module
+// index; an invalid dtype is refused in Alloc with an error wrapping
+// device.ErrDType (package tensor reports it as its ErrDType), allocating
+// nothing.
+func TestHalfAlloc(t *testing.T) {
 	drv, bs := newFake(t, 1)
 	b, ctx := bs[0], drv.ctxs[0]
-	for _, dt := range []device.DType{device.BFloat16, device.Float16, device.DType(device.NumDTypes)} {
-		n := ctx.allocs
-		buf, err := b.Alloc(dt, 4)
-		if buf != nil || !errors.Is(err, device.ErrDType) || !strings.Contains(err.Error(), "cuda:0") {
-			t.Errorf("Alloc(%v) = %v, %v; want an error wrapping device.ErrDType naming the device", dt, buf, err)
+	for _, dt := range []device.DType{device.BFloat16, device.Float16} {
+		n := ctx.used
+		x := alloc(t, b, dt, 1000)
+		if x.DType() != dt || x.Len() != 1000 || ctx.used-n < 2000 || ctx.used-n >= 4000 {
+			t.Errorf("Alloc(%v, 1000): dtype %v, %d elements, %d bytes of device memory", dt, x.DType(), x.Len(), ctx.used-n)
 		}
-		if ctx.allocs != n {
-			t.Errorf("Alloc(%v) allocated device memory", dt)
+	}
+	n := ctx.allocs
+	buf, err := b.Alloc(device.DType(device.NumDTypes), 4)
+	if buf != nil || !errors.Is(err, device.ErrDType) || !strings.Contains(err.Error(), "cuda:0") {
+		t.Errorf("Alloc(invalid) = %v, %v; want an error wrapping device.ErrDType naming the device", buf, err)
+	}
+	if ctx.allocs != n {
+		t.Errorf("Alloc(invalid) allocated device memory")
+	}
+}
+
+// Uploads and downloads of the half dtypes: []uint16 bits as they are,
+// other host types converted on the host by the CPU backend's rules, and
+// downloads into other types converted on the device.
+func TestHalfUploadDownload(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	vals := []float32{1, -2.5, 1e-8, 70000, float32(math.Inf(-1)), 1.00390625, float32(math.NaN())}
+	for _, dt := range []device.DType{device.BFloat16, device.Float16} {
+		x := alloc(t, b, dt, len(vals))
+		l := device.Contiguous([]int{len(vals)})
+		bits := []uint16{0x3c00, 0x8001, 0x7c00, 0xffff, 0, 0x8000, 0x1234}
+		k := len(ctx.launches)
+		b.Upload(x, bits)
+		got := make([]uint16, len(vals))
+		if err := b.Download(got, x, l); err != nil {
+			t.Fatal(err)
 		}
+		if !reflect.DeepEqual(got, bits) || len(ctx.launches) != k {
+			t.Errorf("%v: bits round trip %x (launches %v)", dt, got, ctx.launches[k:])
+		}
+		b.Upload(x, vals)
+		if err := b.Download(got, x, l); err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range vals {
+			if want := device.HalfFromFloat32(dt, v); got[i] != want {
+				t.Errorf("%v: Upload of %v stored %#04x, want %#04x", dt, v, got[i], want)
+			}
+		}
+		// float64 rounds once (via round-to-odd): 1 + 2⁻⁸ + 2⁻³⁰ is above
+		// the tie of bfloat16, so it rounds up, not to even.
+		b.Upload(x, []float64{1 + 0x1p-8 + 0x1p-30, 1 + 0x1p-11 + 0x1p-40, 0, 0, 0, 0, 0})
+		if err := b.Download(got, x, l); err != nil {
+			t.Fatal(err)
+		}
+		if want := device.HalfFromFloat64(dt, 1+0x1p-8+0x1p-30); got[0] != want || (dt == device.BFloat16 && want != 0x3f81) {
+			t.Errorf("%v: Upload of float64 stored %#04x, want %#04x", dt, got[0], want)
+		}
+		if want := device.HalfFromFloat64(dt, 1+0x1p-11+0x1p-40); got[1] != want || (dt == device.Float16 && want != 0x3c01) {
+			t.Errorf("%v: Upload of float64 stored %#04x, want %#04x", dt, got[1], want)
+		}
+		// A strided bits download gathers with the same-type copy; a
+		// download into float32 converts with the half-to-f32 kernel.
+		_ = b.Download(make([]uint16, 3), x, device.Layout{Shape: []int{3}, Strides: []int{2}})
+		if l := lastLaunch(t, ctx); l.name != kernels.CopyName(dt, dt) {
+			t.Errorf("%v: strided bits download launched %s", dt, l.name)
+		}
+		_ = b.Download(make([]float32, len(vals)), x, l)
+		if l := lastLaunch(t, ctx); l.name != kernels.CopyName(dt, device.Float32) {
+			t.Errorf("%v: download into []float32 launched %s", dt, l.name)
+		}
+		if err := b.Download(make([]float32, 3), x, device.Contiguous([]int{3})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := alloc(t, b, device.Float32, 3)
+	if err := b.Download(make([]uint16, 3), f, device.Contiguous([]int{3})); err == nil {
+		t.Error("Download of a float32 buffer into []uint16: no error")
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Error("Upload of []uint16 into a float32 buffer did not panic")
+			}
+		}()
+		b.Upload(f, []uint16{1, 2, 3})
+	}()
+}
+
+// Copies with a half side run module index's strided kernels, dense or
+// not (same-dtype dense copies are memcpys); Fill of a half buffer runs
+// its strided fill with the float64 value (rounded once on the device).
+func TestHalfCopyFillPlans(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	for s := range device.DType(device.NumDTypes) {
+		for d := range device.DType(device.NumDTypes) {
+			if !s.IsHalf() && !d.IsHalf() {
+				continue
+			}
+			src, dst := alloc(t, b, s, 64), alloc(t, b, d, 70)
+			dl, sl := device.Layout{Shape: []int{8, 8}, Strides: []int{1, 8}, Offset: 3}, device.Contiguous([]int{8, 8})
+			b.Copy(dst, dl, src, sl)
+			l := lastLaunch(t, ctx)
+			a := decode[copyArgs](l)
+			if l.name != kernels.CopyName(s, d) || a.Dst != dst.ptr || a.Src != src.ptr || a.Shape.N != 64 || a.VD.Offset != 3 {
+				t.Errorf("strided copy %v to %v: %s %+v", s, d, l.name, a)
+			}
+			k := len(ctx.launches)
+			b.Copy(dst, device.Contiguous([]int{64}), src, device.Contiguous([]int{64}))
+			switch {
+			case s == d && len(ctx.launches) != k:
+				t.Errorf("dense %v copy launched a kernel", s)
+			case s != d && lastLaunch(t, ctx).name != kernels.CopyName(s, d):
+				t.Errorf("dense copy %v to %v launched %s", s, d, lastLaunch(t, ctx).name)
+			}
+		}
+	}
+	for _, dt := range []device.DType{device.BFloat16, device.Float16} {
+		x := alloc(t, b, dt, 100)
+		for _, l := range []device.Layout{device.Contiguous([]int{100}), {Shape: []int{10, 5}, Strides: []int{10, 2}, Offset: 1}} {
+			b.Fill(x, l, 1.5+0x1p-30)
+			ll := lastLaunch(t, ctx)
+			if a := decode[fillArgs](ll); ll.name != kernels.FillName(dt, true) || a.V != 1.5+0x1p-30 ||
+				a.Shape.N != int64(l.Size()) || a.VD.Offset != int64(l.Offset) || a.Dst != x.ptr {
+				t.Errorf("Fill %v %v: %s %+v", dt, l, ll.name, a)
+			}
+		}
+	}
+	if err := b.Synchronize(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Through device.WithHalf (as package tensor uses the backend), an op on
+// half buffers converts them into float32 scratch buffers with module
+// index's copies, runs the float32 kernel, and rounds the result back.
+func TestHalfThroughWithHalf(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	h := device.WithHalf(b)
+	for _, dt := range []device.DType{device.BFloat16, device.Float16} {
+		x, y := alloc(t, b, dt, 12), alloc(t, b, dt, 12)
+		k := len(ctx.launches)
+		h.Unary(device.Exp, y, x, device.Contiguous([]int{3, 4}))
+		var names []string
+		for _, l := range ctx.launches[k:] {
+			names = append(names, l.name)
+		}
+		want := []string{kernels.CopyName(dt, device.Float32), kernels.UnaryName(device.Exp, device.Float32, false), kernels.CopyName(device.Float32, dt)}
+		if !reflect.DeepEqual(names, want) {
+			t.Errorf("WithHalf Exp on %v launched %v, want %v", dt, names, want)
+		}
+	}
+	if err := b.Synchronize(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A MatMul of half matrices through device.WithHalf: with cuBLAS, one
+// cublasGemmStridedBatchedEx on the half buffers themselves (no
+// conversions); without cuBLAS, or with one that lacks the entry point, or
+// for mixed dtypes, the float32 path (conversions and the float32 product).
+func TestHalfMatMul(t *testing.T) {
+	drv, bs := newFake(t, 1)
+	b, ctx := bs[0], drv.ctxs[0]
+	h := device.WithHalf(b)
+	var _ device.HalfMatMuler = b
+	cl, al, wl := device.MatLayout{RowStride: 5, ColStride: 1, BatchStride: 30}, device.MatLayout{RowStride: 4, ColStride: 1, BatchStride: 24},
+		device.MatLayout{RowStride: 1, ColStride: 4, BatchStride: 0}
+	names := func(k int) []string {
+		var out []string
+		for _, l := range ctx.launches[k:] {
+			out = append(out, l.name)
+		}
+		return out
+	}
+	for _, dt := range []device.DType{device.BFloat16, device.Float16} {
+		a, w, c := alloc(t, b, dt, 2*6*4), alloc(t, b, dt, 4*5), alloc(t, b, dt, 2*6*5)
+		ctx.blas = nil
+		k := len(ctx.launches)
+		h.MatMul(c, cl, a, al, w, wl, 2, 6, 5, 4)
+		want := []string{kernels.CopyName(dt, device.Float32), kernels.CopyName(dt, device.Float32), kernels.CopyName(dt, device.Float32),
+			kernels.GemmName(device.Float32), kernels.CopyName(device.Float32, dt)}
+		if got := names(k); !reflect.DeepEqual(got, want) {
+			t.Errorf("%v without cuBLAS: launched %v, want %v", dt, got, want)
+		}
+		fb := &fakeBLAS{}
+		ctx.blas = fb
+		k = len(ctx.launches)
+		h.MatMul(c, cl, a, al, w, wl, 2, 6, 5, 4)
+		if len(ctx.launches) != k || len(fb.calls) != 1 {
+			t.Fatalf("%v with cuBLAS: launches %v, cuBLAS calls %+v", dt, names(k), fb.calls)
+		}
+		wantCall := gemmCall{transA: true, m: 5, n: 6, k: 4, lda: 4, ldb: 4, ldc: 5, a: w.ptr, b: a.ptr, c: c.ptr,
+			strideA: 0, strideB: 24, strdC: 30, batch: 2, half: dt}
+		if fb.calls[0] != wantCall {
+			t.Errorf("%v: cuBLAS call %+v, want %+v", dt, fb.calls[0], wantCall)
+		}
+		// Mixed dtypes take the float32 path.
+		f := alloc(t, b, device.Float32, 4*5)
+		k = len(ctx.launches)
+		h.MatMul(c, cl, a, al, f, wl, 2, 6, 5, 4)
+		if len(fb.calls) != 2 || fb.calls[1].half != 0 || len(ctx.launches) == k {
+			t.Errorf("%v with a float32 operand: cuBLAS calls %+v, launches %v", dt, fb.calls, names(k))
+		}
+		// k = 0 fills the outputs with zeros, in the half dtype.
+		k = len(ctx.launches)
+		h.MatMul(c, cl, a, al, w, wl, 2, 6, 5, 0)
+		if got := names(k); len(got) != 2 || got[0] != kernels.FillName(dt, true) {
+			t.Errorf("%v with k = 0: launched %v", dt, got)
+		}
+	}
+	// A cuBLAS without cublasGemmStridedBatchedEx: the float32 path, and
+	// the backend stops asking.
+	fb := &fakeBLAS{noEx: true}
+	ctx.blas = fb
+	a, w, c := alloc(t, b, device.BFloat16, 24), alloc(t, b, device.BFloat16, 20), alloc(t, b, device.BFloat16, 30)
+	for range 2 {
+		k := len(ctx.launches)
+		h.MatMul(c, cl, a, al, w, wl, 1, 6, 5, 4)
+		if len(fb.calls) == 0 || fb.calls[len(fb.calls)-1].half != 0 || names(k)[0] != kernels.CopyName(device.BFloat16, device.Float32) {
+			t.Errorf("without GemmEx: cuBLAS calls %+v, launches %v", fb.calls, names(k))
+		}
+	}
+	if !b.noHalfGemm.Load() {
+		t.Error("the backend did not remember that cuBLAS lacks GemmEx")
+	}
+	if err := b.Synchronize(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A peer copy of half buffers moves 2-byte elements; one into another
+// dtype converts on the source device first (module index).
+func TestHalfPeerCopy(t *testing.T) {
+	drv, bs := newFake(t, 2)
+	b0, b1 := bs[0], bs[1]
+	bits := []uint16{0x3f80, 0xc000, 0x7fc0, 0x0001, 0x8000}
+	src := alloc(t, b0, device.BFloat16, 5)
+	b0.Upload(src, bits)
+	dst := alloc(t, b1, device.BFloat16, 5)
+	if !b1.CopyFrom(dst, src, b0, device.Contiguous([]int{5})) {
+		t.Fatal("CopyFrom refused")
+	}
+	got := make([]uint16, 5)
+	if err := b1.Download(got, dst, device.Contiguous([]int{5})); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, bits) {
+		t.Fatalf("peer copy gave %#04x, want %#04x", got, bits)
+	}
+	if c := drv.ctxs[0].calls; !slices.Contains(c, "peer s"+itoa(int(b0.stream))+" 10") {
+		t.Errorf("source calls %v: no 10-byte peer copy", c)
+	}
+	f := alloc(t, b1, device.Float16, 5)
+	n := len(drv.ctxs[0].launches)
+	b1.CopyFrom(f, src, b0, device.Contiguous([]int{5}))
+	if l := drv.ctxs[0].launches[n:]; len(l) != 1 || l[0].name != kernels.CopyName(device.BFloat16, device.Float16) {
+		t.Errorf("bf16 to f16 peer copy launched %v on the source", l)
 	}
 }

@@ -292,6 +292,38 @@ func (b *cuBLAS) GemmStridedBatched(s Stream, f64, transA, transB bool, m, n, k 
 	return nil
 }
 
+// The cudaDataType values of the half dtypes (library_types.h).
+const (
+	cudaR16F  = 2  // CUDA_R_16F
+	cudaR16BF = 14 // CUDA_R_16BF
+)
+
+func (b *cuBLAS) GemmStridedBatchedEx(s Stream, dt device.DType, transA, transB bool, m, n, k int,
+	a Ptr, lda int, strideA int64, bp Ptr, ldb int, strideB int64,
+	c Ptr, ldc int, strideC int64, batch int) error {
+	var cdt C.int
+	switch dt {
+	case device.BFloat16:
+		cdt = cudaR16BF
+	case device.Float16:
+		cdt = cudaR16F
+	default:
+		return fmt.Errorf("%w: cuda: GemmStridedBatchedEx of %v", device.ErrDType, dt)
+	}
+	st := C.tg_blas_gemm_ex(C.uintptr_t(b.ctx.raw), C.uintptr_t(b.handle), C.uintptr_t(s), cdt,
+		cbool(transA), cbool(transB), C.int(m), C.int(n), C.int(k),
+		C.uintptr_t(a), C.int(lda), C.longlong(strideA),
+		C.uintptr_t(bp), C.int(ldb), C.longlong(strideB),
+		C.uintptr_t(c), C.int(ldc), C.longlong(strideC), C.int(batch))
+	switch st {
+	case 0:
+		return nil
+	case C.TG_BLAS_NO_GEMM_EX:
+		return fmt.Errorf("%w (%s)", ErrNoHalfGemm, b.lib)
+	}
+	return fmt.Errorf("cuBLAS (%s) gemm of %v failed with status %d", b.lib, dt, int(st))
+}
+
 func cbool(b bool) C.int {
 	if b {
 		return 1

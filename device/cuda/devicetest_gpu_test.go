@@ -20,3 +20,15 @@ func TestDevicetest(t *testing.T) {
 	}
 	devicetest.Run(t, be)
 }
+
+// TestDevicetestHalf runs the conformance suite in bfloat16 and float16 on
+// cuda:0 through device.WithHalf (which is how package tensor uses it):
+// the backend stores and converts the half types (module index), and the
+// wrapper runs every other method on float32 copies.
+func TestDevicetestHalf(t *testing.T) {
+	be, err := device.Lookup(device.CUDA(0))
+	if err != nil {
+		t.Skipf("no usable CUDA device: %v", err)
+	}
+	devicetest.RunWith(t, device.WithHalf(be), devicetest.Options{DTypes: []device.DType{device.BFloat16, device.Float16}})
+}

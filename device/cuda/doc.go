@@ -67,6 +67,20 @@
 //     libcublas.so.13, .12, .11 that loads and creates a handle), else the
 //     tiled kernel of package kernels; TAPEGRAD_CUDA_BLAS=off forces the
 //     kernel, and [Backend.GEMM] says which path is in use and why.
+//     Products of half matrices (all three of one half dtype) go to
+//     cublasGemmStridedBatchedEx on the half buffers themselves (float32
+//     accumulation, tensor cores) through [Backend.HalfMatMul], the
+//     backend's device.HalfMatMuler, which device.WithHalf asks first;
+//     without cuBLAS (or that entry point) WithHalf computes them in
+//     float32.
+//   - Half dtypes: BFloat16 and Float16 buffers hold 2-byte elements (their
+//     bits). The backend stores them (Alloc, Free, Upload, Download, of
+//     []uint16 bits or any host type converted on the host), converts them
+//     in Copy (module index: one strided kernel per dtype pair with a half
+//     side, bit for bit device/half.go's conversions) and fills them; every
+//     other method is reached through device.WithHalf, which package
+//     tensor wraps every backend in, on float32 copies (MatMul excepted,
+//     see below).
 //   - Reductions are deterministic: a first pass writes float64 partial
 //     results of fixed-size chunks, a second combines them in a fixed order;
 //     no floating-point atomics, so results are bitwise identical run to run.

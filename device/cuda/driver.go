@@ -1,8 +1,11 @@
 package cuda
 
 import (
+	"errors"
 	"time"
 	"unsafe"
+
+	"github.com/tapegrad/tapegrad/device"
 )
 
 // Ptr is a device memory address.
@@ -84,4 +87,17 @@ type BLAS interface {
 	GemmStridedBatched(s Stream, f64, transA, transB bool, m, n, k int,
 		a Ptr, lda int, strideA int64, b Ptr, ldb int, strideB int64,
 		c Ptr, ldc int, strideC int64, batch int) error
+	// GemmStridedBatchedEx is GemmStridedBatched for A, B and C of the
+	// half dtype dt (device.BFloat16 or device.Float16), accumulating in
+	// float32 and rounding C once (cublasGemmStridedBatchedEx with
+	// CUBLAS_COMPUTE_32F, tensor cores where the GPU has them). It returns
+	// an error wrapping [ErrNoHalfGemm], having enqueued nothing, when the
+	// library lacks the entry point.
+	GemmStridedBatchedEx(s Stream, dt device.DType, transA, transB bool, m, n, k int,
+		a Ptr, lda int, strideA int64, b Ptr, ldb int, strideB int64,
+		c Ptr, ldc int, strideC int64, batch int) error
 }
+
+// ErrNoHalfGemm is wrapped by the error of [BLAS.GemmStridedBatchedEx]
+// when the loaded cuBLAS has no cublasGemmStridedBatchedEx.
+var ErrNoHalfGemm = errors.New("cuda: cuBLAS has no cublasGemmStridedBatchedEx")

@@ -178,8 +178,9 @@ func (b *Backend) Copy(dst device.Buffer, dl device.Layout, src device.Buffer, s
 	d, s := bufOf(dst), bufOf(src)
 	dC, sC := dl.IsContiguous(), sl.IsContiguous()
 	switch {
-	case (d.dt.IsInt() || s.dt.IsInt()) && !(dC && sC && d.dt == s.dt):
-		// Module index: one strided kernel per pair with an integer side.
+	case (d.dt.IsInt() || s.dt.IsInt() || d.dt.IsHalf() || s.dt.IsHalf()) && !(dC && sC && d.dt == s.dt):
+		// Module index: one strided kernel per pair with an integer or a
+		// half side.
 		id := kCopyInt[s.dt][d.dt]
 		shape, v, err := strided(dl, sl)
 		if err != nil {
@@ -217,7 +218,9 @@ func (b *Backend) Fill(dst device.Buffer, dl device.Layout, v float64) {
 		return
 	}
 	d := bufOf(dst)
-	if d.dt.IsInt() {
+	if d.dt.IsInt() || d.dt.IsHalf() {
+		// Module index: v converted once on the device, as Copy converts
+		// a float64 (for the half types, device.HalfFromFloat64).
 		id := kFillInt[d.dt-device.Int32]
 		shape, views, err := strided(dl)
 		if err != nil {

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 	"unsafe"
+
+	"github.com/tapegrad/tapegrad/device"
 )
 
 // fakeDriver stands in for the CUDA driver in CPU-only tests. Device
@@ -275,15 +277,30 @@ type gemmCall struct {
 	a, b, c                 Ptr
 	strideA, strideB, strdC int64
 	batch                   int
+	half                    device.DType // GemmStridedBatchedEx: its dtype; else 0
 }
 
-type fakeBLAS struct{ calls []gemmCall }
+// fakeBLAS records its calls; noEx makes it a cuBLAS without
+// cublasGemmStridedBatchedEx.
+type fakeBLAS struct {
+	calls []gemmCall
+	noEx  bool
+}
 
 func (f *fakeBLAS) Name() string { return "libfakeblas.so" }
 
 func (f *fakeBLAS) GemmStridedBatched(s Stream, f64, transA, transB bool, m, n, k int,
 	a Ptr, lda int, strideA int64, b Ptr, ldb int, strideB int64, c Ptr, ldc int, strideC int64, batch int) error {
-	f.calls = append(f.calls, gemmCall{f64, transA, transB, m, n, k, lda, ldb, ldc, a, b, c, strideA, strideB, strideC, batch})
+	f.calls = append(f.calls, gemmCall{f64, transA, transB, m, n, k, lda, ldb, ldc, a, b, c, strideA, strideB, strideC, batch, 0})
+	return nil
+}
+
+func (f *fakeBLAS) GemmStridedBatchedEx(s Stream, dt device.DType, transA, transB bool, m, n, k int,
+	a Ptr, lda int, strideA int64, b Ptr, ldb int, strideB int64, c Ptr, ldc int, strideC int64, batch int) error {
+	if f.noEx {
+		return fmt.Errorf("%w (libfakeblas.so)", ErrNoHalfGemm)
+	}
+	f.calls = append(f.calls, gemmCall{false, transA, transB, m, n, k, lda, ldb, ldc, a, b, c, strideA, strideB, strideC, batch, dt})
 	return nil
 }
 

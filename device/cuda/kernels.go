@@ -76,12 +76,13 @@ var (
 	kLayerNorm     [2][2]int
 	kLayerNormGrad [2][4]int
 	kAttn          [2][4]int // [dtype][kernels.AttentionOps index]
-	// module index: the integer dtypes' copies (kCopyInt[src][dst], pairs
-	// with an integer side), fills and ranges ([dtype-Int32]), gathers
-	// ([dtype][index dtype-Int32]) and scatter-adds ([dtype][index
+	// module index: the copies with an integer or a half side
+	// (kCopyInt[src][dst]), the integer and half fills ([dtype-Int32]:
+	// Int32, Int64, BFloat16, Float16), the integer ranges ([dtype-Int32]),
+	// gathers ([dtype][index dtype-Int32]) and scatter-adds ([dtype][index
 	// dtype-Int32][owner]).
 	kCopyInt   [device.NumDTypes][device.NumDTypes]int
-	kFillInt   [2]int
+	kFillInt   [device.NumDTypes - int(device.Int32)]int
 	kArangeInt [2]int
 	kCompare   [device.NumBinaryOps][2]int // [op][dtype-Int32], kernels.CompareOps only
 	kGather    [device.NumDTypes][2]int
@@ -93,14 +94,15 @@ var (
 
 func init() {
 	for s := range device.NumDTypes {
-		if device.DType(s).IsHalf() {
-			continue // no half kernels: Alloc refuses half buffers
-		}
 		for d := range device.NumDTypes {
 			sd, dd := device.DType(s), device.DType(d)
-			if (sd.IsInt() || dd.IsInt()) && !dd.IsHalf() {
+			if sd.IsInt() || dd.IsInt() || sd.IsHalf() || dd.IsHalf() {
 				kCopyInt[s][d] = reg(modIndex, kernels.CopyName(sd, dd))
 			}
+		}
+		if device.DType(s).IsHalf() {
+			kFillInt[s-int(device.Int32)] = reg(modIndex, kernels.FillName(device.DType(s), true))
+			continue // stored and converted only (device.WithHalf runs the rest in float32)
 		}
 		for i, it := range []device.DType{device.Int32, device.Int64} {
 			kGather[s][i] = reg(modIndex, kernels.GatherName(device.DType(s), it))

@@ -1,6 +1,7 @@
 package cuda
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -65,26 +66,7 @@ func (b *Backend) MatMul(dst device.Buffer, dl device.MatLayout, a device.Buffer
 		return
 	}
 	if blas, _ := b.ctx.BLAS(); blas != nil && blasFits(batch, m, n, k, dl, al, bl) {
-		ta, lda, okA := blasOperand(m, k, al.RowStride, al.ColStride)
-		tb, ldb, okB := blasOperand(k, n, bl.RowStride, bl.ColStride)
-		if !okA {
-			x, al = b.denseMatrices(x, al, batch, m, k)
-			defer b.Free(x)
-			ta, lda = false, k
-		}
-		if !okB {
-			y, bl = b.denseMatrices(y, bl, batch, k, n)
-			defer b.Free(y)
-			tb, ldb = false, n
-		}
-		err := blas.GemmStridedBatched(b.stream, d.dt == device.Float64, tb, ta, n, m, k,
-			y.at(bl.Offset), ldb, int64(bl.BatchStride), x.at(al.Offset), lda, int64(al.BatchStride),
-			d.at(dl.Offset), dl.RowStride, int64(dl.BatchStride), batch)
-		b.nLaunch.Add(1)
-		b.lastOp.Store("cublasGemmStridedBatched")
-		if err != nil {
-			b.fail("cublasGemmStridedBatched", err)
-		}
+		b.blasMatMul(blas, d, dl, x, al, y, bl, batch, m, n, k)
 		return
 	}
 	g := gemmArgs{C: d.ptr, A: x.ptr, B: y.ptr, M: int64(m), N: int64(n), K: int64(k), Batch: int64(batch),
@@ -94,6 +76,84 @@ func (b *Backend) MatMul(dst device.Buffer, dl device.MatLayout, a device.Buffer
 	p, sz := argBytes(&g)
 	grid := [3]uint32{uint32((n + gemmTile - 1) / gemmTile), uint32(min((m+gemmTile-1)/gemmTile, 65535)), uint32(min(batch, 65535))}
 	b.launch(kGemm[dtIndex(d.dt)], grid, block1D, p, sz)
+}
+
+// blasMatMul runs a product with cuBLAS (row-major C = A·B as
+// column-major Cᵀ = Bᵀ·Aᵀ): sgemm or dgemm, or for half operands
+// cublasGemmStridedBatchedEx. Operands that cuBLAS cannot address are
+// copied into dense scratch matrices first. It reports the error
+// wrapping ErrNoHalfGemm (nothing enqueued but those copies) to the
+// caller, and keeps any other as the stream's error.
+func (b *Backend) blasMatMul(blas BLAS, d *Buffer, dl device.MatLayout, x *Buffer, al device.MatLayout, y *Buffer, bl device.MatLayout, batch, m, n, k int) error {
+	ta, lda, okA := blasOperand(m, k, al.RowStride, al.ColStride)
+	tb, ldb, okB := blasOperand(k, n, bl.RowStride, bl.ColStride)
+	if !okA {
+		x, al = b.denseMatrices(x, al, batch, m, k)
+		defer b.Free(x)
+		ta, lda = false, k
+	}
+	if !okB {
+		y, bl = b.denseMatrices(y, bl, batch, k, n)
+		defer b.Free(y)
+		tb, ldb = false, n
+	}
+	name, err := "cublasGemmStridedBatched", error(nil)
+	if d.dt.IsHalf() {
+		name = "cublasGemmStridedBatchedEx"
+		err = blas.GemmStridedBatchedEx(b.stream, d.dt, tb, ta, n, m, k,
+			y.at(bl.Offset), ldb, int64(bl.BatchStride), x.at(al.Offset), lda, int64(al.BatchStride),
+			d.at(dl.Offset), dl.RowStride, int64(dl.BatchStride), batch)
+		if errors.Is(err, ErrNoHalfGemm) {
+			return err
+		}
+	} else {
+		err = blas.GemmStridedBatched(b.stream, d.dt == device.Float64, tb, ta, n, m, k,
+			y.at(bl.Offset), ldb, int64(bl.BatchStride), x.at(al.Offset), lda, int64(al.BatchStride),
+			d.at(dl.Offset), dl.RowStride, int64(dl.BatchStride), batch)
+	}
+	b.nLaunch.Add(1)
+	b.lastOp.Store(name)
+	if err != nil {
+		b.fail(name, err)
+	}
+	return nil
+}
+
+// HalfMatMul is the backend's [device.HalfMatMuler]: MatMul of matrices
+// of one half dtype (a, b and dst all BFloat16 or all Float16) with
+// cuBLAS's cublasGemmStridedBatchedEx, reading and writing the half
+// matrices directly, accumulating in float32 (CUBLAS_COMPUTE_32F, on
+// tensor cores) and rounding each output once, to nearest. It reports
+// false, having done nothing, when the dtypes are not one half dtype, when
+// cuBLAS is not loaded (or has no cublasGemmStridedBatchedEx), or when the
+// sizes or strides do not fit cuBLAS's int arguments; device.WithHalf then
+// computes the product in float32 with MatMul.
+func (b *Backend) HalfMatMul(dst device.Buffer, dl device.MatLayout, a device.Buffer, al device.MatLayout, bb device.Buffer, bl device.MatLayout, batch, m, n, k int) bool {
+	d, x, y := bufOf(dst), bufOf(a), bufOf(bb)
+	if !d.dt.IsHalf() || x.dt != d.dt || y.dt != d.dt {
+		return false
+	}
+	blas, _ := b.ctx.BLAS()
+	if blas == nil || !blasFits(batch, m, n, k, dl, al, bl) || b.noHalfGemm.Load() {
+		return false
+	}
+	if m == 0 || n == 0 || batch == 0 {
+		return true
+	}
+	if k == 0 {
+		for i := 0; i < batch; i++ {
+			b.Fill(dst, device.Layout{Shape: []int{m, n}, Strides: []int{dl.RowStride, 1}, Offset: dl.Offset + i*dl.BatchStride}, 0)
+		}
+		return true
+	}
+	if err := b.blasMatMul(blas, d, dl, x, al, y, bl, batch, m, n, k); err != nil {
+		// cuBLAS without the entry point: remember, and let the caller
+		// compute in float32 (the dense scratch copies blasMatMul may
+		// have made are harmless, and freed).
+		b.noHalfGemm.Store(true)
+		return false
+	}
+	return true
 }
 
 // gemmTile is the tile edge of the fallback GEMM kernel: a block of 256

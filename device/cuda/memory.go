@@ -12,12 +12,15 @@ import (
 
 // Memory: allocation, uploads, downloads (through page-locked staging) and copies between devices.
 
-// Alloc returns a buffer of n elements from the caching allocator. It
-// refuses the half dtypes (BFloat16, Float16) with an error wrapping
-// [device.ErrDType]: the CUDA backend has no half-precision kernels yet.
+// Alloc returns a buffer of n elements from the caching allocator. Every
+// dtype is stored, the half dtypes (BFloat16, Float16) as 2-byte elements
+// holding their bits; the half dtypes are storage types (module index
+// copies, converts and fills them), so a backend that meets them must be
+// used through [device.WithHalf] (as package tensor uses every backend).
+// An invalid dtype is refused with an error wrapping [device.ErrDType].
 func (b *Backend) Alloc(dt device.DType, n int) (device.Buffer, error) {
-	if dt.IsHalf() || !dt.Valid() {
-		return nil, fmt.Errorf("%w: %v: %v buffers are not supported by the CUDA backend yet (keep the tensor in float32, or use the CPU)", device.ErrDType, b.dev, dt)
+	if !dt.Valid() {
+		return nil, fmt.Errorf("%w: %v: %v buffers are not supported by the CUDA backend", device.ErrDType, b.dev, dt)
 	}
 	p, c, err := b.alloc.alloc(int64(max(n, 1) * dt.Size()))
 	if err != nil {
@@ -41,7 +44,11 @@ func (b *Backend) temp(dt device.DType, n int) *Buffer {
 	return bufOf(buf)
 }
 
-func hostSlice(src any) (unsafe.Pointer, device.DType, int) {
+// hostSlice returns the memory, dtype and length of a host slice. A
+// []uint16 holds the bits of a half dtype, which the slice does not name:
+// its dtype is reported as half, the dtype of the device buffer it goes to
+// or comes from (callers check that that buffer is a half one).
+func hostSlice(src any, half device.DType) (unsafe.Pointer, device.DType, int) {
 	switch s := src.(type) {
 	case []float32:
 		if len(s) == 0 {
@@ -63,18 +70,27 @@ func hostSlice(src any) (unsafe.Pointer, device.DType, int) {
 			return nil, device.Int64, 0
 		}
 		return unsafe.Pointer(&s[0]), device.Int64, len(s)
+	case []uint16:
+		if len(s) == 0 {
+			return nil, half, 0
+		}
+		return unsafe.Pointer(&s[0]), half, len(s)
 	}
 	panic(fmt.Sprintf("cuda: host data of type %T", src))
 }
 
-// Upload copies host data into dst, converting on the host if the dtypes
-// differ.
+// Upload copies host data into dst, converting on the host (by the CPU
+// backend's rules) if the dtypes differ. A []uint16 holds the bits of a
+// half dst's own dtype and is copied as it is.
 func (b *Backend) Upload(dst device.Buffer, src any) {
 	d := bufOf(dst)
-	if _, dt, _ := hostSlice(src); dt != d.dt {
+	if _, ok := src.([]uint16); ok && !d.dt.IsHalf() {
+		panic(fmt.Sprintf("cuda: Upload of []uint16 (half bits) into a %v buffer", d.dt))
+	}
+	if _, dt, _ := hostSlice(src, d.dt); dt != d.dt {
 		src = convertHost(src, d.dt)
 	}
-	p, _, n := hostSlice(src)
+	p, _, n := hostSlice(src, d.dt)
 	n = min(n, d.n)
 	if n == 0 {
 		return
@@ -85,37 +101,50 @@ func (b *Backend) Upload(dst device.Buffer, src any) {
 	runtime.KeepAlive(src)
 }
 
-// convertHost converts host data to dtype dt by the rules of Copy (the CPU
-// backend's conversions, which the kernels of module index follow).
+// convertHost converts host data (not a []uint16) to dtype dt by the rules
+// of Copy (the CPU backend's conversions, which the kernels of module
+// index follow); a half dt gives a []uint16 of its bits.
 func convertHost(src any, dt device.DType) any {
-	_, _, n := hostSlice(src)
-	var out any
+	_, _, n := hostSlice(src, dt)
+	var out device.Buffer
 	switch dt {
 	case device.Float32:
-		out = make([]float32, n)
+		out = cpu.Wrap(make([]float32, n))
 	case device.Float64:
-		out = make([]float64, n)
+		out = cpu.Wrap(make([]float64, n))
 	case device.Int32:
-		out = make([]int32, n)
+		out = cpu.Wrap(make([]int32, n))
+	case device.Int64:
+		out = cpu.Wrap(make([]int64, n))
 	default:
-		out = make([]int64, n)
+		out = cpu.WrapHalf(dt, make([]uint16, n))
 	}
 	l := device.Contiguous([]int{n})
-	cpu.Get().Copy(cpu.Wrap(out), l, cpu.Wrap(src), l)
-	return out
+	cpu.Get().Copy(out, l, cpu.Wrap(src), l)
+	return device.HostSlice(out.(device.HostBuffer))
 }
 
 // Download waits for the stream, then copies the elements of src at l into
-// dst (a []float32 or []float64), converting on the device.
+// dst (a []float32, []float64, []int32 or []int64, or for a half src a
+// []uint16 that receives its bits), converting on the device.
 func (b *Backend) Download(dst any, src device.Buffer, l device.Layout) error {
-	p, dt, n := hostSlice(dst)
+	s := bufOf(src)
+	switch dst.(type) {
+	case []float32, []float64, []int32, []int64:
+	case []uint16:
+		if !s.dt.IsHalf() {
+			return fmt.Errorf("cuda: Download of a %v buffer into []uint16 (half bits)", s.dt)
+		}
+	default:
+		return fmt.Errorf("cuda: Download into %T", dst)
+	}
+	p, dt, n := hostSlice(dst, s.dt)
 	if n != l.Size() {
 		return fmt.Errorf("cuda: Download of %d elements into %d", l.Size(), n)
 	}
 	if n == 0 {
 		return b.Synchronize()
 	}
-	s := bufOf(src)
 	from := s.at(l.Offset)
 	if !l.IsContiguous() || s.dt != dt {
 		tmp := b.temp(dt, n)

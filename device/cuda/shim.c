@@ -52,6 +52,15 @@ typedef int (*sgemm_t)(void *, int, int, int, int, int, const float *, const flo
                        const float *, int, long long, const float *, float *, int, long long, int);
 typedef int (*dgemm_t)(void *, int, int, int, int, int, const double *, const double *, int, long long,
                        const double *, int, long long, const double *, double *, int, long long, int);
+// cublasGemmStridedBatchedEx (cuBLAS 11 and newer): handle, transa, transb,
+// m, n, k, alpha, A, Atype, lda, strideA, B, Btype, ldb, strideB, beta, C,
+// Ctype, ldc, strideC, batchCount, computeType, algo.
+typedef int (*gemm_ex_t)(void *, int, int, int, int, int, const void *, const void *, int, int, long long,
+                         const void *, int, int, long long, const void *, void *, int, int, long long, int,
+                         int, int);
+// cuBLAS's enum values: CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT (which
+// uses tensor cores for 16-bit inputs from CUDA 11 on).
+enum { TG_CUBLAS_COMPUTE_32F = 68, TG_CUBLAS_GEMM_DEFAULT = -1 };
 
 // The loaded library and its entry points, set once under blas_mu by the
 // first tg_blas_open that succeeds (every device's context shares them).
@@ -62,6 +71,7 @@ static blas_create_t blas_create;
 static blas_set_stream_t blas_set_stream;
 static sgemm_t blas_sgemm;
 static dgemm_t blas_dgemm;
+static gemm_ex_t blas_gemm_ex; // NULL if the library lacks it (the half fast path is then off)
 
 // appendf appends to the NUL-terminated msg of msglen bytes.
 static void appendf(char *msg, size_t msglen, const char *format, const char *a, int st) {
@@ -127,6 +137,7 @@ int tg_blas_open(uintptr_t ctx, uintptr_t *handle, char *msg, size_t msglen) {
         blas_set_stream = set_stream;
         blas_sgemm = sgemm;
         blas_dgemm = dgemm;
+        blas_gemm_ex = (gemm_ex_t)dlsym(lib, "cublasGemmStridedBatchedEx");
         snprintf(blas_name, sizeof blas_name, "%s", names[i]);
         *handle = (uintptr_t)h;
         snprintf(msg, msglen, "%s", names[i]);
@@ -159,4 +170,26 @@ int tg_blas_gemm(uintptr_t ctx, uintptr_t handle, uintptr_t stream, int f64,
     const float one = 1, zero = 0;
     return blas_sgemm(h, transa, transb, m, n, k, &one, (const float *)a, lda, stride_a,
                       (const float *)b, ldb, stride_b, &zero, (float *)c, ldc, stride_c, batch);
+}
+
+int tg_blas_gemm_ex(uintptr_t ctx, uintptr_t handle, uintptr_t stream, int dtype,
+                    int transa, int transb, int m, int n, int k,
+                    uintptr_t a, int lda, long long stride_a,
+                    uintptr_t b, int ldb, long long stride_b,
+                    uintptr_t c, int ldc, long long stride_c, int batch) {
+    if (blas_gemm_ex == NULL) {
+        return TG_BLAS_NO_GEMM_EX;
+    }
+    if (cuCtxSetCurrent((CUcontext)ctx) != CUDA_SUCCESS) {
+        return -1;
+    }
+    void *h = (void *)handle;
+    int st = blas_set_stream(h, (CUstream)stream);
+    if (st != 0) {
+        return st;
+    }
+    const float one = 1, zero = 0; // float scalars: CUBLAS_COMPUTE_32F
+    return blas_gemm_ex(h, transa, transb, m, n, k, &one, (const void *)a, dtype, lda, stride_a,
+                        (const void *)b, dtype, ldb, stride_b, &zero, (void *)c, dtype, ldc, stride_c, batch,
+                        TG_CUBLAS_COMPUTE_32F, TG_CUBLAS_GEMM_DEFAULT);
 }

@@ -30,5 +30,15 @@ int tg_blas_gemm(uintptr_t ctx, uintptr_t handle, uintptr_t stream, int f64,
                  uintptr_t a, int lda, long long stride_a,
                  uintptr_t b, int ldb, long long stride_b,
                  uintptr_t c, int ldc, long long stride_c, int batch);
+// tg_blas_gemm_ex is tg_blas_gemm for 16-bit matrices of cudaDataType
+// dtype (CUDA_R_16F or CUDA_R_16BF) in and out, accumulating in float32
+// (CUBLAS_COMPUTE_32F). It returns TG_BLAS_NO_GEMM_EX, having done
+// nothing, when the library has no cublasGemmStridedBatchedEx.
+#define TG_BLAS_NO_GEMM_EX (-1000)
+int tg_blas_gemm_ex(uintptr_t ctx, uintptr_t handle, uintptr_t stream, int dtype,
+                    int transa, int transb, int m, int n, int k,
+                    uintptr_t a, int lda, long long stride_a,
+                    uintptr_t b, int ldb, long long stride_b,
+                    uintptr_t c, int ldc, long long stride_c, int batch);
 
 #endif

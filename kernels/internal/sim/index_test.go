@@ -50,6 +50,8 @@ func hostBytes(b device.Buffer) []byte {
 		return unsafe.Slice((*byte)(unsafe.Pointer(&hb.Float64s()[0])), n)
 	case device.Int32:
 		return unsafe.Slice((*byte)(unsafe.Pointer(&hb.Int32s()[0])), n)
+	case device.BFloat16, device.Float16:
+		return unsafe.Slice((*byte)(unsafe.Pointer(&hb.Uint16s()[0])), n)
 	}
 	return unsafe.Slice((*byte)(unsafe.Pointer(&hb.Int64s()[0])), n)
 }

@@ -56,6 +56,28 @@ static inline float __uint2float_rn(unsigned x) { return (float)x; }
 static inline double __ull2double_rn(unsigned long long x) { return (double)x; }
 static inline float __double2float_rn(double x) { return (float)x; }
 
+// Bit casts.
+static inline unsigned __float_as_uint(float x) {
+    unsigned b;
+    memcpy(&b, &x, 4);
+    return b;
+}
+static inline float __uint_as_float(unsigned b) {
+    float x;
+    memcpy(&x, &b, 4);
+    return x;
+}
+static inline long long __double_as_longlong(double x) {
+    long long b;
+    memcpy(&b, &x, 8);
+    return b;
+}
+static inline double __longlong_as_double(long long b) {
+    double x;
+    memcpy(&x, &b, 8);
+    return x;
+}
+
 void __syncthreads();
 uint64_t sim_shfl_down(uint64_t bits, int delta);
 template <typename T> static inline T __shfl_down_sync(unsigned, T v, int delta) {

@@ -47,7 +47,9 @@ dir=.cache/gpu
 # The packages whose tests run on the GPU: device/cuda's own GPU tests, and
 # those that run on the default device (the GPU in a cuda-tagged binary on a
 # GPU machine). The rest of the suite does not touch a device and runs in CI.
-gpu_pkgs=(device/cuda tensor tensor/multidevice autograd optim checkpoint examples/autograd)
+# distributed: NCCL on one rank (it skips where libnccl.so.2 cannot be
+# loaded; run() adds the NCCL that PyTorch's wheels bring to the library path).
+gpu_pkgs=(device/cuda tensor tensor/multidevice autograd optim checkpoint examples/autograd distributed)
 
 build() {
 	set -e
@@ -113,6 +115,12 @@ run() {
 	mkdir -p "$out"
 	tar -C "$bin" -xzf "$dir/gpu.tgz" || exit 2
 	export TAPEGRAD_FASHION_MNIST=${TAPEGRAD_FASHION_MNIST:-$root/.cache/fashion-mnist}
+	# libnccl.so.2 for distributed's NCCL test: the system's, else the one
+	# in PyTorch's pip dependencies (nvidia-nccl-cu*), if any.
+	if ! ldconfig -p 2>/dev/null | grep -q libnccl.so.2; then
+		nccl=$(python3 -c 'import nvidia.nccl, os; print(os.path.join(list(nvidia.nccl.__path__)[0], "lib"))' 2>/dev/null || true)
+		[ -n "$nccl" ] && export LD_LIBRARY_PATH="$nccl${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+	fi
 	{
 		echo "tapegrad $(cat "$bin/commit"), $(date -u +%FT%TZ)"
 		if command -v nvidia-smi >/dev/null; then

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/device/cpu"
@@ -109,7 +110,7 @@ type bufRef struct {
 
 func freeBuffer(r bufRef) {
 	r.be.Free(r.buf)
-	pacer.outstanding.Add(-r.bytes)
+	settle(pacer.outstanding.Add(-r.bytes))
 }
 
 // The pacer triggers garbage collections for the sake of large buffers.
@@ -120,23 +121,40 @@ func freeBuffer(r bufRef) {
 // large tensor per iteration would otherwise keep allocating new buffers
 // while its old ones wait for a collection. The pacer applies the Go
 // runtime's own rule to managed buffers: when the bytes of live managed
-// buffers double from what the last collection left, it collects and waits
-// for the cleanups to run. Collections are cheap here because buffers hold
-// no pointers. Goroutines that pass the goal while a collection runs wait
-// for it instead of allocating on: otherwise, with several goroutines
-// allocating, the others would pile up garbage for as long as one of them
-// collects.
+// buffers double from what the last collection left (the least they fell
+// to since: see settle), it collects and waits for the cleanups to run.
+// Collections are cheap here because buffers hold no pointers. Goroutines
+// that allocate while a collection runs or its cleanups drain wait for it
+// instead of allocating on: otherwise, with several goroutines allocating,
+// the others would pile up garbage for as long as one of them collects,
+// and starve the runtime's cleanup goroutine.
 var pacer struct {
 	outstanding atomic.Int64 // bytes of managed buffers not yet freed
-	goal        atomic.Int64 // collect when outstanding exceeds this
+	low         atomic.Int64 // the least outstanding since the last collection
+	draining    atomic.Bool  // a collection's cleanups are being waited for
 	mu          sync.Mutex   // held while collecting
 }
 
 const minPacerGoal = 256 << 20
 
+// settle records v, outstanding after a buffer was freed.
+//
+// The goal is twice the least outstanding since the last collection, not
+// twice what outstanding was when the collection returned: the runtime
+// runs cleanups concurrently (Go 1.25 and later), so some of a
+// collection's cleanups may run after the sentinel that collect waits for,
+// and a goal taken then would be inflated by garbage that is about to go,
+// and would double at every collection (with 16 goroutines dropping
+// tensors of 4-40 MiB, one program reached 24 GB and was killed for 1.2 GB
+// live). low follows the cleanups down as they finish.
+func settle(v int64) {
+	for l := pacer.low.Load(); v < l && !pacer.low.CompareAndSwap(l, v); l = pacer.low.Load() {
+	}
+}
+
 func pace() {
-	over := func() bool { return pacer.outstanding.Load() > max(pacer.goal.Load(), minPacerGoal) }
-	if !over() {
+	over := func() bool { return pacer.outstanding.Load() > max(2*pacer.low.Load(), minPacerGoal) }
+	if !over() && !pacer.draining.Load() {
 		return
 	}
 	pacer.mu.Lock()
@@ -144,11 +162,38 @@ func pace() {
 	if !over() { // another goroutine collected while this one waited
 		return
 	}
+	pacer.draining.Store(true)
+	defer pacer.draining.Store(false)
 	collect()
-	pacer.goal.Store(max(2*pacer.outstanding.Load(), minPacerGoal))
+	// The collection's cleanups run on the runtime's cleanup goroutine (one
+	// per four Ps), partly after collect's sentinel, and it shares the CPU
+	// with the program's goroutines: with many goroutines allocating, it
+	// fell behind, the goal was set from garbage not yet freed, and memory
+	// ran away (24 GB for 1.2 GB live with 16 goroutines). So while the
+	// cleanups drain, every goroutine that allocates a managed buffer waits
+	// here (draining), and this one waits until outstanding has stopped
+	// falling for drainQuiet, at most drainFor.
+	start := time.Now()
+	prev, last := pacer.outstanding.Load(), start
+	for time.Since(start) < drainFor {
+		time.Sleep(100 * time.Microsecond)
+		if v := pacer.outstanding.Load(); v < prev {
+			prev, last = v, time.Now()
+		} else if time.Since(last) > drainQuiet {
+			break
+		}
+	}
+	pacer.low.Store(pacer.outstanding.Load())
 }
 
-// collect runs the garbage collector and waits for the cleanups it queued.
+// drainFor and drainQuiet bound pace's wait for a collection's cleanups.
+const (
+	drainFor   = 100 * time.Millisecond
+	drainQuiet = time.Millisecond
+)
+
+// collect runs the garbage collector and waits for the cleanups it queued
+// before a sentinel's (others may still be running when it returns).
 func collect() {
 	done := make(chan struct{})
 	sentinel := new([64]byte) // not a tiny allocation, so it dies alone
@@ -208,7 +253,7 @@ func (st *storage) release() {
 	}
 	if st.managed {
 		st.cleanup.Stop()
-		pacer.outstanding.Add(-st.bytes)
+		settle(pacer.outstanding.Add(-st.bytes))
 	}
 	st.be.Free(st.buf)
 	st.buf = nil

@@ -153,3 +153,28 @@ func TestAutocastCount(t *testing.T) {
 		t.Fatalf("after outer exit: %v, count %d", Autocast(), autocasts.Load())
 	}
 }
+
+// BenchmarkAutocast: the read that MatMul, Conv2D and attention make on
+// every call. Inside a Record-like scope without autocast it stays one
+// atomic load (the autocast count is 0).
+func BenchmarkAutocast(b *testing.B) {
+	b.Run("no-scope-anywhere", func(b *testing.B) {
+		for b.Loop() {
+			Autocast()
+		}
+	})
+	b.Run("inside-record-scope", func(b *testing.B) {
+		p := Enter(RecordBit | TrainBit)
+		defer Exit(p)
+		for b.Loop() {
+			Autocast()
+		}
+	})
+	b.Run("inside-autocast-scope", func(b *testing.B) {
+		p := Enter(RecordBit | AutocastBF16)
+		defer Exit(p)
+		for b.Loop() {
+			Autocast()
+		}
+	})
+}

@@ -118,6 +118,7 @@ type trainer struct {
 	half         tensor.DType    // the autocast dtype, if autocast
 	autocast     bool            // -amp bf16 or f16
 	scaler       *amp.GradScaler // -amp f16's loss scaling, else nil
+	skipped      int             // steps the scaler skipped in this run
 }
 
 // forward runs fn (a forward pass) under the run's autocast, if any.
@@ -196,15 +197,19 @@ func (tr *trainer) step(step int) float64 {
 	if tr.cfg.Clip > 0 {
 		optim.ClipGradNorm(tr.params, tr.cfg.Clip)
 	}
+	skipped := false
 	for _, o := range tr.opts {
 		if tr.scaler != nil {
-			tr.scaler.Step(o)
+			skipped = !tr.scaler.Step(o) || skipped
 		} else {
 			o.Step()
 		}
 	}
 	if tr.scaler != nil {
 		tr.scaler.Update()
+	}
+	if skipped {
+		tr.skipped++
 	}
 	return loss.Item()
 }
@@ -515,6 +520,9 @@ func train(cfg config) (*result, error) {
 	windows := data.NumEvalWindows(len(tr.corpus.Val), cfg.Context)
 	if cfg.ValWindows > 0 {
 		windows = min(windows, cfg.ValWindows)
+	}
+	if tr.scaler != nil {
+		fmt.Fprintf(cfg.Out, "loss scaling: %d of %d steps skipped (Inf or NaN gradients), scale now %g\n", tr.skipped, step-res.Start, tr.scaler.LossScale())
 	}
 	fmt.Fprintf(cfg.Out, "validation: %d windows of %d characters (%d predictions), %v\n", windows, cfg.Context, windows*cfg.Context, evalTime.Round(time.Millisecond))
 	if cfg.Sample > 0 {

@@ -106,6 +106,7 @@ func scalarLike(v float64, t *tensor.Tensor) *tensor.Tensor {
 // to any order.
 func MSE(pred, target *tensor.Tensor, r ...Reduction) *tensor.Tensor {
 	const op = "MSE"
+	pred, target = autocastUp(pred), autocastUp(target)
 	red := reduction(op, r)
 	checkSame(op, pred, target)
 	return reduce(pred.Sub(target).Square(), red)
@@ -116,6 +117,7 @@ func MSE(pred, target *tensor.Tensor, r ...Reduction) *tensor.Tensor {
 // Operands as for [MSE].
 func L1(pred, target *tensor.Tensor, r ...Reduction) *tensor.Tensor {
 	const op = "L1"
+	pred, target = autocastUp(pred), autocastUp(target)
 	red := reduction(op, r)
 	checkSame(op, pred, target)
 	return reduce(pred.Sub(target).Abs(), red)
@@ -129,6 +131,7 @@ func L1(pred, target *tensor.Tensor, r ...Reduction) *tensor.Tensor {
 // (SmoothL1Loss with beta = delta is this loss divided by delta.)
 func Huber(pred, target *tensor.Tensor, delta float64, r ...Reduction) *tensor.Tensor {
 	const op = "Huber"
+	pred, target = autocastUp(pred), autocastUp(target)
 	red := reduction(op, r)
 	if !(delta > 0) || math.IsInf(delta, 1) {
 		panic(&tensor.Error{Kind: tensor.ErrArgument, Op: op, Detail: fmt.Sprintf("delta %v; it must be positive and finite", delta)})
@@ -157,6 +160,7 @@ func Huber(pred, target *tensor.Tensor, delta float64, r ...Reduction) *tensor.T
 // target −x; differentiable to any order. Operands as for [MSE].
 func BCEWithLogits(logits, target *tensor.Tensor, r ...Reduction) *tensor.Tensor {
 	const op = "BCEWithLogits"
+	logits, target = autocastUp(logits), autocastUp(target)
 	red := reduction(op, r)
 	checkSame(op, logits, target)
 	return reduce(logits.Softplus().Sub(logits.Mul(target)), red)
@@ -178,6 +182,7 @@ func BCEWithLogits(logits, target *tensor.Tensor, r ...Reduction) *tensor.Tensor
 // sample. Differentiable in logProbs, to any order.
 func NLL(logProbs, labels *tensor.Tensor, r ...Reduction) *tensor.Tensor {
 	const op = "NLL"
+	logProbs, labels = autocastUp(logProbs), autocastUp(labels)
 	red := reduction(op, r)
 	labels = checkLabelled(op, logProbs, labels)
 	return reduce(nll(logProbs, labels), red)
@@ -196,6 +201,7 @@ func NLL(logProbs, labels *tensor.Tensor, r ...Reduction) *tensor.Tensor {
 // logits, to any order.
 func CrossEntropySmoothed(logits, labels *tensor.Tensor, eps float64, r ...Reduction) *tensor.Tensor {
 	const op = "CrossEntropySmoothed"
+	logits, labels = autocastUp(logits), autocastUp(labels)
 	red := reduction(op, r)
 	if !(eps >= 0 && eps <= 1) {
 		panic(&tensor.Error{Kind: tensor.ErrArgument, Op: op, Detail: fmt.Sprintf("eps %v; label smoothing must be in [0, 1]", eps)})
@@ -259,4 +265,17 @@ func nll(logProbs, labels *tensor.Tensor) *tensor.Tensor {
 		l = tensor.Where(mask.Sum(1), l, scalarLike(math.NaN(), logProbs))
 	}
 	return l
+}
+
+// autocastUp returns t cast to float32 if it is a half tensor and the
+// calling goroutine autocasts (amp.Autocast), else t: the losses are on
+// autocast's float32 list, as PyTorch's are.
+func autocastUp(t *tensor.Tensor) *tensor.Tensor {
+	if t == nil || !t.DType().IsHalf() {
+		return t
+	}
+	if _, ok := tensor.Autocasting(); ok {
+		return t.AsType(tensor.Float32)
+	}
+	return t
 }

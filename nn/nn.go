@@ -147,12 +147,21 @@ func NewDense(in, out int, opts ...tensor.Option) *Dense {
 	return d
 }
 
-// Forward returns x·W + B (x·W when B is nil).
+// Forward returns x·W + B (x·W when B is nil). Under autocast
+// (amp.Autocast) the product and the bias addition both run in the
+// scope's half type, as PyTorch's linear does.
 func (d *Dense) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if d.B == nil {
 		return x.MatMul(d.W)
 	}
-	return x.MatMul(d.W).Add(d.B)
+	y := x.MatMul(d.W)
+	b := d.B
+	if _, ok := tensor.Autocasting(); ok && b.DType() != y.DType() && b.DType().IsFloat() && y.DType().IsFloat() {
+		// As PyTorch's linear, one operation under autocast: the bias is
+		// added in the product's (half) dtype.
+		b = b.AsType(y.DType())
+	}
+	return y.Add(b)
 }
 
 // Params returns W and B (W alone when B is nil).

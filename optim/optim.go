@@ -44,6 +44,10 @@ type Optimizer interface {
 	Step()
 	// ZeroGrad sets every parameter's gradient to zero.
 	ZeroGrad()
+	// Params returns the parameters the optimiser updates (the slice it
+	// was made with, not a copy), for code that works on their gradients
+	// between the backward pass and Step, such as amp.GradScaler.
+	Params() []*tensor.Tensor
 	// State returns the optimiser's state tensors by name, for checkpoints.
 	State() map[string]*tensor.Tensor
 	// Restore loads a state that State returned (from a checkpoint, say),
@@ -117,6 +121,9 @@ func (o *SGD) Step() {
 
 // ZeroGrad zeroes the parameters' gradients.
 func (o *SGD) ZeroGrad() { zeroGrads(o.params) }
+
+// Params returns the parameters the optimiser was made with.
+func (o *SGD) Params() []*tensor.Tensor { return o.params }
 
 // SetLR sets the learning rate of the following steps (the LR field); a
 // [Scheduled] optimiser calls it before each step.
@@ -211,6 +218,9 @@ func (o *Adam) Step() {
 
 // ZeroGrad zeroes the parameters' gradients.
 func (o *Adam) ZeroGrad() { zeroGrads(o.params) }
+
+// Params returns the parameters the optimiser was made with.
+func (o *Adam) Params() []*tensor.Tensor { return o.params }
 
 // SetLR sets the learning rate of the following steps (the LR field); a
 // [Scheduled] optimiser calls it before each step.

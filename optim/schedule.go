@@ -193,6 +193,9 @@ func (s *Scheduled) LR() float64 { return s.Schedule.LR(s.Opt.Steps()) }
 // ZeroGrad zeroes the parameters' gradients.
 func (s *Scheduled) ZeroGrad() { s.Opt.ZeroGrad() }
 
+// Params returns Opt's parameters.
+func (s *Scheduled) Params() []*tensor.Tensor { return s.Opt.Params() }
+
 // State returns Opt's state; the schedule needs none beyond its step
 // count.
 func (s *Scheduled) State() map[string]*tensor.Tensor { return s.Opt.State() }

@@ -34,6 +34,9 @@ import (
 // (ErrDType, ErrDevice, ErrShape); a non-finite scale with ErrArgument.
 func ScaledDotProductAttention(q, k, v *Tensor, scale float64, causal bool) *Tensor {
 	const op = "ScaledDotProductAttention"
+	if h, ok := Autocasting(); ok {
+		q, k, v = castLow(q, h), castLow(k, h), castLow(v, h)
+	}
 	for _, t := range []*Tensor{q, k, v} {
 		t.live(op)
 	}

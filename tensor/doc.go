@@ -73,4 +73,14 @@
 //
 // To find NaNs, compare a tensor with itself: x.Ne(x).Sum().Item() counts
 // them.
+//
+// # Autocast
+//
+// Inside package amp's Autocast scope (per goroutine), MatMul, Conv2D and
+// ScaledDotProductAttention cast their float32 operands to the scope's
+// half type, precision-sensitive operations (Softmax, LogSoftmax,
+// SoftmaxCrossEntropy, LayerNorm, RMSNorm, Sum, Mean, Norm, CumSum, Exp,
+// Log, Pow, ...) cast half operands up to float32, and elementwise
+// operations accept mixed float dtypes, promoting to the wider one; see
+// [Autocasting]. Outside the scope operations behave as described above.
 package tensor

@@ -125,6 +125,7 @@ func binaryOf(op string, bop device.BinaryOp, a, b *Tensor) *Tensor {
 
 // Add returns a + b elementwise, with NumPy broadcasting.
 func (a *Tensor) Add(b *Tensor) *Tensor {
+	a, b = promote(a, b)
 	out := rawBinary("Add", device.Add, a, b)
 	if recording(a, b) {
 		record(out, "Add", func(c *bctx) {
@@ -137,6 +138,7 @@ func (a *Tensor) Add(b *Tensor) *Tensor {
 
 // Sub returns a - b elementwise, with NumPy broadcasting.
 func (a *Tensor) Sub(b *Tensor) *Tensor {
+	a, b = promote(a, b)
 	out := rawBinary("Sub", device.Sub, a, b)
 	if recording(a, b) {
 		record(out, "Sub", func(c *bctx) {
@@ -149,6 +151,7 @@ func (a *Tensor) Sub(b *Tensor) *Tensor {
 
 // Mul returns a * b elementwise, with NumPy broadcasting.
 func (a *Tensor) Mul(b *Tensor) *Tensor {
+	a, b = promote(a, b)
 	out := rawBinary("Mul", device.Mul, a, b)
 	if recording(a, b) {
 		record(out, "Mul", func(c *bctx) {
@@ -165,6 +168,7 @@ func (a *Tensor) Mul(b *Tensor) *Tensor {
 
 // Div returns a / b elementwise, with NumPy broadcasting.
 func (a *Tensor) Div(b *Tensor) *Tensor {
+	a, b = promote(a, b)
 	out := rawBinary("Div", device.Div, a, b)
 	if recording(a, b) {
 		record(out, "Div", func(c *bctx) {
@@ -181,6 +185,7 @@ func (a *Tensor) Div(b *Tensor) *Tensor {
 
 // Pow returns a raised to the power b elementwise, with NumPy broadcasting.
 func (a *Tensor) Pow(b *Tensor) *Tensor {
+	a, b = promote(autocastUp(a), autocastUp(b))
 	out := rawBinary("Pow", device.Pow, a, b)
 	if recording(a, b) {
 		record(out, "Pow", func(c *bctx) {
@@ -214,6 +219,7 @@ func (a *Tensor) Minimum(b *Tensor) *Tensor {
 }
 
 func extremum(op string, bop, wins device.BinaryOp, a, b *Tensor) *Tensor {
+	a, b = promote(a, b)
 	out := rawBinary(op, bop, a, b)
 	if recording(a, b) {
 		record(out, op, func(c *bctx) {
@@ -245,6 +251,7 @@ func extremum(op string, bop, wins device.BinaryOp, a, b *Tensor) *Tensor {
 // compare computes the comparison bop of a and b, which have one dtype of
 // any kind.
 func compare(op string, bop device.BinaryOp, a, b *Tensor) *Tensor {
+	a, b = promote(a, b)
 	checkSame(op, a, b)
 	return binaryOf(op, bop, a, b)
 }
@@ -337,6 +344,7 @@ func (a *Tensor) RDivScalar(s float64) *Tensor {
 
 // PowScalar returns a raised to the power s elementwise.
 func (a *Tensor) PowScalar(s float64) *Tensor {
+	a = autocastUp(a)
 	out := rawScalar("PowScalar", device.PowS, a, s)
 	if recording(a) {
 		record(out, "PowScalar", func(c *bctx) {
@@ -359,6 +367,7 @@ func (a *Tensor) PowScalar(s float64) *Tensor {
 // torch.pow(s, a)). Its gradient is s^a·ln(s); for s = 0 it is 0 where
 // a ≥ 0 (as in PyTorch) and −Inf·g where a < 0.
 func (a *Tensor) RPowScalar(s float64) *Tensor {
+	a = autocastUp(a)
 	out := rawScalar("RPowScalar", device.RPowS, a, s)
 	if recording(a) {
 		record(out, "RPowScalar", func(c *bctx) {
@@ -532,11 +541,13 @@ func (a *Tensor) Sign() *Tensor { return rawUnary("Sign", device.Sign, a) }
 
 // Exp returns e^a.
 func (a *Tensor) Exp() *Tensor {
+	a = autocastUp(a)
 	return unary("Exp", device.Exp, a, func(c *bctx, out *Tensor) { c.set(0, c.g.Mul(c.use(out))) })
 }
 
 // Log returns the natural logarithm of a.
 func (a *Tensor) Log() *Tensor {
+	a = autocastUp(a)
 	return unary("Log", device.Log, a, func(c *bctx, _ *Tensor) { c.set(0, c.g.Div(c.in(0))) })
 }
 
@@ -556,6 +567,7 @@ func (a *Tensor) Square() *Tensor {
 
 // Recip returns 1/a.
 func (a *Tensor) Recip() *Tensor {
+	a = autocastUp(a)
 	return unary("Recip", device.Recip, a, func(c *bctx, out *Tensor) {
 		c.set(0, c.g.Mul(c.use(out).Square()).Neg())
 	})
@@ -591,6 +603,7 @@ func (a *Tensor) Cos() *Tensor {
 // a (PyTorch's softplus with beta 1, without its threshold: PyTorch returns
 // a itself above 20). Its gradient is sigmoid(a).
 func (a *Tensor) Softplus() *Tensor {
+	a = autocastUp(a)
 	return unary("Softplus", device.Softplus, a, func(c *bctx, _ *Tensor) { c.set(0, c.g.Mul(c.in(0).Sigmoid())) })
 }
 
@@ -650,6 +663,7 @@ func sigmoidGrad(y, g *Tensor) *Tensor {
 // broadcasting of all three. It is differentiable in a and b.
 func Where(cond, a, b *Tensor) *Tensor {
 	const op = "Where"
+	cond, a, b = promote3(cond, a, b)
 	checkPair(op, a, b)
 	checkPair(op, cond, a)
 	shape := broadcastShape(op, cond, a, b)

@@ -299,6 +299,11 @@ func (t *Tensor) Backward(headGrad ...*Tensor) {
 // is computed, so that a misuse leaves all gradients and graphs as they
 // were.
 func RunBackward(heads, headGrads, vars []*Tensor, o BackwardOptions) []*Tensor {
+	if mode.Autocast() != 0 {
+		// Backward rules compute in the dtypes that the forward pass
+		// chose, also when called inside an autocast scope.
+		defer mode.Exit(mode.Enter(mode.Current() &^ mode.AutocastBits))
+	}
 	if o.CreateGraph {
 		o.RetainGraph = true
 		// The backward computation must be recorded whatever the caller's

@@ -13,16 +13,19 @@ import (
 
 // Log1p returns log(1 + a), accurate for small a.
 func (a *Tensor) Log1p() *Tensor {
+	a = autocastUp(a)
 	return unary("Log1p", device.Log1p, a, func(c *bctx, _ *Tensor) { c.set(0, c.g.Div(c.in(0).AddScalar(1))) })
 }
 
 // Expm1 returns e^a − 1, accurate for small a.
 func (a *Tensor) Expm1() *Tensor {
+	a = autocastUp(a)
 	return unary("Expm1", device.Expm1, a, func(c *bctx, out *Tensor) { c.set(0, c.g.Mul(c.use(out).AddScalar(1))) })
 }
 
 // Rsqrt returns 1/√a.
 func (a *Tensor) Rsqrt() *Tensor {
+	a = autocastUp(a)
 	return unary("Rsqrt", device.Rsqrt, a, func(c *bctx, out *Tensor) {
 		y := c.use(out)
 		c.set(0, c.g.Mul(y.Mul(y).Mul(y)).MulScalar(-0.5)) // d/dx x^-½ = −½·x^-3/2
@@ -31,22 +34,26 @@ func (a *Tensor) Rsqrt() *Tensor {
 
 // Tan returns the tangent of a.
 func (a *Tensor) Tan() *Tensor {
+	a = autocastUp(a)
 	return unary("Tan", device.Tan, a, func(c *bctx, out *Tensor) { c.set(0, c.g.Mul(c.use(out).Square().AddScalar(1))) })
 }
 
 // Sinh returns the hyperbolic sine of a.
 func (a *Tensor) Sinh() *Tensor {
+	a = autocastUp(a)
 	return unary("Sinh", device.Sinh, a, func(c *bctx, _ *Tensor) { c.set(0, c.g.Mul(c.in(0).Cosh())) })
 }
 
 // Cosh returns the hyperbolic cosine of a.
 func (a *Tensor) Cosh() *Tensor {
+	a = autocastUp(a)
 	return unary("Cosh", device.Cosh, a, func(c *bctx, _ *Tensor) { c.set(0, c.g.Mul(c.in(0).Sinh())) })
 }
 
 // Arcsin returns the inverse sine of a (NaN outside [−1, 1]). Its gradient
 // is 1/√(1 − a²).
 func (a *Tensor) Arcsin() *Tensor {
+	a = autocastUp(a)
 	return unary("Arcsin", device.Arcsin, a, func(c *bctx, _ *Tensor) {
 		c.set(0, c.g.Mul(c.in(0).Square().RSubScalar(1).Rsqrt()))
 	})
@@ -55,6 +62,7 @@ func (a *Tensor) Arcsin() *Tensor {
 // Arccos returns the inverse cosine of a (NaN outside [−1, 1]). Its
 // gradient is −1/√(1 − a²).
 func (a *Tensor) Arccos() *Tensor {
+	a = autocastUp(a)
 	return unary("Arccos", device.Arccos, a, func(c *bctx, _ *Tensor) {
 		c.set(0, c.g.Mul(c.in(0).Square().RSubScalar(1).Rsqrt()).Neg())
 	})

@@ -14,6 +14,9 @@ import (
 // used without copying. It is differentiable.
 func (a *Tensor) MatMul(b *Tensor) *Tensor {
 	const op = "MatMul"
+	if h, ok := Autocasting(); ok {
+		a, b = castLow(a, h), castLow(b, h)
+	}
 	checkPair(op, a, b)
 	if len(a.shape) == 0 || len(b.shape) == 0 {
 		fail(ErrShape, op, "0-d operands have no matrix product; use Mul", a, b)
@@ -61,6 +64,9 @@ func swapLast(t *Tensor) *Tensor {
 // matmul multiplies stacks of matrices (both operands of rank >= 2).
 func matmul(a, b *Tensor) *Tensor {
 	const op = "MatMul"
+	if h, ok := Autocasting(); ok {
+		a, b = castLow(a, h), castLow(b, h)
+	}
 	ra, rb := len(a.shape), len(b.shape)
 	m, k := a.shape[ra-2], a.shape[ra-1]
 	k2, n := b.shape[rb-2], b.shape[rb-1]

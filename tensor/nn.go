@@ -74,6 +74,9 @@ func col2im(col *Tensor, g device.ConvGeom) *Tensor {
 // in x, w and b.
 func Conv2D(x, w, b *Tensor, stride, padding int) *Tensor {
 	const op = "Conv2D"
+	if h, ok := Autocasting(); ok {
+		x, w, b = castLow(x, h), castLow(w, h), castLow(b, h)
+	}
 	checkPair(op, x, w)
 	if len(w.shape) != 4 || len(x.shape) != 4 || w.shape[1] != x.shape[1] {
 		fail(ErrShape, op, "want input [N, C, H, W] and filters [O, C, KH, KW]", x, w)
@@ -150,6 +153,7 @@ func poolGather(x, idx *Tensor, g device.ConvGeom) *Tensor {
 // end), computed stably by subtracting the maximum first. It is
 // differentiable.
 func (t *Tensor) LogSoftmax(axis int) *Tensor {
+	t = autocastUp(t)
 	t.live("LogSoftmax")
 	t.needFloat("LogSoftmax")
 	ax := normAxes("LogSoftmax", t, []int{axis})[0]
@@ -164,6 +168,7 @@ func (t *Tensor) LogSoftmax(axis int) *Tensor {
 // Softmax returns exp(x) / Σ exp(x) along axis, computed stably. It is
 // differentiable.
 func (t *Tensor) Softmax(axis int) *Tensor {
+	t = autocastUp(t)
 	t.live("Softmax")
 	t.needFloat("Softmax")
 	ax := normAxes("Softmax", t, []int{axis})[0]
@@ -261,6 +266,7 @@ func labelsAs(op string, labels *Tensor, dt DType, classes int) *Tensor {
 // such a label gives a NaN loss. Differentiable in the logits, to any order.
 func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 	const op = "SoftmaxCrossEntropy"
+	logits, labels = autocastUp(logits), autocastUp(labels)
 	logits.live(op)
 	labels.live(op)
 	if logits.st.dt.IsHalf() && labels.st.dt.IsInt() && labels.st.dev == logits.st.dev && len(logits.shape) == 2 {

@@ -47,6 +47,7 @@ func (t *Tensor) RMSNorm(axes int, weight *Tensor, eps float64) *Tensor {
 }
 
 func layerNorm(op string, x *Tensor, axes int, w, b *Tensor, eps float64, rms bool) *Tensor {
+	x, w, b = autocastUp(x), autocastUp(w), autocastUp(b)
 	x.live(op)
 	x.needFloat(op)
 	r := len(x.shape)

@@ -60,6 +60,9 @@ func reducedShapes(shape, axes []int) (dropped, kept []int, n int) {
 }
 
 func (t *Tensor) reduce(op string, rop device.ReduceOp, axes []int, keepDims bool) *Tensor {
+	if rop != device.Max && rop != device.Min {
+		t = autocastUp(t) // Sum, Mean and Norm run in float32 under autocast
+	}
 	t.live(op)
 	t.needFloat(op)
 	ax := normAxes(op, t, axes)

@@ -8,6 +8,7 @@ package tensor
 // tensor has no axis (ErrAxis). It is differentiable: the gradient is the
 // cumulative sum of the output's gradient taken from the end of the axis.
 func (t *Tensor) CumSum(axis int) *Tensor {
+	t = autocastUp(t)
 	ax := axisOf("CumSum", t, axis)
 	return t.cumSum(ax, false)
 }

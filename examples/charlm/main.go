@@ -48,6 +48,15 @@
 // train the same model in PyTorch from the same initial weights on the
 // same batches (see its docstring).
 //
+// -amp bf16 trains with the forward pass under bfloat16 autocast (package
+// amp: matrix products and attention in bfloat16, softmax, LayerNorm and
+// the loss in float32, parameters, gradients and AdamW state in float32);
+// -amp f16 under float16 autocast with dynamic loss scaling
+// (amp.GradScaler: steps whose gradients overflow are skipped). The
+// evaluations and the sample run under the same autocast. On the CPU this
+// reproduces mixed-precision numerics but is slower than float32 (the
+// half types are converted per operation).
+//
 // With -device cuda:0 (built with -tags cuda) it trains on a GPU; the CUDA
 // index kernels behind the embedding have passed the kernel simulator but
 // have not yet run on a card.
@@ -90,6 +99,7 @@ func main() {
 	flag.Float64Var(&cfg.LR, "lr", 3e-3, "peak learning rate")
 	flag.IntVar(&cfg.Warmup, "warmup", 100, "warm-up steps (at most -steps)")
 	flag.Float64Var(&cfg.Clip, "clip", 1, "clip gradients to this global norm (0: no clipping)")
+	flag.StringVar(&cfg.AMP, "amp", "none", "mixed precision: none (float32), bf16 (bfloat16 autocast) or f16 (float16 autocast with loss scaling)")
 	flag.Float64Var(&cfg.WD, "wd", 0.1, "AdamW weight decay of the embeddings and weight matrices")
 	flag.IntVar(&cfg.EvalEvery, "eval-every", 100, "steps between validation losses (0: only at the end)")
 	flag.IntVar(&cfg.EvalWindows, "eval-windows", 256, "windows of the periodic validation losses (0: all)")

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/tapegrad/tapegrad/amp"
 	"github.com/tapegrad/tapegrad/autograd"
 	"github.com/tapegrad/tapegrad/checkpoint"
 	"github.com/tapegrad/tapegrad/data"
@@ -38,6 +39,7 @@ type config struct {
 	WD                            float64 // decoupled weight decay of the rank-2 parameters
 	Warmup                        int     // steps of linear warm-up
 	Clip                          float64 // global gradient-norm limit (0: none)
+	AMP                           string  // mixed precision: "none" or "" (float32), "bf16", "f16" (with loss scaling)
 	EvalEvery                     int     // steps between validation losses (0: only the final one)
 	EvalWindows                   int     // windows of the periodic validation losses (0: all)
 	ValWindows                    int     // windows of the final validation loss (0: the whole split)
@@ -82,10 +84,30 @@ type result struct {
 	Sample    string
 }
 
-// fingerprint is what a checkpoint must agree with to resume a run.
+// fingerprint is what a checkpoint must agree with to resume a run. The
+// mixed-precision mode is part of it unless it is none (so that
+// checkpoints of float32 runs made before -amp still resume).
 func (c config) fingerprint(vocab int) string {
-	return fmt.Sprintf("vocab=%d layers=%d heads=%d width=%d context=%d batch=%d steps=%d seed=%d lr=%g betas=%g,%g eps=%g wd=%g warmup=%d clip=%g",
+	f := fmt.Sprintf("vocab=%d layers=%d heads=%d width=%d context=%d batch=%d steps=%d seed=%d lr=%g betas=%g,%g eps=%g wd=%g warmup=%d clip=%g",
 		vocab, c.Layers, c.Heads, c.Width, c.Context, c.Batch, c.Steps, c.Seed, c.LR, c.Beta1, c.Beta2, c.Eps, c.WD, c.Warmup, c.Clip)
+	if c.AMP != "" && c.AMP != "none" {
+		f += " amp=" + c.AMP
+	}
+	return f
+}
+
+// ampMode parses -amp: whether to autocast, to which dtype, and whether
+// to scale the loss (float16).
+func ampMode(s string) (dt tensor.DType, autocast, scale bool, err error) {
+	switch s {
+	case "", "none":
+		return tensor.Float32, false, false, nil
+	case "bf16":
+		return tensor.BFloat16, true, false, nil
+	case "f16":
+		return tensor.Float16, true, true, nil
+	}
+	return tensor.Float32, false, false, fmt.Errorf("-amp %q: want none, bf16 or f16", s)
 }
 
 // trainer holds a run's state.
@@ -98,6 +120,19 @@ type trainer struct {
 	opts         []*optim.Scheduled
 	sampler      *data.CharSampler
 	dp           *distributed.DataParallel // nil unless data-parallel
+	half         tensor.DType              // the autocast dtype, if autocast
+	autocast     bool                      // -amp bf16 or f16
+	scaler       *amp.GradScaler           // -amp f16's loss scaling, else nil
+	skipped      int                       // steps the scaler skipped in this run
+}
+
+// forward runs fn (a forward pass) under the run's autocast, if any.
+func (tr *trainer) forward(fn func()) {
+	if tr.autocast {
+		amp.Autocast(tr.half, fn)
+		return
+	}
+	fn()
 }
 
 func newTrainer(cfg config) (*trainer, error) {
@@ -108,6 +143,10 @@ func newTrainer(cfg config) (*trainer, error) {
 	if cfg.Heads < 1 || cfg.Width%cfg.Heads != 0 {
 		return nil, fmt.Errorf("%d heads do not divide width %d", cfg.Heads, cfg.Width)
 	}
+	half, autocast, scale, err := ampMode(cfg.AMP)
+	if err != nil {
+		return nil, err
+	}
 	corpus, err := data.Fortunes(cfg.DataDir)
 	if err != nil {
 		return nil, err
@@ -115,7 +154,10 @@ func newTrainer(cfg config) (*trainer, error) {
 	tensor.Seed(cfg.Seed)
 	m := gpt.New(gpt.Shape{Vocab: corpus.Vocab.Size(), Layers: cfg.Layers, Heads: cfg.Heads, Width: cfg.Width, Context: cfg.Context}, cfg.Device)
 	tr := &trainer{cfg: cfg, corpus: corpus, model: m, params: m.Params(),
-		sampler: data.CharBatches(corpus.Train, cfg.Batch, cfg.Context, cfg.Seed)}
+		sampler: data.CharBatches(corpus.Train, cfg.Batch, cfg.Context, cfg.Seed), half: half, autocast: autocast}
+	if scale {
+		tr.scaler = amp.NewGradScaler()
+	}
 	adamW := func(named []nn.NamedTensor, wd float64) *optim.Adam {
 		ps, names := gpt.Split(named)
 		a := optim.NewAdam(ps, cfg.LR).WithNames(names...)
@@ -151,25 +193,48 @@ func (tr *trainer) batch(step int) (x, y *tensor.Tensor) {
 }
 
 // step trains on the batch of step (0-based) and returns its loss (this
-// rank's, data-parallel).
+// rank's, data-parallel). Under -amp the forward pass runs in autocast;
+// with the loss scaler (f16) the gradients are unscaled before clipping
+// (after the data-parallel average), and a step whose gradients hold Inf
+// or NaN is skipped (the scaler then halves its scale).
 func (tr *trainer) step(step int) (float64, error) {
 	x, y := tr.batch(step)
 	v := tr.model.Shape.Vocab
-	var loss *tensor.Tensor
+	var loss, head *tensor.Tensor
 	autograd.Record(func() {
-		loss = nn.CrossEntropy(tr.model.Forward(x).Reshape(-1, v), y)
+		tr.forward(func() { loss = nn.CrossEntropy(tr.model.Forward(x).Reshape(-1, v), y) })
+		head = loss
+		if tr.scaler != nil {
+			head = tr.scaler.Scale(loss)
+		}
 	})
-	loss.Backward()
+	head.Backward()
 	if tr.dp != nil {
 		if err := tr.dp.Sync(); err != nil {
 			return 0, err
 		}
 	}
+	if tr.scaler != nil {
+		for _, o := range tr.opts {
+			tr.scaler.Unscale(o)
+		}
+	}
 	if tr.cfg.Clip > 0 {
 		optim.ClipGradNorm(tr.params, tr.cfg.Clip)
 	}
+	skipped := false
 	for _, o := range tr.opts {
-		o.Step()
+		if tr.scaler != nil {
+			skipped = !tr.scaler.Step(o) || skipped
+		} else {
+			o.Step()
+		}
+	}
+	if tr.scaler != nil {
+		tr.scaler.Update()
+	}
+	if skipped {
+		tr.skipped++
 	}
 	return loss.Item(), nil
 }
@@ -187,8 +252,10 @@ func (tr *trainer) evaluate(windows int) float64 {
 	sum, n := 0.0, 0
 	for x, y := range data.EvalBatches(val, tr.cfg.Batch, t) {
 		b := len(x) / t
-		logits := tr.model.Forward(tensor.FromSlice(x, []int{b, t}, on)).Reshape(-1, v)
-		sum += tensor.SoftmaxCrossEntropy(logits, tensor.FromSlice(y, []int{len(y)}, on)).Sum().Item()
+		tr.forward(func() {
+			logits := tr.model.Forward(tensor.FromSlice(x, []int{b, t}, on)).Reshape(-1, v)
+			sum += tensor.SoftmaxCrossEntropy(logits, tensor.FromSlice(y, []int{len(y)}, on)).Sum().Item()
+		})
 		n += len(y)
 	}
 	return sum / float64(n)
@@ -202,6 +269,9 @@ func (tr *trainer) save(step int) error {
 	ck.Put("model", nn.StateDict(tr.model))
 	ck.Put("adamw.decay", tr.decay.State())
 	ck.Put("adamw.nodecay", tr.plain.State())
+	if tr.scaler != nil {
+		ck.Put("grad_scaler", tr.scaler.State())
+	}
 	return checkpoint.Save(tr.cfg.Ckpt, ck)
 }
 
@@ -228,7 +298,13 @@ func (tr *trainer) restore() (int, error) {
 	if err := tr.plain.Restore(ck.Prefixed("adamw.nodecay")); err != nil {
 		return 0, err
 	}
-	if tr.decay.Steps() != step || tr.plain.Steps() != step {
+	if tr.scaler != nil {
+		if err := tr.scaler.Restore(ck.Prefixed("grad_scaler")); err != nil {
+			return 0, err
+		}
+	}
+	// With loss scaling, skipped steps leave the optimisers behind.
+	if bad := func(n int) bool { return n > step || tr.scaler == nil && n != step }; bad(tr.decay.Steps()) || bad(tr.plain.Steps()) {
 		return 0, fmt.Errorf("%s: step %d, but the optimisers have taken %d and %d", tr.cfg.Ckpt, step, tr.decay.Steps(), tr.plain.Steps())
 	}
 	return step, nil
@@ -325,7 +401,10 @@ func (tr *trainer) sample(n int, seed uint64) string {
 	probs := make([]float64, tr.model.Shape.Vocab)
 	for range n {
 		ctx := ids[max(0, len(ids)-t):]
-		logits := tr.model.Forward(tensor.FromSlice(ctx, []int{1, len(ctx)}, on)).Index(0).Index(len(ctx) - 1).Float64s()
+		var logits []float64
+		tr.forward(func() {
+			logits = tr.model.Forward(tensor.FromSlice(ctx, []int{1, len(ctx)}, on)).Index(0).Index(len(ctx) - 1).Float64s()
+		})
 		hi := math.Inf(-1)
 		for _, l := range logits {
 			hi = math.Max(hi, l)
@@ -469,6 +548,9 @@ func train(cfg config) (*result, error) {
 	windows := data.NumEvalWindows(len(tr.corpus.Val), cfg.Context)
 	if cfg.ValWindows > 0 {
 		windows = min(windows, cfg.ValWindows)
+	}
+	if tr.scaler != nil {
+		fmt.Fprintf(cfg.Out, "loss scaling: %d of %d steps skipped (Inf or NaN gradients), scale now %g\n", tr.skipped, step-res.Start, tr.scaler.LossScale())
 	}
 	fmt.Fprintf(cfg.Out, "validation: %d windows of %d characters (%d predictions), %v\n", windows, cfg.Context, windows*cfg.Context, evalTime.Round(time.Millisecond))
 	if cfg.Sample > 0 {

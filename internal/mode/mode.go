@@ -1,6 +1,7 @@
 // Package mode holds the autograd state of each goroutine: whether its
-// operations are recorded, whether it is in training mode, and whether
-// anomaly detection is on.
+// operations are recorded, whether it is in training mode, whether
+// anomaly detection is on, and which half type it autocasts to (package
+// amp's Autocast).
 //
 // It lives in its own package so that package tensor (which reads the
 // state on every recorded operation) and package autograd (whose Record,
@@ -39,9 +40,14 @@ type State uint32
 
 // The bits of a State.
 const (
-	RecordBit  State = 1 << iota // operations are recorded
-	TrainBit                     // training mode (else predict mode)
-	AnomalyBit                   // anomaly detection is on
+	RecordBit    State = 1 << iota // operations are recorded
+	TrainBit                       // training mode (else predict mode)
+	AnomalyBit                     // anomaly detection is on
+	AutocastBF16                   // autocast to bfloat16 (amp.Autocast)
+	AutocastF16                    // autocast to float16 (amp.Autocast)
+
+	// AutocastBits are the autocast bits: at most one is set.
+	AutocastBits = AutocastBF16 | AutocastF16
 )
 
 // Has reports whether every bit of b is set in s.
@@ -55,6 +61,7 @@ type gstate struct {
 var (
 	open      atomic.Int32 // goroutines inside at least one scope
 	anomalies atomic.Int32 // goroutines whose state has AnomalyBit
+	autocasts atomic.Int32 // goroutines whose state has an autocast bit
 	states    sync.Map     // self() -> *gstate, only for goroutines inside a scope
 )
 
@@ -87,6 +94,17 @@ func Anomaly() bool {
 		return false
 	}
 	return lookup()&AnomalyBit != 0
+}
+
+// Autocast returns the autocast bits of the calling goroutine's state
+// (AutocastBF16, AutocastF16 or 0). While no goroutine autocasts, it is
+// one atomic load, so the operations that autocasting changes can read it
+// on every call.
+func Autocast() State {
+	if autocasts.Load() == 0 {
+		return 0
+	}
+	return lookup() & AutocastBits
 }
 
 // Enter sets the calling goroutine's state to s and returns the state to
@@ -130,6 +148,13 @@ func (g *gstate) set(s State) {
 			anomalies.Add(1)
 		} else {
 			anomalies.Add(-1)
+		}
+	}
+	if (g.cur&AutocastBits != 0) != (s&AutocastBits != 0) {
+		if s&AutocastBits != 0 {
+			autocasts.Add(1)
+		} else {
+			autocasts.Add(-1)
 		}
 	}
 	g.cur = s

@@ -121,3 +121,60 @@ func TestIdentity(t *testing.T) {
 		t.Fatalf("two goroutines share an identity: %v %v / %v %v", a, ai, o[0], o[1])
 	}
 }
+
+// TestAutocastCount: Autocast reads the calling goroutine's autocast bits,
+// the count of autocasting goroutines follows nested scopes that switch
+// the type, and a goroutine outside any scope sees none.
+func TestAutocastCount(t *testing.T) {
+	if Autocast() != 0 {
+		t.Fatal("autocast before any scope")
+	}
+	p1 := Enter(RecordBit | AutocastBF16)
+	p2 := Enter(RecordBit | AutocastF16) // switching types keeps the count
+	if Autocast() != AutocastF16 || autocasts.Load() != 1 {
+		t.Fatalf("inner: %v, count %d", Autocast(), autocasts.Load())
+	}
+	done := make(chan State)
+	go func() { done <- Autocast() }()
+	if s := <-done; s != 0 {
+		t.Fatalf("another goroutine sees %v", s)
+	}
+	p3 := Enter(RecordBit) // autocast disabled
+	if Autocast() != 0 || autocasts.Load() != 0 {
+		t.Fatalf("disabled: %v, count %d", Autocast(), autocasts.Load())
+	}
+	Exit(p3)
+	Exit(p2)
+	if Autocast() != AutocastBF16 || Current() != RecordBit|AutocastBF16 {
+		t.Fatalf("after inner exit: %v", Current())
+	}
+	Exit(p1)
+	if Autocast() != 0 || autocasts.Load() != 0 || open.Load() != 0 {
+		t.Fatalf("after outer exit: %v, count %d", Autocast(), autocasts.Load())
+	}
+}
+
+// BenchmarkAutocast: the read that MatMul, Conv2D and attention make on
+// every call. Inside a Record-like scope without autocast it stays one
+// atomic load (the autocast count is 0).
+func BenchmarkAutocast(b *testing.B) {
+	b.Run("no-scope-anywhere", func(b *testing.B) {
+		for b.Loop() {
+			Autocast()
+		}
+	})
+	b.Run("inside-record-scope", func(b *testing.B) {
+		p := Enter(RecordBit | TrainBit)
+		defer Exit(p)
+		for b.Loop() {
+			Autocast()
+		}
+	})
+	b.Run("inside-autocast-scope", func(b *testing.B) {
+		p := Enter(RecordBit | AutocastBF16)
+		defer Exit(p)
+		for b.Loop() {
+			Autocast()
+		}
+	})
+}

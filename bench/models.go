@@ -5,7 +5,9 @@ import (
 	"math"
 	"time"
 
+	"github.com/tapegrad/tapegrad/amp"
 	"github.com/tapegrad/tapegrad/autograd"
+	"github.com/tapegrad/tapegrad/bench/internal/peerkit"
 	"github.com/tapegrad/tapegrad/examples/charlm/gpt"
 	"github.com/tapegrad/tapegrad/nn"
 	"github.com/tapegrad/tapegrad/optim"
@@ -13,11 +15,13 @@ import (
 )
 
 // The cases of real models' pieces: a training step of examples/charlm's
-// transformer, and the embedding lookup's forward and backward.
+// transformer (in float32, and with its forward pass under bfloat16
+// autocast: charlm/step/bf16), and the embedding lookup's forward and
+// backward.
 
 // modelCaseNames are the names of the cases of this file, in order.
 func modelCaseNames() []string {
-	names := []string{"charlm/step"}
+	names := []string{"charlm/step", "charlm/step/bf16"}
 	for _, e := range embeddingShapes {
 		names = append(names, embeddingName(e))
 	}
@@ -26,7 +30,8 @@ func modelCaseNames() []string {
 
 // models runs the cases of this file.
 func (s *suite) models() {
-	s.charlmStep()
+	s.charlmStep(false)
+	s.charlmStep(true)
 	for _, e := range embeddingShapes {
 		s.embedding(e)
 	}
@@ -45,8 +50,11 @@ const (
 // example's trainer does. The tokens are fixed random ids and the targets
 // a function of them (id+1 mod V), so that the loss falls from the first
 // steps (the check). The value is tokens per second.
-func (s *suite) charlmStep() {
-	const name = "charlm/step"
+func (s *suite) charlmStep(bf16 bool) {
+	name := "charlm/step"
+	if bf16 {
+		name += "/bf16"
+	}
 	if !s.want(name) {
 		return
 	}
@@ -54,6 +62,10 @@ func (s *suite) charlmStep() {
 	c := Case{Name: name, Size: b * t, Unit: "tokens/s", Flops: charlmFlops(),
 		Note: fmt.Sprintf("examples/charlm's model (%d blocks, %d heads, width %d, context %d, vocabulary %d), batch %d: forward, cross-entropy, backward, clip 1.0, AdamW lr 3e-3 wd 0.1, loss read",
 			charlmLayers, charlmHeads, charlmWidth, charlmContext, v, b)}
+	if bf16 {
+		c.DType = "bfloat16"
+		c.Note = peerkit.Join(c.Note, "forward under amp.Autocast(bfloat16) (float32 parameters and optimiser state)")
+	}
 	s.run(c, func() prepared {
 		on := tensor.On(s.dev)
 		tensor.Seed(1)
@@ -76,7 +88,14 @@ func (s *suite) charlmStep() {
 		y := tensor.FromSlice(next, []int{b * t}, on)
 		step := func() float64 {
 			var loss *T
-			autograd.Record(func() { loss = nn.CrossEntropy(m.Forward(x).Reshape(-1, v), y) })
+			autograd.Record(func() {
+				fwd := func() { loss = nn.CrossEntropy(m.Forward(x).Reshape(-1, v), y) }
+				if bf16 {
+					amp.Autocast(tensor.BFloat16, fwd)
+				} else {
+					fwd()
+				}
+			})
 			loss.Backward()
 			optim.ClipGradNorm(params, 1)
 			for _, o := range opts {

@@ -840,11 +840,13 @@ def charlm_flops():
     return 3 * fwd
 
 
-def charlm_step(r):
+def charlm_step(r, bf16=False):
     """A training step of examples/charlm's model: the PyTorch model of
-    examples/charlm/reference.py, AdamW (two groups), clipping, loss read."""
+    examples/charlm/reference.py, AdamW (two groups), clipping, loss read;
+    with bf16, the forward pass under torch.autocast(bfloat16) (float32
+    parameters), as tapegrad's charlm/step/bf16 runs under amp.Autocast."""
     opt = r.opt
-    name = "charlm/step"
+    name = "charlm/step/bf16" if bf16 else "charlm/step"
     if not opt.want(name):
         return
     here = os.path.dirname(os.path.abspath(__file__))
@@ -881,7 +883,11 @@ def charlm_step(r):
 
             def step(i, record=False):
                 adamw.zero_grad(set_to_none=True)
-                loss = F.cross_entropy(model(x).reshape(-1, v), y)
+                if bf16:
+                    with torch.autocast(device_type=dev.type, dtype=torch.bfloat16):
+                        loss = F.cross_entropy(model(x).reshape(-1, v), y)
+                else:
+                    loss = F.cross_entropy(model(x).reshape(-1, v), y)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
                 adamw.step()
@@ -898,8 +904,10 @@ def charlm_step(r):
                 raise AssertionError("loss %s after 5 steps from %s: not training" % (ls[-1], ls[0]))
             return "loss %.3f -> %.3f over the 5 check steps" % (ls[0], ls[-1])
 
+        if bf16:
+            note += "; forward under torch.autocast(bfloat16)"
         r.measure({"name": name, "mode": "eager", "size": b * t, "flops": charlm_flops(), "unit": "tokens/s",
-                   "note": note}, None, check=check, setup=setup, value_fn=lambda med: b * t / med)
+                   "dtype": "bfloat16" if bf16 else "float32", "note": note}, None, check=check, setup=setup, value_fn=lambda med: b * t / med)
     finally:
         torch.set_num_threads(threads)
 
@@ -1033,7 +1041,7 @@ def case_names(opt):
     names += ["matmul/%dx%dx%d" % s for s in opt.matmul_shapes()]
     names += ["seed/%d" % n for n in opt.sizes()]
     names += ["layernorm/%dx%d" % s for s in layernorm_shapes(opt)]
-    return (names + ["overhead/op", "mlp/step", "fashion/epoch", "charlm/step"] + [embedding_name(e) for e in EMBEDDING_SHAPES]
+    return (names + ["overhead/op", "mlp/step", "fashion/epoch", "charlm/step", "charlm/step/bf16"] + [embedding_name(e) for e in EMBEDDING_SHAPES]
             + ["attention/%d" % t for t in attention_lengths(opt)] + half_case_names(opt))
 
 
@@ -1076,6 +1084,7 @@ def main(argv=None):
     mlp(r)
     fashion_epoch(r)
     charlm_step(r)
+    charlm_step(r, bf16=True)
     for e in EMBEDDING_SHAPES:
         embedding(r, e)
     for t in attention_lengths(opt):

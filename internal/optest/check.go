@@ -176,6 +176,13 @@ func ULPDiff(a, b float64, dt tensor.DType) uint64 {
 // there was none.
 func Close(t testing.TB, what string, got, want *T, rtol float64) bool {
 	t.Helper()
+	return closeTo(t, what, got, want, rtol, Floor)
+}
+
+// closeTo is Close with the floor of the tolerance, as a fraction of the
+// scale, given (HalfClose's is 1).
+func closeTo(t testing.TB, what string, got, want *T, rtol, floor float64) bool {
+	t.Helper()
 	if !slices.Equal(got.Shape(), want.Shape()) {
 		t.Errorf("%s: shape %v, want %v", what, got.Shape(), want.Shape())
 		return false
@@ -192,8 +199,8 @@ func Close(t testing.TB, what string, got, want *T, rtol float64) bool {
 			continue
 		}
 		d := math.Abs(a[i] - b[i])
-		if tol := rtol * math.Max(math.Abs(b[i]), Floor*scale); d > tol || math.IsNaN(d) {
-			t.Errorf("%s: element %d: %v, want %v (error %.3g, tolerance %.3g: relative %.3g)", what, i, a[i], b[i], d, tol, rtol)
+		if tol := rtol * math.Max(math.Abs(b[i]), floor*scale); d > tol || math.IsNaN(d) {
+			t.Errorf("%s: element %d: %v, want %v (error %.3g, tolerance %.3g: %.3g of max(|want|, %.3g of the scale %.3g))", what, i, a[i], b[i], d, tol, rtol, floor, scale)
 			return false
 		}
 	}

@@ -2,7 +2,6 @@ package optest
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"testing"
 
@@ -35,28 +34,7 @@ func HalfRTol(dt tensor.DType) float64 { return 16 * HalfEps(dt) }
 // match. It reports the first mismatch and returns whether there was none.
 func HalfClose(t testing.TB, what string, got, want *T, rtol float64) bool {
 	t.Helper()
-	if !slices.Equal(got.Shape(), want.Shape()) {
-		t.Errorf("%s: shape %v, want %v", what, got.Shape(), want.Shape())
-		return false
-	}
-	a, b := got.Float64s(), want.Float64s()
-	scale := 0.0
-	for _, v := range b {
-		if !math.IsInf(v, 0) && !math.IsNaN(v) {
-			scale = math.Max(scale, math.Abs(v))
-		}
-	}
-	for i := range a {
-		if a[i] == b[i] || math.IsNaN(a[i]) && math.IsNaN(b[i]) {
-			continue
-		}
-		d := math.Abs(a[i] - b[i])
-		if tol := rtol * math.Max(math.Abs(b[i]), scale); d > tol || math.IsNaN(d) {
-			t.Errorf("%s: element %d: %v, want %v (error %.3g, tolerance %.3g: %.3g of the scale %.3g)", what, i, a[i], b[i], d, tol, rtol, scale)
-			return false
-		}
-	}
-	return true
+	return closeTo(t, what, got, want, rtol, 1)
 }
 
 // roundHalf rounds a float64 to the half dtype dt and back, as the

@@ -336,6 +336,32 @@ type HalfMatMuler interface {
 	HalfMatMul(dst Buffer, dl MatLayout, a Buffer, al MatLayout, b Buffer, bl MatLayout, batch, m, n, k int) bool
 }
 
+// HalfKernels is implemented by backends with kernels of their own for
+// the elementwise methods and the reductions on half buffers: BFloat16 or
+// Float16 storage, read and written by the kernel itself, with float32
+// (or wider) arithmetic inside. [WithHalf] offers every Unary, Scalar,
+// Binary, AddScaled and Reduce call that has a half buffer to the
+// matching method here first. A method reports true when it has done
+// (enqueued) the work, and false, having done nothing the caller can
+// observe, when it has no kernel for that combination of dtypes and
+// layouts; WithHalf then computes in float32 scratch buffers as for every
+// other method.
+//
+// The contract is the float32 path's: an elementwise result is the
+// float32 method's result for the operands widened exactly, rounded once
+// to the destination's dtype, to nearest even (so bit for bit what the
+// scratch path gives wherever the backend's float32 method is the same
+// arithmetic); a reduction accumulates in float32 or better and rounds
+// once at the end. Operands and destination keep the method's own rules
+// on dtypes (all one dtype), layouts and aliasing.
+type HalfKernels interface {
+	HalfUnary(op UnaryOp, dst Buffer, src Buffer, sl Layout) bool
+	HalfScalar(op ScalarOp, dst Buffer, src Buffer, sl Layout, v float64) bool
+	HalfBinary(op BinaryOp, dst Buffer, a Buffer, al Layout, b Buffer, bl Layout) bool
+	HalfAddScaled(dst Buffer, a Buffer, al Layout, alpha float64, b Buffer, bl Layout, beta float64) bool
+	HalfReduce(op ReduceOp, dst Buffer, src Buffer, sl Layout, axes []int) bool
+}
+
 // UnaryOp, ScalarOp and BinaryOp, the elementwise operations, are
 // generated from the op table (internal/optable) into ops_gen.go.
 

@@ -30,7 +30,9 @@ import "fmt"
 // error that wraps b's. WithHalf of a backend it returned is that
 // backend; [Unwrap] gives b back. The returned backend also passes
 // EmptyCache and [PeerCopier] through to b. A MatMul of one half dtype
-// goes to b's HalfMatMul first when b is a [HalfMatMuler].
+// goes to b's HalfMatMul first when b is a [HalfMatMuler], and the
+// elementwise methods and Reduce go to b's own kernels first when b is a
+// [HalfKernels].
 func WithHalf(b Backend) Backend {
 	if h, ok := b.(*halfBackend); ok {
 		return h
@@ -245,6 +247,9 @@ func (h *halfBackend) Unary(op UnaryOp, dst Buffer, src Buffer, sl Layout) {
 		h.b.Unary(op, dst, src, sl)
 		return
 	}
+	if hk, ok := h.b.(HalfKernels); ok && hk.HalfUnary(op, dst, src, sl) {
+		return
+	}
 	c := h.call("Unary")
 	s := c.in(src)
 	h.b.Unary(op, c.out(dst, sl.Size()), s, sl)
@@ -254,6 +259,9 @@ func (h *halfBackend) Unary(op UnaryOp, dst Buffer, src Buffer, sl Layout) {
 func (h *halfBackend) Scalar(op ScalarOp, dst Buffer, src Buffer, sl Layout, v float64) {
 	if !anyHalf(dst, src) {
 		h.b.Scalar(op, dst, src, sl, v)
+		return
+	}
+	if hk, ok := h.b.(HalfKernels); ok && hk.HalfScalar(op, dst, src, sl, v) {
 		return
 	}
 	c := h.call("Scalar")
@@ -267,6 +275,9 @@ func (h *halfBackend) Binary(op BinaryOp, dst Buffer, a Buffer, al Layout, b Buf
 		h.b.Binary(op, dst, a, al, b, bl)
 		return
 	}
+	if hk, ok := h.b.(HalfKernels); ok && hk.HalfBinary(op, dst, a, al, b, bl) {
+		return
+	}
 	c := h.call("Binary")
 	x, y := c.in(a), c.in(b)
 	h.b.Binary(op, c.out(dst, al.Size()), x, al, y, bl)
@@ -276,6 +287,9 @@ func (h *halfBackend) Binary(op BinaryOp, dst Buffer, a Buffer, al Layout, b Buf
 func (h *halfBackend) AddScaled(dst Buffer, a Buffer, al Layout, alpha float64, b Buffer, bl Layout, beta float64) {
 	if !anyHalf(dst, a, b) {
 		h.b.AddScaled(dst, a, al, alpha, b, bl, beta)
+		return
+	}
+	if hk, ok := h.b.(HalfKernels); ok && hk.HalfAddScaled(dst, a, al, alpha, b, bl, beta) {
 		return
 	}
 	c := h.call("AddScaled")
@@ -298,6 +312,9 @@ func (h *halfBackend) Where(dst Buffer, cond Buffer, cl Layout, a Buffer, al Lay
 func (h *halfBackend) Reduce(op ReduceOp, dst Buffer, src Buffer, sl Layout, axes []int) {
 	if !anyHalf(dst, src) {
 		h.b.Reduce(op, dst, src, sl, axes)
+		return
+	}
+	if hk, ok := h.b.(HalfKernels); ok && hk.HalfReduce(op, dst, src, sl, axes) {
 		return
 	}
 	kept := 1

@@ -6,6 +6,7 @@ import (
 	"math"
 	"reflect"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,15 +153,40 @@ func settle(v int64) {
 	}
 }
 
-func pace() {
-	over := func() bool { return pacer.outstanding.Load() > max(2*pacer.low.Load(), minPacerGoal) }
-	if !over() && !pacer.draining.Load() {
-		return
+// goal is the outstanding bytes past which the next managed allocation
+// collects first.
+func goal() int64 { return max(2*pacer.low.Load(), minPacerGoal) }
+
+// reserve adds bytes, those of a managed buffer about to be allocated, to
+// outstanding. When they would take it past the goal (or a collection's
+// cleanups are draining) it collects first, so that the buffers the
+// collection gives back are in the cache for the allocation to reuse.
+// Reserving with a compare-and-swap keeps goroutines that allocate at once
+// from all passing the check and overshooting the goal together: only a
+// goroutine that has already waited for a collection reserves past it
+// (when the live bytes themselves are over half the goal).
+func reserve(bytes int64) {
+	waited := false
+	for {
+		o := pacer.outstanding.Load()
+		if !waited && (o+bytes > goal() || pacer.draining.Load()) {
+			pace(bytes)
+			waited = true
+			continue
+		}
+		if pacer.outstanding.CompareAndSwap(o, o+bytes) {
+			return
+		}
 	}
+}
+
+// pace collects unless another goroutine did while this one waited for
+// the lock, and waits for the collection's cleanups to drain.
+func pace(bytes int64) {
 	pacer.mu.Lock()
 	defer pacer.mu.Unlock()
-	if !over() { // another goroutine collected while this one waited
-		return
+	if pacer.outstanding.Load()+bytes <= goal() {
+		return // another goroutine collected while this one waited
 	}
 	pacer.draining.Store(true)
 	defer pacer.draining.Store(false)
@@ -171,26 +197,30 @@ func pace() {
 	// fell behind, the goal was set from garbage not yet freed, and memory
 	// ran away (24 GB for 1.2 GB live with 16 goroutines). So while the
 	// cleanups drain, every goroutine that allocates a managed buffer waits
-	// here (draining), and this one waits until outstanding has stopped
-	// falling for drainQuiet, at most drainFor.
+	// (draining), and this one waits until the runtime's cleanup queue is
+	// empty, at most drainFor. (Waiting instead until outstanding stopped
+	// falling for a millisecond ended early on a loaded machine: the goal
+	// was then set from garbage still queued.)
 	start := time.Now()
-	prev, last := pacer.outstanding.Load(), start
-	for time.Since(start) < drainFor {
-		time.Sleep(100 * time.Microsecond)
-		if v := pacer.outstanding.Load(); v < prev {
-			prev, last = v, time.Now()
-		} else if time.Since(last) > drainQuiet {
-			break
-		}
+	for time.Since(start) < drainFor && cleanupsQueued() > 0 {
+		time.Sleep(50 * time.Microsecond)
 	}
 	pacer.low.Store(pacer.outstanding.Load())
 }
 
-// drainFor and drainQuiet bound pace's wait for a collection's cleanups.
-const (
-	drainFor   = 100 * time.Millisecond
-	drainQuiet = time.Millisecond
-)
+// drainFor bounds pace's wait for a collection's cleanups.
+const drainFor = 100 * time.Millisecond
+
+// cleanupsQueued returns the runtime's count of cleanups queued and not
+// yet run (approximate, as runtime/metrics documents it).
+func cleanupsQueued() int64 {
+	s := []metrics.Sample{{Name: "/gc/cleanups/queued:cleanups"}, {Name: "/gc/cleanups/executed:cleanups"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(s[0].Value.Uint64()) - int64(s[1].Value.Uint64())
+}
 
 // collect runs the garbage collector and waits for the cleanups it queued
 // before a sentinel's (others may still be running when it returns).
@@ -208,7 +238,15 @@ func newStorage(op string, be device.Backend, dt DType, n int) *storage {
 		panic(&Error{Kind: ErrOutOfMemory, Op: op, Devices: []device.Device{be.Device()},
 			Detail: fmt.Sprintf("%d %s elements: more bytes than an int can count", n, dt)})
 	}
+	bytes := int64(n * dt.Size())
+	managed := be.Device().Kind() != device.KindCPU || bytes >= cleanupMin
+	if managed {
+		reserve(bytes)
+	}
 	b, err := be.Alloc(dt, n)
+	if err != nil && managed {
+		settle(pacer.outstanding.Add(-bytes))
+	}
 	if errors.Is(err, device.ErrDType) {
 		panic(&Error{Kind: ErrDType, Op: op, Devices: []device.Device{be.Device()}, DTypes: []DType{dt},
 			Detail: fmt.Sprintf("%s cannot hold %v tensors", be.Device(), dt), Err: err})
@@ -217,18 +255,22 @@ func newStorage(op string, be device.Backend, dt DType, n int) *storage {
 		// Let the garbage collector give unreachable buffers back, then
 		// retry once.
 		reclaim(be)
+		if managed {
+			reserve(bytes)
+		}
 		if b, err = be.Alloc(dt, n); err != nil {
+			if managed {
+				settle(pacer.outstanding.Add(-bytes))
+			}
 			panic(&Error{Kind: ErrOutOfMemory, Op: op, Devices: []device.Device{be.Device()},
 				Detail: fmt.Sprintf("allocating %d %s elements (%d bytes)", n, dt, n*dt.Size()), Err: err})
 		}
 	}
 	st := &storage{buf: b, be: be, dev: be.Device(), dt: dt, seq: storageSeq.Add(1)}
-	if bytes := int64(n * dt.Size()); st.dev.Kind() != device.KindCPU || bytes >= cleanupMin {
+	if managed {
 		st.cleanup = runtime.AddCleanup(st, freeBuffer, bufRef{be, b, bytes})
 		st.managed = true
 		st.bytes = bytes
-		pacer.outstanding.Add(bytes)
-		pace()
 	}
 	return st
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	mbits "math/bits"
 	"runtime"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 
@@ -77,6 +78,12 @@ type cache struct {
 	hits, misses, dropped int64
 	garbage               int64 // bytes dropped since the last collection
 	collections           int64
+
+	// dropPages's state: bytes dropped and kept resident since the
+	// collection numbered gcs, and its runtime/metrics samples.
+	kept    int64
+	gcs     uint64
+	samples [2]metrics.Sample
 }
 
 // CacheStats describes the buffer cache.
@@ -291,8 +298,46 @@ func (c *cache) dropOldest() {
 	}
 	c.unlink(b)
 	c.bytes -= b.acct.bytes
+	c.dropPages(b)
 	c.dropped++
 	c.garbage += b.acct.bytes
+}
+
+// dropPages decides whether the pages of b, a buffer the cache drops,
+// go back to the operating system now ([Buffer.release]) or stay
+// resident for the Go runtime to reuse once the buffer is collected.
+//
+// Pages that stay resident are cheap to reuse (the runtime clears them
+// for the next allocation), while pages given back fault in again when
+// their memory is reused: in a virtual machine that roughly doubled the
+// time of a workload whose sizes drift (device/cpu/internal/driftmem).
+// But resident garbage is memory the program does not use, and it is
+// what took the resident set past twice the live bytes. So dropped
+// buffers stay resident while the resident memory the cache is
+// responsible for beyond its own accounting — the buffers it dropped
+// and kept resident since the last collection, plus the heap memory the
+// runtime holds free and has not yet given back — stays within
+// cacheSlack; past that, their pages are given back. c.mu is held.
+func (c *cache) dropPages(b *Buffer) {
+	if c.samples[0].Name == "" {
+		c.samples[0].Name = "/gc/cycles/total:gc-cycles"
+		c.samples[1].Name = "/memory/classes/heap/free:bytes"
+	}
+	metrics.Read(c.samples[:])
+	gcs, free := c.samples[0].Value, c.samples[1].Value
+	if gcs.Kind() == metrics.KindUint64 && gcs.Uint64() != c.gcs {
+		c.gcs = gcs.Uint64() // a collection freed what was kept before it
+		c.kept = 0
+	}
+	heapFree := int64(0)
+	if free.Kind() == metrics.KindUint64 {
+		heapFree = int64(free.Uint64())
+	}
+	if c.kept+heapFree+b.acct.bytes > cacheSlack {
+		b.release()
+		return
+	}
+	c.kept += b.acct.bytes
 }
 
 // unlink takes b out of the list of cached buffers. c.mu is held.

@@ -12,7 +12,9 @@
 //
 // It prints the largest number of bytes live at once (the sum over the
 // rings), the peak resident set (VmHWM of /proc/self/status), the final
-// resident set and the cache's counters:
+// resident set, the largest bytes the cache accounted for at once (its
+// live and cached buffers, sampled every millisecond; live includes
+// tensors dropped and not yet collected) and the cache's counters:
 //
 //	go run ./device/cpu/internal/driftmem -g 1 -iters 3000
 package main
@@ -23,6 +25,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -41,8 +44,21 @@ func main() {
 		minMiB     = flag.Float64("min", 4, "smallest tensor, MiB")
 		maxMiB     = flag.Float64("max", 40, "largest tensor, MiB")
 		backend    = flag.Bool("backend", false, "call the backend's Alloc and Free instead of package tensor")
+		profile    = flag.String("cpuprofile", "", "write a CPU profile to this file")
 	)
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	var live, peak atomic.Int64
 	addLive := func(d int64) {
@@ -52,6 +68,21 @@ func main() {
 	}
 	be := cpu.Get()
 	start := time.Now()
+	var acct atomic.Int64 // the largest live + cached bytes of the cache
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Millisecond):
+			}
+			st := be.Stats()
+			if v := st.LiveBytes + st.CachedBytes; v > acct.Load() {
+				acct.Store(v)
+			}
+		}
+	}()
 	var wg sync.WaitGroup
 	for g := range *goroutines {
 		wg.Add(1)
@@ -101,11 +132,13 @@ func main() {
 		}()
 	}
 	wg.Wait()
+	close(stop)
 	st := be.Stats()
 	fmt.Printf("goroutines %d, %d tensors each, ring %d, sizes %.0f..%.0f MiB, backend %v: %.1fs\n",
 		*goroutines, *iters, *ring, *minMiB, *maxMiB, *backend, time.Since(start).Seconds())
 	fmt.Printf("peak live %d MB, peak RSS (VmHWM) %d MB, final RSS %d MB\n",
 		peak.Load()>>20, status("VmHWM")>>20, status("VmRSS")>>20)
+	fmt.Printf("peak accounted (live + cached, sampled each ms) %d MB\n", acct.Load()>>20)
 	fmt.Printf("cache: %+v\n", st)
 }
 

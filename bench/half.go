@@ -15,9 +15,9 @@ import (
 // of the same dtype. On the CPU every operation on a half tensor computes
 // in float32 inside: the elementwise operations and sums in the CPU
 // backend's half kernels (blocks of 1024 elements widened into float32 in
-// the L1 cache, computed, rounded back), the matrix products through
-// device.WithHalf (operands widened into float32 scratch buffers, the
-// result rounded back). Correct first; their speed is reported, not
+// the L1 cache, computed, rounded back), the matrix products in its GEMM,
+// which widens the operands as it packs them into panels (the float32
+// product rounded back). Correct first; their speed is reported, not
 // targeted.
 
 // halfDTypes are the half dtypes the cases run in.

@@ -46,7 +46,8 @@ type DType = device.DType
 // keeps for its backward pass and the window indices of MaxPool2D are
 // Float32 for half inputs. On the CPU the elementwise operations and
 // reductions of half tensors convert block by block inside their kernels
-// (reading and writing 2 bytes an element); the other operations convert
+// (reading and writing 2 bytes an element) and matrix products as their
+// GEMM packs its panels; the other operations convert
 // whole operands to float32 and back (correct rather than fast); the CUDA backend
 // does not support them yet and refuses them with ErrDType.
 const (

@@ -35,8 +35,10 @@
 // round the results back to nearest even, so that they give the bits of
 // the float32 method on the widened operands, rounded once (a reduction
 // follows the float32 reduction's order on widened pieces of its
-// input). The other methods, matrix products included, get float32
-// copies of their half operands from device.WithHalf.
+// input). MatMul of half buffers (device.HalfMatMuler) widens the
+// elements as GEMM packs its panels (gemm.SgemmHalf) and rounds the float32
+// product into the destination. The other methods get float32 copies of
+// their half operands from device.WithHalf.
 //
 // Buffers of 64 KiB and more come from a cache of size classes (powers of
 // two with four steps each), so that the large temporaries of a training

@@ -11,7 +11,8 @@ import (
 // The half dtypes (bfloat16, float16) on the CPU: their buffers hold the
 // bits in a []uint16, and Alloc, Free, Upload, Download, Copy and Fill
 // handle them; the elementwise methods and Reduce have half kernels of
-// their own (halfkernels.go, device.HalfKernels); every other method is
+// their own (halfkernels.go, device.HalfKernels), and MatMul converts as it
+// packs (HalfMatMul in matmul.go); every other method is
 // reached through device.WithHalf, which hands it float32 copies.
 
 // copyHalf is Copy when either side is a half buffer.

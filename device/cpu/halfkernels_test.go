@@ -325,3 +325,60 @@ func checkHalfReduce(t *testing.T, what string, op device.ReduceOp, dt device.DT
 		}
 	}
 }
+
+var _ device.HalfMatMuler = cpu.Get()
+
+// TestHalfMatMul checks the half MatMul (GEMM widening while it packs)
+// against the scratch path bit for bit: plain, transposed and padded
+// operands, padded and batched outputs, products split across goroutines,
+// k = 0, and operands strided both ways (declined: the scratch path).
+func TestHalfMatMul(t *testing.T) {
+	r := rand.New(rand.NewPCG(27, 28))
+	type mcase struct {
+		batch, m, n, k int
+		tA, tB         bool
+		pad            int // extra row stride of a, b and dst
+		strided        bool
+	}
+	cases := []mcase{
+		{1, 1, 1, 1, false, false, 0, false}, {1, 3, 5, 4, false, false, 0, false}, {1, 7, 9, 13, true, false, 2, false},
+		{1, 7, 9, 13, false, true, 1, false}, {1, 7, 9, 13, true, true, 3, false}, {3, 6, 17, 5, false, false, 1, false},
+		{5, 20, 30, 40, true, false, 0, false}, {1, 4, 6, 0, false, false, 1, false}, {2, 5, 6, 7, false, false, 0, true},
+		{1, 130, 150, 200, false, false, 0, false}, {1, 150, 130, 200, true, true, 5, false},
+	}
+	for _, dt := range halfDTypes {
+		for _, c := range cases {
+			// op(A) is m×k: stored m×k, or k×m when transposed.
+			mat := func(rows, cols int, trans bool) (*cpu.Buffer, device.MatLayout) {
+				sr, sc := rows, cols
+				if trans {
+					sr, sc = cols, rows
+				}
+				rs := sc + c.pad
+				ml := device.MatLayout{RowStride: rs, ColStride: 1, BatchStride: sr*rs + 3}
+				if trans {
+					ml.RowStride, ml.ColStride = 1, rs
+				}
+				if c.strided {
+					ml = device.MatLayout{RowStride: 2 * cols, ColStride: 2, BatchStride: 2*rows*cols + 1}
+				}
+				size := c.batch * max(ml.BatchStride, 1)
+				return cpu.WrapHalf(dt, halfData(r, dt, size+1, false)), ml
+			}
+			a, al := mat(c.m, c.k, c.tA)
+			b, bl := mat(c.k, c.n, c.tB)
+			dl := device.MatLayout{RowStride: c.n + c.pad, ColStride: 1, BatchStride: c.m*(c.n+c.pad) + 2}
+			init := halfData(r, dt, c.batch*dl.BatchStride, false)
+			want, got := cpu.WrapHalf(dt, append([]uint16(nil), init...)), cpu.WrapHalf(dt, append([]uint16(nil), init...))
+			scratchPath.MatMul(want, dl, a, al, b, bl, c.batch, c.m, c.n, c.k)
+			kernelPath.MatMul(got, dl, a, al, b, bl, c.batch, c.m, c.n, c.k)
+			compareHalfBits(t, fmt.Sprintf("%v MatMul %+v", dt, c), bitsOf(got), bitsOf(want))
+			direct := cpu.WrapHalf(dt, append([]uint16(nil), init...))
+			if ok := be.HalfMatMul(direct, dl, a, al, b, bl, c.batch, c.m, c.n, c.k); ok == c.strided {
+				t.Fatalf("%v %+v: HalfMatMul reports %v", dt, c, ok)
+			} else if ok {
+				compareHalfBits(t, fmt.Sprintf("%v HalfMatMul %+v", dt, c), bitsOf(direct), bitsOf(want))
+			}
+		}
+	}
+}

@@ -64,3 +64,57 @@ func pack[T float](dst, src []T, ld int, rowLanes bool, l0, n, k0, kc, w int, fu
 		}
 	}
 }
+
+// packA is g.packA of the job's A, widened from 16 bits if it has them.
+func (j *job[T]) packA(s *scratch[T], dst []T, i0, mc, p0, kc int) {
+	if j.ha == nil {
+		j.g.packA(dst, j.a, j.lda, j.tA, i0, mc, p0, kc)
+		return
+	}
+	packHalf(dst, j.ha, j.lda, !j.tA, i0, mc, p0, kc, j.g.mr, j.widen, s)
+}
+
+// packB is g.packB of the job's B, widened from 16 bits if it has them.
+func (j *job[T]) packB(s *scratch[T], dst []T, p0, kc, j0, nc int) {
+	if j.hb == nil {
+		j.g.packB(dst, j.b, j.ldb, j.tB, p0, kc, j0, nc)
+		return
+	}
+	packHalf(dst, j.hb, j.ldb, j.tB, j0, nc, p0, kc, j.g.nr, j.widen, s)
+}
+
+// packHalf is pack for a 16-bit src, each element widened to T: lanes
+// that are columns of src (rows of the panel) are widened straight into
+// the panel; lanes that are rows of src are widened into s.row, then
+// scattered into the panel. The panel holds the values pack would put
+// there from the widened src.
+func packHalf[T float](dst []T, src []uint16, ld int, rowLanes bool, l0, n, k0, kc, w int, widen func([]T, []uint16), s *scratch[T]) {
+	if rowLanes {
+		s.row = grow(s.row, kc)
+	}
+	for lr := 0; lr < n; lr += w {
+		d := dst[lr*kc : (lr+w)*kc]
+		lanes := min(w, n-lr)
+		if rowLanes {
+			for l := 0; l < lanes; l++ {
+				widen(s.row, src[(l0+lr+l)*ld+k0:][:kc])
+				for p, v := range s.row {
+					d[p*w+l] = v
+				}
+			}
+			for l := lanes; l < w; l++ {
+				for p := 0; p < kc; p++ {
+					d[p*w+l] = 0
+				}
+			}
+			continue
+		}
+		o := k0*ld + l0 + lr
+		for p := 0; p < kc; p++ {
+			dd := d[p*w : p*w+w]
+			widen(dd[:lanes], src[o:o+lanes])
+			clear(dd[lanes:])
+			o += ld
+		}
+	}
+}

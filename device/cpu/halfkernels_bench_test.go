@@ -61,3 +61,24 @@ func BenchmarkHalfSum(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHalfMatMul times the MLP's first-layer product through the half
+// GEMM (widening while packing) and through the scratch path.
+func BenchmarkHalfMatMul(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	m, k, n := 256, 784, 512
+	for _, dt := range halfDTypes {
+		x, y, d := cpu.WrapHalf(dt, halfData(r, dt, m*k, false)), cpu.WrapHalf(dt, halfData(r, dt, k*n, false)), cpu.WrapHalf(dt, make([]uint16, m*n))
+		al, bl, dl := device.MatLayout{RowStride: k, ColStride: 1}, device.MatLayout{RowStride: n, ColStride: 1}, device.MatLayout{RowStride: n, ColStride: 1}
+		for _, p := range []struct {
+			name string
+			be   device.Backend
+		}{{"kernels", kernelPath}, {"scratch", scratchPath}} {
+			b.Run(fmt.Sprintf("%v/%s", dt, p.name), func(b *testing.B) {
+				for b.Loop() {
+					p.be.MatMul(d, dl, x, al, y, bl, 1, m, n, k)
+				}
+			})
+		}
+	}
+}

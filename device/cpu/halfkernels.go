@@ -253,7 +253,11 @@ var halfRowsPool = sync.Pool{New: func() any { return new(halfRows) }}
 // dtype. It follows the float32 Reduce step by step (the same split into
 // runs, chunks and row batches, the same float64 accumulators in the same
 // order) on float32 copies of pieces of src that fit in the caches, and
-// rounds each float32 result to dst's dtype: the scratch path's bits.
+// rounds each result as the scratch path does: the float64 accumulator
+// to float32 (the float32 Reduce's result), that to dst's dtype. So the
+// bits are the scratch path's (a double rounding, which differs from
+// rounding the accumulator once only where the float32 value falls
+// exactly halfway between two half values).
 func (be *Backend) HalfReduce(op device.ReduceOp, dst, src device.Buffer, sl device.Layout, axes []int) bool {
 	dt, ok := sameHalf(dst, src)
 	if !ok || op >= device.ReduceOp(device.NumReduceOps) {

@@ -66,9 +66,10 @@
 // loss scaling. float16 overflows above 65504 and flushes gradients below
 // about 6e-8 to zero; use a GradScaler with it.
 //
-// On the CPU the half types are storage formats (each operation converts
-// to float32 and back), so autocast saves no time there: it reproduces the
-// numerics of mixed-precision training. On CUDA the half types are stored
+// On the CPU the half types compute in float32 (elementwise operations and
+// reductions convert block by block in their kernels, the others convert
+// whole operands to float32 and back), so autocast saves little or no time
+// there: it reproduces the numerics of mixed-precision training. On CUDA the half types are stored
 // and converted on the device, matrix products in them go through cuBLAS's
 // GemmEx (half inputs, float32 accumulation, tensor cores) and the other
 // operations compute in float32 scratch buffers (device.WithHalf); none of

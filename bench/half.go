@@ -13,9 +13,12 @@ import (
 // character transformer's shapes, in bfloat16 and float16, named
 // half/<dtype>/<kind>/<size> so that each sits beside the torch peer's case
 // of the same dtype. On the CPU every operation on a half tensor computes
-// in float32 inside (device.WithHalf: the operands are widened into float32
-// scratch buffers and the result rounded back), so these measure that path
-// as it is: correct first, its speed reported, not targeted.
+// in float32 inside: the elementwise operations and sums in the CPU
+// backend's half kernels (blocks of 1024 elements widened into float32 in
+// the L1 cache, computed, rounded back), the matrix products in its GEMM,
+// which widens the operands as it packs them into panels (the float32
+// product rounded back). Correct first; their speed is reported, not
+// targeted.
 
 // halfDTypes are the half dtypes the cases run in.
 var halfDTypes = []tensor.DType{tensor.BFloat16, tensor.Float16}

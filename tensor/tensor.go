@@ -45,8 +45,11 @@ type DType = device.DType
 // of zero, and overflow to ±Inf (float16 from 65520 up); reads (Float32s,
 // Float64s, String) widen exactly. The softmax statistics that attention
 // keeps for its backward pass and the window indices of MaxPool2D are
-// Float32 for half inputs. On the CPU the half types are storage formats
-// (converted per operation, correct rather than fast); the CUDA backend
+// Float32 for half inputs. On the CPU the elementwise operations and
+// reductions of half tensors convert block by block inside their kernels
+// (reading and writing 2 bytes an element) and matrix products as their
+// GEMM packs its panels; the other operations convert
+// whole operands to float32 and back (correct rather than fast); the CUDA backend
 // does not support them yet and refuses them with ErrDType.
 const (
 	Float32  = device.Float32

@@ -25,6 +25,21 @@
 // sums add into 8 lanes in a fixed order (sumLanes), with or without the
 // assembly; so results are the same bits on every run and every machine.
 //
+// The half dtypes (bfloat16, float16) are stored as their bits in a
+// []uint16. The backend implements [device.HalfKernels]: through
+// device.WithHalf (as package tensor uses it), Unary, Scalar, Binary,
+// AddScaled and Reduce on half buffers run kernels that widen blocks of
+// 1024 elements into float32 in the L1 cache (bfloat16 by a shift,
+// float16 with the F16C instructions where the CPU has them; assembly in
+// halfconv_amd64.s), run the float32 kernels above on the blocks, and
+// round the results back to nearest even, so that they give the bits of
+// the float32 method on the widened operands, rounded once (a reduction
+// follows the float32 reduction's order on widened pieces of its
+// input). MatMul of half buffers (device.HalfMatMuler) widens the
+// elements as GEMM packs its panels (gemm.SgemmHalf) and rounds the float32
+// product into the destination. The other methods get float32 copies of
+// their half operands from device.WithHalf.
+//
 // Buffers of 64 KiB and more come from a cache of size classes (powers of
 // two with four steps each), so that the large temporaries of a training
 // loop are reused rather than allocated and zeroed by the Go runtime again.

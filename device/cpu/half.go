@@ -8,10 +8,12 @@ import (
 	"github.com/tapegrad/tapegrad/internal/parallel"
 )
 
-// The half dtypes (bfloat16, float16) are storage types on the CPU: their
-// buffers hold the bits in a []uint16, and Alloc, Free, Upload, Download,
-// Copy and Fill handle them; every other method is reached through
-// device.WithHalf, which hands it float32 copies.
+// The half dtypes (bfloat16, float16) on the CPU: their buffers hold the
+// bits in a []uint16, and Alloc, Free, Upload, Download, Copy and Fill
+// handle them; the elementwise methods and Reduce have half kernels of
+// their own (halfkernels.go, device.HalfKernels), and MatMul converts as it
+// packs (HalfMatMul in matmul.go); every other method is
+// reached through device.WithHalf, which hands it float32 copies.
 
 // copyHalf is Copy when either side is a half buffer.
 func copyHalf(d *Buffer, dl device.Layout, s *Buffer, sl device.Layout) {

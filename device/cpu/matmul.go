@@ -1,6 +1,8 @@
 package cpu
 
 import (
+	"fmt"
+
 	"github.com/tapegrad/tapegrad/device"
 	"github.com/tapegrad/tapegrad/internal/gemm"
 	"github.com/tapegrad/tapegrad/internal/parallel"
@@ -107,4 +109,84 @@ func gemmAB32Serial(tA, tB bool, m, n, k int, alpha float32, a []float32, lda in
 
 func gemmAB64Serial(tA, tB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	gemm.DgemmSerial(tA, tB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmOperand reports how GEMM reads the rows×cols matrix with strides rs,
+// cs in place, as operandFor does: not transposed (cs 1) or transposed (rs
+// 1), its leading dimension and its extent from the first element; ok is
+// false when neither works (operandFor copies such a matrix).
+func gemmOperand(rows, cols, rs, cs int) (trans bool, ld, extent int, ok bool) {
+	switch {
+	case cs == 1 && (rows == 1 || rs >= cols):
+		ld := max(rs, cols, 1)
+		if rows == 1 {
+			ld = max(cols, 1)
+		}
+		return false, ld, (rows-1)*ld + cols, true
+	case rs == 1 && (cols == 1 || cs >= rows):
+		ld := max(cs, rows, 1)
+		if cols == 1 {
+			ld = max(rows, 1)
+		}
+		return true, ld, (cols-1)*ld + rows, true
+	}
+	return false, 0, 0, false
+}
+
+// HalfMatMul computes MatMul for buffers of one half dtype (see
+// device.HalfMatMuler): GEMM widens the elements of a and b to float32 as
+// it packs its panels (gemm.SgemmHalf), into a float32 product of m×n that
+// is rounded into dst's rows, to nearest even: the bits of the float32
+// MatMul on widened copies, rounded. It declines (false) operands whose
+// rows and columns are both strided, which MatMul copies first.
+func (be *Backend) HalfMatMul(dst device.Buffer, dl device.MatLayout, a device.Buffer, al device.MatLayout, b device.Buffer, bl device.MatLayout, batch, m, n, k int) bool {
+	dt, ok := sameHalf(dst, a, b)
+	if !ok {
+		return false
+	}
+	if m == 0 || n == 0 || batch == 0 {
+		return true
+	}
+	ta, lda, ea, okA := gemmOperand(m, k, al.RowStride, al.ColStride)
+	tb, ldb, eb, okB := gemmOperand(k, n, bl.RowStride, bl.ColStride)
+	if k > 0 && (!okA || !okB) {
+		return false
+	}
+	d, x, y := buf(dst).u16, buf(a).u16, buf(b).u16
+	ldc := dl.RowStride
+	if k == 0 {
+		for i := 0; i < batch; i++ {
+			for r := 0; r < m; r++ {
+				clear(d[dl.Offset+i*dl.BatchStride+r*ldc:][:n])
+			}
+		}
+		return true
+	}
+	widen := func(d []float32, s []uint16) { widenHalf(dt, d, s) }
+	one := func(i int) {
+		c, err := be.Alloc(device.Float32, m*n)
+		if err != nil {
+			panic(fmt.Errorf("cpu: MatMul: float32 product of %d×%d: %w", m, n, err))
+		}
+		cf := buf(c).f32
+		ao, bo := al.Offset+i*al.BatchStride, bl.Offset+i*bl.BatchStride
+		gemm.SgemmHalf(ta, tb, m, n, k, x[ao:ao+ea], lda, y[bo:bo+eb], ldb, cf, n, widen)
+		off := dl.Offset + i*dl.BatchStride
+		for r := 0; r < m; r++ {
+			narrowHalf(dt, d[off+r*ldc:off+r*ldc+n], cf[r*n:(r+1)*n])
+		}
+		be.Free(c)
+	}
+	if batch > 1 && m*n*k < 1<<18 {
+		parallel.For(batch, max(1, (1<<18)/(m*n*k)), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				one(i)
+			}
+		})
+		return true
+	}
+	for i := 0; i < batch; i++ {
+		one(i)
+	}
+	return true
 }

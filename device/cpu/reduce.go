@@ -217,6 +217,48 @@ func finish(op device.ReduceOp, acc float64, n int) float64 {
 // outerChunk elements, their rows interleaved in outerStreams parts), each
 // chunk is reduced alone and the chunks' results are added in order.
 func reduceOuter[T float](op device.ReduceOp, d, x []T, base int, red device.Layout, nk int) {
+	rowOffs := outerRows(base, red)
+	nr := len(rowOffs)
+	cols := func(lo, hi int, rows []int) []float64 {
+		acc := make([]float64, hi-lo)
+		switch op {
+		case device.Max, device.Min:
+			first := x[rows[0]+lo : rows[0]+hi]
+			for j, v := range first {
+				acc[j] = float64(v)
+			}
+			for _, r := range rows[1:] {
+				extremeInto(op, acc, x[r+lo:r+hi])
+			}
+		default:
+			colSums(acc, x, rows, lo, op == device.Norm2)
+		}
+		return acc
+	}
+	outerPlan(op, nk, int(unsafe.Sizeof(T(0))), rowOffs, cols, func(lo int, acc []float64) {
+		for j, v := range acc {
+			d[lo+j] = T(finish(op, v, nr))
+		}
+	})
+}
+
+// extremeInto sets acc[j] to max(acc[j], row[j]) (Min: min) for every j.
+func extremeInto[T float](op device.ReduceOp, acc []float64, row []T) {
+	row = row[:len(acc)]
+	if op == device.Max {
+		for j, v := range row {
+			acc[j] = maxT(acc[j], float64(v))
+		}
+		return
+	}
+	for j, v := range row {
+		acc[j] = minT(acc[j], float64(v))
+	}
+}
+
+// outerRows returns the offsets of the rows of a reduction over the outer
+// axes red, in the order of red, the first at base.
+func outerRows(base int, red device.Layout) []int {
 	nr := red.Size()
 	rowOffs := make([]int, nr)
 	w := newWalker(red)
@@ -227,34 +269,19 @@ func reduceOuter[T float](op device.ReduceOp, d, x []T, base int, red device.Lay
 			o += w.inner[0]
 		}
 	})
-	cols := func(lo, hi int, rows []int) []float64 {
-		acc := make([]float64, hi-lo)
-		switch op {
-		case device.Max, device.Min:
-			first := x[rows[0]+lo : rows[0]+hi]
-			for j, v := range first {
-				acc[j] = float64(v)
-			}
-			for _, r := range rows[1:] {
-				row := x[r+lo : r+hi]
-				if op == device.Max {
-					for j, v := range row {
-						acc[j] = maxT(acc[j], float64(v))
-					}
-				} else {
-					for j, v := range row {
-						acc[j] = minT(acc[j], float64(v))
-					}
-				}
-			}
-		default:
-			colSums(acc, x, rows, lo, op == device.Norm2)
-		}
-		return acc
-	}
+	return rowOffs
+}
+
+// outerPlan runs reduceOuter's plan for nk outputs over the rows at
+// rowOffs of elements of size bytes: cols(lo, hi, rows) returns the
+// accumulators of the columns [lo, hi) over the given rows, in their order,
+// and out(lo, acc) writes the final accumulators of the columns from lo.
+// The plan (see reduceOuter) depends on the shape and size only.
+func outerPlan(op device.ReduceOp, nk, size int, rowOffs []int, cols func(lo, hi int, rows []int) []float64, out func(lo int, acc []float64)) {
+	nr := len(rowOffs)
 	rowsPer := 0 // rows per chunk of a row split; 0: split the columns
 	streams := 1 // parts of a chunk whose rows are interleaved
-	switch size := int(unsafe.Sizeof(T(0))); {
+	switch {
 	case nk < 256 && nr >= 2*chunk/nk:
 		// Few columns, many rows.
 		rowsPer = max(1, chunk/nk)
@@ -268,10 +295,7 @@ func reduceOuter[T float](op device.ReduceOp, d, x []T, base int, red device.Lay
 	if rowsPer == 0 {
 		// Split the columns: each output is computed by one goroutine.
 		parallel.For(nk, max(1, grain/nr), func(lo, hi int) {
-			acc := cols(lo, hi, rowOffs)
-			for j, v := range acc {
-				d[lo+j] = T(finish(op, v, nr))
-			}
+			out(lo, cols(lo, hi, rowOffs))
 		})
 		return
 	}
@@ -305,9 +329,7 @@ func reduceOuter[T float](op device.ReduceOp, d, x []T, base int, red device.Lay
 				}
 			}
 		}
-		for j, v := range acc {
-			d[lo+j] = T(finish(op, v, nr))
-		}
+		out(lo, acc)
 	})
 }
 

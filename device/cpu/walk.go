@@ -348,29 +348,7 @@ func addScaled[T float](d, a []T, al device.Layout, alpha T, b []T, bl device.La
 	n := al.Size()
 	d = d[:n]
 	st := storesFor[T](n)
-	// The products are rounded before the sum (T(...)), so that no
-	// architecture fuses them into a multiply-add: the result is the same
-	// bits everywhere, and the same as the assembly kernels'.
-	kernel := func(d, a, b []T) {
-		a, b = a[:len(d)], b[:len(d)]
-		if useSIMD && simdAddScaled(d, a, b, alpha, beta, st) {
-			return
-		}
-		switch {
-		case alpha == 1 && beta == 1:
-			for i := range d {
-				d[i] = a[i] + b[i]
-			}
-		case alpha == 1:
-			for i := range d {
-				d[i] = a[i] + T(beta*b[i])
-			}
-		default:
-			for i := range d {
-				d[i] = T(alpha*a[i]) + T(beta*b[i])
-			}
-		}
-	}
+	kernel := func(d, a, b []T) { addScaledKernel(d, a, b, alpha, beta, st) }
 	if al.IsContiguous() && bl.IsContiguous() {
 		a, b = contiguousSlice(a, al, n), contiguousSlice(b, bl, n)
 		parallel.For(n, grain, func(lo, hi int) { kernel(d[lo:hi], a[lo:hi], b[lo:hi]) })
@@ -385,4 +363,30 @@ func addScaled[T float](d, a []T, al device.Layout, alpha T, b []T, bl device.La
 		})
 		fence()
 	})
+}
+
+// addScaledKernel writes alpha·a[i] + beta·b[i] to d[i] for every i, with
+// the assembly kernel where there is one; st says how d is written. The
+// products are rounded before the sum (T(...)), so that no architecture
+// fuses them into a multiply-add: the result is the same bits everywhere,
+// and the same as the assembly kernels'.
+func addScaledKernel[T float](d, a, b []T, alpha, beta T, st stores) {
+	a, b = a[:len(d)], b[:len(d)]
+	if useSIMD && simdAddScaled(d, a, b, alpha, beta, st) {
+		return
+	}
+	switch {
+	case alpha == 1 && beta == 1:
+		for i := range d {
+			d[i] = a[i] + b[i]
+		}
+	case alpha == 1:
+		for i := range d {
+			d[i] = a[i] + T(beta*b[i])
+		}
+	default:
+		for i := range d {
+			d[i] = T(alpha*a[i]) + T(beta*b[i])
+		}
+	}
 }

@@ -53,6 +53,10 @@
 // goroutine did which unit, or on where a tile falls. (They do depend on
 // the kernel: the portable path rounds differently from the assembly.)
 //
+// SgemmHalf takes A and B as 16-bit bits (bfloat16, float16) and widens
+// them to float32 as it packs them, through the same blocking and kernels,
+// so that C is the same bits as Sgemm's of float32 copies.
+//
 // Packing buffers come from a sync.Pool and the helper goroutines are kept
 // between calls, so a call allocates nothing in steady state.
 package gemm
@@ -148,6 +152,33 @@ func SgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, l
 	impl32().gemmSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true)
 }
 
+// SgemmHalf is Sgemm with alpha 1 and beta 0 for A and B stored in a
+// 16-bit format (bfloat16 or float16 bits), which widen converts to
+// float32 exactly (widen(d, s) writes len(d) values from s): the elements
+// are widened as the panels are packed, with no float32 copy of A or B.
+// C is the same bits as Sgemm's of the widened A and B.
+func SgemmHalf(transA, transB bool, m, n, k int, a []uint16, lda int, b []uint16, ldb int, c []float32, ldc int, widen func(d []float32, s []uint16)) {
+	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	g := impl32()
+	if k == 0 {
+		scale(0, c, m, n, ldc)
+		return
+	}
+	j, _ := g.jobs.Get().(*job[float32])
+	if j == nil {
+		j = &job[float32]{g: g}
+	}
+	j.tA, j.tB, j.m, j.n, j.k, j.serial = transA, transB, m, n, k, false
+	j.alpha, j.beta, j.a, j.b, j.c, j.lda, j.ldb, j.ldc = 1, 0, nil, nil, c, lda, ldb, ldc
+	j.ha, j.hb, j.widen = a, b, widen
+	j.run()
+	j.c, j.ha, j.hb, j.widen = nil, nil, nil, nil
+	g.jobs.Put(j)
+}
+
 // DgemmSerial is Dgemm in the calling goroutine only (see SgemmSerial).
 func DgemmSerial(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
 	impl64().gemmSerial(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, true)
@@ -159,6 +190,29 @@ func (g *impl[T]) gemm(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T,
 
 // gemmSerial is gemm, in the calling goroutine only if serial.
 func (g *impl[T]) gemmSerial(tA, tB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, serial bool) {
+	checkArgs(tA, tB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if alpha == 0 || k == 0 {
+		scale(beta, c, m, n, ldc)
+		return
+	}
+
+	j, _ := g.jobs.Get().(*job[T])
+	if j == nil {
+		j = &job[T]{g: g}
+	}
+	j.tA, j.tB, j.m, j.n, j.k, j.serial = tA, tB, m, n, k, serial
+	j.alpha, j.beta, j.a, j.b, j.c, j.lda, j.ldb, j.ldc = alpha, beta, a, b, c, lda, ldb, ldc
+	j.run()
+	j.a, j.b, j.c = nil, nil, nil
+	g.jobs.Put(j)
+}
+
+// checkArgs panics as gonum's Gemm does for bad arguments (lengths of the
+// operands as la, lb, lc).
+func checkArgs(tA, tB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
 	if m < 0 {
 		panic("gemm: m < 0")
 	}
@@ -180,29 +234,15 @@ func (g *impl[T]) gemmSerial(tA, tB bool, m, n, k int, alpha T, a []T, lda int, 
 	if m == 0 || n == 0 {
 		return
 	}
-	if tA && len(a) < (k-1)*lda+m || !tA && len(a) < (m-1)*lda+k {
+	if tA && la < (k-1)*lda+m || !tA && la < (m-1)*lda+k {
 		panic("gemm: insufficient length of a")
 	}
-	if tB && len(b) < (n-1)*ldb+k || !tB && len(b) < (k-1)*ldb+n {
+	if tB && lb < (n-1)*ldb+k || !tB && lb < (k-1)*ldb+n {
 		panic("gemm: insufficient length of b")
 	}
-	if len(c) < (m-1)*ldc+n {
+	if lc < (m-1)*ldc+n {
 		panic("gemm: insufficient length of c")
 	}
-	if alpha == 0 || k == 0 {
-		scale(beta, c, m, n, ldc)
-		return
-	}
-
-	j, _ := g.jobs.Get().(*job[T])
-	if j == nil {
-		j = &job[T]{g: g}
-	}
-	j.tA, j.tB, j.m, j.n, j.k, j.serial = tA, tB, m, n, k, serial
-	j.alpha, j.beta, j.a, j.b, j.c, j.lda, j.ldb, j.ldc = alpha, beta, a, b, c, lda, ldb, ldc
-	j.run()
-	j.a, j.b, j.c = nil, nil, nil
-	g.jobs.Put(j)
 }
 
 // scale sets C = beta·C (C = 0 when beta == 0).
@@ -241,6 +281,11 @@ type job[T float] struct {
 	alpha, beta   T
 	a, b, c       []T
 	lda, ldb, ldc int
+
+	// SgemmHalf: A and B as 16-bit bits (a and b nil), widened to T
+	// while packing.
+	ha, hb []uint16
+	widen  func(d []T, s []uint16)
 
 	serial bool // computed by the calling goroutine alone
 	splitN bool // units are column ranges and A is shared (else rows, B)
@@ -401,7 +446,7 @@ func (j *job[T]) columns(s *scratch[T], u, n0, n1 int) {
 	pad := (j.s1 - j.s0 + g.mr - 1) / g.mr * g.mr
 	for pc, pi := 0, 0; pc < j.k; pc, pi = pc+j.kcB, pi+1 {
 		kc := min(j.kcB, j.k-pc)
-		g.packB(s.b, j.b, j.ldb, j.tB, pc, kc, n0, nc)
+		j.packB(s, s.b, pc, kc, n0, nc)
 		beta := j.beta
 		if pc > 0 {
 			beta = 1
@@ -413,7 +458,7 @@ func (j *job[T]) columns(s *scratch[T], u, n0, n1 int) {
 			mc := min(j.sbB, j.s1-ic)
 			off := pi*pad*j.kcB + bi*j.sbB*kc
 			ap := j.sharedBlock(pi*nSB+bi, j.shared[off:off+(mc+g.mr-1)/g.mr*g.mr*kc], s.a, func(dst []T) {
-				g.packA(dst, j.a, j.lda, j.tA, ic, mc, pc, kc)
+				j.packA(s, dst, ic, mc, pc, kc)
 			})
 			g.macroKernel(ap, s.b, s.tile, mc, nc, kc, j.c[ic*j.ldc+n0:], j.ldc, j.alpha, beta)
 		}
@@ -434,14 +479,14 @@ func (j *job[T]) rows(s *scratch[T], u, m0, m1 int) {
 		}
 		for ic := m0; ic < m1; ic += mcB {
 			mc := min(mcB, m1-ic)
-			g.packA(s.a, j.a, j.lda, j.tA, ic, mc, pc, kc)
+			j.packA(s, s.a, ic, mc, pc, kc)
 			for t := 0; t < nSB; t++ {
 				bi := (t + u) % nSB
 				jc := j.s0 + bi*j.sbB
 				nc := min(j.sbB, j.s1-jc)
 				off := pi*pad*j.kcB + bi*j.sbB*kc
 				bp := j.sharedBlock(pi*nSB+bi, j.shared[off:off+(nc+g.nr-1)/g.nr*g.nr*kc], s.b, func(dst []T) {
-					g.packB(dst, j.b, j.ldb, j.tB, pc, kc, jc, nc)
+					j.packB(s, dst, pc, kc, jc, nc)
 				})
 				g.macroKernel(s.a, bp, s.tile, mc, nc, kc, j.c[ic*j.ldc+jc:], j.ldc, j.alpha, beta)
 			}
@@ -484,6 +529,7 @@ func blocks(total, bmax, unit int) int {
 
 type scratch[T float] struct {
 	a, b, tile []T
+	row        []T // a widened row of a 16-bit operand (packHalf)
 }
 
 func grow[T float](s []T, n int) []T {

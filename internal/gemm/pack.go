@@ -64,3 +64,51 @@ func pack[T float](dst, src []T, ld int, rowLanes bool, l0, n, k0, kc, w int, fu
 		}
 	}
 }
+
+// packA is g.packA of the job's A, widened from 16 bits if it has them.
+func (j *job[T]) packA(s *scratch[T], dst []T, i0, mc, p0, kc int) {
+	if j.ha == nil {
+		j.g.packA(dst, j.a, j.lda, j.tA, i0, mc, p0, kc)
+		return
+	}
+	packHalf(dst, j.ha, j.lda, !j.tA, i0, mc, p0, kc, j.g.mr, j.g.packAN, j.widen, s)
+}
+
+// packB is g.packB of the job's B, widened from 16 bits if it has them.
+func (j *job[T]) packB(s *scratch[T], dst []T, p0, kc, j0, nc int) {
+	if j.hb == nil {
+		j.g.packB(dst, j.b, j.ldb, j.tB, p0, kc, j0, nc)
+		return
+	}
+	packHalf(dst, j.hb, j.ldb, j.tB, j0, nc, p0, kc, j.g.nr, j.g.packBT, j.widen, s)
+}
+
+// packHalf is pack for a 16-bit src, each element widened to T, through
+// s.row. Lanes that are rows of src: a panel's rows are widened into
+// s.row, which pack (with rowFull, the full-panel routine for row lanes)
+// then packs. Lanes that are columns: each depth's row of all n lanes is
+// widened at once and copied into the panels. The panels hold what pack
+// would put there from the widened src.
+func packHalf[T float](dst []T, src []uint16, ld int, rowLanes bool, l0, n, k0, kc, w int, rowFull packFunc[T], widen func([]T, []uint16), s *scratch[T]) {
+	if rowLanes {
+		s.row = grow(s.row, w*kc)
+		for lr := 0; lr < n; lr += w {
+			lanes := min(w, n-lr)
+			for l := 0; l < lanes; l++ {
+				widen(s.row[l*kc:(l+1)*kc], src[(l0+lr+l)*ld+k0:][:kc])
+			}
+			pack(dst[lr*kc:(lr+w)*kc], s.row, kc, true, 0, lanes, 0, kc, w, rowFull)
+		}
+		return
+	}
+	s.row = grow(s.row, n)
+	for p := 0; p < kc; p++ {
+		widen(s.row, src[(k0+p)*ld+l0:][:n])
+		for lr := 0; lr < n; lr += w {
+			lanes := min(w, n-lr)
+			dd := dst[lr*kc+p*w : lr*kc+p*w+w]
+			copy(dd, s.row[lr:lr+lanes])
+			clear(dd[lanes:])
+		}
+	}
+}

@@ -352,7 +352,8 @@ type HalfMatMuler interface {
 // to the destination's dtype, to nearest even (so bit for bit what the
 // scratch path gives wherever the backend's float32 method is the same
 // arithmetic); a reduction accumulates in float32 or better and rounds
-// once at the end. Operands and destination keep the method's own rules
+// at the end (through float32 when it accumulated wider, as the scratch
+// path does). Operands and destination keep the method's own rules
 // on dtypes (all one dtype), layouts and aliasing.
 type HalfKernels interface {
 	HalfUnary(op UnaryOp, dst Buffer, src Buffer, sl Layout) bool

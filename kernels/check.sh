@@ -20,7 +20,7 @@ set -euo pipefail
 
 HERE=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 ROOT=$(cd -- "$HERE/.." && pwd -P)
-MODULES=(elementwise random reduce gemm nn scan index layernorm attention)
+MODULES=(elementwise random reduce gemm nn scan index layernorm attention half_bf16 half_f16)
 ARCHS=(sm_80 sm_90)
 
 sim=yes verbose=no

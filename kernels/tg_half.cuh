@@ -5,11 +5,14 @@
 // (half_bf16, half_f16: elementwise ops and reductions computing in
 // float32 and double).
 //
-// Why not cuda_bf16.h / cuda_fp16.h: their conversions turn every NaN into
-// the canonical NaN (device/half.go keeps the sign and the top of the
-// payload, quieted), and the host simulator (kernels/internal/sim) cannot
-// compile them. The bit arithmetic is a handful of integer instructions
-// per element, well hidden behind the memory traffic of these kernels.
+// Why not cuda_bf16.h / cuda_fp16.h alone: their conversions turn every
+// NaN into the canonical NaN (device/half.go keeps the sign and the top of
+// the payload, quieted), and the host simulator (kernels/internal/sim)
+// cannot compile them. The bit arithmetic is a handful of integer
+// instructions per element; the half modules use it for bfloat16, and for
+// float16 on the device only where the value is a NaN, with cuda_fp16.h's
+// hardware conversions (exact, and IEEE round to nearest even) for every
+// other value (half.cuh, TgHW).
 #ifndef TG_HALF_CUH
 #define TG_HALF_CUH
 

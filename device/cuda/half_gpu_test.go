@@ -19,13 +19,17 @@ var halfDTypes = []device.DType{device.BFloat16, device.Float16}
 // (modules half_bf16 and half_f16, device.HalfKernels), must give bit for
 // bit the GPU's float32 result on the same inputs rounded to the half
 // type; everything else, and every gradient, within optest.HalfRTol of
-// float32. Then the size-dependent cases at sizes that take the half
-// kernels' vector and element paths and the reductions' plans.
+// float32. Then (not with -short) the size-dependent cases at sizes that
+// take the half kernels' vector and element paths and the reductions'
+// plans.
 func TestHalfOpsOnGPU(t *testing.T) {
 	needGPU(t)
 	for _, dt := range halfDTypes {
 		for _, c := range optest.Cases() {
 			t.Run(dt.String()+"/"+c.Name, func(t *testing.T) { optest.CheckHalf(t, c, dt, gpu) })
+		}
+		if testing.Short() {
+			continue // the sized cases: not under -short (the sanitizer stage)
 		}
 		for _, n := range []int{31, 1029, 65537} {
 			for _, c := range optest.Sized(n) {

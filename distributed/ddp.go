@@ -62,19 +62,19 @@ type DataParallelOptions struct {
 // gradients of several micro-batches, run all but the last backward pass
 // inside [DataParallel.NoSync] (PyTorch's no_sync):
 //
-//	for k, mb := range microBatches {
-//		step := func() error {
-//			var loss *tensor.Tensor
-//			autograd.Record(func() { loss = lossFn(dp.Forward(mb.x), mb.y).DivScalar(float64(len(microBatches))) })
-//			loss.Backward()
-//			return nil
-//		}
-//		if k < len(microBatches)-1 {
-//			err = dp.NoSync(step) // accumulates locally: no communication
-//		} else {
-//			err = step() // adds the last gradients and all-reduces the sum
-//		}
+//	pass := func(x, y *tensor.Tensor) error {
+//		var loss *tensor.Tensor
+//		autograd.Record(func() { loss = lossFn(dp.Forward(x), y).DivScalar(float64(k)) })
+//		loss.Backward()
+//		return nil
 //	}
+//	err := dp.NoSync(func() error { // k−1 micro-batches: summed locally, no communication
+//		for j := range k - 1 {
+//			pass(xs[j], ys[j])
+//		}
+//		return nil
+//	})
+//	pass(xs[k-1], ys[k-1]) // adds the last gradients and all-reduces the sums
 //	if err := dp.Sync(); err != nil { ... }
 //	opt.Step()
 //

@@ -3,9 +3,13 @@ package distributed
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
+	"github.com/tapegrad/tapegrad/autograd"
+	"github.com/tapegrad/tapegrad/nn"
+	"github.com/tapegrad/tapegrad/optim"
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
@@ -13,7 +17,8 @@ import (
 // same time, each pair among itself, while a collective of the whole group
 // runs beside them; then {0,2} (given as [2 0]) all-reduces, broadcasts from
 // its rank 1 (rank 2 of the whole group) and gathers. The ranks outside a
-// group get a value whose collectives fail with ErrNotMember.
+// group get a value whose collectives fail with ErrNotMember. Last, each
+// pair trains its own replica with DataParallel over the pair.
 
 func init() {
 	scenarios["subgroups"] = subgroupsChild
@@ -133,6 +138,35 @@ func subgroupsChild() error {
 		if err := even.Barrier(); err != nil {
 			return err
 		}
+	}
+	// DataParallel over each pair: two replicas of a model, each trained
+	// by its pair on the pair's own data. The members of a pair end with
+	// the same parameters, bit for bit; the pairs with different ones.
+	tensor.Seed(40 + uint64(rank))
+	model := nn.NewDense(3, 2, tensor.WithDType(tensor.Float64))
+	dp, err := NewDataParallel(pair, model, DataParallelOptions{})
+	if err != nil {
+		return err
+	}
+	opt := optim.NewSGD(model.Params(), 0.1, 0, 0)
+	for step := 0; step < 3; step++ {
+		x := makeTensor(tensor.Float64, 6, func(i int) float64 { return value(rank, i+step) / 50 }).Reshape(2, 3)
+		var loss *tensor.Tensor
+		autograd.Record(func() { loss = dp.Forward(x).Square().Mean() })
+		loss.Backward()
+		if err := dp.Sync(); err != nil {
+			return err
+		}
+		opt.Step()
+	}
+	dp.Close()
+	w, err := g.AllGather(model.W)
+	if err != nil {
+		return err
+	}
+	same := func(a, b int) bool { return slices.Equal(w.Index(a).Float64s(), w.Index(b).Float64s()) }
+	if !same(0, 1) || !same(2, 3) || same(0, 2) {
+		return fmt.Errorf("DataParallel over the pairs: weights equal within {0,1} %v, within {2,3} %v, across %v; want true, true, false", same(0, 1), same(2, 3), same(0, 2))
 	}
 	for _, sub := range []*ProcessGroup{low, high, even} {
 		if err := sub.Close(); err != nil {

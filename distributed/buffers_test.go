@@ -18,7 +18,8 @@ import (
 // rank 0's buffers: after each step every rank's running mean and
 // variance equal rank 0's bit for bit, and rank 0's are what its own
 // forward passes made them. With LocalBuffers they stay the ranks' own
-// (rank 1's differ from rank 0's) until SyncBuffers.
+// (rank 1's differ from rank 0's) until SyncBuffers. The buffers travel
+// in one broadcast per Sync.
 
 func init() {
 	scenarios["buffers"] = buffersChild
@@ -77,6 +78,7 @@ func buffersChild() error {
 			// Rank 0's buffers as its own forward pass leaves them.
 			var want [][]float64
 			var loss *tensor.Tensor
+			before := g.submitted.Load()
 			autograd.Record(func() { loss = dp.Forward(x).Square().Mean() })
 			for _, b := range bufs {
 				want = append(want, b.Tensor.Float64s())
@@ -84,6 +86,15 @@ func buffersChild() error {
 			loss.Backward()
 			if err := dp.Sync(); err != nil {
 				return err
+			}
+			// One collective per bucket (from backward's hooks or Sync),
+			// and one for all the buffers.
+			calls := int64(len(dp.Buckets()) + 1)
+			if local {
+				calls--
+			}
+			if n := g.submitted.Load() - before; n != calls {
+				return fmt.Errorf("LocalBuffers %v: Sync submitted %d collectives, want %d", local, n, calls)
 			}
 			opt.Step()
 			same, err := buffersAgree(g, bufs)

@@ -80,16 +80,18 @@ type DataParallelOptions struct {
 //
 // Buffers (BatchNorm's running statistics) are broadcast from rank 0 by
 // NewDataParallel and, unless DataParallelOptions.LocalBuffers is set, by
-// every Sync: after each step every rank has rank 0's buffers, bit for
-// bit. (PyTorch broadcasts them at the start of each synchronised forward
-// pass instead; the values each forward pass sees are the same, rank 0's
-// after the previous step, but here the ranks also agree between Sync and
-// the next forward pass, when a program evaluates or checkpoints.)
+// every Sync, one broadcast per device and dtype of a flat copy of them
+// all: after each step every rank has rank 0's buffers, bit for bit.
+// (PyTorch broadcasts them at the start of each synchronised forward pass
+// instead; the values each forward pass sees are the same, rank 0's after
+// the previous step, but here the ranks also agree between Sync and the
+// next forward pass, when a program evaluates or checkpoints.)
 type DataParallel struct {
 	g       *ProcessGroup
 	model   nn.Layer
 	params  []nn.NamedTensor
 	buffers []nn.NamedTensor // the float buffers, broadcast from rank 0
+	bufFlat []*bufferSet     // the same, flattened per device and dtype
 	local   bool             // LocalBuffers
 	buckets []*bucket
 	slots   []slot // by parameter index
@@ -110,6 +112,15 @@ type bucket struct {
 	params  []int // parameter indices
 	pending int   // gradients still to come this step
 	work    *Work
+}
+
+// bufferSet is a flat tensor holding the buffers of one device and dtype,
+// so that Sync broadcasts them in one collective, as PyTorch coalesces
+// them (a ResNet-50 has a hundred BatchNorm buffers).
+type bufferSet struct {
+	flat  *tensor.Tensor
+	bufs  []int            // indices in DataParallel.buffers
+	views []*tensor.Tensor // flat's slices, one per buffer
 }
 
 // slot is where a parameter's gradient sits in its bucket.
@@ -144,6 +155,7 @@ func NewDataParallel(g *ProcessGroup, model nn.Layer, o DataParallelOptions) (*D
 		}
 		dp.buffers = append(dp.buffers, b)
 	}
+	dp.flattenBuffers()
 	if err := dp.broadcastBuffers(op); err != nil {
 		return nil, err
 	}
@@ -199,20 +211,78 @@ func elemSize(dt tensor.DType) int {
 	return 4
 }
 
-// broadcastBuffers broadcasts rank 0's float buffers, all queued at once.
-func (dp *DataParallel) broadcastBuffers(op string) error {
-	works := make([]*Work, len(dp.buffers))
-	for i, b := range dp.buffers {
-		works[i] = dp.g.BroadcastAsync(b.Tensor, 0)
+// flattenBuffers makes the flat tensors of the buffers, one per device
+// and dtype, in the buffers' order.
+func (dp *DataParallel) flattenBuffers() {
+	type key struct {
+		dev device.Device
+		dt  tensor.DType
 	}
-	var first error
-	for i, w := range works {
-		if err := w.Wait(); err != nil && first == nil {
-			first = fmt.Errorf("%s: broadcasting buffer %q: %w", op, dp.buffers[i].Name, err)
+	sets := map[key]*bufferSet{}
+	for i, b := range dp.buffers {
+		k := key{b.Tensor.Device(), b.Tensor.DType()}
+		if sets[k] == nil {
+			sets[k] = &bufferSet{}
+			dp.bufFlat = append(dp.bufFlat, sets[k])
+		}
+		sets[k].bufs = append(sets[k].bufs, i)
+	}
+	for _, set := range dp.bufFlat {
+		n := 0
+		for _, i := range set.bufs {
+			n += dp.buffers[i].Tensor.Size()
+		}
+		b0 := dp.buffers[set.bufs[0]].Tensor
+		set.flat = tensor.Zeros([]int{n}, tensor.On(b0.Device()), tensor.WithDType(b0.DType()))
+		off := 0
+		for _, i := range set.bufs {
+			sz := dp.buffers[i].Tensor.Size()
+			set.views = append(set.views, set.flat.Slice(0, off, off+sz))
+			off += sz
 		}
 	}
-	return first
 }
+
+// launchBuffers copies the buffers into their flat tensors and queues
+// their broadcasts from rank 0; the returned function waits for them,
+// copies the result back into the buffers (on the ranks other than 0,
+// whose buffers are what was sent) and returns the first error, naming
+// op.
+func (dp *DataParallel) launchBuffers(op string) func() error {
+	works := make([]*Work, len(dp.bufFlat))
+	for s, set := range dp.bufFlat {
+		autograd.Pause(func() {
+			for j, i := range set.bufs {
+				set.views[j].Assign(dp.buffers[i].Tensor.Reshape(set.views[j].Size()))
+			}
+		})
+		works[s] = dp.g.BroadcastAsync(set.flat, 0)
+	}
+	return func() error {
+		var first error
+		for s, set := range dp.bufFlat {
+			if err := works[s].Wait(); err != nil {
+				if first == nil {
+					first = fmt.Errorf("%s: broadcasting %d buffers (%q, ...): %w", op, len(set.bufs), dp.buffers[set.bufs[0]].Name, err)
+				}
+				continue
+			}
+			if dp.g.Rank() == 0 {
+				continue
+			}
+			autograd.Pause(func() {
+				for j, i := range set.bufs {
+					b := dp.buffers[i].Tensor
+					b.Assign(set.views[j].Reshape(b.Shape()...))
+				}
+			})
+		}
+		return first
+	}
+}
+
+// broadcastBuffers broadcasts rank 0's float buffers and waits.
+func (dp *DataParallel) broadcastBuffers(op string) error { return dp.launchBuffers(op)() }
 
 // SyncBuffers broadcasts rank 0's buffers (BatchNorm's running
 // statistics) to every rank now. Sync does it at every step unless
@@ -258,6 +328,9 @@ func (dp *DataParallel) NoSync(f func() error) error {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	if dp.err != nil {
+		if ferr == nil {
+			return dp.err
+		}
 		return errors.Join(ferr, dp.err)
 	}
 	if !dp.synced {
@@ -354,11 +427,9 @@ func (dp *DataParallel) Sync() error {
 	}
 	// The buffers' broadcasts queue behind the buckets, on every rank
 	// whatever happened here (the ranks must run the same collectives).
-	var bufWorks []*Work
+	waitBuffers := func() error { return nil }
 	if !dp.local {
-		for _, b := range dp.buffers {
-			bufWorks = append(bufWorks, dp.g.BroadcastAsync(b.Tensor, 0))
-		}
+		waitBuffers = dp.launchBuffers("Sync")
 	}
 	var errs []error
 	if dp.err != nil {
@@ -376,10 +447,8 @@ func (dp *DataParallel) Sync() error {
 			}
 		})
 	}
-	for i, w := range bufWorks {
-		if err := w.Wait(); err != nil {
-			errs = append(errs, fmt.Errorf("Sync: broadcasting buffer %q: %w", dp.buffers[i].Name, err))
-		}
+	if err := waitBuffers(); err != nil {
+		errs = append(errs, err)
 	}
 	// Ready for the next step.
 	for _, b := range dp.buckets {

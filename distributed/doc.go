@@ -113,9 +113,10 @@
 //
 // Buffers (BatchNorm's running statistics, [nn.NamedBuffers]) are
 // broadcast from rank 0 by NewDataParallel and again at every
-// [DataParallel.Sync], queued behind the gradient buckets (PyTorch's
-// default broadcast_buffers=True, which broadcasts them before each
-// forward pass instead: the forward passes see the same values);
+// [DataParallel.Sync], in one broadcast per device and dtype of a flat
+// copy, queued behind the gradient buckets (PyTorch's default
+// broadcast_buffers=True, which broadcasts them before each forward pass
+// instead: the forward passes see the same values);
 // DataParallelOptions.LocalBuffers leaves them to each rank, and
 // [DataParallel.SyncBuffers] broadcasts them on demand.
 //

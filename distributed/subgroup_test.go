@@ -18,7 +18,8 @@ import (
 // runs beside them; then {0,2} (given as [2 0]) all-reduces, broadcasts from
 // its rank 1 (rank 2 of the whole group) and gathers. The ranks outside a
 // group get a value whose collectives fail with ErrNotMember. Last, each
-// pair trains its own replica with DataParallel over the pair.
+// pair trains its own replica with DataParallel over the pair; and {0,1}
+// makes a group of its own rank 1.
 
 func init() {
 	scenarios["subgroups"] = subgroupsChild
@@ -106,6 +107,27 @@ func subgroupsChild() error {
 	}
 	if _, err := other.NewGroup([]int{0}); !errors.Is(err, ErrNotMember) {
 		return fmt.Errorf("NewGroup on a group without this rank: %v, want ErrNotMember", err)
+	}
+
+	// A group within a group: {0,1} makes {1} (its ranks); the members of
+	// {0,1} call it, the others cannot.
+	if rank < 2 {
+		inner, err := low.NewGroup([]int{1})
+		if err != nil {
+			return err
+		}
+		if inner.Member() != (rank == 1) || len(inner.Ranks()) != 1 || inner.Ranks()[0] != 1 {
+			return fmt.Errorf("{1} within {0,1}: member %v, ranks %v", inner.Member(), inner.Ranks())
+		}
+		x := makeTensor(tensor.Float64, 4, mine)
+		if err := inner.AllReduce(x, Sum); rank == 1 && err != nil {
+			return err
+		} else if rank == 0 && !errors.Is(err, ErrNotMember) {
+			return fmt.Errorf("AllReduce on {1} within {0,1} from rank 0: %v, want ErrNotMember", err)
+		}
+		if err := inner.Close(); err != nil {
+			return err
+		}
 	}
 
 	// {0,2}: ranks 0 and 2 only; 1 and 3 are refused.

@@ -155,6 +155,10 @@ type ProcessGroup struct {
 	closed bool
 	failed atomic.Pointer[Error]
 
+	// running is when the worker started the collective it is in, in
+	// Unix nanoseconds (0: idle), for the watchdog in Work.Wait.
+	running atomic.Int64
+
 	submitted atomic.Int64 // collectives submitted, for the tests
 }
 
@@ -359,12 +363,58 @@ type Work struct {
 	run  func() error
 	done chan struct{}
 	err  error
+	g    *ProcessGroup
+	op   string
 }
 
+// watchdogGrace is how long past the group's timeout a collective may
+// stay inside the engine before Wait gives up on it.
+const watchdogGrace = time.Second
+
 // Wait blocks until the collective has completed and returns its error.
+//
+// The engines enforce the group's timeout themselves, but Wait does not
+// rely on them alone (under heavy load a Gloo all-reduce was seen to stay
+// in the engine long after its peer died): when the collective the
+// group's goroutine is running has been in the engine for the timeout
+// plus a second, Wait aborts the group and returns an error of kind
+// ErrTimeout (ErrAborted for the collectives queued behind it), leaving
+// the stuck call and its tensors to the engine. So a collective fails
+// within about the timeout of when it started running, never hangs.
 func (w *Work) Wait() error {
-	<-w.done
-	return w.err
+	select {
+	case <-w.done:
+		return w.err
+	default:
+	}
+	g := w.g
+	if g == nil || g.timeout <= 0 {
+		<-w.done
+		return w.err
+	}
+	tick := time.NewTicker(min(g.timeout/4, 100*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.done:
+			return w.err
+		case <-tick.C:
+		}
+		start := g.running.Load()
+		if start == 0 || time.Since(time.Unix(0, start)) <= g.timeout+watchdogGrace {
+			continue
+		}
+		select {
+		case <-w.done: // finished meanwhile
+			return w.err
+		default:
+		}
+		e := g.errorFor(w.op, nil, ErrTimeout, fmt.Sprintf("the engine did not return within the timeout of %v (and %v of grace); the group is aborted", g.timeout, watchdogGrace), nil)
+		if !g.failed.CompareAndSwap(nil, e) {
+			return g.errorFor(w.op, nil, ErrAborted, "", g.failed.Load())
+		}
+		return e
+	}
 }
 
 // Done reports whether the collective has completed.
@@ -380,7 +430,9 @@ func (w *Work) Done() bool {
 func (g *ProcessGroup) worker() {
 	defer close(g.done)
 	for w := range g.queue {
+		g.running.Store(time.Now().UnixNano())
 		w.err = w.run()
+		g.running.Store(0)
 		close(w.done)
 	}
 }
@@ -388,7 +440,7 @@ func (g *ProcessGroup) worker() {
 // submit queues fn; the closed check and the send are under mu, so that
 // Close never closes the queue under a sender.
 func (g *ProcessGroup) submit(op string, fn func() error) *Work {
-	w := &Work{run: fn, done: make(chan struct{})}
+	w := &Work{run: fn, done: make(chan struct{}), g: g, op: op}
 	g.submitted.Add(1)
 	if g.outside {
 		w.err = g.errorFor(op, nil, ErrNotMember, fmt.Sprintf("this rank is not one of the group's ranks %v", g.ranks), nil)
@@ -421,7 +473,13 @@ func (g *ProcessGroup) Close() error {
 	g.closed = true
 	close(g.queue)
 	g.mu.Unlock()
-	<-g.done
+	if !g.waitWorker() {
+		// The worker is stuck in the engine (the watchdog aborted the
+		// group): leave the engine's contexts to it rather than close
+		// them under it.
+		return &Error{Kind: ErrAborted, Op: "Close", Rank: g.rank, World: g.world,
+			Detail: "a collective is still inside the engine; its connections are left open", Err: g.failed.Load()}
+	}
 	var err error
 	if g.failed.Load() == nil {
 		n, e := g.store.Add(g.prefix+"closed", 1)
@@ -447,6 +505,32 @@ func (g *ProcessGroup) Close() error {
 		g.store.close()
 	}
 	return err
+}
+
+// waitWorker waits for the group's goroutine to finish the queued
+// collectives. It gives up on one that has stayed in the engine past the
+// timeout plus watchdogGrace (aborting the group, as Work.Wait does), and
+// reports whether the goroutine finished.
+func (g *ProcessGroup) waitWorker() bool {
+	for {
+		select {
+		case <-g.done:
+			return true
+		case <-time.After(50 * time.Millisecond):
+		}
+		start := g.running.Load()
+		if g.timeout <= 0 || start == 0 || time.Since(time.Unix(0, start)) <= g.timeout+watchdogGrace {
+			continue
+		}
+		select {
+		case <-g.done:
+			return true
+		default:
+		}
+		g.failed.CompareAndSwap(nil, g.errorFor("Close", nil, ErrTimeout,
+			fmt.Sprintf("a collective did not return from the engine within the timeout of %v (and %v of grace)", g.timeout, watchdogGrace), nil))
+		return false
+	}
 }
 
 // kindOf classifies an error of the store or an engine.

@@ -86,7 +86,7 @@ func TestNames(t *testing.T) {
 	// zip kernels (8 variants, two dtypes); 18 fixed ones (axpby, where,
 	// fill, arange, copy, convert).
 	ew := 4*device.NumUnaryOps + 4*device.NumScalarOps + 16*device.NumBinaryOps + 18
-	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 66, LayerNorm: 12, Attention: 8}
+	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 70, LayerNorm: 12, Attention: 8}
 	seen := map[string]bool{}
 	for _, m := range ModuleNames {
 		ks := Kernels(m)
@@ -127,8 +127,11 @@ func TestArgSizesMatchHeader(t *testing.T) {
 		}
 		delete(sizes, a.Name)
 	}
+	if sizes["TgErrRecord"] != ErrRecordSize {
+		t.Errorf("TgErrRecord: %d bytes in tg_args.h, ErrRecordSize %d", sizes["TgErrRecord"], ErrRecordSize)
+	}
 	for name := range sizes {
-		if name != "TgShape" && name != "TgView" && name != "TgConvGeom" {
+		if name != "TgShape" && name != "TgView" && name != "TgConvGeom" && name != "TgErrRecord" {
 			t.Errorf("tg_args.h defines %s, which Args does not list", name)
 		}
 	}

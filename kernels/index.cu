@@ -7,7 +7,8 @@
 // Launch geometry: 1-D grid-stride loops with 64-bit indices, any grid and
 // block size (256 threads per block and ceil(work / 256) blocks suggested,
 // where work is the elements, or for scatter-add lines the (o, k) lines).
-// No shared memory, no atomics: each output element is written by one
+// No shared memory, no atomics (but the error record's claim, tg_err.cuh, on
+// the error path): each output element is written by one
 // thread, and scatter-add adds its terms in increasing i, so results are
 // the same bits on every run (and the CPU backend's: it adds in the same
 // order in the same dtype).

@@ -5,8 +5,9 @@
 // with the CPU: convolution windows (im2col) and their adjoint (col2im),
 // max-pooling with the index of each window's first maximum, its scatter and
 // gather, the fused softmax cross-entropy and its gradient, and the SGD and
-// Adam steps. Nothing here uses atomics: every output element is written by
-// one thread that sums its contributions in a fixed order, so results are
+// Adam steps. Nothing here uses atomics but the claim of the error record
+// (tg_err.cuh) for a bad label: every output element is written by one
+// thread that sums its contributions in a fixed order, so results are
 // bitwise reproducible.
 //
 // Launch geometry (device/cuda/train.go): one thread per output element in a

@@ -182,7 +182,7 @@ func backendError(op string, err error, devs ...device.Device) *Error {
 	if name == "" {
 		name = ie.Op.String()
 	}
-	detail += fmt.Sprintf("; found on %v by the %v kernel, reported at %s (device errors surface at the next synchronisation; the operation's outputs are NaN there)", ie.Device, ie.Op, op)
+	detail += fmt.Sprintf("; found by the %v kernel on %v, reported at the next synchronisation (%s)", ie.Op, ie.Device, op)
 	return &Error{Kind: kind, Op: name, Devices: []device.Device{ie.Device}, Detail: detail, Err: err}
 }
 

@@ -74,7 +74,10 @@ func (b *Backend) errRecordFor() Ptr {
 
 // readErrRecord reads the error record after a synchronisation (the
 // stream's work is done) if a kernel that may write it ran since the last
-// read; it returns the recorded error, clearing the record, or nil.
+// read; it returns the recorded error, clearing the record, or nil. The
+// read and the clear are copies on the stream; a bad value found by a
+// kernel that another goroutine enqueues between the two is lost (its
+// outputs are NaN all the same).
 func (b *Backend) readErrRecord() error {
 	s := &b.sticky
 	if !s.armed.Swap(false) {

@@ -363,3 +363,59 @@ func TestScopes(t *testing.T) {
 		t.Error(e)
 	}
 }
+
+// A convolution, batch normalisation and concatenation run together under
+// autocast, as in a CNN: BatchNorm normalises the convolution's half
+// output in float32 with its float32 statistics (it used to refuse the
+// dtypes), Concat and Stack promote mixed dtypes to the wider one (and
+// still refuse them outside autocast), and the gradients reach the
+// float32 parameters in float32.
+func TestConvBatchNormConcat(t *testing.T) {
+	g := tensor.NewGenerator(3)
+	conv := nn.NewConv2D(3, 4, 3, 1, 1, tensor.WithGenerator(g))
+	bn := nn.NewBatchNorm2d(4)
+	x := tensor.RandNormal(0, 1, []int{2, 3, 6, 6}, tensor.WithGenerator(g))
+	side := tensor.RandNormal(0, 1, []int{2, 4, 6, 6}, tensor.WithGenerator(g))
+	for _, h := range []tensor.DType{tensor.BFloat16, tensor.Float16} {
+		for _, p := range conv.Params() {
+			p.ZeroGrad()
+		}
+		var y, cat, st, loss *tensor.Tensor
+		autograd.TrainMode(func() {
+			autograd.Record(func() {
+				amp.Autocast(h, func() {
+					c := conv.Forward(x)
+					if c.DType() != h {
+						t.Fatalf("%v: Conv2D gave %v", h, c.DType())
+					}
+					y = bn.Forward(c)
+					cat = tensor.Concat([]*tensor.Tensor{c, side}, 1)
+					st = tensor.Stack([]*tensor.Tensor{side, c}, 0)
+				})
+				loss = y.Square().Sum().Add(cat.Sum()).Add(st.Sum())
+			})
+		})
+		if y.DType() != tensor.Float32 || cat.DType() != tensor.Float32 || st.DType() != tensor.Float32 {
+			t.Fatalf("%v: BatchNorm, Concat, Stack gave %v, %v, %v; want float32", h, y.DType(), cat.DType(), st.DType())
+		}
+		if s := cat.Shape(); s[1] != 8 {
+			t.Errorf("%v: Concat shape %v", h, s)
+		}
+		// Normalised per channel: mean about 0, variance about 1.
+		if m := y.Mean().Item(); m > 1e-2 || m < -1e-2 {
+			t.Errorf("%v: BatchNorm output mean %v", h, m)
+		}
+		loss.Backward()
+		for _, p := range conv.Params() {
+			if p.Grad().DType() != tensor.Float32 || p.Grad().Abs().Sum().Item() == 0 {
+				t.Errorf("%v: parameter gradient %v of dtype %v", h, p.Grad().Abs().Sum().Item(), p.Grad().DType())
+			}
+		}
+	}
+	err := tensor.Maybe(func() {
+		tensor.Concat([]*tensor.Tensor{side, side.AsType(tensor.BFloat16)}, 1)
+	})
+	if !errors.Is(err, tensor.ErrDType) {
+		t.Errorf("mixed Concat outside autocast: %v, want ErrDType", err)
+	}
+}

@@ -1,6 +1,7 @@
 package distributed
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 
@@ -20,6 +21,11 @@ type DataParallelOptions struct {
 	// before it is all-reduced (a parameter larger than that gets a
 	// bucket of its own). 0 means DefaultBucketBytes.
 	BucketBytes int
+	// LocalBuffers leaves the buffers (BatchNorm's running statistics)
+	// to each rank after NewDataParallel has broadcast rank 0's, as
+	// PyTorch's broadcast_buffers=False does. By default (false, PyTorch's
+	// broadcast_buffers=True) every Sync broadcasts rank 0's buffers.
+	LocalBuffers bool
 }
 
 // DataParallel wraps a model for data-parallel training (PyTorch's
@@ -52,13 +58,41 @@ type DataParallelOptions struct {
 //	opt.Step()
 //
 // Gradients must be written, not accumulated (GradWrite, the default of
-// AttachGrad): one backward pass per Sync. Buffers (BatchNorm's running
-// statistics) are broadcast once, by NewDataParallel, and are the ranks'
-// own afterwards.
+// AttachGrad): one synchronised backward pass per Sync. To accumulate the
+// gradients of several micro-batches, run all but the last backward pass
+// inside [DataParallel.NoSync] (PyTorch's no_sync):
+//
+//	pass := func(x, y *tensor.Tensor) error {
+//		var loss *tensor.Tensor
+//		autograd.Record(func() { loss = lossFn(dp.Forward(x), y).DivScalar(float64(k)) })
+//		loss.Backward()
+//		return nil
+//	}
+//	err := dp.NoSync(func() error { // k−1 micro-batches: summed locally, no communication
+//		for j := range k - 1 {
+//			pass(xs[j], ys[j])
+//		}
+//		return nil
+//	})
+//	pass(xs[k-1], ys[k-1]) // adds the last gradients and all-reduces the sums
+//	if err := dp.Sync(); err != nil { ... }
+//	opt.Step()
+//
+// Buffers (BatchNorm's running statistics) are broadcast from rank 0 by
+// NewDataParallel and, unless DataParallelOptions.LocalBuffers is set, by
+// every Sync, one broadcast per device and dtype of a flat copy of them
+// all: after each step every rank has rank 0's buffers, bit for bit.
+// (PyTorch broadcasts them at the start of each synchronised forward pass
+// instead; the values each forward pass sees are the same, rank 0's after
+// the previous step, but here the ranks also agree between Sync and the
+// next forward pass, when a program evaluates or checkpoints.)
 type DataParallel struct {
 	g       *ProcessGroup
 	model   nn.Layer
 	params  []nn.NamedTensor
+	buffers []nn.NamedTensor // the float buffers, broadcast from rank 0
+	bufFlat []*bufferSet     // the same, flattened per device and dtype
+	local   bool             // LocalBuffers
 	buckets []*bucket
 	slots   []slot // by parameter index
 	removes []func()
@@ -66,6 +100,8 @@ type DataParallel struct {
 	mu         sync.Mutex
 	next       int   // the next bucket to launch
 	err        error // the first misuse seen by a hook
+	noSync     bool  // inside NoSync: hooks accumulate and launch nothing
+	synced     bool  // a hook has fired outside NoSync since the last Sync
 	inBackward int   // buckets launched from hooks, since NewDataParallel
 	atSync     int   // buckets launched by Sync
 }
@@ -78,11 +114,21 @@ type bucket struct {
 	work    *Work
 }
 
+// bufferSet is a flat tensor holding the buffers of one device and dtype,
+// so that Sync broadcasts them in one collective, as PyTorch coalesces
+// them (a ResNet-50 has a hundred BatchNorm buffers).
+type bufferSet struct {
+	flat  *tensor.Tensor
+	bufs  []int            // indices in DataParallel.buffers
+	views []*tensor.Tensor // flat's slices, one per buffer
+}
+
 // slot is where a parameter's gradient sits in its bucket.
 type slot struct {
 	bucket int
 	view   *tensor.Tensor // flat[off : off+n]
-	ready  bool
+	filled bool           // view holds a gradient (or a sum of them) since the last Sync
+	ready  bool           // the synchronised backward pass has added its gradient
 }
 
 // NewDataParallel wraps model (its parameters must have gradients
@@ -94,7 +140,7 @@ func NewDataParallel(g *ProcessGroup, model nn.Layer, o DataParallelOptions) (*D
 	if o.BucketBytes <= 0 {
 		o.BucketBytes = DefaultBucketBytes
 	}
-	dp := &DataParallel{g: g, model: model, params: nn.NamedParameters(model)}
+	dp := &DataParallel{g: g, model: model, params: nn.NamedParameters(model), local: o.LocalBuffers}
 	for _, p := range dp.params {
 		if p.Tensor.Grad() == nil {
 			return nil, g.errorFor(op, p.Tensor, ErrArgument, fmt.Sprintf("parameter %q has no gradient attached", p.Name), nil)
@@ -107,9 +153,11 @@ func NewDataParallel(g *ProcessGroup, model nn.Layer, o DataParallelOptions) (*D
 		if dt := b.Tensor.DType(); dt != tensor.Float32 && dt != tensor.Float64 {
 			continue // counters: the same on every rank by construction
 		}
-		if err := g.Broadcast(b.Tensor, 0); err != nil {
-			return nil, fmt.Errorf("%s: broadcasting buffer %q: %w", op, b.Name, err)
-		}
+		dp.buffers = append(dp.buffers, b)
+	}
+	dp.flattenBuffers()
+	if err := dp.broadcastBuffers(op); err != nil {
+		return nil, err
 	}
 	// Buckets in reverse parameter order, one device and dtype each.
 	dp.slots = make([]slot, len(dp.params))
@@ -163,26 +211,185 @@ func elemSize(dt tensor.DType) int {
 	return 4
 }
 
+// flattenBuffers makes the flat tensors of the buffers, one per device
+// and dtype, in the buffers' order.
+func (dp *DataParallel) flattenBuffers() {
+	type key struct {
+		dev device.Device
+		dt  tensor.DType
+	}
+	sets := map[key]*bufferSet{}
+	for i, b := range dp.buffers {
+		k := key{b.Tensor.Device(), b.Tensor.DType()}
+		if sets[k] == nil {
+			sets[k] = &bufferSet{}
+			dp.bufFlat = append(dp.bufFlat, sets[k])
+		}
+		sets[k].bufs = append(sets[k].bufs, i)
+	}
+	for _, set := range dp.bufFlat {
+		n := 0
+		for _, i := range set.bufs {
+			n += dp.buffers[i].Tensor.Size()
+		}
+		b0 := dp.buffers[set.bufs[0]].Tensor
+		set.flat = tensor.Zeros([]int{n}, tensor.On(b0.Device()), tensor.WithDType(b0.DType()))
+		off := 0
+		for _, i := range set.bufs {
+			sz := dp.buffers[i].Tensor.Size()
+			set.views = append(set.views, set.flat.Slice(0, off, off+sz))
+			off += sz
+		}
+	}
+}
+
+// launchBuffers copies the buffers into their flat tensors and queues
+// their broadcasts from rank 0; the returned function waits for them,
+// copies the result back into the buffers (on the ranks other than 0,
+// whose buffers are what was sent) and returns the first error, naming
+// op.
+func (dp *DataParallel) launchBuffers(op string) func() error {
+	works := make([]*Work, len(dp.bufFlat))
+	for s, set := range dp.bufFlat {
+		autograd.Pause(func() {
+			for j, i := range set.bufs {
+				set.views[j].Assign(dp.buffers[i].Tensor.Reshape(set.views[j].Size()))
+			}
+		})
+		works[s] = dp.g.BroadcastAsync(set.flat, 0)
+	}
+	return func() error {
+		var first error
+		for s, set := range dp.bufFlat {
+			if err := works[s].Wait(); err != nil {
+				if first == nil {
+					first = fmt.Errorf("%s: broadcasting %d buffers (%q, ...): %w", op, len(set.bufs), dp.buffers[set.bufs[0]].Name, err)
+				}
+				continue
+			}
+			if dp.g.Rank() == 0 {
+				continue
+			}
+			autograd.Pause(func() {
+				for j, i := range set.bufs {
+					b := dp.buffers[i].Tensor
+					b.Assign(set.views[j].Reshape(b.Shape()...))
+				}
+			})
+		}
+		return first
+	}
+}
+
+// broadcastBuffers broadcasts rank 0's float buffers and waits.
+func (dp *DataParallel) broadcastBuffers(op string) error { return dp.launchBuffers(op)() }
+
+// SyncBuffers broadcasts rank 0's buffers (BatchNorm's running
+// statistics) to every rank now. Sync does it at every step unless
+// DataParallelOptions.LocalBuffers is set; with it set, call SyncBuffers
+// where the ranks must agree (before evaluating or checkpointing). Every
+// rank must call it. Buffers of integer dtypes are left alone.
+func (dp *DataParallel) SyncBuffers() error { return dp.broadcastBuffers("SyncBuffers") }
+
+// NamedBuffers returns the wrapped model's buffers under their names.
+func (dp *DataParallel) NamedBuffers() []nn.NamedTensor { return nn.NamedBuffers(dp.model) }
+
+// NoSync runs f, typically one or more forward and backward passes of
+// micro-batches, with gradient synchronisation off: the gradient hooks add
+// each backward pass's gradients to the sum that DataParallel keeps for
+// this rank and launch no collective. The next backward pass outside
+// NoSync adds its gradients to that sum and all-reduces it as usual, and
+// Sync writes the average over the ranks of the accumulated sums into the
+// gradient buffers. (Sync after NoSync without a backward pass outside it
+// reduces the sums too, all at Sync, with no overlap.) This is PyTorch's
+// "with ddp.no_sync():". Scale each micro-batch's loss by one over their
+// number for the mean over the global batch.
+//
+// When NoSync returns, each parameter's gradient buffer holds its sum so
+// far on this rank, as PyTorch's p.grad does after backward under
+// no_sync (inside f, a buffer holds the last backward pass's gradient:
+// GradWrite). Nothing crosses between ranks, so the ranks may run
+// different numbers of NoSync passes. NoSync returns f's error, or an
+// *Error of kind ErrArgument when a backward pass inside it followed a
+// synchronised one before Sync (whose all-reduces may be in flight: that
+// step's gradients are then reported by Sync as well). NoSync calls may
+// nest; f must not call Sync.
+func (dp *DataParallel) NoSync(f func() error) error {
+	dp.mu.Lock()
+	was := dp.noSync
+	dp.noSync = true
+	dp.mu.Unlock()
+	defer func() {
+		dp.mu.Lock()
+		dp.noSync = was
+		dp.mu.Unlock()
+	}()
+	ferr := f()
+	dp.mu.Lock()
+	defer dp.mu.Unlock()
+	if dp.err != nil {
+		if ferr == nil {
+			return dp.err
+		}
+		return errors.Join(ferr, dp.err)
+	}
+	if !dp.synced {
+		autograd.Pause(func() {
+			for i, p := range dp.params {
+				if s := &dp.slots[i]; s.filled {
+					p.Tensor.Grad().Assign(s.view.Reshape(p.Tensor.Shape()...))
+				}
+			}
+		})
+	}
+	return ferr
+}
+
 // produced is the hook of parameter i: copy its gradient into the bucket
-// and launch the buckets that are full, in order.
+// (add it, after NoSync passes) and launch the buckets that are full, in
+// order; inside NoSync only add it.
 func (dp *DataParallel) produced(i int, gr *tensor.Tensor) {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
 	s := &dp.slots[i]
-	if s.ready {
+	misuse := func(detail string) {
 		if dp.err == nil {
-			dp.err = dp.g.errorFor("DataParallel", gr, ErrArgument,
-				fmt.Sprintf("a second gradient of parameter %q before Sync (one backward pass per Sync)", dp.params[i].Name), nil)
+			dp.err = dp.g.errorFor("DataParallel", gr, ErrArgument, fmt.Sprintf(detail, dp.params[i].Name), nil)
 		}
+	}
+	if dp.noSync {
+		if dp.synced {
+			misuse("a gradient of parameter %q inside NoSync after a synchronised backward pass, before Sync")
+			return
+		}
+		dp.accumulate(s, gr)
 		return
 	}
-	autograd.Pause(func() { s.view.Assign(gr.Reshape(s.view.Size())) })
+	if s.ready {
+		misuse("a second gradient of parameter %q before Sync (one synchronised backward pass per Sync; accumulate inside NoSync)")
+		return
+	}
+	dp.accumulate(s, gr)
+	dp.synced = true
 	s.ready = true
 	dp.buckets[s.bucket].pending--
 	for dp.next < len(dp.buckets) && dp.buckets[dp.next].pending == 0 {
 		dp.launch(dp.next)
 		dp.inBackward++
 	}
+}
+
+// accumulate writes gr into s's view, or adds it to the gradients there.
+func (dp *DataParallel) accumulate(s *slot, gr *tensor.Tensor) {
+	autograd.Pause(func() {
+		g := gr.Reshape(s.view.Size())
+		if s.filled {
+			s.view.Assign(s.view.Add(g))
+		} else {
+			s.view.Assign(g)
+		}
+	})
+	s.filled = true
 }
 
 // launch queues bucket b's all-reduce; dp.mu is held.
@@ -192,18 +399,24 @@ func (dp *DataParallel) launch(b int) {
 }
 
 // Sync launches the buckets that backward did not fill (the gradients of
-// parameters it did not reach are zeros), waits for every bucket's
-// all-reduce and writes the averaged gradients into the parameters'
-// gradient buffers. It returns the first error: an *Error of the process
-// group (ErrPeer, ErrTimeout, ErrAborted), or ErrArgument for a second
-// backward pass before Sync.
+// parameters it did not reach are zeros, or their sums from NoSync
+// passes), waits for every bucket's all-reduce and writes the averaged
+// gradients into the parameters' gradient buffers; then, unless
+// LocalBuffers is set, it broadcasts rank 0's buffers. It returns the
+// first error: an *Error of the process group (ErrPeer, ErrTimeout,
+// ErrAborted), or ErrArgument for a second synchronised backward pass
+// before Sync, for a backward pass inside NoSync after a synchronised one,
+// or for a call inside NoSync (which changes nothing).
 func (dp *DataParallel) Sync() error {
 	dp.mu.Lock()
 	defer dp.mu.Unlock()
+	if dp.noSync {
+		return dp.g.errorFor("Sync", nil, ErrArgument, "Sync inside NoSync", nil)
+	}
 	for dp.next < len(dp.buckets) {
 		b := dp.buckets[dp.next]
 		for _, i := range b.params {
-			if s := &dp.slots[i]; !s.ready {
+			if s := &dp.slots[i]; !s.filled {
 				autograd.Pause(func() {
 					s.view.Assign(tensor.Zeros(s.view.Shape(), tensor.On(s.view.Device()), tensor.WithDType(s.view.DType())))
 				})
@@ -211,6 +424,12 @@ func (dp *DataParallel) Sync() error {
 		}
 		dp.launch(dp.next)
 		dp.atSync++
+	}
+	// The buffers' broadcasts queue behind the buckets, on every rank
+	// whatever happened here (the ranks must run the same collectives).
+	waitBuffers := func() error { return nil }
+	if !dp.local {
+		waitBuffers = dp.launchBuffers("Sync")
 	}
 	var errs []error
 	if dp.err != nil {
@@ -228,14 +447,17 @@ func (dp *DataParallel) Sync() error {
 			}
 		})
 	}
+	if err := waitBuffers(); err != nil {
+		errs = append(errs, err)
+	}
 	// Ready for the next step.
 	for _, b := range dp.buckets {
 		b.pending, b.work = len(b.params), nil
 	}
 	for i := range dp.slots {
-		dp.slots[i].ready = false
+		dp.slots[i].ready, dp.slots[i].filled = false, false
 	}
-	dp.next, dp.err = 0, nil
+	dp.next, dp.err, dp.synced = 0, nil, false
 	if len(errs) > 0 {
 		return errs[0]
 	}

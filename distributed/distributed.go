@@ -6,7 +6,9 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -134,7 +136,12 @@ type ProcessGroup struct {
 	rank, localRank, world int
 	timeout                time.Duration
 	store                  *Store
+	ownsStore              bool // Init's group: Close closes the store
 	prefix                 string
+	ranks                  []int        // the parent's ranks of the members, nil for Init's group
+	outside                bool         // NewGroup's value on a rank that is not a member
+	subgroups              atomic.Int64 // NewGroup calls on this group, naming their keys
+	host                   string       // the address the engines listen on
 
 	cpu    engine // Gloo, nil without it
 	cpuErr error  // why cpu is nil
@@ -147,6 +154,12 @@ type ProcessGroup struct {
 	mu     sync.Mutex
 	closed bool
 	failed atomic.Pointer[Error]
+
+	// running is when the worker started the collective it is in, in
+	// Unix nanoseconds (0: idle), for the watchdog in Work.Wait.
+	running atomic.Int64
+
+	submitted atomic.Int64 // collectives submitted, for the tests
 }
 
 // groups counts the groups this process has made: every rank makes its
@@ -177,7 +190,7 @@ func Init(o Options) (*ProcessGroup, error) {
 		o.Timeout = DefaultTimeout
 	}
 	g := &ProcessGroup{rank: o.Rank, localRank: o.LocalRank, world: o.WorldSize, timeout: o.Timeout,
-		prefix: fmt.Sprintf("pg%d/", groups.Add(1)), gpu: map[int]engine{}}
+		prefix: fmt.Sprintf("pg%d/", groups.Add(1)), gpu: map[int]engine{}, ownsStore: true}
 	addr := net.JoinHostPort(o.MasterAddr, strconv.Itoa(o.MasterPort))
 	var srv *storeServer
 	if o.Rank == 0 {
@@ -210,22 +223,94 @@ func Init(o Options) (*ProcessGroup, error) {
 	g.store = st
 	// Gloo's TCP device listens on the address this process reaches the
 	// store from: loopback on one machine, the right interface on many.
-	host := st.conn.LocalAddr().(*net.TCPAddr).IP.String()
-	if eng, err := newGloo(o.Rank, o.WorldSize, host, st, g.prefix+"gloo/", o.Timeout); err != nil {
+	g.host = st.conn.LocalAddr().(*net.TCPAddr).IP.String()
+	if err := g.connect(); err != nil {
+		st.close()
+		return fail(kindOf(err), "connecting Gloo's full mesh", err)
+	}
+	return g, nil
+}
+
+// connect makes the group's Gloo context (keeping ErrNoEngine in cpuErr
+// for a build without it) and starts its goroutine.
+func (g *ProcessGroup) connect() error {
+	if eng, err := newGloo(g.rank, g.world, g.host, g.store, g.prefix+"gloo/", g.timeout); err != nil {
 		var ee *engineError
-		if errors.As(err, &ee) && ee.kind == ErrNoEngine {
-			g.cpuErr = err
-		} else {
-			st.close()
-			return fail(kindOf(err), "connecting Gloo's full mesh", err)
+		if !errors.As(err, &ee) || ee.kind != ErrNoEngine {
+			return err
 		}
+		g.cpuErr = err
 	} else {
 		g.cpu = eng
 	}
 	g.queue = make(chan *Work, 1024)
 	g.done = make(chan struct{})
 	go g.worker()
-	return g, nil
+	return nil
+}
+
+// NewGroup makes a group of some of g's ranks (torch.distributed's
+// new_group), for collectives among those ranks only: the 8 GPUs of a
+// node for tensor parallelism, the same position in every node for data
+// parallelism, the ranks that share a shard of optimiser state. ranks
+// names g's ranks, each at most once, in any order; a member's rank in
+// the new group is its position in the sorted ranks, and the new group's
+// world size is len(ranks). Every collective of [ProcessGroup] works on
+// the new group as on g, and [DataParallel] averages over whatever group
+// it is given.
+//
+// Every rank of g must call NewGroup, with the same ranks, in the same
+// order relative to its other NewGroup calls on g (as in PyTorch), from
+// one goroutine; the calls count the groups so that their rendezvous keys
+// differ. A rank that is not in ranks gets, at once, a group that is not
+// connected to anything: Member reports false, Rank is -1, and every
+// collective on it fails with an *Error of kind ErrNotMember. The members
+// connect a new Gloo context among themselves through g's store (under a
+// prefix of their own) and, in the cuda build, make a NCCL communicator of
+// their own on a new unique id on the first collective on a CUDA tensor.
+// A member fails with ErrTimeout when the other members do not arrive
+// within the timeout.
+//
+// The new group has its own goroutine: its collectives run concurrently
+// with those of g and of other groups (each group's still run one at a
+// time, in order). It shares g's store, so Close it before g. Bad ranks
+// (out of range, repeated, none) give an *Error of kind ErrArgument; a
+// rank outside g (g from an earlier NewGroup) gets ErrNotMember.
+func (g *ProcessGroup) NewGroup(ranks []int) (*ProcessGroup, error) {
+	const op = "NewGroup"
+	if g.outside {
+		return nil, g.errorFor(op, nil, ErrNotMember, "this rank is not in the group it would split", nil)
+	}
+	sorted := slices.Clone(ranks)
+	slices.Sort(sorted)
+	if len(sorted) == 0 || sorted[0] < 0 || sorted[len(sorted)-1] >= g.world {
+		return nil, g.errorFor(op, nil, ErrArgument, fmt.Sprintf("ranks %v of a group of %d", ranks, g.world), nil)
+	}
+	if len(slices.Compact(slices.Clone(sorted))) != len(sorted) {
+		return nil, g.errorFor(op, nil, ErrArgument, fmt.Sprintf("ranks %v name a rank more than once", ranks), nil)
+	}
+	g.mu.Lock()
+	closed := g.closed
+	g.mu.Unlock()
+	if closed {
+		return nil, g.errorFor(op, nil, ErrClosed, "", nil)
+	}
+	names := make([]string, len(sorted))
+	for i, r := range sorted {
+		names[i] = strconv.Itoa(r)
+	}
+	sub := &ProcessGroup{rank: slices.Index(sorted, g.rank), localRank: g.localRank, world: len(sorted),
+		timeout: g.timeout, store: g.store, host: g.host, ranks: sorted, gpu: map[int]engine{},
+		prefix: fmt.Sprintf("%ssub%d[%s]/", g.prefix, g.subgroups.Add(1), strings.Join(names, ","))}
+	if sub.rank < 0 {
+		sub.outside = true
+		return sub, nil
+	}
+	if err := sub.connect(); err != nil {
+		return nil, &Error{Kind: kindOf(err), Op: op, Rank: g.rank, World: g.world,
+			Detail: fmt.Sprintf("connecting Gloo's full mesh among ranks %v", sorted), Err: err}
+	}
+	return sub, nil
 }
 
 // InitFromEnv joins the group that the environment describes (see
@@ -238,8 +323,27 @@ func InitFromEnv() (*ProcessGroup, error) {
 	return Init(o)
 }
 
-// Rank returns this process's rank in [0, WorldSize).
+// Rank returns this process's rank in [0, WorldSize), or -1 in a group
+// from NewGroup that this process is not a member of.
 func (g *ProcessGroup) Rank() int { return g.rank }
+
+// Member reports whether this process is a member of the group: false
+// only for a group from NewGroup whose ranks leave it out.
+func (g *ProcessGroup) Member() bool { return !g.outside }
+
+// Ranks returns the ranks in the parent group of the members of a group
+// from NewGroup, in the order of their ranks here (member i is the
+// parent's rank Ranks()[i]); for a group from Init, 0 … WorldSize−1.
+func (g *ProcessGroup) Ranks() []int {
+	if g.ranks == nil {
+		r := make([]int, g.world)
+		for i := range r {
+			r[i] = i
+		}
+		return r
+	}
+	return slices.Clone(g.ranks)
+}
 
 // LocalRank returns this process's rank among those on its machine.
 func (g *ProcessGroup) LocalRank() int { return g.localRank }
@@ -259,12 +363,58 @@ type Work struct {
 	run  func() error
 	done chan struct{}
 	err  error
+	g    *ProcessGroup
+	op   string
 }
 
+// watchdogGrace is how long past the group's timeout a collective may
+// stay inside the engine before Wait gives up on it.
+const watchdogGrace = time.Second
+
 // Wait blocks until the collective has completed and returns its error.
+//
+// The engines enforce the group's timeout themselves, but Wait does not
+// rely on them alone (under heavy load a Gloo all-reduce was seen to stay
+// in the engine long after its peer died): when the collective the
+// group's goroutine is running has been in the engine for the timeout
+// plus a second, Wait aborts the group and returns an error of kind
+// ErrTimeout (ErrAborted for the collectives queued behind it), leaving
+// the stuck call and its tensors to the engine. So a collective fails
+// within about the timeout of when it started running, never hangs.
 func (w *Work) Wait() error {
-	<-w.done
-	return w.err
+	select {
+	case <-w.done:
+		return w.err
+	default:
+	}
+	g := w.g
+	if g == nil || g.timeout <= 0 {
+		<-w.done
+		return w.err
+	}
+	tick := time.NewTicker(min(g.timeout/4, 100*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-w.done:
+			return w.err
+		case <-tick.C:
+		}
+		start := g.running.Load()
+		if start == 0 || time.Since(time.Unix(0, start)) <= g.timeout+watchdogGrace {
+			continue
+		}
+		select {
+		case <-w.done: // finished meanwhile
+			return w.err
+		default:
+		}
+		e := g.errorFor(w.op, nil, ErrTimeout, fmt.Sprintf("the engine did not return within the timeout of %v (and %v of grace); the group is aborted", g.timeout, watchdogGrace), nil)
+		if !g.failed.CompareAndSwap(nil, e) {
+			return g.errorFor(w.op, nil, ErrAborted, "", g.failed.Load())
+		}
+		return e
+	}
 }
 
 // Done reports whether the collective has completed.
@@ -280,7 +430,9 @@ func (w *Work) Done() bool {
 func (g *ProcessGroup) worker() {
 	defer close(g.done)
 	for w := range g.queue {
+		g.running.Store(time.Now().UnixNano())
 		w.err = w.run()
+		g.running.Store(0)
 		close(w.done)
 	}
 }
@@ -288,7 +440,13 @@ func (g *ProcessGroup) worker() {
 // submit queues fn; the closed check and the send are under mu, so that
 // Close never closes the queue under a sender.
 func (g *ProcessGroup) submit(op string, fn func() error) *Work {
-	w := &Work{run: fn, done: make(chan struct{})}
+	w := &Work{run: fn, done: make(chan struct{}), g: g, op: op}
+	g.submitted.Add(1)
+	if g.outside {
+		w.err = g.errorFor(op, nil, ErrNotMember, fmt.Sprintf("this rank is not one of the group's ranks %v", g.ranks), nil)
+		close(w.done)
+		return w
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closed {
@@ -302,17 +460,26 @@ func (g *ProcessGroup) submit(op string, fn func() error) *Work {
 
 // Close waits for the queued collectives, then for every rank to reach
 // Close (up to the timeout; not when the group has failed), and drops the
-// connections; rank 0 stops serving the store last.
+// connections; rank 0 stops serving the store last. A group from NewGroup
+// leaves the store, which it shares with its parent, open; on a rank that
+// is not its member, Close does nothing.
 func (g *ProcessGroup) Close() error {
 	g.mu.Lock()
-	if g.closed {
+	if g.closed || g.outside {
+		g.closed = true
 		g.mu.Unlock()
 		return nil
 	}
 	g.closed = true
 	close(g.queue)
 	g.mu.Unlock()
-	<-g.done
+	if !g.waitWorker() {
+		// The worker is stuck in the engine (the watchdog aborted the
+		// group): leave the engine's contexts to it rather than close
+		// them under it.
+		return &Error{Kind: ErrAborted, Op: "Close", Rank: g.rank, World: g.world,
+			Detail: "a collective is still inside the engine; its connections are left open", Err: g.failed.Load()}
+	}
 	var err error
 	if g.failed.Load() == nil {
 		n, e := g.store.Add(g.prefix+"closed", 1)
@@ -334,8 +501,36 @@ func (g *ProcessGroup) Close() error {
 		e.close()
 	}
 	g.gpuMu.Unlock()
-	g.store.close()
+	if g.ownsStore {
+		g.store.close()
+	}
 	return err
+}
+
+// waitWorker waits for the group's goroutine to finish the queued
+// collectives. It gives up on one that has stayed in the engine past the
+// timeout plus watchdogGrace (aborting the group, as Work.Wait does), and
+// reports whether the goroutine finished.
+func (g *ProcessGroup) waitWorker() bool {
+	for {
+		select {
+		case <-g.done:
+			return true
+		case <-time.After(50 * time.Millisecond):
+		}
+		start := g.running.Load()
+		if g.timeout <= 0 || start == 0 || time.Since(time.Unix(0, start)) <= g.timeout+watchdogGrace {
+			continue
+		}
+		select {
+		case <-g.done:
+			return true
+		default:
+		}
+		g.failed.CompareAndSwap(nil, g.errorFor("Close", nil, ErrTimeout,
+			fmt.Sprintf("a collective did not return from the engine within the timeout of %v (and %v of grace)", g.timeout, watchdogGrace), nil))
+		return false
+	}
 }
 
 // kindOf classifies an error of the store or an engine.

@@ -35,6 +35,9 @@ var (
 	// ErrArgument: a bad argument (a root out of range, a dtype the engine
 	// does not reduce, tensors of different devices).
 	ErrArgument = errors.New("invalid argument")
+	// ErrNotMember: a collective on a group from NewGroup on a rank that
+	// is not one of its members.
+	ErrNotMember = errors.New("not a member of the process group")
 	// ErrEngine: any other failure the engine reported.
 	ErrEngine = errors.New("engine failure")
 )

@@ -26,7 +26,12 @@ import (
 // the collectives run on that device's one stream, after the kernels that
 // produced their inputs. Each then waits for its work, watching NCCL's
 // asynchronous error, and aborts the communicator when the group's timeout
-// passes: ErrPeer or ErrTimeout, never a hang.
+// passes: ErrPeer or ErrTimeout, never a hang. A group from NewGroup makes
+// its communicators the same way, on a unique id that its rank 0 publishes
+// under the subgroup's own prefix, among its members only (a second
+// rendezvous through the store, where ncclCommSplit would split the
+// parent's communicator without one; the parent may have none yet, since
+// communicators are made on first use).
 
 func init() {
 	devicePointer = cudaPointer

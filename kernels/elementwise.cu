@@ -35,34 +35,7 @@
 // thread. Scalars (s, alpha, beta) arrive as double and are rounded to T
 // first, as on the CPU.
 #include "tg_common.cuh"
-
-// ---- op functors ----------------------------------------------------------
-// Map ops take (x, s); unary ops ignore s. Zip ops take (a, b).
-
-#define TG_MAP_OP(Name, expr)                                                   \
-    struct Name {                                                               \
-        template <typename T> __device__ __forceinline__ T operator()(T x, T s) const { \
-            (void)s;                                                            \
-            return (expr);                                                      \
-        }                                                                       \
-    };
-#define TG_ZIP_OP(Name, expr)                                                   \
-    struct Name {                                                               \
-        template <typename T> __device__ __forceinline__ T operator()(T a, T b) const { \
-            return (expr);                                                      \
-        }                                                                       \
-    };
-
-// The functors of the op table's rows are generated into
-// elementwise_ops.cuh (included at the end of this file).
-
-// alpha*a + beta*b with alpha and beta rounded to T (device/cpu addScaled).
-struct Axpby {
-    double alpha, beta;
-    template <typename T> __device__ __forceinline__ T operator()(T a, T b) const {
-        return T(alpha) * a + T(beta) * b;
-    }
-};
+#include "tg_elementwise.cuh"
 
 // ---- bodies ---------------------------------------------------------------
 

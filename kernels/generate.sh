@@ -16,7 +16,7 @@ mkdir -p -- "$OUT"
 OUT=$(cd -- "$OUT" && pwd -P)
 
 # One PTX module per op family: <name>.cu -> <name>.ptx.
-MODULES=(elementwise random reduce gemm nn scan index layernorm attention)
+MODULES=(elementwise random reduce gemm nn scan index layernorm attention half_bf16 half_f16)
 
 # -ptx -arch=compute_80  PTX (ISA 7.8) for the driver to JIT; Ampere and newer
 # --std=c++17 -O3        as scripts/cuda-toolchain.sh pins them

@@ -41,6 +41,7 @@
 // float32 exactly, then converts as a float32 does. bf16 <-> f16 widens and
 // rounds once.
 #include "tg_common.cuh"
+#include "tg_half.cuh"
 #include "tg_err.cuh"
 
 // ---- conversions ------------------------------------------------------------
@@ -82,97 +83,6 @@ template <> struct TgCvt<int, tg_i64> {
         const unsigned u = (unsigned)((tg_u64)x & 0xffffffffULL);
         return u >= 0x80000000u ? (int)(u - 0x80000000u) - 0x7fffffff - 1 : (int)u;
     }
-};
-
-// ---- the half dtypes ----------------------------------------------------------
-
-// Elements of the half dtypes: their bits, in distinct types so that the
-// conversion templates tell them apart.
-struct tg_bf16 {
-    unsigned short bits;
-};
-struct tg_f16 {
-    unsigned short bits;
-};
-
-// device.Float32ToBFloat16: NaN keeps its sign and payload top, quieted;
-// otherwise round to nearest even on the bits (a carry moves into the
-// exponent, up to Inf).
-TG_DEV unsigned short tg_f32_to_bf16(float f) {
-    unsigned b = __float_as_uint(f);
-    if ((b & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((b >> 16) | 0x0040u);
-    b += 0x7fffu + ((b >> 16) & 1u);
-    return (unsigned short)(b >> 16);
-}
-
-TG_DEV float tg_bf16_to_f32(unsigned short h) { return __uint_as_float((unsigned)h << 16); }
-
-// device.Float32ToFloat16.
-TG_DEV unsigned short tg_f32_to_f16(float f) {
-    const unsigned b = __float_as_uint(f);
-    const unsigned sign = (b >> 16) & 0x8000u, a = b & 0x7fffffffu;
-    if (a > 0x7f800000u) // NaN: quiet, the top of the payload kept
-        return (unsigned short)(sign | 0x7e00u | ((a >> 13) & 0x01ffu));
-    if (a >= 0x477ff000u) return (unsigned short)(sign | 0x7c00u); // 65520 and up (and Inf)
-    if (a >= 0x38800000u) {                                         // 2^-14 and up: normal
-        unsigned m = a - 0x38000000u;                               // exponent rebiased to 15
-        m += 0x0fffu + ((m >> 13) & 1u);
-        return (unsigned short)(sign | (m >> 13));
-    }
-    if (a >= 0x33000000u) { // 2^-25 and up: subnormal (or the smallest normal)
-        const unsigned e = a >> 23, mant = (a & 0x007fffffu) | 0x00800000u, s = 126u - e;
-        unsigned r = mant >> s;
-        const unsigned rem = mant & ((1u << s) - 1u), half = 1u << (s - 1u);
-        if (rem > half || (rem == half && (r & 1u))) r++;
-        return (unsigned short)(sign | r);
-    }
-    return (unsigned short)sign; // below 2^-25: ±0
-}
-
-// device.Float16ToFloat32 (exact; a NaN quieted).
-TG_DEV float tg_f16_to_f32(unsigned short h) {
-    const unsigned sign = (unsigned)(h & 0x8000u) << 16, e = ((unsigned)h >> 10) & 0x1fu, m = h & 0x03ffu;
-    if (e == 0x1fu) return __uint_as_float(sign | (m ? 0x7fc00000u | (m << 13) : 0x7f800000u));
-    if (e == 0) {
-        if (m == 0) return __uint_as_float(sign);
-        const float v = (float)m * (1.0f / 16777216.0f); // m * 2^-24, exact
-        return __uint_as_float(sign | __float_as_uint(v));
-    }
-    return __uint_as_float(sign | ((e + 112u) << 23) | (m << 13));
-}
-
-// device's roundOdd32: x rounded to float32 with round-to-odd (x itself if
-// exact, else the float32 next to x toward zero with its last bit set).
-TG_DEV float tg_round_odd32(double x) {
-    const float r = __double2float_rn(x);
-    if ((double)r == x || x != x) return r;
-    unsigned b = __float_as_uint(r);
-    if (fabs((double)r) > fabs(x)) b--; // toward zero (sign-magnitude bits)
-    return __uint_as_float(b | 1u);
-}
-
-// device.Int64ToFloat64Odd: v rounded to float64 with round-to-odd.
-TG_DEV double tg_i64_to_f64_odd(tg_i64 v) {
-    const tg_u64 u = v < 0 ? (tg_u64)0 - (tg_u64)v : (tg_u64)v;
-    if (u <= (1ULL << 53)) return (double)v;
-    int s = 0; // bits of u beyond 53
-#pragma unroll 1
-    for (tg_u64 t = u >> 53; t != 0; t >>= 1) s++;
-    tg_u64 m = u >> s;
-    if (u & ((1ULL << s) - 1ULL)) m |= 1ULL;
-    const double f = (double)m * __longlong_as_double((tg_i64)(1023 + s) << 52); // exact: m < 2^53
-    return v < 0 ? -f : f;
-}
-
-// TgHalf<H>: a half type's conversions from and to float32.
-template <typename H> struct TgHalf;
-template <> struct TgHalf<tg_bf16> {
-    static TG_DEV tg_bf16 from32(float f) { return tg_bf16{tg_f32_to_bf16(f)}; }
-    static TG_DEV float to32(tg_bf16 h) { return tg_bf16_to_f32(h.bits); }
-};
-template <> struct TgHalf<tg_f16> {
-    static TG_DEV tg_f16 from32(float f) { return tg_f16{tg_f32_to_f16(f)}; }
-    static TG_DEV float to32(tg_f16 h) { return tg_f16_to_f32(h.bits); }
 };
 
 // Every conversion with a half side, as full specializations (which the

@@ -22,6 +22,11 @@
 //	layernorm.cu    the fused LayerNorm and RMSNorm, forward and backward
 //	attention.cu    fused scaled-dot-product attention (online softmax),
 //	                forward and backward
+//	half_bf16.cu    the elementwise operations (unary, scalar, binary in
+//	half_f16.cu     every variant, axpby) and the reductions on bfloat16
+//	                and float16 buffers: float32 arithmetic (double
+//	                accumulators), one rounding to the half type; the
+//	                body is half.cuh
 //
 // tg_common.cuh has the helpers they share (strided offsets, vector loads,
 // the element math). The launch geometry each kernel expects is documented
@@ -37,7 +42,8 @@
 // CU_LAUNCH_PARAM_BUFFER_POINTER. [Args] lists the structs and their sizes.
 //
 // Kernel names are tg_<family>_<op>_<dt>[_<variant>], with dt "f32" or
-// "f64" and the op names of [UnaryOps], [ScalarOps], [BinaryOps],
+// "f64" (module index also "i32", "i64", "bf16", "f16"; the half modules
+// "bf16" or "f16") and the op names of [UnaryOps], [ScalarOps], [BinaryOps],
 // [ReduceOps], [ArgOps] and [Dists], which follow the order of the device
 // package's enums (so UnaryOps[device.Exp] == "exp"). The *Name functions
 // build each name from the device package's types.
@@ -81,10 +87,26 @@ const (
 	Index       = "index"
 	LayerNorm   = "layernorm"
 	Attention   = "attention"
+	HalfBF16    = "half_bf16"
+	HalfF16     = "half_f16"
 )
 
 // ModuleNames lists every module.
-var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan, Index, LayerNorm, Attention}
+var ModuleNames = []string{Elementwise, Random, Reduce, Gemm, NN, Scan, Index, LayerNorm, Attention, HalfBF16, HalfF16}
+
+// HalfModule returns the module of the half dtype dt's own kernels
+// (elementwise operations and reductions computing in float32 and double):
+// [HalfBF16] for device.BFloat16, [HalfF16] for device.Float16, "" for
+// any other dtype.
+func HalfModule(dt device.DType) string {
+	switch dt {
+	case device.BFloat16:
+		return HalfBF16
+	case device.Float16:
+		return HalfF16
+	}
+	return ""
+}
 
 // NNOps are the training kernels of module nn, each with its argument
 // struct: tg_<op>_<dt>.
@@ -111,8 +133,11 @@ var (
 	Dists     = []string{"uniform", "normal"} // device.Uniform, device.Normal
 	// DTypes are the dtypes' short names, indexed by device.DType. The
 	// half types (bf16, f16) are storage types: module index copies,
-	// converts and fills them; every other kernel is f32 or f64 (the CUDA
-	// backend runs them on float32 copies, through device.WithHalf).
+	// converts and fills them, and the half modules (half_bf16, half_f16)
+	// have their elementwise operations and reductions, computing in
+	// float32 (double for the reductions); every other kernel is f32 or
+	// f64 (the CUDA backend runs those on float32 copies of half buffers,
+	// through device.WithHalf).
 	DTypes = []string{"f32", "f64", "i32", "i64", "bf16", "f16"} // device.Float32, Float64, Int32, Int64, BFloat16, Float16
 )
 
@@ -512,6 +537,36 @@ func Kernels(module string) []Kernel {
 		for _, dt := range dtypes {
 			for _, op := range AttentionOps {
 				add(AttentionName(op, dt), AttnArgs)
+			}
+		}
+	case HalfBF16, HalfF16:
+		dt := device.BFloat16
+		if module == HalfF16 {
+			dt = device.Float16
+		}
+		for op := range UnaryOps {
+			add(UnaryName(device.UnaryOp(op), dt, false), MapArgs)
+			add(UnaryName(device.UnaryOp(op), dt, true), MapStridedArgs)
+		}
+		for op := range ScalarOps {
+			add(ScalarName(device.ScalarOp(op), dt, false), MapArgs)
+			add(ScalarName(device.ScalarOp(op), dt, true), MapStridedArgs)
+		}
+		for op := range BinaryOps {
+			for v := range numVariants {
+				a := ZipArgs
+				if v == Strided {
+					a = ZipStridedArgs
+				}
+				add(BinaryName(device.BinaryOp(op), dt, v), a)
+			}
+		}
+		add(AxpbyName(dt, false), ZipArgs)
+		add(AxpbyName(dt, true), ZipStridedArgs)
+		passArgs := []ArgStruct{ReduceInnerArgs, ReduceOuterArgs, ReduceFinalArgs}
+		for op := range ReduceOps {
+			for p := range Passes {
+				add(ReduceName(device.ReduceOp(op), dt, Pass(p)), passArgs[p])
 			}
 		}
 	default:

@@ -77,6 +77,14 @@ func TestNames(t *testing.T) {
 		{ScatterAddName(device.Float32, device.Int32, true), "tg_scatteradd_f32_i32_owner"},
 		{CompareName(device.Le, device.Int64), "tg_compare_le_i64_s"},
 		{AttentionName("dkdv", device.Float64), "tg_attn_dkdv_f64"},
+		{UnaryName(device.Exp, device.BFloat16, false), "tg_unary_exp_bf16"},
+		{ScalarName(device.MulS, device.Float16, true), "tg_scalar_muls_f16_s"},
+		{BinaryName(device.Add, device.BFloat16, RowR), "tg_binary_add_bf16_rowr"},
+		{AxpbyName(device.Float16, true), "tg_axpby_f16_s"},
+		{ReduceName(device.Mean, device.BFloat16, Outer), "tg_reduce_mean_bf16_outer"},
+		{HalfModule(device.BFloat16), "half_bf16"},
+		{HalfModule(device.Float16), "half_f16"},
+		{HalfModule(device.Float32), ""},
 	} {
 		if c.got != c.want {
 			t.Errorf("got %q, want %q", c.got, c.want)
@@ -86,7 +94,11 @@ func TestNames(t *testing.T) {
 	// zip kernels (8 variants, two dtypes); 18 fixed ones (axpby, where,
 	// fill, arange, copy, convert).
 	ew := 4*device.NumUnaryOps + 4*device.NumScalarOps + 16*device.NumBinaryOps + 18
-	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 70, LayerNorm: 12, Attention: 8}
+	// A half module: 2 map kernels per unary or scalar row, 8 zip kernels
+	// per binary row, axpby (2) and the reductions (5 ops, 3 passes).
+	half := 2*device.NumUnaryOps + 2*device.NumScalarOps + 8*device.NumBinaryOps + 2 + 15
+	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 70, LayerNorm: 12, Attention: 8,
+		HalfBF16: half, HalfF16: half}
 	seen := map[string]bool{}
 	for _, m := range ModuleNames {
 		ks := Kernels(m)

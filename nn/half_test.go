@@ -55,3 +55,42 @@ func TestHalfTraining(t *testing.T) {
 	}
 	t.Logf("final losses: %v", final)
 }
+
+// The losses take integer labels of more classes than bfloat16 (256) or
+// float16 (2048) holds exactly when the logits are half: the labels are
+// compared in float32 (they used to be refused with ErrArgument), and the
+// losses agree with float32 logits.
+func TestHalfLossesManyClasses(t *testing.T) {
+	const classes = 3000
+	g := tensor.NewGenerator(5)
+	logits := tensor.RandNormal(0, 1, []int{4, classes}, tensor.WithGenerator(g))
+	labels := tensor.FromSlice([]int64{2999, 257, 0, 2049}, []int{4})
+	losses := map[string]func(x *tensor.Tensor) *tensor.Tensor{
+		"CrossEntropy":         func(x *tensor.Tensor) *tensor.Tensor { return nn.CrossEntropy(x, labels) },
+		"CrossEntropySmoothed": func(x *tensor.Tensor) *tensor.Tensor { return nn.CrossEntropySmoothed(x, labels, 0.1) },
+		"NLL":                  func(x *tensor.Tensor) *tensor.Tensor { return nn.NLL(x.LogSoftmax(1), labels) },
+	}
+	for name, f := range losses {
+		want := f(logits)
+		for _, dt := range []tensor.DType{tensor.BFloat16, tensor.Float16} {
+			x := logits.AsType(dt)
+			x.AttachGrad()
+			var loss *tensor.Tensor
+			autograd.Record(func() { loss = f(x) })
+			if loss.DType() != dt {
+				t.Errorf("%s %v: loss of dtype %v", name, dt, loss.DType())
+			}
+			if d := loss.Item() - want.Item(); d > 0.02*want.Item() || d < -0.02*want.Item() {
+				t.Errorf("%s %v: loss %v, float32 %v", name, dt, loss.Item(), want.Item())
+			}
+			loss.Backward()
+			gr := x.Grad().Float64s()
+			// Each sample's label column gets (p − 1)/N < 0.
+			for i, lab := range []int{2999, 257, 0, 2049} {
+				if v := gr[i*classes+lab]; !(v < -0.2) {
+					t.Errorf("%s %v: gradient at sample %d's label %d is %v, want about -0.25", name, dt, i, lab, v)
+				}
+			}
+		}
+	}
+}

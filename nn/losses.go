@@ -218,15 +218,17 @@ func CrossEntropySmoothed(logits, labels *tensor.Tensor, eps float64, r ...Reduc
 }
 
 // checkLabelled checks the operands of NLL and the cross-entropies:
-// x [N, C] and labels [N] (integers, or floats of x's dtype) on x's
-// device, and on the CPU every label a class index in [0, C). It returns
-// the labels as floats of x's dtype.
+// x [N, C] and labels [N] (integers, or floats of x's dtype; Float32 for
+// a half x) on x's device, and on the CPU every label a class index in
+// [0, C). It returns the labels as floats of x's dtype, or of Float32 for
+// a half x (see [tensor.LabelsAs]).
 func checkLabelled(op string, x, labels *tensor.Tensor) *tensor.Tensor {
 	if labels.DType().IsInt() && x.DType().IsFloat() && x.Device() == labels.Device() {
 		labels = tensor.LabelsAs(op, labels, x)
 	}
+	halfX := x.DType().IsHalf() && labels.DType() == tensor.Float32
 	switch {
-	case x.DType() != labels.DType():
+	case x.DType() != labels.DType() && !halfX:
 		fail(tensor.ErrDType, op, "labels must be class indices of the input's dtype", x, labels)
 	case x.Device() != labels.Device():
 		fail(tensor.ErrDevice, op, "the input and the labels are on different devices", x, labels)
@@ -256,6 +258,9 @@ func nll(logProbs, labels *tensor.Tensor) *tensor.Tensor {
 	classes := logProbs.Shape()[1]
 	cls := tensor.Arange(0, float64(classes), 1, tensor.On(labels.Device()), tensor.WithDType(labels.DType()))
 	mask := labels.Detach().ExpandDims(1).Eq(cls) // [N, C], one-hot for a valid label
+	if mask.DType() != logProbs.DType() {
+		mask = mask.AsType(logProbs.DType()) // Float32 labels of half log-probabilities
+	}
 	zero := scalarLike(0, logProbs)
 	l := tensor.Where(mask, logProbs, zero).Sum(1).Neg()
 	if labels.Device().Kind() != device.KindCPU {

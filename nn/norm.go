@@ -269,6 +269,10 @@ func batchNorm(op string, x, w, b, rm, rv *tensor.Tensor, momentum, eps float64,
 	if rm == nil || rv == nil {
 		panic(&tensor.Error{Kind: tensor.ErrArgument, Op: op, Detail: "the running statistics are nil; make the layer with its constructor"})
 	}
+	// On autocast's float32 list, as LayerNorm: a half input (a
+	// convolution's output under amp.Autocast) is normalised in float32
+	// with the layer's float32 statistics and parameters.
+	x = autocastUp(x)
 	xs := x.Shape()
 	c := xs[1]
 	for _, t := range []*tensor.Tensor{w, b, rm, rv} {

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # scripts/gloo.sh: install Gloo (Debian's libgloo-dev) if it is missing, then
 # run the distributed package's tests with the gloo build tag: the
-# collectives on 2 and 4 processes over loopback, the killed-rank test and
-# the data-parallel equivalence tests. Extra arguments go to go test (for
+# collectives on 2 and 4 processes over loopback, the killed-rank test, the
+# data-parallel equivalence tests, gradient accumulation (NoSync), buffer
+# broadcasts and subgroups (NewGroup). Extra arguments go to go test (for
 # example -run 'Collectives2' -v).
 #
 #   bash scripts/gloo.sh             # everything

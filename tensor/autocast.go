@@ -11,17 +11,18 @@ import "github.com/tapegrad/tapegrad/internal/mode"
 //     scope's half type with AsType and compute in it; their results are
 //     half tensors. Float64 operands are not cast.
 //   - Float32 operations: Softmax, LogSoftmax, SoftmaxCrossEntropy,
-//     LayerNorm, RMSNorm, the reductions Sum, Mean and Norm (and their
-//     KeepDims forms), CumSum, and the precision-sensitive pointwise
-//     operations Exp, Log, Log1p, Expm1, Pow, PowScalar, RPowScalar, Recip,
-//     Rsqrt, Softplus, Sinh, Cosh, Tan, Arcsin and Arccos cast their half
-//     operands up to Float32; their results are Float32.
+//     LayerNorm, RMSNorm (and package nn's BatchNorm layers and losses),
+//     the reductions Sum, Mean and Norm (and their KeepDims forms),
+//     CumSum, and the precision-sensitive pointwise operations Exp, Log,
+//     Log1p, Expm1, Pow, PowScalar, RPowScalar, Recip, Rsqrt, Softplus,
+//     Sinh, Cosh, Tan, Arcsin and Arccos cast their half operands up to
+//     Float32; their results are Float32.
 //   - Promotion: the binary elementwise operations (Add, Sub, Mul, Div,
-//     Pow, Maximum, Minimum, the comparisons) and Where accept operands of
-//     different floating-point dtypes and cast them to the wider one
-//     (Float64 over Float32 over the half types; BFloat16 with Float16
-//     gives Float32), as PyTorch's type promotion. Outside autocast mixed
-//     dtypes remain ErrDType.
+//     Pow, Maximum, Minimum, the comparisons), Where, Concat and Stack
+//     accept operands of different floating-point dtypes and cast them to
+//     the wider one (Float64 over Float32 over the half types; BFloat16
+//     with Float16 gives Float32), as PyTorch's type promotion. Outside
+//     autocast mixed dtypes remain ErrDType.
 //   - Every other operation computes in its operands' dtype, as always.
 //
 // The casts are AsType operations, recorded like any other: a gradient
@@ -101,6 +102,36 @@ func promote(a, b *Tensor) (*Tensor, *Tensor) {
 	}
 	dt := wider(a.st.dt, b.st.dt)
 	return a.AsType(dt), b.AsType(dt)
+}
+
+// promoteAll is promote for the tensors of Concat and Stack: under
+// autocast, tensors of different floating-point dtypes are cast to the
+// widest (a new slice; ts itself is not changed).
+func promoteAll(ts []*Tensor) []*Tensor {
+	var dt DType
+	mixed := false
+	for i, t := range ts {
+		if t == nil || t.st == nil || t.st.buf == nil || !t.st.dt.IsFloat() {
+			return ts
+		}
+		if i == 0 {
+			dt = t.st.dt
+		} else if t.st.dt != dt {
+			mixed = true
+			dt = wider(dt, t.st.dt)
+		}
+	}
+	if !mixed {
+		return ts
+	}
+	if _, ok := Autocasting(); !ok {
+		return ts
+	}
+	out := make([]*Tensor, len(ts))
+	for i, t := range ts {
+		out[i] = t.AsType(dt)
+	}
+	return out
 }
 
 // promote3 is promote for Where's three operands.

@@ -221,11 +221,15 @@ func OneHot(labels *Tensor, classes int, opts ...Option) *Tensor {
 // LabelsAs returns labels (class indices, as Int64, Int32 or floats of
 // logits' dtype) as floats of logits' dtype, for the losses that take
 // labels: integer labels are converted, float ones returned as they are.
-// It panics with ErrDevice, ErrDType or ErrArgument naming op when the
+// Half logits (BFloat16, Float16) take their labels in Float32, which
+// holds every class index up to 2^24 exactly (bfloat16 only up to 256):
+// integer labels are converted to Float32, and Float32 labels are
+// accepted as they are, as are labels of the logits' own dtype. It
+// panics with ErrDevice, ErrDType or ErrArgument naming op when the
 // labels are on another device, are floats of another dtype, or are
 // integers that the dtype cannot hold exactly (more than 2^24 classes in
-// float32, 2^53 in float64, 256 in bfloat16, 2048 in float16). Exported
-// for package nn's losses.
+// float32 and the half dtypes, 2^53 in float64). Exported for package
+// nn's losses.
 func LabelsAs(op string, labels, logits *Tensor) *Tensor {
 	logits.live(op)
 	labels.live(op)
@@ -234,6 +238,9 @@ func LabelsAs(op string, labels, logits *Tensor) *Tensor {
 		fail(ErrDevice, op, "logits and labels are on different devices; move one with To", logits, labels)
 	}
 	if !labels.st.dt.IsInt() {
+		if logits.st.dt.IsHalf() && labels.st.dt == Float32 {
+			return labels
+		}
 		checkPair(op, logits, labels)
 		return labels
 	}
@@ -244,7 +251,7 @@ func LabelsAs(op string, labels, logits *Tensor) *Tensor {
 	if len(logits.shape) >= 2 {
 		classes = logits.shape[1]
 	}
-	return labelsAs(op, labels, logits.st.dt, classes)
+	return labelsAs(op, labels, logits.st.dt.Compute(), classes)
 }
 
 // labelsAs converts integer labels to the float dtype dt, refusing class

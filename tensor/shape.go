@@ -305,6 +305,7 @@ func Concat(ts []*Tensor, axis int) *Tensor {
 	if len(ts) == 0 {
 		fail(ErrArgument, op, "no tensors")
 	}
+	ts = promoteAll(ts)
 	first := ts[0]
 	for _, t := range ts {
 		checkSame(op, first, t)
@@ -366,6 +367,7 @@ func Stack(ts []*Tensor, axis int) *Tensor {
 	for _, t := range ts {
 		t.live("Stack")
 	}
+	ts = promoteAll(ts)
 	if r := len(ts[0].shape) + 1; axis < -r || axis >= r {
 		fail(ErrAxis, "Stack", fmt.Sprintf("axis %d out of range for rank %d", axis, r), ts...)
 	}

@@ -773,24 +773,35 @@ func TestHalfCopyFillPlans(t *testing.T) {
 	}
 }
 
-// Through device.WithHalf (as package tensor uses the backend), an op on
-// half buffers converts them into float32 scratch buffers with module
-// index's copies, runs the float32 kernel, and rounds the result back.
+// Through device.WithHalf (as package tensor uses the backend), an
+// elementwise op on half buffers runs the half module's own kernel (the
+// backend is a device.HalfKernels); a method without half kernels (Where)
+// converts the buffers into float32 scratch buffers with module index's
+// copies, runs the float32 kernel, and rounds the result back.
 func TestHalfThroughWithHalf(t *testing.T) {
 	drv, bs := newFake(t, 1)
 	b, ctx := bs[0], drv.ctxs[0]
 	h := device.WithHalf(b)
+	names := func(k int) []string {
+		var out []string
+		for _, l := range ctx.launches[k:] {
+			out = append(out, l.name)
+		}
+		return out
+	}
 	for _, dt := range []device.DType{device.BFloat16, device.Float16} {
-		x, y := alloc(t, b, dt, 12), alloc(t, b, dt, 12)
+		x, y, c := alloc(t, b, dt, 12), alloc(t, b, dt, 12), alloc(t, b, dt, 12)
 		k := len(ctx.launches)
 		h.Unary(device.Exp, y, x, device.Contiguous([]int{3, 4}))
-		var names []string
-		for _, l := range ctx.launches[k:] {
-			names = append(names, l.name)
+		if got, want := names(k), []string{kernels.UnaryName(device.Exp, dt, false)}; !reflect.DeepEqual(got, want) {
+			t.Errorf("WithHalf Exp on %v launched %v, want %v", dt, got, want)
 		}
-		want := []string{kernels.CopyName(dt, device.Float32), kernels.UnaryName(device.Exp, device.Float32, false), kernels.CopyName(device.Float32, dt)}
-		if !reflect.DeepEqual(names, want) {
-			t.Errorf("WithHalf Exp on %v launched %v, want %v", dt, names, want)
+		k = len(ctx.launches)
+		l := device.Contiguous([]int{12})
+		h.Where(y, c, l, x, l, y, l)
+		to32, from32 := kernels.CopyName(dt, device.Float32), kernels.CopyName(device.Float32, dt)
+		if got, want := names(k), []string{to32, to32, to32, kernels.WhereName(device.Float32), from32}; !reflect.DeepEqual(got, want) {
+			t.Errorf("WithHalf Where on %v launched %v, want %v", dt, got, want)
 		}
 	}
 	if err := b.Synchronize(); err != nil {

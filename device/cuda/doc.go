@@ -27,9 +27,10 @@
 // concern as device/cpu is: the backend value, errors and launches
 // (backend.go), memory, uploads, downloads and peer copies (memory.go),
 // the choice of kernel for each elementwise operation and layout
-// (elementwise.go), reductions (reduce.go), matrix products (matmul.go),
-// timing events (timer.go), the fused training kernels (train.go), and
-// the device-side error record (sticky.go). The
+// (elementwise.go), the half dtypes' own kernels (half.go), reductions
+// (reduce.go), matrix products (matmul.go), timing events (timer.go), the
+// fused training kernels (train.go), and the device-side error record
+// (sticky.go). The
 // tests run all of it against a fake driver. cu.go (cuda tag) is the real
 // driver.
 //
@@ -99,10 +100,22 @@
 //     bits). The backend stores them (Alloc, Free, Upload, Download, of
 //     []uint16 bits or any host type converted on the host), converts them
 //     in Copy (module index: one strided kernel per dtype pair with a half
-//     side, bit for bit device/half.go's conversions) and fills them; every
-//     other method is reached through device.WithHalf, which package
-//     tensor wraps every backend in, on float32 copies (MatMul excepted,
-//     see below).
+//     side, bit for bit device/half.go's conversions) and fills them. The
+//     elementwise methods (Unary, Scalar, Binary in every variant,
+//     AddScaled) and Reduce have kernels of their own for each half dtype
+//     (modules half_bf16 and half_f16, half.go): they read and write the
+//     half buffers directly (16-byte vectors of 8 halves), compute in
+//     float32 with the float32 kernels' functors (reductions: double
+//     partials, Reduce's plans) and round once to the half type, so an
+//     elementwise result is bit for bit the float32 kernel's result on the
+//     widened operands, rounded. The backend offers them as
+//     device.HalfKernels (HalfUnary, HalfScalar, HalfBinary,
+//     HalfAddScaled, HalfReduce), which device.WithHalf, the wrapper
+//     package tensor puts around every backend, asks first; they decline
+//     calls whose buffers are not all of one half dtype. Every other
+//     method on half buffers (Where, ArgReduce, the fused training and
+//     attention kernels, ...) runs in device.WithHalf on float32 copies
+//     (MatMul excepted, see above).
 //   - Reductions are deterministic: a first pass writes float64 partial
 //     results of fixed-size chunks, a second combines them in a fixed order;
 //     no floating-point atomics, so results are bitwise identical run to run.

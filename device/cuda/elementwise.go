@@ -17,8 +17,9 @@ func dtIndex(dt device.DType) int {
 	return 0
 }
 
-// launchMap runs a unary or scalar kernel pair (dense id0, strided id1).
-func (b *Backend) launchMap(ids [2]int, dst, src device.Buffer, sl device.Layout, s float64) {
+// launchMap runs a unary or scalar kernel pair (dense id0, strided id1);
+// a thread of the dense kernel takes vec elements per step.
+func (b *Backend) launchMap(ids [2]int, dst, src device.Buffer, sl device.Layout, s float64, vec int64) {
 	n := int64(sl.Size())
 	if n == 0 {
 		return
@@ -27,7 +28,7 @@ func (b *Backend) launchMap(ids [2]int, dst, src device.Buffer, sl device.Layout
 	if sl.IsContiguous() {
 		a := mapArgs{Dst: d.ptr, Src: x.at(sl.Offset), N: n, S: s}
 		p, sz := argBytes(&a)
-		b.launch(ids[0], grid1D(n, 4), block1D, p, sz)
+		b.launch(ids[0], grid1D(n, vec), block1D, p, sz)
 		return
 	}
 	shape, v, err := strided(sl)
@@ -42,12 +43,12 @@ func (b *Backend) launchMap(ids [2]int, dst, src device.Buffer, sl device.Layout
 
 // Unary writes op(src) to dst.
 func (b *Backend) Unary(op device.UnaryOp, dst, src device.Buffer, sl device.Layout) {
-	b.launchMap(kUnary[op][dtIndex(bufOf(dst).dt)], dst, src, sl, 0)
+	b.launchMap(kUnary[op][dtIndex(bufOf(dst).dt)], dst, src, sl, 0, 4)
 }
 
 // Scalar writes op(src, s) to dst.
 func (b *Backend) Scalar(op device.ScalarOp, dst, src device.Buffer, sl device.Layout, s float64) {
-	b.launchMap(kScalar[op][dtIndex(bufOf(dst).dt)], dst, src, sl, s)
+	b.launchMap(kScalar[op][dtIndex(bufOf(dst).dt)], dst, src, sl, s, 4)
 }
 
 // zipVariant picks the kernel variant for two same-shaped layouts and the
@@ -80,8 +81,10 @@ func zipVariant(al, bl device.Layout) (v int, cols int64) {
 	return vS, 0
 }
 
-// launchZip runs a two-operand kernel: ids gives the kernel per variant.
-func (b *Backend) launchZip(ids *[numVariants]int, dst, a device.Buffer, al device.Layout, bb device.Buffer, bl device.Layout, alpha, beta float64) {
+// launchZip runs a two-operand kernel: ids gives the kernel per variant
+// (-1: none, the strided kernel instead); a thread of the vv, vs and sv
+// kernels takes vec elements per step.
+func (b *Backend) launchZip(ids *[numVariants]int, dst, a device.Buffer, al device.Layout, bb device.Buffer, bl device.Layout, alpha, beta float64, vec int64) {
 	n := int64(al.Size())
 	if n == 0 {
 		return
@@ -94,7 +97,7 @@ func (b *Backend) launchZip(ids *[numVariants]int, dst, a device.Buffer, al devi
 	if v != vS {
 		z := zipArgs{Dst: d.ptr, A: x.at(al.Offset), B: y.at(bl.Offset), N: n, Cols: cols, Alpha: alpha, Beta: beta}
 		p, sz := argBytes(&z)
-		per := int64(4)
+		per := vec
 		if v != vVV && v != vVS && v != vSV {
 			per = 1
 		}
@@ -117,7 +120,7 @@ func (b *Backend) Binary(op device.BinaryOp, dst, a device.Buffer, al device.Lay
 		b.compareInt(op, dt, dst, a, al, bb, bl)
 		return
 	}
-	b.launchZip(&kBinary[op][dtIndex(bufOf(dst).dt)], dst, a, al, bb, bl, 1, 1)
+	b.launchZip(&kBinary[op][dtIndex(bufOf(dst).dt)], dst, a, al, bb, bl, 1, 1, 4)
 }
 
 // compareInt launches the comparison kernel of module index for integer
@@ -144,12 +147,17 @@ func (b *Backend) compareInt(op device.BinaryOp, dt device.DType, dst, a device.
 
 // AddScaled writes alpha·a + beta·b to dst.
 func (b *Backend) AddScaled(dst, a device.Buffer, al device.Layout, alpha float64, bb device.Buffer, bl device.Layout, beta float64) {
-	dt := dtIndex(bufOf(dst).dt)
-	ids := [numVariants]int{vVV: kAxpby[dt][0], vVS: -1, vSV: -1, vRow: -1, vRowR: -1, vCol: -1, vColR: -1, vS: kAxpby[dt][1]}
+	b.launchZip(axpbyIDs(kAxpby[dtIndex(bufOf(dst).dt)], al, bl), dst, a, al, bb, bl, alpha, beta, 4)
+}
+
+// axpbyIDs returns the axpby kernels by variant: the dense kernel (ids[0])
+// for two dense operands, the strided one (ids[1]) for everything else.
+func axpbyIDs(ids [2]int, al, bl device.Layout) *[numVariants]int {
+	v := [numVariants]int{vVV: ids[0], vVS: -1, vSV: -1, vRow: -1, vRowR: -1, vCol: -1, vColR: -1, vS: ids[1]}
 	if !al.IsContiguous() || !bl.IsContiguous() {
-		ids[vVV] = -1
+		v[vVV] = -1
 	}
-	b.launchZip(&ids, dst, a, al, bb, bl, alpha, beta)
+	return &v
 }
 
 // Where writes a where cond != 0, else b.

@@ -181,6 +181,7 @@ func init() {
 			k.ids[dt] = reg(modNN, kernels.NNName(k.name, d))
 		}
 	}
+	registerHalf()
 }
 
 // KernelNames returns the names of the kernels the backend launches from

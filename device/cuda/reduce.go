@@ -10,13 +10,18 @@ import (
 // results per chunk (in float64), then a fixed-order combination per
 // output.
 func (b *Backend) Reduce(op device.ReduceOp, dst, src device.Buffer, sl device.Layout, axes []int) {
+	b.reduce(op, kReduce[op][dtIndex(bufOf(dst).dt)], dst, src, sl, axes)
+}
+
+// reduce runs reduction op with the kernels ids (the inner, outer and final
+// passes of one dtype).
+func (b *Backend) reduce(op device.ReduceOp, ids [3]int, dst, src device.Buffer, sl device.Layout, axes []int) {
 	d, s := bufOf(dst), bufOf(src)
 	keep, red := device.SplitAxes(sl, axes)
 	nk, nr := int64(keep.Size()), int64(red.Size())
 	if nk == 0 {
 		return
 	}
-	dt := dtIndex(d.dt)
 	if nr == 0 {
 		v := 0.0
 		if op != device.Sum && op != device.Norm2 {
@@ -25,7 +30,6 @@ func (b *Backend) Reduce(op device.ReduceOp, dst, src device.Buffer, sl device.L
 		b.Fill(dst, device.Contiguous([]int{int(nk)}), v)
 		return
 	}
-	ids := kReduce[op][dt]
 	switch {
 	case len(red.Shape) == 1 && red.Strides[0] == 1:
 		b.reduceInner(ids, d, s, keep, nk, nr)

@@ -1,0 +1,5 @@
+//go:build kernelsim
+
+#include "shim.h"
+
+#include "../../half_bf16.cu"

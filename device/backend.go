@@ -181,11 +181,12 @@ type Backend interface {
 	// loss[i] = log Σ_j exp(x_ij) − x_{i,label_i} and the row's softmax
 	// into the dense prob [n, c], subtracting the row maximum first.
 	// labels holds class indices as floats; a label outside [0, c) gives a
-	// NaN loss.
+	// NaN loss (and is reported by a backend that is an [IndexChecker]).
 	SoftmaxCE(loss, prob, logits, labels Buffer, n, c int)
 	// SoftmaxCEGrad writes dlogits[i, j] = g_i·(prob[i, j] − [j = label_i])
 	// with g_i the element i of g at layout gl (shape [n]; stride 0 when one
-	// value is broadcast).
+	// value is broadcast). A label outside [0, c) gives a row without the
+	// one-hot term, or, on an [IndexChecker], a NaN row and a report.
 	SoftmaxCEGrad(dlogits, prob, labels, g Buffer, gl Layout, n, c int)
 
 	// LayerNorm normalises each of the p.Rows dense rows of p.Cols

@@ -7,7 +7,8 @@
 // Launch geometry: 1-D grid-stride loops with 64-bit indices, any grid and
 // block size (256 threads per block and ceil(work / 256) blocks suggested,
 // where work is the elements, or for scatter-add lines the (o, k) lines).
-// No shared memory, no atomics: each output element is written by one
+// No shared memory, no atomics (but the error record's claim, tg_err.cuh, on
+// the error path): each output element is written by one
 // thread, and scatter-add adds its terms in increasing i, so results are
 // the same bits on every run (and the CPU backend's: it adds in the same
 // order in the same dtype).
@@ -20,13 +21,15 @@
 //   tg_gather_<dt>_<it>          TgGatherArgs  dst[o,i,k] = src[o, idx(o,i,k), k]
 //   tg_scatteradd_<ft>_<it>_lines  TgGatherArgs (ft = f32 | f64)
 //   tg_scatteradd_<ft>_<it>_owner  TgGatherArgs
+//   tg_checkidx_<dt>             TgGatherArgs  records the first of idx[0..m) outside [0, n)
 //
 // Conversions (tg_cvt): float to integer toward zero, NaN to 0, saturating
 // at the type's range (PTX cvt.rzi's rules, written out so that the host
 // simulator computes the same); integer to float rounding to nearest even;
-// int64 to int32 keeping the low 32 bits. An index outside [0, n) (the
-// host checks them first) reads 0 in gather and is skipped in scatter-add,
-// so memory outside the operands is never touched.
+// int64 to int32 keeping the low 32 bits. An index outside [0, n) is
+// recorded in the error record (TgErrRecord, tg_err.cuh) and gives NaN in
+// gather (0 for an integer source) and no term in scatter-add, so memory
+// outside the operands is never touched.
 //
 // The half conversions are device/half.go's, bit for bit, written as
 // integer arithmetic on the bits (no cuda_fp16.h, whose rounding of NaN
@@ -39,6 +42,7 @@
 // rounds once.
 #include "tg_common.cuh"
 #include "tg_half.cuh"
+#include "tg_err.cuh"
 
 // ---- conversions ------------------------------------------------------------
 
@@ -154,6 +158,18 @@ template <typename T> TG_DEV void arange_int(const TgArangeArgs &p) {
 
 // ---- gather and scatter-add ---------------------------------------------------
 
+// What a gather writes for a bad index: NaN, or 0 in an integer dtype.
+template <typename T> struct TgIsInt { static constexpr bool value = false; };
+template <> struct TgIsInt<int> { static constexpr bool value = true; };
+template <> struct TgIsInt<tg_i64> { static constexpr bool value = true; };
+template <typename T> TG_DEV T tg_bad_value() {
+    if constexpr (TgIsInt<T>::value) {
+        return T(0);
+    } else {
+        return T(CUDART_NAN);
+    }
+}
+
 template <typename T, typename I> TG_DEV void gather(const TgGatherArgs &p) {
     T *d = (T *)p.dst;
     const T *s = (const T *)p.src;
@@ -162,8 +178,13 @@ template <typename T, typename I> TG_DEV void gather(const TgGatherArgs &p) {
 #pragma unroll 1
     for (tg_i64 e = tg_tid(); e < total; e += nt) {
         const tg_i64 k = e % p.inner, r = e / p.inner, i = r % p.m, o = r / p.m;
-        const tg_i64 j = (tg_i64)x[o * p.is0 + i * p.is1 + k * p.is2];
-        d[e] = (j >= 0 && j < p.n) ? s[(o * p.n + j) * p.inner + k] : T(0);
+        const tg_i64 at = o * p.is0 + i * p.is1 + k * p.is2, j = (tg_i64)x[at];
+        if (j >= 0 && j < p.n) {
+            d[e] = s[(o * p.n + j) * p.inner + k];
+        } else {
+            d[e] = tg_bad_value<T>();
+            tg_err_report(p.err, p.err_op, TG_ERR_RANGE, at, p.n, 1, j, (double)j);
+        }
     }
 }
 
@@ -183,8 +204,12 @@ template <typename T, typename I> TG_DEV void scatter_lines(const TgGatherArgs &
         const T *sl = s + o * p.m * p.inner + k;
 #pragma unroll 1
         for (tg_i64 i = 0; i < p.m; i++) {
-            const tg_i64 j = (tg_i64)x[o * p.is0 + i * p.is1 + k * p.is2];
-            if (j >= 0 && j < p.n) dl[j * p.inner] += sl[i * p.inner];
+            const tg_i64 at = o * p.is0 + i * p.is1 + k * p.is2, j = (tg_i64)x[at];
+            if (j >= 0 && j < p.n) {
+                dl[j * p.inner] += sl[i * p.inner];
+            } else {
+                tg_err_report(p.err, p.err_op, TG_ERR_RANGE, at, p.n, 1, j, (double)j);
+            }
         }
     }
 }
@@ -204,9 +229,34 @@ template <typename T, typename I> TG_DEV void scatter_owner(const TgGatherArgs &
         const T *sl = s + o * p.m * p.inner + k;
         T acc = T(0);
 #pragma unroll 1
-        for (tg_i64 i = 0; i < p.m; i++)
-            if ((tg_i64)x[i * p.is1] == j) acc += sl[i * p.inner];
+        for (tg_i64 i = 0; i < p.m; i++) {
+            const tg_i64 v = (tg_i64)x[i * p.is1];
+            if (v == j) {
+                acc += sl[i * p.inner];
+            } else if (e == 0 && (v < 0 || v >= p.n)) {
+                // Thread 0 reads every index: it alone reports.
+                tg_err_report(p.err, p.err_op, TG_ERR_RANGE, i * p.is1, p.n, 1, v, (double)v);
+            }
+        }
         d[e] = acc;
+    }
+}
+
+// Checks that idx[0..m) (dense, of dtype T) are integers in [0, n),
+// recording the first bad one; writes nothing. The labels of OneHot.
+template <typename T> TG_DEV void check_idx(const TgGatherArgs &p) {
+    const T *x = (const T *)p.idx;
+    const tg_i64 nt = tg_nthreads();
+#pragma unroll 1
+    for (tg_i64 i = tg_tid(); i < p.m; i += nt) {
+        const T v = x[i];
+        if constexpr (TgIsInt<T>::value) {
+            const tg_i64 iv = (tg_i64)v;
+            if (iv < 0 || iv >= p.n) tg_err_report(p.err, p.err_op, TG_ERR_RANGE, i, p.n, 1, iv, (double)iv);
+        } else {
+            const tg_u64 code = tg_label_code((double)v, p.n);
+            if (code != 0) tg_err_report(p.err, p.err_op, code, i, p.n, 0, 0, (double)v);
+        }
     }
 }
 
@@ -288,6 +338,11 @@ TG_GATHER(float, f32)
 TG_GATHER(double, f64)
 TG_GATHER(int, i32)
 TG_GATHER(tg_i64, i64)
+
+TG_KERNEL tg_checkidx_f32(TgGatherArgs p) { check_idx<float>(p); }
+TG_KERNEL tg_checkidx_f64(TgGatherArgs p) { check_idx<double>(p); }
+TG_KERNEL tg_checkidx_i32(TgGatherArgs p) { check_idx<int>(p); }
+TG_KERNEL tg_checkidx_i64(TgGatherArgs p) { check_idx<tg_i64>(p); }
 
 #define TG_SCATTER(T, dt)                                                                          \
     TG_KERNEL tg_scatteradd_##dt##_i32_lines(TgGatherArgs p) { scatter_lines<T, int>(p); }         \

@@ -218,12 +218,12 @@ var (
 	GemmArgs        = ArgStruct{"TgGemmArgs", 144}
 	ConvArgs        = ArgStruct{"TgConvArgs", 112}
 	PoolArgs        = ArgStruct{"TgPoolArgs", 120}
-	SoftmaxArgs     = ArgStruct{"TgSoftmaxArgs", 48}
-	SoftmaxGradArgs = ArgStruct{"TgSoftmaxGradArgs", 64}
+	SoftmaxArgs     = ArgStruct{"TgSoftmaxArgs", 64}
+	SoftmaxGradArgs = ArgStruct{"TgSoftmaxGradArgs", 80}
 	SGDArgs         = ArgStruct{"TgSGDArgs", 72}
 	AdamArgs        = ArgStruct{"TgAdamArgs", 104}
 	ScanArgs        = ArgStruct{"TgScanArgs", 280}
-	GatherArgs      = ArgStruct{"TgGatherArgs", 80}
+	GatherArgs      = ArgStruct{"TgGatherArgs", 96}
 	NormArgs        = ArgStruct{"TgNormArgs", 80}
 	NormGradArgs    = ArgStruct{"TgNormGradArgs", 112}
 	AttnArgs        = ArgStruct{"TgAttnArgs", 136}
@@ -325,6 +325,23 @@ func CumSumName(dt device.DType, mode ScanMode) string {
 // GatherName returns the name of the gather kernel for a source of dtype dt
 // and indices of dtype it (TgGatherArgs).
 func GatherName(dt, it device.DType) string { return "tg_gather_" + DT(dt) + "_" + DT(it) }
+
+// CheckIndexName returns the name of the kernel that checks dense indices
+// or labels of dtype dt (Float32, Float64, Int32 or Int64) against a bound,
+// recording the first bad one in the device-side error record and writing
+// nothing (TgGatherArgs: idx, m values, bound n).
+func CheckIndexName(dt device.DType) string { return "tg_checkidx_" + DT(dt) }
+
+// ErrRecordSize is the size in bytes of TgErrRecord, the device-side error
+// record (tg_args.h), which kernels that read labels or indices write
+// through the err field of their argument struct.
+const ErrRecordSize = 64
+
+// The codes of TgErrRecord.code.
+const (
+	ErrRange  = 1 // TG_ERR_RANGE: an integer outside [0, bound)
+	ErrNotInt = 2 // TG_ERR_NOTINT: a fractional, NaN or infinite label
+)
 
 // CompareOps are the comparisons that integer tensors have kernels for
 // (module index), in the order of compare_int's OP.
@@ -504,6 +521,9 @@ func Kernels(module string) []Kernel {
 			for _, op := range CompareOps {
 				add(CompareName(op, it), ZipStridedArgs)
 			}
+		}
+		for _, dt := range allDTypes {
+			add(CheckIndexName(dt), GatherArgs)
 		}
 	case LayerNorm:
 		for _, dt := range dtypes {

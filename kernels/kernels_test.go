@@ -97,7 +97,7 @@ func TestNames(t *testing.T) {
 	// A half module: 2 map kernels per unary or scalar row, 8 zip kernels
 	// per binary row, axpby (2) and the reductions (5 ops, 3 passes).
 	half := 2*device.NumUnaryOps + 2*device.NumScalarOps + 8*device.NumBinaryOps + 2 + 15
-	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 66, LayerNorm: 12, Attention: 8,
+	counts := map[string]int{Elementwise: ew, Random: 4, Reduce: 34, Gemm: 2, NN: 18, Scan: 4, Index: 70, LayerNorm: 12, Attention: 8,
 		HalfBF16: half, HalfF16: half}
 	seen := map[string]bool{}
 	for _, m := range ModuleNames {
@@ -139,8 +139,11 @@ func TestArgSizesMatchHeader(t *testing.T) {
 		}
 		delete(sizes, a.Name)
 	}
+	if sizes["TgErrRecord"] != ErrRecordSize {
+		t.Errorf("TgErrRecord: %d bytes in tg_args.h, ErrRecordSize %d", sizes["TgErrRecord"], ErrRecordSize)
+	}
 	for name := range sizes {
-		if name != "TgShape" && name != "TgView" && name != "TgConvGeom" {
+		if name != "TgShape" && name != "TgView" && name != "TgConvGeom" && name != "TgErrRecord" {
 			t.Errorf("tg_args.h defines %s, which Args does not list", name)
 		}
 	}

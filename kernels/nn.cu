@@ -5,8 +5,9 @@
 // with the CPU: convolution windows (im2col) and their adjoint (col2im),
 // max-pooling with the index of each window's first maximum, its scatter and
 // gather, the fused softmax cross-entropy and its gradient, and the SGD and
-// Adam steps. Nothing here uses atomics: every output element is written by
-// one thread that sums its contributions in a fixed order, so results are
+// Adam steps. Nothing here uses atomics but the claim of the error record
+// (tg_err.cuh) for a bad label: every output element is written by one
+// thread that sums its contributions in a fixed order, so results are
 // bitwise reproducible.
 //
 // Launch geometry (device/cuda/train.go): one thread per output element in a
@@ -16,6 +17,7 @@
 #include <math_constants.h>
 
 #include "tg_args.h"
+#include "tg_err.cuh"
 
 // External linkage on purpose (no "static"): a __shared__ array declared in
 // a function with internal linkage gets a mangled name that embeds a hash of
@@ -203,12 +205,13 @@ TG_DEV void softmaxce(const TgSoftmaxArgs &a) {
         s = blockReduce<false>(s, sh);
         for (tg_i64 j = threadIdx.x; j < a.c; j += blockDim.x) p[j] = (T)(exp((double)row[j] - m) / s);
         if (threadIdx.x == 0) {
-            const T l = labels[i];
-            const tg_i64 li = (tg_i64)l;
-            if (l >= 0 && li < a.c && l == (T)li) {
-                loss[i] = (T)(m + log(s) - (double)row[li]);
+            const double l = (double)labels[i];
+            const tg_u64 code = tg_label_code(l, a.c);
+            if (code == 0) {
+                loss[i] = (T)(m + log(s) - (double)row[(tg_i64)l]);
             } else {
                 loss[i] = (T)CUDART_NAN;
+                tg_err_report(a.err, a.err_op, code, i, a.c, 0, 0, l);
             }
         }
     }
@@ -221,8 +224,14 @@ TG_DEV void softmaxcegrad(const TgSoftmaxGradArgs &a) {
     GRID_STRIDE(e, a.n * a.c) {
         const tg_i64 i = e / a.c, j = e % a.c;
         const T gi = g[a.g_off + i * a.g_stride];
-        const T l = labels[i];
-        const bool hit = l >= 0 && (tg_i64)l < a.c && (tg_i64)l == j;
+        const double l = (double)labels[i];
+        const tg_u64 code = tg_label_code(l, a.c);
+        if (code != 0) {
+            d[e] = (T)CUDART_NAN;
+            if (j == 0) tg_err_report(a.err, a.err_op, code, i, a.c, 0, 0, l);
+            continue;
+        }
+        const bool hit = (tg_i64)l == j;
         d[e] = hit ? gi * (prob[e] - (T)1) : gi * prob[e];
     }
 }

@@ -254,10 +254,36 @@ typedef struct {
     TgConvGeom g;
 } TgPoolArgs;                    // 120 bytes
 
+// --- the device-side error record (sticky error) ---------------------------
+
+// A kernel that reads labels or indices and finds one that is not an
+// integer in [0, bound) records it here (kernels get the record's device
+// address as the `err` field of their argument struct, and the host's code
+// for the operation as `err_op`; a null `err` records nothing) and writes
+// NaN (float outputs) or skips the write, never reading out of bounds. The
+// first error wins: a kernel claims the record with atomicCAS on code
+// (0 -> TG_ERR_*) and only the claimant writes the other fields. The host
+// (device/cuda, sticky.go) reads the record at its synchronisation points
+// and clears it. With several bad values in one launch, which one is
+// recorded is unspecified.
+#define TG_ERR_RANGE 1  // an integer outside [0, bound)
+#define TG_ERR_NOTINT 2 // fractional, NaN or infinite (float labels)
+
+typedef struct {
+    tg_u64 code;    // 0 while clear, else TG_ERR_*
+    tg_i64 op;      // the launching operation's err_op
+    tg_i64 pos;     // flat position of the value in its dense operand
+    tg_i64 bound;   // valid values are the integers in [0, bound)
+    tg_i64 is_int;  // 1: an integer operand (ivalue exact), 0: float (fvalue exact)
+    tg_i64 ivalue;  // the value (integer operands; 0 for floats)
+    double fvalue;  // the value as a double
+    tg_i64 reserved;
+} TgErrRecord;                   // 64 bytes
+
 // tg_softmaxce_<dt>: for each row i of the dense logits [n, c]:
 // loss[i] = log sum_j exp(x_ij - m) + m - x[i, label_i] (m the row max,
-// accumulated in double; NaN for a label outside [0, c) or not integral) and
-// prob[i, :] = softmax of the row. One block of 256 threads per row
+// accumulated in double; NaN, recorded in err, for a label outside [0, c)
+// or not integral) and prob[i, :] = softmax of the row. One block of 256 threads per row
 // (grid-stride over rows), fixed-order tree reductions.
 typedef struct {
     void *loss;
@@ -265,10 +291,13 @@ typedef struct {
     const void *logits;
     const void *labels;
     tg_i64 n, c;
-} TgSoftmaxArgs;                 // 48 bytes
+    TgErrRecord *err;            // may be null
+    tg_i64 err_op;
+} TgSoftmaxArgs;                 // 64 bytes
 
 // tg_softmaxcegrad_<dt>: dlogits[i, j] = g_i * (prob[i, j] - [j == label_i])
-// with g_i = g[g_off + i*g_stride]; one thread per element.
+// with g_i = g[g_off + i*g_stride]; one thread per element. A bad label
+// makes its row NaN and is recorded in err (by the row's thread j = 0).
 typedef struct {
     void *dlogits;
     const void *prob;
@@ -276,7 +305,9 @@ typedef struct {
     const void *g;
     tg_i64 n, c;
     tg_i64 g_off, g_stride;
-} TgSoftmaxGradArgs;             // 64 bytes
+    TgErrRecord *err;            // may be null
+    tg_i64 err_op;
+} TgSoftmaxGradArgs;             // 80 bytes
 
 // tg_sgd_<dt>: one SGD step on n dense parameters, as device.SGDParams
 // (each line rounded in T, in order); v unused when momentum == 0.
@@ -331,7 +362,11 @@ typedef struct {
 // position (o, i, k) is idx[o*is0 + i*is1 + k*is2] (idx already offset).
 // Kernels tg_gather_<dt>_<it>, tg_scatteradd_<dt>_<it>_lines (one thread
 // per (o, k)) and tg_scatteradd_<dt>_<it>_owner (one thread per output
-// element, for is0 == is2 == 0).
+// element, for is0 == is2 == 0). An index outside [0, n) is recorded in
+// err: gather writes NaN (0 for integer sources) at its position,
+// scatter-add skips its term. Kernel tg_checkidx_<dt> (dt = f32 | f64 |
+// i32 | i64) only checks: idx[0..m) must be integers in [0, n); it records
+// the first bad one in err and writes nothing (dst and src unused).
 typedef struct {
     void *dst;
     const void *src;
@@ -343,7 +378,9 @@ typedef struct {
     tg_i64 is0;
     tg_i64 is1;
     tg_i64 is2;
-} TgGatherArgs;                  // 80 bytes
+    TgErrRecord *err;            // may be null
+    tg_i64 err_op;
+} TgGatherArgs;                  // 96 bytes
 
 // --- layernorm (module layernorm) -------------------------------------------
 

@@ -74,6 +74,21 @@
 // To find NaNs, compare a tensor with itself: x.Ne(x).Sum().Item() counts
 // them.
 //
+// # Bad indices and labels
+//
+// Indices (IndexSelect, Take, Gather) outside their axis and labels
+// (SoftmaxCrossEntropy, OneHot) that are not class indices panic with an
+// [*Error] of kind [ErrIndex] (out of range) or [ErrArgument] (a label
+// that is not an integer: fractional, NaN, infinite), in the forward and
+// the backward pass. On the CPU the panic comes from the operation, before
+// anything is computed. On CUDA the kernels check the values on the device,
+// so that the host neither copies them back nor waits per call: the
+// operation returns, its outputs are NaN where the bad value is used (a
+// OneHot row is all zeros), and the panic, naming the operation, comes at
+// the next read of a tensor on that device ([Tensor.Item], [Tensor.Float32s],
+// [Tensor.To], ...), as PyTorch's device-side asserts do, but typed and
+// recoverable with [Maybe]: the device stays usable.
+//
 // # Autocast
 //
 // Inside package amp's Autocast scope (per goroutine), MatMul, Conv2D and

@@ -150,3 +150,48 @@ func fail(kind error, op, detail string, ts ...*Tensor) {
 func failf(kind error, op string, ts []*Tensor, format string, args ...any) {
 	fail(kind, op, fmt.Sprintf(format, args...), ts...)
 }
+
+// backendError is the *Error for err, a failure a backend reported to op
+// (a host read or a transfer) on devs. A bad index or label that a
+// device's kernel found (a *device.IndexError: on CUDA it surfaces at the
+// next synchronisation, not at the operation that read it) becomes an
+// ErrIndex (out of range) or ErrArgument (not an integer) of the operation
+// that read it, as the CPU reports at the operation; anything else is
+// ErrBackend.
+func backendError(op string, err error, devs ...device.Device) *Error {
+	var ie *device.IndexError
+	if !errors.As(err, &ie) {
+		return &Error{Kind: ErrBackend, Op: op, Devices: devs, Err: err}
+	}
+	kind, what := ErrIndex, "label"
+	var detail string
+	switch ie.Op {
+	case device.IndexGather, device.IndexScatterAdd:
+		what = "index"
+	}
+	switch {
+	case ie.NotInteger:
+		kind = ErrArgument
+		detail = fmt.Sprintf("%s %d is %s, not a class index", what, ie.Pos, ie.ValueString())
+	case what == "index":
+		detail = fmt.Sprintf("index %s (at flat position %d) is outside [0, %d)", ie.ValueString(), ie.Pos, ie.Bound)
+	default:
+		detail = fmt.Sprintf("label %d is %s, outside the %d classes [0, %d)", ie.Pos, ie.ValueString(), ie.Bound, ie.Bound)
+	}
+	name := indexOpNames[ie.Op]
+	if name == "" {
+		name = ie.Op.String()
+	}
+	detail += fmt.Sprintf("; found by the %v kernel on %v, reported at the next synchronisation (%s)", ie.Op, ie.Device, op)
+	return &Error{Kind: kind, Op: name, Devices: []device.Device{ie.Device}, Detail: detail, Err: err}
+}
+
+// indexOpNames are the operations of package tensor that launch each
+// device.IndexOp's kernel.
+var indexOpNames = map[device.IndexOp]string{
+	device.IndexSoftmaxCE:     "SoftmaxCrossEntropy",
+	device.IndexSoftmaxCEGrad: "SoftmaxCrossEntropy (backward)",
+	device.IndexGather:        "IndexSelect, Take or Gather",
+	device.IndexScatterAdd:    "IndexSelect, Take or Gather (backward)",
+	device.IndexOneHot:        "OneHot",
+}

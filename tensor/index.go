@@ -11,9 +11,13 @@ import (
 // PyTorch's index_select and embedding lookup), Take (flat indices) and
 // Gather (PyTorch's gather, NumPy's take_along_axis). The indices are Int32
 // or Int64 tensors on the source's device, each in [0, length) of the axis
-// it indexes (no negative indices, as PyTorch); they are checked before
-// anything is computed, on the host: on a GPU the check waits for the
-// indices. The gradients are scatter-adds that sum the contributions to
+// it indexes (no negative indices, as PyTorch). On the CPU they are
+// checked before anything is computed and a bad one panics with ErrIndex
+// at the operation; on CUDA the kernels check them without the host
+// waiting: the outputs are NaN where a bad index is used (0 for integer
+// tensors), and the ErrIndex panic comes at the next read of a tensor on
+// that device (Item, Float32s, To, ...), as with PyTorch's device-side
+// asserts but recoverable with [Maybe]. The gradients are scatter-adds that sum the contributions to
 // each element in the order of the indices' positions, so they are the
 // same bits on every run and device (no floating-point atomics).
 
@@ -87,11 +91,29 @@ func checkIndexOperands(op string, t, idx *Tensor) {
 	}
 }
 
-// checkIndices panics with ErrIndex unless every index is in [0, n).
+// checkIndices panics with ErrIndex unless every index is in [0, n). On a
+// device that checks indices itself ([device.IndexChecker]: CUDA), the
+// gather and scatter-add kernels check them instead, and a bad one
+// panics at the next read of a tensor on that device.
 func checkIndices(op string, idx *Tensor, n int, t *Tensor) {
+	if deviceChecker(idx) != nil {
+		return
+	}
 	if i, v, ok := firstOutside(idx, int64(n)); ok {
 		fail(ErrIndex, op, fmt.Sprintf("index %d (at flat position %d) is outside [0, %d)", v, i, n), t, idx)
 	}
+}
+
+// deviceChecker returns t's backend when it checks indices and labels on
+// the device (t's memory is not the host's and the backend implements
+// device.IndexChecker), else nil: then package tensor checks them on the
+// host, at the operation.
+func deviceChecker(t *Tensor) device.IndexChecker {
+	if _, ok := t.st.buf.(device.HostBuffer); ok {
+		return nil
+	}
+	ic, _ := device.Unwrap(t.st.be).(device.IndexChecker)
+	return ic
 }
 
 // firstOutside returns the first element of the integer tensor idx (flat

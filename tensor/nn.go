@@ -183,7 +183,10 @@ func (t *Tensor) Softmax(axis int) *Tensor {
 // and 0 elsewhere, for labels of shape [n] holding class indices (integers,
 // or floats). The result has the labels' dtype when they are floats and
 // Float32 when they are integers, unless [WithDType] gives a float dtype
-// (other options are ignored). Not differentiable.
+// (other options are ignored). A label that is not a class index panics
+// with ErrIndex or ErrArgument, as in [SoftmaxCrossEntropy]: on CUDA at the
+// next read of a tensor on that device, the row being all zeros. Not
+// differentiable.
 func OneHot(labels *Tensor, classes int, opts ...Option) *Tensor {
 	labels.live("OneHot")
 	if len(labels.shape) != 1 {
@@ -204,7 +207,7 @@ func OneHot(labels *Tensor, classes int, opts ...Option) *Tensor {
 		floatOnly("OneHot", o.dt)
 		dt = o.dt
 	}
-	checkLabels("OneHot", labels, classes)
+	checkLabels("OneHot", labels, classes, device.IndexOneHot)
 	// Half dtypes compare in float32 (bfloat16 holds integers exactly only
 	// up to 256), then convert the zeros and ones.
 	cdt := dt.Compute()
@@ -269,8 +272,11 @@ func labelsAs(op string, labels *Tensor, dt DType, classes int) *Tensor {
 // and backward are one fused operation each (the softmax is computed once,
 // with the row maximum subtracted, and saved). A bad label panics with
 // ErrIndex (outside [0, C)) or ErrArgument (not an integer: fractional, NaN
-// or infinite), checked on the CPU before anything is computed; on CUDA
-// such a label gives a NaN loss. Differentiable in the logits, to any order.
+// or infinite), on the CPU checked before anything is computed. On CUDA the
+// kernels check the labels without the host waiting: a bad label gives a
+// NaN loss (and a NaN gradient row), and the panic, the same *Error, comes
+// at the next read of a tensor on that device (Item, Float32s, To, ...);
+// the device stays usable. Differentiable in the logits, to any order.
 func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 	const op = "SoftmaxCrossEntropy"
 	logits, labels = autocastUp(logits), autocastUp(labels)
@@ -287,7 +293,7 @@ func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 		fail(ErrShape, op, "want logits [N, C] and labels [N]", logits, labels)
 	}
 	n, k := logits.shape[0], logits.shape[1]
-	checkLabels(op, labels, k)
+	checkLabels(op, labels, k, device.IndexSoftmaxCE)
 	if logits.st.dt.IsHalf() && labels.st.dt == logits.st.dt {
 		// The fused kernels read half labels in float32 anyway; keep
 		// them there for the recorded backward's OneHot too.
@@ -311,7 +317,7 @@ func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 			}
 			// The labels are not an input of the operation (no version
 			// check): they may have been changed in place since.
-			checkLabels(op, lab, k)
+			checkLabels(op, lab, k, device.IndexSoftmaxCEGrad)
 			g := c.g
 			d := empty(op, g.st.be, g.st.dt, []int{n, k})
 			g.st.be.SoftmaxCEGrad(d.st.buf, prob.st.buf, lab.st.buf, g.st.buf, g.layout(), n, k)
@@ -324,9 +330,29 @@ func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 // checkLabels panics unless every element of labels is a class index in
 // [0, classes): ErrIndex for an integer outside, ErrArgument for a value
 // that is not an integer (fractional, NaN, infinite). It reads the labels
-// on the CPU only: on other devices a check would wait for the device.
-func checkLabels(op string, labels *Tensor, classes int) {
-	if labels.st.dev.Kind() != device.KindCPU {
+// on the host (in place on the CPU, else a copy, which waits for the
+// device).
+//
+// On a device that checks labels itself ([device.IndexChecker]: CUDA) the
+// check is not made here, so that the host neither waits for the device
+// nor copies the labels: the kernels of SoftmaxCrossEntropy (iop
+// device.IndexSoftmaxCE, device.IndexSoftmaxCEGrad) check the labels they
+// read, and for OneHot (device.IndexOneHot) a check kernel is enqueued. A
+// bad label then makes the operation's outputs NaN and panics, as the
+// same *Error, at the next read of a tensor on that device (Item,
+// Float32s, ..., To).
+func checkLabels(op string, labels *Tensor, classes int, iop device.IndexOp) {
+	if ic := deviceChecker(labels); ic != nil {
+		if iop == device.IndexOneHot && labels.Size() > 0 {
+			lab := labels.Detach()
+			if lab.st.dt.IsHalf() {
+				lab = lab.AsType(Float32) // exact
+			}
+			if !lab.isContiguous() {
+				lab = materialize(op, lab)
+			}
+			ic.CheckIndices(iop, lab.st.buf, lab.offset, lab.Size(), classes)
+		}
 		return
 	}
 	if labels.st.dt.IsInt() {

@@ -741,7 +741,7 @@ func (t *Tensor) Float32s() []float32 {
 	t.live("Float32s")
 	out := make([]float32, t.Size())
 	if err := t.st.be.Download(out, t.st.buf, t.layout()); err != nil {
-		panic(&Error{Kind: ErrBackend, Op: "Float32s", Devices: []device.Device{t.st.dev}, Err: err})
+		panic(backendError("Float32s", err, t.st.dev))
 	}
 	return out
 }
@@ -751,7 +751,7 @@ func (t *Tensor) Float64s() []float64 {
 	t.live("Float64s")
 	out := make([]float64, t.Size())
 	if err := t.st.be.Download(out, t.st.buf, t.layout()); err != nil {
-		panic(&Error{Kind: ErrBackend, Op: "Float64s", Devices: []device.Device{t.st.dev}, Err: err})
+		panic(backendError("Float64s", err, t.st.dev))
 	}
 	return out
 }
@@ -763,7 +763,7 @@ func (t *Tensor) Int64s() []int64 {
 	t.live("Int64s")
 	out := make([]int64, t.Size())
 	if err := t.st.be.Download(out, t.st.buf, t.layout()); err != nil {
-		panic(&Error{Kind: ErrBackend, Op: "Int64s", Devices: []device.Device{t.st.dev}, Err: err})
+		panic(backendError("Int64s", err, t.st.dev))
 	}
 	return out
 }
@@ -907,7 +907,7 @@ func transfer(dst, src *Tensor) {
 	}
 	if h, ok := dst.st.buf.(device.HostBuffer); ok {
 		if err := src.st.be.Download(device.HostSlice(h), src.st.buf, src.layout()); err != nil {
-			panic(&Error{Kind: ErrBackend, Op: "To", Devices: []device.Device{src.st.dev, dst.st.dev}, Err: err})
+			panic(backendError("To", err, src.st.dev, dst.st.dev))
 		}
 		return
 	}

@@ -69,6 +69,8 @@ type copyArgs struct {
 type gatherArgs struct {
 	Dst, Src, Idx                     Ptr
 	Outer, N, M, Inner, IS0, IS1, IS2 int64
+	Err                               Ptr // the error record (sticky.go)
+	ErrOp                             int64
 }
 
 type normArgs struct {
@@ -166,11 +168,15 @@ type poolArgs struct {
 type softmaxArgs struct {
 	Loss, Prob, Logits, Labels Ptr
 	N, C                       int64
+	Err                        Ptr // the error record (sticky.go)
+	ErrOp                      int64
 }
 
 type softmaxGradArgs struct {
 	DLogits, Prob, Labels, G Ptr
 	N, C, GOff, GStride      int64
+	Err                      Ptr
+	ErrOp                    int64
 }
 
 type sgdArgs struct {

@@ -35,7 +35,8 @@ func bufOf(b device.Buffer) *Buffer { return b.(*Buffer) }
 // non-blocking stream in the order the methods are called; methods return
 // once the work is enqueued. Errors of enqueued work (including launch
 // failures) are kept and reported, with the name of the kernel launched
-// last, by the next Synchronize or Download.
+// last, by the next Synchronize or Download; so are bad labels and indices
+// that kernels find (a *device.IndexError, see [Backend.CheckIndices]).
 type Backend struct {
 	dev    device.Device
 	ctx    Context
@@ -59,6 +60,8 @@ type Backend struct {
 	stageMu sync.Mutex
 	stage   [2]unsafe.Pointer // page-locked staging chunks for large downloads
 	stageEv [2]Event          // recorded after each chunk's copy
+
+	sticky sticky // the device-side error record (sticky.go)
 
 	errMu   sync.Mutex
 	err     error
@@ -132,7 +135,10 @@ func (b *Backend) fail(op string, err error) {
 }
 
 // takeError returns and clears the kept error, or wraps err (from a
-// synchronisation) with the name of the kernel launched last.
+// synchronisation) with the name of the kernel launched last, or else
+// returns and clears the error a kernel recorded in the device-side error
+// record (a *device.IndexError). Callers have synchronised the stream
+// when err is nil.
 func (b *Backend) takeError(err error) error {
 	b.errMu.Lock()
 	kept := b.err
@@ -144,7 +150,7 @@ func (b *Backend) takeError(err error) error {
 	if err != nil {
 		return fmt.Errorf("cuda: error in work enqueued on %v (the last kernel launched was %s): %w", b.dev, b.lastOp.Load(), err)
 	}
-	return nil
+	return b.readErrRecord()
 }
 
 // Synchronize waits for the device's stream and reports the first error of

@@ -68,7 +68,7 @@ func TestArgLayout(t *testing.T) {
 		"TgConvGeom": tgConvGeom{}, "TgConvArgs": convArgs{}, "TgPoolArgs": poolArgs{}, "TgSoftmaxArgs": softmaxArgs{},
 		"TgSoftmaxGradArgs": softmaxGradArgs{}, "TgSGDArgs": sgdArgs{}, "TgAdamArgs": adamArgs{},
 		"TgScanArgs": scanArgs{}, "TgNormArgs": normArgs{}, "TgNormGradArgs": normGradArgs{}, "TgGatherArgs": gatherArgs{},
-		"TgAttnArgs": attnArgs{},
+		"TgAttnArgs": attnArgs{}, "TgErrRecord": errRecord{},
 	}
 	if len(cOffsets) != len(goStructs) {
 		t.Errorf("header has %d structs, Go mirrors %d", len(cOffsets), len(goStructs))

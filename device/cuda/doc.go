@@ -28,8 +28,9 @@
 // (backend.go), memory, uploads, downloads and peer copies (memory.go),
 // the choice of kernel for each elementwise operation and layout
 // (elementwise.go), the half dtypes' own kernels (half.go), reductions
-// (reduce.go), matrix products (matmul.go),
-// timing events (timer.go), and the fused training kernels (train.go). The
+// (reduce.go), matrix products (matmul.go), timing events (timer.go), the
+// fused training kernels (train.go), and the device-side error record
+// (sticky.go). The
 // tests run all of it against a fake driver. cu.go (cuda tag) is the real
 // driver.
 //
@@ -59,6 +60,27 @@
 //   - Errors: launch failures and faults of asynchronous work are kept and
 //     reported by the next synchronisation (Download, Synchronize), naming
 //     the kernel that failed or the last one launched.
+//   - Bad labels and indices (the "sticky error"): the kernels that read
+//     labels or indices (softmax cross-entropy and its gradient, gather,
+//     scatter-add, and [Backend.CheckIndices], which package tensor uses
+//     for OneHot's labels) check them on the device. A bad one (not an
+//     integer, or outside [0, bound)) gives NaN outputs where it is used
+//     and is written to a small error record (kernels/tg_args.h,
+//     TgErrRecord: code, operation, flat position, value, bound; the first
+//     error wins by atomicCAS on the code). The backend reads the record at
+//     the synchronisations it already makes (Synchronize, Download,
+//     Timer.Stop), and only when such a kernel ran since the last read, and
+//     reports it as a *device.IndexError (errors.Is device.ErrBadIndex),
+//     clearing it: the context stays usable. So the host never copies
+//     indices back to check them and never waits per call; the error
+//     surfaces at the next synchronisation, as PyTorch's device-side
+//     asserts do, but typed and recoverable. The record is 64 bytes of
+//     device memory, allocated on first use and read with one small
+//     copy on the idle stream after the synchronisation. Mapped page-locked
+//     host memory (cuMemHostAlloc with DEVICEMAP) would make the read a
+//     plain load, but it needs a driver entry point more, and atomics on
+//     host memory over PCIe are not guaranteed on every platform; the copy
+//     costs a few microseconds and is paid only after index kernels.
 //   - Timing: [Backend.NewTimer] gives a device.Timer, two CUDA events with
 //     timing enabled recorded on the stream around the timed work; Stop
 //     waits for the end event and returns the GPU time between them (and

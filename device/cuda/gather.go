@@ -15,7 +15,9 @@ func gatherArgsOf(dst, src, idx *Buffer, g device.GatherGeom) gatherArgs {
 }
 
 // Gather writes dst[o, i, k] = src[o, idx(o, i, k), k]: one thread per
-// output element.
+// output element. An index outside [0, g.N) gives NaN (0 in an integer
+// dtype) and is reported by the next synchronisation
+// (device.IndexChecker).
 func (b *Backend) Gather(dst, src, idx device.Buffer, g device.GatherGeom) {
 	n := int64(g.Outer) * int64(g.M) * int64(g.Inner)
 	if n == 0 {
@@ -23,6 +25,7 @@ func (b *Backend) Gather(dst, src, idx device.Buffer, g device.GatherGeom) {
 	}
 	d, s, x := bufOf(dst), bufOf(src), bufOf(idx)
 	a := gatherArgsOf(d, s, x, g)
+	a.Err, a.ErrOp = b.errRecordFor(), int64(device.IndexGather)
 	p, sz := argBytes(&a)
 	b.launch(kGather[d.dt][x.dt-device.Int32], grid1D(n, 1), block1D, p, sz)
 }
@@ -35,7 +38,9 @@ func (b *Backend) Gather(dst, src, idx device.Buffer, g device.GatherGeom) {
 const ownerWork = 1 << 30
 
 // ScatterAdd writes dst[o, j, k] = Σ src[o, i, k] over the i with
-// idx(o, i, k) = j, in increasing i: deterministic, no atomics.
+// idx(o, i, k) = j, in increasing i: deterministic, no atomics. An index
+// outside [0, g.N) adds nothing and is reported by the next
+// synchronisation.
 func (b *Backend) ScatterAdd(dst, src, idx device.Buffer, g device.GatherGeom) {
 	outs := int64(g.Outer) * int64(g.N) * int64(g.Inner)
 	if outs == 0 {
@@ -43,6 +48,7 @@ func (b *Backend) ScatterAdd(dst, src, idx device.Buffer, g device.GatherGeom) {
 	}
 	d, s, x := bufOf(dst), bufOf(src), bufOf(idx)
 	a := gatherArgsOf(d, s, x, g)
+	a.Err, a.ErrOp = b.errRecordFor(), int64(device.IndexScatterAdd)
 	p, sz := argBytes(&a)
 	lines := int64(g.Outer) * int64(g.Inner)
 	owner := g.IdxStrides[0] == 0 && g.IdxStrides[2] == 0 && lines < 1<<14 && outs*int64(g.M) <= ownerWork

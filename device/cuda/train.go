@@ -71,24 +71,29 @@ func (b *Backend) PoolGather(dst, src, idx device.Buffer, g device.ConvGeom) {
 	b.pool(kPoolGather[dtIndex(bufOf(dst).dt)], bufOf(dst).ptr, bufOf(idx).ptr, bufOf(src).ptr, int64(g.N*g.C*g.OH*g.OW), g)
 }
 
-// SoftmaxCE computes per-row losses and probabilities.
+// SoftmaxCE computes per-row losses and probabilities. A label that is not
+// an integer in [0, c) gives a NaN loss and is reported by the next
+// synchronisation (device.IndexChecker).
 func (b *Backend) SoftmaxCE(loss, prob, logits, labels device.Buffer, n, c int) {
 	if n == 0 {
 		return
 	}
-	a := softmaxArgs{Loss: bufOf(loss).ptr, Prob: bufOf(prob).ptr, Logits: bufOf(logits).ptr, Labels: bufOf(labels).ptr, N: int64(n), C: int64(c)}
+	a := softmaxArgs{Loss: bufOf(loss).ptr, Prob: bufOf(prob).ptr, Logits: bufOf(logits).ptr, Labels: bufOf(labels).ptr, N: int64(n), C: int64(c),
+		Err: b.errRecordFor(), ErrOp: int64(device.IndexSoftmaxCE)}
 	p, sz := argBytes(&a)
 	b.launch(kSoftmaxCE[dtIndex(bufOf(loss).dt)], [3]uint32{uint32(min(n, maxBlocks)), 1, 1}, block1D, p, sz)
 }
 
 // SoftmaxCEGrad writes the gradient of the losses with respect to the
-// logits.
+// logits. A bad label gives a NaN row and is reported by the next
+// synchronisation.
 func (b *Backend) SoftmaxCEGrad(dlogits, prob, labels, g device.Buffer, gl device.Layout, n, c int) {
 	if n == 0 || c == 0 {
 		return
 	}
 	a := softmaxGradArgs{DLogits: bufOf(dlogits).ptr, Prob: bufOf(prob).ptr, Labels: bufOf(labels).ptr, G: bufOf(g).ptr,
-		N: int64(n), C: int64(c), GOff: int64(gl.Offset), GStride: int64(gl.Strides[0])}
+		N: int64(n), C: int64(c), GOff: int64(gl.Offset), GStride: int64(gl.Strides[0]),
+		Err: b.errRecordFor(), ErrOp: int64(device.IndexSoftmaxCEGrad)}
 	p, sz := argBytes(&a)
 	b.launch(kSoftmaxCEGrad[dtIndex(bufOf(dlogits).dt)], grid1D(int64(n*c), 1), block1D, p, sz)
 }

@@ -46,7 +46,8 @@
 //   - Im2Col, Col2Im (values and the adjoint identity ⟨Im2Col(x), y⟩ =
 //     ⟨x, Col2Im(y)⟩), MaxPool (first maximum, NaN as the maximum),
 //     PoolScatter, PoolGather.
-//   - SoftmaxCE (large logits, labels outside [0, c) giving NaN losses),
+//   - SoftmaxCE (large logits, labels outside [0, c) giving NaN losses and,
+//     on a device.IndexChecker, a report at the next Synchronize),
 //     SoftmaxCEGrad (broadcast and strided g), SGDStep (momentum, Nesterov,
 //     first step, weight decay; v untouched without momentum), AdamStep
 //     (Adam and AdamW, later steps).

@@ -1,7 +1,9 @@
 package devicetest
 
 import (
+	"errors"
 	"math"
+	"slices"
 
 	"github.com/tapegrad/tapegrad/device"
 )
@@ -25,6 +27,7 @@ func testSoftmaxCE(c *tc) {
 		}
 		loss, prob := c.output(n), c.output(n*k)
 		c.be.SoftmaxCE(loss, prob, c.buffer(logits), c.buffer(labels), n, k)
+		c.badLabels(device.IndexSoftmaxCE, labels, k)
 		wantLoss, lossMag := make([]float64, n), make([]float64, n)
 		wantProb := make([]float64, n*k)
 		for i := 0; i < n; i++ {
@@ -79,6 +82,7 @@ func testSoftmaxCEGrad(c *tc) {
 			}
 			out := c.output(n * k)
 			c.be.SoftmaxCEGrad(out, c.buffer(prob), c.buffer(labels), c.buffer(gv), gl, n, k)
+			nanRows := c.badLabels(device.IndexSoftmaxCEGrad, labels, k)
 			want, mag := make([]float64, n*k), make([]float64, n*k)
 			for i := 0; i < n; i++ {
 				g := gv[gl.Offset+i*gl.Strides[0]]
@@ -90,6 +94,9 @@ func testSoftmaxCEGrad(c *tc) {
 					}
 					want[i*k+j] = g * (p - oh)
 					mag[i*k+j] = math.Abs(g) * (p + oh)
+					if nanRows && (labels[i] < 0 || labels[i] >= float64(k)) {
+						want[i*k+j] = math.NaN() // a device that checks labels: the row is NaN
+					}
 				}
 			}
 			c.check(fmtf("SoftmaxCEGrad n=%d c=%d, g at %v", n, k, gl), c.result("SoftmaxCEGrad", out, n*k), want, mag, c.tol.Elementwise)
@@ -190,4 +197,34 @@ func testAdamStep(c *tc) {
 			c.check(what+": v", c.all(vb), wv, nil, tol)
 		}
 	}
+}
+
+// badLabels checks how the backend reports the labels outside [0, c) that
+// op just read: a backend that checks labels on the device
+// ([device.IndexChecker]) reports one of them (an *device.IndexError of op,
+// at its position) at its next synchronisation, and nothing when all are
+// good; any other backend reports nothing. It returns whether the backend
+// checks labels.
+func (c *tc) badLabels(op device.IndexOp, labels []float64, classes int) bool {
+	c.t.Helper()
+	_, checks := device.Unwrap(c.be).(device.IndexChecker)
+	err := c.be.Synchronize()
+	var bad []int
+	for i, l := range labels {
+		if l < 0 || l >= float64(classes) || l != math.Trunc(l) {
+			bad = append(bad, i)
+		}
+	}
+	var ie *device.IndexError
+	switch {
+	case !checks || len(bad) == 0:
+		if err != nil {
+			c.t.Fatalf("%v: Synchronize: %v", op, err)
+		}
+	case !errors.As(err, &ie) || !errors.Is(err, device.ErrBadIndex):
+		c.t.Fatalf("%v with bad labels at %v: Synchronize gave %v, want a *device.IndexError", op, bad, err)
+	case ie.Op != op || !slices.Contains(bad, int(ie.Pos)) || ie.Value != labels[ie.Pos] || ie.Bound != int64(classes) || ie.NotInteger:
+		c.t.Errorf("%v with bad labels at %v (%v): reported %+v", op, bad, labels, *ie)
+	}
+	return checks
 }

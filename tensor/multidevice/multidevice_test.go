@@ -31,6 +31,8 @@ func un(b device.Buffer) device.Buffer { return b.(*fakeBuf).b }
 
 type fakeBackend struct {
 	allocs, frees atomic.Int64
+	downloads     atomic.Int64
+	rec           errRecord // the device-side error record, as CUDA's (sticky_test.go)
 }
 
 var cb = cpu.Get()
@@ -53,10 +55,14 @@ func (*fakeBackend) Upload(dst device.Buffer, src any) {
 	}
 	cb.Upload(un(dst), src)
 }
-func (*fakeBackend) Download(dst any, src device.Buffer, l device.Layout) error {
-	return cb.Download(dst, un(src), l)
+func (f *fakeBackend) Download(dst any, src device.Buffer, l device.Layout) error {
+	f.downloads.Add(1)
+	if err := cb.Download(dst, un(src), l); err != nil {
+		return err
+	}
+	return f.rec.take()
 }
-func (*fakeBackend) Synchronize() error { return nil }
+func (f *fakeBackend) Synchronize() error { return f.rec.take() }
 func (*fakeBackend) Copy(dst device.Buffer, dl device.Layout, src device.Buffer, sl device.Layout) {
 	cb.Copy(un(dst), dl, un(src), sl)
 }
@@ -105,16 +111,25 @@ func (*fakeBackend) MaxPool(dst, idx, src device.Buffer, sl device.Layout, g dev
 func (*fakeBackend) PoolScatter(dx, dy, idx device.Buffer, g device.ConvGeom) {
 	cb.PoolScatter(un(dx), un(dy), un(idx), g)
 }
-func (*fakeBackend) Gather(dst, src, idx device.Buffer, g device.GatherGeom) {
-	cb.Gather(un(dst), un(src), un(idx), g)
+func (f *fakeBackend) Gather(dst, src, idx device.Buffer, g device.GatherGeom) {
+	if f.rec.checkGeom(device.IndexGather, idx, g) {
+		cb.Gather(un(dst), un(src), un(idx), g)
+	} else {
+		cb.Fill(un(dst), device.Contiguous([]int{dst.Len()}), math.NaN())
+	}
 }
-func (*fakeBackend) ScatterAdd(dst, src, idx device.Buffer, g device.GatherGeom) {
-	cb.ScatterAdd(un(dst), un(src), un(idx), g)
+func (f *fakeBackend) ScatterAdd(dst, src, idx device.Buffer, g device.GatherGeom) {
+	if f.rec.checkGeom(device.IndexScatterAdd, idx, g) {
+		cb.ScatterAdd(un(dst), un(src), un(idx), g)
+	} else {
+		cb.Fill(un(dst), device.Contiguous([]int{dst.Len()}), math.NaN())
+	}
 }
 func (*fakeBackend) PoolGather(dst, src, idx device.Buffer, g device.ConvGeom) {
 	cb.PoolGather(un(dst), un(src), un(idx), g)
 }
-func (*fakeBackend) SoftmaxCE(loss, prob, logits, labels device.Buffer, n, c int) {
+func (f *fakeBackend) SoftmaxCE(loss, prob, logits, labels device.Buffer, n, c int) {
+	f.rec.check(device.IndexSoftmaxCE, labels, 0, n, c)
 	cb.SoftmaxCE(un(loss), un(prob), un(logits), un(labels), n, c)
 }
 
@@ -131,8 +146,11 @@ func (*fakeBackend) LayerNorm(y, mean, rstd, x, w, b device.Buffer, p device.Nor
 func (*fakeBackend) LayerNormGrad(dx, dw, db, dy, x, mean, rstd, w device.Buffer, p device.NormParams) {
 	cb.LayerNormGrad(un(dx), unOpt(dw), unOpt(db), un(dy), un(x), unOpt(mean), un(rstd), unOpt(w), p)
 }
-func (*fakeBackend) SoftmaxCEGrad(d, prob, labels, g device.Buffer, gl device.Layout, n, c int) {
+func (f *fakeBackend) SoftmaxCEGrad(d, prob, labels, g device.Buffer, gl device.Layout, n, c int) {
 	cb.SoftmaxCEGrad(un(d), un(prob), un(labels), un(g), gl, n, c)
+	if i := f.rec.check(device.IndexSoftmaxCEGrad, labels, 0, n, c); i >= 0 {
+		cb.Fill(un(d), device.Layout{Shape: []int{c}, Strides: []int{1}, Offset: i * c}, math.NaN())
+	}
 }
 func (*fakeBackend) Attention(out, lse, q, k, v device.Buffer, g device.AttentionGeom) {
 	cb.Attention(un(out), un(lse), un(q), un(k), un(v), g)

@@ -5,9 +5,10 @@
 // small emulation of CUDA C++: one host thread per CUDA thread, blocks one
 // after another, std::barrier for __syncthreads and warp shuffles. The
 // kernels' index arithmetic, variants, chunking, reduction trees, tiling
-// and generator bits are the real code; the math library is the host's
-// (glibc), so transcendental results can differ from CUDA's in the last
-// bits.
+// and generator bits are the real code, and so is the recording of bad
+// labels and indices in the device-side error record (with the host's
+// atomics); the math library is the host's (glibc), so transcendental
+// results can differ from CUDA's in the last bits.
 //
 // Everything is behind the build tag kernelsim (the package is empty
 // without it). The C++ files include the kernel sources from ../..,

@@ -78,6 +78,12 @@ static inline double __longlong_as_double(long long b) {
     return x;
 }
 
+// Atomics: the host's, sequentially consistent.
+static inline unsigned long long atomicCAS(unsigned long long *p, unsigned long long cmp, unsigned long long v) {
+    __atomic_compare_exchange_n(p, &cmp, v, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+    return cmp; // the old value: cmp on success, the value found on failure
+}
+
 void __syncthreads();
 uint64_t sim_shfl_down(uint64_t bits, int delta);
 template <typename T> static inline T __shfl_down_sync(unsigned, T v, int delta) {

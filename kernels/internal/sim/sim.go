@@ -158,10 +158,14 @@ type (
 	SoftmaxArgs struct {
 		Loss, Prob, Logits, Labels uintptr
 		N, C                       int64
+		Err                        uintptr // *ErrRecord, may be 0
+		ErrOp                      int64
 	}
 	SoftmaxGradArgs struct {
 		DLogits, Prob, Labels, G uintptr
 		N, C, GOff, GStride      int64
+		Err                      uintptr
+		ErrOp                    int64
 	}
 	SGDArgs struct {
 		W, V, G          uintptr
@@ -189,6 +193,15 @@ type ScanArgs struct {
 type GatherArgs struct {
 	Dst, Src, Idx                     uintptr
 	Outer, N, M, Inner, IS0, IS1, IS2 int64
+	Err                               uintptr // *ErrRecord, may be 0
+	ErrOp                             int64
+}
+
+// ErrRecord is tg_args.h's TgErrRecord, the device-side error record.
+type ErrRecord struct {
+	Code, Op, Pos, Bound, IsInt, IValue int64
+	FValue                              float64
+	Reserved                            int64
 }
 
 // The argument structs of module layernorm.
@@ -240,7 +253,9 @@ type Mem struct {
 
 // Alloc returns n zeroed bytes, 16-byte aligned.
 func Alloc(n int) *Mem {
-	return &Mem{C.aligned_alloc(16, C.size_t((n+15)&^15)), n}
+	m := &Mem{C.aligned_alloc(16, C.size_t((n+15)&^15)), n}
+	clear(m.Bytes())
+	return m
 }
 
 // Free releases the memory.

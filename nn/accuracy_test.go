@@ -14,10 +14,14 @@ func TestAccuracyLabels(t *testing.T) {
 	if a := nn.Accuracy(logits, tensor.Array([]float64{1, 0, 1, 0})); a != 0.75 {
 		t.Errorf("accuracy %v, want 0.75", a)
 	}
-	for _, bad := range []float64{3, -1, 0.5, math.NaN(), math.Inf(1)} {
-		err := tensor.Maybe(func() { nn.Accuracy(logits, tensor.Array([]float64{1, 0, bad, 0})) })
-		if !errors.Is(err, tensor.ErrIndex) {
-			t.Errorf("label %v: %v, want ErrIndex", bad, err)
+	// Out of range: ErrIndex; not an integer: ErrArgument, as the losses.
+	for _, c := range []struct {
+		bad  float64
+		kind error
+	}{{3, tensor.ErrIndex}, {-1, tensor.ErrIndex}, {0.5, tensor.ErrArgument}, {math.NaN(), tensor.ErrArgument}, {math.Inf(1), tensor.ErrArgument}} {
+		err := tensor.Maybe(func() { nn.Accuracy(logits, tensor.Array([]float64{1, 0, c.bad, 0})) })
+		if !errors.Is(err, c.kind) {
+			t.Errorf("label %v: %v, want %v", c.bad, err, c.kind)
 		}
 	}
 	if err := tensor.Maybe(func() { nn.Flatten{}.Forward(tensor.Scalar(1)) }); !errors.Is(err, tensor.ErrShape) {

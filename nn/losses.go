@@ -235,18 +235,9 @@ func checkLabelled(op string, x, labels *tensor.Tensor) *tensor.Tensor {
 	case x.Rank() != 2 || labels.Rank() != 1 || labels.Shape()[0] != x.Shape()[0]:
 		fail(tensor.ErrShape, op, "want input [N, C] and labels [N]", x, labels)
 	}
-	if labels.Device().Kind() != device.KindCPU {
-		return labels
-	}
-	classes := x.Shape()[1]
-	for i, v := range labels.Float64s() {
-		switch {
-		case v != math.Trunc(v) || math.IsInf(v, 0):
-			fail(tensor.ErrArgument, op, fmt.Sprintf("label %d is %v, not a class index", i, v), x, labels)
-		case v < 0 || v >= float64(classes):
-			fail(tensor.ErrIndex, op, fmt.Sprintf("label %d is %v, outside the %d classes [0, %d)", i, v, classes, classes), x, labels)
-		}
-	}
+	// On the CPU the labels are read here; on CUDA a check kernel is
+	// enqueued and a bad label reported at the next read.
+	tensor.CheckLabels(op, labels, x.Shape()[1])
 	return labels
 }
 

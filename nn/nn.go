@@ -245,8 +245,10 @@ func CrossEntropy(logits, labels *tensor.Tensor) *tensor.Tensor {
 
 // Accuracy returns the fraction of rows of logits [N, C] whose largest entry
 // is at the label's index (labels [N]). It reads the predictions and the
-// labels back to the host; a label that is not a class index in [0, C)
-// panics with a *tensor.Error of kind tensor.ErrIndex.
+// labels back to the host; a label outside [0, C) panics with a
+// *tensor.Error of kind tensor.ErrIndex, one that is not an integer
+// (fractional, NaN or infinite) with kind tensor.ErrArgument, as the
+// losses do.
 func Accuracy(logits, labels *tensor.Tensor) float64 {
 	const op = "Accuracy"
 	if logits.Rank() != 2 || labels.Rank() != 1 || labels.Shape()[0] != logits.Shape()[0] {
@@ -260,9 +262,13 @@ func Accuracy(logits, labels *tensor.Tensor) float64 {
 	pred, lab := logits.ArgMax(1).Float64s(), labels.Float64s()
 	right := 0
 	for i, l := range lab {
-		if l != math.Trunc(l) || l < 0 || l >= float64(classes) {
+		if l != math.Trunc(l) || math.IsInf(l, 0) {
+			panic(&tensor.Error{Kind: tensor.ErrArgument, Op: op, Shapes: [][]int{logits.Shape(), labels.Shape()},
+				Detail: fmt.Sprintf("label %d is %v, not a class index", i, l)})
+		}
+		if l < 0 || l >= float64(classes) {
 			panic(&tensor.Error{Kind: tensor.ErrIndex, Op: op, Shapes: [][]int{logits.Shape(), labels.Shape()},
-				Detail: fmt.Sprintf("label %d is %v, not a class index in [0, %d)", i, l, classes)})
+				Detail: fmt.Sprintf("label %d is %v, outside the %d classes [0, %d)", i, l, classes, classes)})
 		}
 		if pred[i] == l {
 			right++

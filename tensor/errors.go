@@ -194,4 +194,5 @@ var indexOpNames = map[device.IndexOp]string{
 	device.IndexGather:        "IndexSelect, Take or Gather",
 	device.IndexScatterAdd:    "IndexSelect, Take or Gather (backward)",
 	device.IndexOneHot:        "OneHot",
+	device.IndexLabels:        "CheckLabels (package nn's NLL and label-smoothed cross-entropy)",
 }

@@ -343,7 +343,7 @@ func SoftmaxCrossEntropy(logits, labels *Tensor) *Tensor {
 // Float32s, ..., To).
 func checkLabels(op string, labels *Tensor, classes int, iop device.IndexOp) {
 	if ic := deviceChecker(labels); ic != nil {
-		if iop == device.IndexOneHot && labels.Size() > 0 {
+		if (iop == device.IndexOneHot || iop == device.IndexLabels) && labels.Size() > 0 {
 			lab := labels.Detach()
 			if lab.st.dt.IsHalf() {
 				lab = lab.AsType(Float32) // exact
@@ -369,6 +369,20 @@ func checkLabels(op string, labels *Tensor, classes int, iop device.IndexOp) {
 			fail(ErrIndex, op, fmt.Sprintf("label %d is %v, outside the %d classes [0, %d)", i, v, classes, classes), labels)
 		}
 	}
+}
+
+// CheckLabels checks, for the operation op, that every element of labels
+// (Int32, Int64 or a float dtype) is a class index in [0, classes), as
+// SoftmaxCrossEntropy and OneHot check theirs: on the CPU it reads them
+// and panics with ErrIndex (outside) or ErrArgument (not an integer:
+// fractional, NaN or infinite) naming op; on a device that checks on the
+// device (CUDA) it enqueues a check kernel and returns, and a bad label
+// is reported by the next read of a tensor of that device (Item,
+// Float32s, To, ...) as the same kinds of error. Exported for package
+// nn's losses.
+func CheckLabels(op string, labels *Tensor, classes int) {
+	labels.live(op)
+	checkLabels(op, labels, classes, device.IndexLabels)
 }
 
 // halfExact returns the largest n such that the float dtype dt holds every

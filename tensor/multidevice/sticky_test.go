@@ -7,6 +7,7 @@ import (
 
 	"github.com/tapegrad/tapegrad/autograd"
 	"github.com/tapegrad/tapegrad/device"
+	"github.com/tapegrad/tapegrad/nn"
 	"github.com/tapegrad/tapegrad/tensor"
 )
 
@@ -163,4 +164,31 @@ func TestDeviceIndexErrors(t *testing.T) {
 	tk := table.Take(tensor.FromSlice([]int64{6, -2}, []int{2}, tensor.On(gpu)))
 	wantErr(t, "Take, then To", func() { tk.To(device.CPU()) }, tensor.ErrIndex, "index 6 (at flat position 0) is outside [0, 6)")
 	values(t, "good gather after the errors", table.IndexSelect(0, tensor.FromSlice([]int32{2, 0}, []int{2}, tensor.On(gpu))), 5, 6, 1, 2)
+}
+
+// nn's NLL and label-smoothed cross-entropy check their labels on a
+// checking device too (tensor.CheckLabels enqueues the check): a bad label
+// used to give a silent zero row on CUDA.
+func TestDeviceIndexErrorsNN(t *testing.T) {
+	logits := tensor.Array([][]float32{{1, 2, 3}, {0, 0, 0}, {3, 2, 1}}, tensor.On(gpu))
+	for _, c := range []struct {
+		labels []int64
+		fn     func(x, l *T) *T
+		name   string
+	}{
+		{[]int64{0, 3, 1}, func(x, l *T) *T { return nn.NLL(x.LogSoftmax(1), l) }, "NLL"},
+		{[]int64{-1, 2, 1}, func(x, l *T) *T { return nn.CrossEntropySmoothed(x, l, 0.1) }, "CrossEntropySmoothed"},
+	} {
+		labels := tensor.FromSlice(c.labels, []int{3}, tensor.On(gpu))
+		n := fake.downloads.Load()
+		loss := c.fn(logits, labels)
+		if d := fake.downloads.Load() - n; d != 0 {
+			t.Errorf("%s made %d downloads", c.name, d)
+		}
+		wantErr(t, c.name, func() { loss.Item() }, tensor.ErrIndex, "CheckLabels", "outside the 3 classes [0, 3)")
+		good := c.fn(logits, tensor.FromSlice([]int64{0, 2, 1}, []int{3}, tensor.On(gpu))).Item()
+		if math.IsNaN(good) {
+			t.Errorf("%s with good labels after the error: %v", c.name, good)
+		}
+	}
 }

@@ -17,9 +17,10 @@ import (
 // waiting: the outputs are NaN where a bad index is used (0 for integer
 // tensors), and the ErrIndex panic comes at the next read of a tensor on
 // that device (Item, Float32s, To, ...), as with PyTorch's device-side
-// asserts but recoverable with [Maybe]. The gradients are scatter-adds that sum the contributions to
-// each element in the order of the indices' positions, so they are the
-// same bits on every run and device (no floating-point atomics).
+// asserts but recoverable with [Maybe]. The gradients are scatter-adds
+// that sum the contributions to each element in the order of the indices'
+// positions, so they are the same bits on every run and device (no
+// floating-point atomics).
 
 // IndexSelect returns the slices of t at the given indices along axis: the
 // result has t's shape with the axis replaced by idx's shape, and

@@ -290,21 +290,7 @@ func (be *Backend) HalfReduce(op device.ReduceOp, dst, src device.Buffer, sl dev
 	default:
 		// As reduce: a dense copy, kept axes first, reduced axes last
 		// (of the half bits, unconverted), then contiguous runs.
-		perm := make([]int, 0, len(sl.Shape))
-		isRed := make([]bool, len(sl.Shape))
-		for _, a := range axes {
-			isRed[a] = true
-		}
-		for i := range sl.Shape {
-			if !isRed[i] {
-				perm = append(perm, i)
-			}
-		}
-		perm = append(perm, axes...)
-		pl := device.Layout{Shape: make([]int, len(perm)), Strides: make([]int, len(perm)), Offset: sl.Offset}
-		for i, p := range perm {
-			pl.Shape[i], pl.Strides[i] = sl.Shape[p], sl.Strides[p]
-		}
+		pl := keptFirst(sl, axes)
 		tmp := make([]uint16, nk*nr)
 		walkHalf(device.Contiguous(pl.Shape), pl, func(do, ds, so, ss, m int) { halfToHalf(dt, tmp, do, ds, dt, x, so, ss, m) })
 		halfReduceInner(op, dt, d, tmp, device.Layout{Shape: []int{nk}, Strides: []int{nr}}, nr)

@@ -61,21 +61,7 @@ func reduce[T float](op device.ReduceOp, d, x []T, sl device.Layout, axes []int)
 	default:
 		// Gather into a dense copy ordered kept axes first, reduced axes
 		// last, then reduce contiguous runs.
-		perm := make([]int, 0, len(sl.Shape))
-		isRed := make([]bool, len(sl.Shape))
-		for _, a := range axes {
-			isRed[a] = true
-		}
-		for i := range sl.Shape {
-			if !isRed[i] {
-				perm = append(perm, i)
-			}
-		}
-		perm = append(perm, axes...)
-		pl := device.Layout{Shape: make([]int, len(perm)), Strides: make([]int, len(perm)), Offset: sl.Offset}
-		for i, p := range perm {
-			pl.Shape[i], pl.Strides[i] = sl.Shape[p], sl.Strides[p]
-		}
+		pl := keptFirst(sl, axes)
 		tmp := make([]T, nk*nr)
 		copyStrided(tmp, device.Contiguous(pl.Shape), x, pl)
 		reduceInner(op, d, tmp, device.Layout{Shape: []int{nk}, Strides: []int{nr}}, nr)
@@ -430,4 +416,27 @@ func argReduce[T float](op device.ArgOp, d []int64, x []T, sl device.Layout, axi
 			d[i] = int64(bi)
 		}
 	})
+}
+
+// keptFirst returns sl with its axes permuted: the kept axes first, in
+// order, then the reduced axes (axes, in their order), so that a dense
+// copy in that layout holds each kept position's reduced elements in one
+// contiguous run.
+func keptFirst(sl device.Layout, axes []int) device.Layout {
+	perm := make([]int, 0, len(sl.Shape))
+	isRed := make([]bool, len(sl.Shape))
+	for _, a := range axes {
+		isRed[a] = true
+	}
+	for i := range sl.Shape {
+		if !isRed[i] {
+			perm = append(perm, i)
+		}
+	}
+	perm = append(perm, axes...)
+	pl := device.Layout{Shape: make([]int, len(perm)), Strides: make([]int, len(perm)), Offset: sl.Offset}
+	for i, p := range perm {
+		pl.Shape[i], pl.Strides[i] = sl.Shape[p], sl.Strides[p]
+	}
+	return pl
 }

@@ -181,17 +181,14 @@ func NewDataParallel(g *ProcessGroup, model nn.Layer, o DataParallelOptions) (*D
 		size[b] += bytes
 	}
 	for bi, b := range dp.buckets {
-		n := 0
-		for _, i := range b.params {
-			n += dp.params[i].Tensor.Size()
+		ts := make([]*tensor.Tensor, len(b.params))
+		for j, i := range b.params {
+			ts[j] = dp.params[i].Tensor
 		}
-		p0 := dp.params[b.params[0]].Tensor
-		b.flat = tensor.Zeros([]int{n}, tensor.On(p0.Device()), tensor.WithDType(p0.DType()))
-		off := 0
-		for _, i := range b.params {
-			sz := dp.params[i].Tensor.Size()
-			dp.slots[i] = slot{bucket: bi, view: b.flat.Slice(0, off, off+sz)}
-			off += sz
+		var views []*tensor.Tensor
+		b.flat, views = flatViews(ts)
+		for j, i := range b.params {
+			dp.slots[i] = slot{bucket: bi, view: views[j]}
 		}
 		b.pending = len(b.params)
 	}
@@ -228,19 +225,30 @@ func (dp *DataParallel) flattenBuffers() {
 		sets[k].bufs = append(sets[k].bufs, i)
 	}
 	for _, set := range dp.bufFlat {
-		n := 0
-		for _, i := range set.bufs {
-			n += dp.buffers[i].Tensor.Size()
+		ts := make([]*tensor.Tensor, len(set.bufs))
+		for j, i := range set.bufs {
+			ts[j] = dp.buffers[i].Tensor
 		}
-		b0 := dp.buffers[set.bufs[0]].Tensor
-		set.flat = tensor.Zeros([]int{n}, tensor.On(b0.Device()), tensor.WithDType(b0.DType()))
-		off := 0
-		for _, i := range set.bufs {
-			sz := dp.buffers[i].Tensor.Size()
-			set.views = append(set.views, set.flat.Slice(0, off, off+sz))
-			off += sz
-		}
+		set.flat, set.views = flatViews(ts)
 	}
+}
+
+// flatViews returns a zero flat tensor with room for the elements of ts
+// (one device and dtype, ts[0]'s), and its consecutive slices of ts's
+// sizes, one per tensor in order.
+func flatViews(ts []*tensor.Tensor) (*tensor.Tensor, []*tensor.Tensor) {
+	n := 0
+	for _, t := range ts {
+		n += t.Size()
+	}
+	flat := tensor.Zeros([]int{n}, tensor.On(ts[0].Device()), tensor.WithDType(ts[0].DType()))
+	views := make([]*tensor.Tensor, len(ts))
+	off := 0
+	for j, t := range ts {
+		views[j] = flat.Slice(0, off, off+t.Size())
+		off += t.Size()
+	}
+	return flat, views
 }
 
 // launchBuffers copies the buffers into their flat tensors and queues

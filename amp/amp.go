@@ -69,11 +69,24 @@
 // On the CPU the half types compute in float32 (elementwise operations and
 // reductions convert block by block in their kernels, the others convert
 // whole operands to float32 and back), so autocast saves little or no time
-// there: it reproduces the numerics of mixed-precision training. On CUDA the half types are stored
-// and converted on the device, matrix products in them go through cuBLAS's
-// GemmEx (half inputs, float32 accumulation, tensor cores) and the other
-// operations compute in float32 scratch buffers (device.WithHalf); none of
-// it has run on a GPU yet.
+// there: it reproduces the numerics of mixed-precision training. On CUDA
+// the half types are stored and converted on the device, matrix products
+// in them go through cuBLAS's GemmEx (half inputs, float32 accumulation,
+// tensor cores), elementwise operations and reductions have half kernels
+// of their own, and the other operations compute in float32 scratch
+// buffers (device.WithHalf); none of it has run on a GPU yet.
+//
+// # Casts of parameters
+//
+// As in PyTorch, an autocast region casts each parameter (a Float32 tensor
+// with a gradient attached) to the half type once, however many half
+// operations use it: a weight shared by several layers or used at every
+// step of a recurrent loop is cast once, and one gradient flows back
+// through that cast (summed over the uses in the half type). The cache
+// belongs to the outermost Autocast call of the goroutine and ends with
+// it; a parameter written in place inside the region (an optimiser step)
+// and a cast whose graph a backward pass freed are cast again at their
+// next use.
 //
 // # Cost outside autocast
 //
@@ -95,7 +108,8 @@ import (
 // (tensor.BFloat16 or tensor.Float16; anything else panics with a
 // *tensor.Error of kind ErrDType), then restores the goroutine's previous
 // state, also on panic. Other parts of the state (recording, training
-// mode, anomaly detection) are kept.
+// mode, anomaly detection) are kept. The outermost Autocast of a goroutine
+// keeps the region's casts of parameters (see "Casts of parameters").
 func Autocast(dt tensor.DType, fn func()) {
 	var bit mode.State
 	switch dt {
@@ -107,7 +121,14 @@ func Autocast(dt tensor.DType, fn func()) {
 		panic(&tensor.Error{Kind: tensor.ErrDType, Op: "Autocast", DTypes: []tensor.DType{dt},
 			Detail: fmt.Sprintf("autocast to %v; it casts to bfloat16 or float16", dt)})
 	}
-	defer mode.Exit(mode.Enter(mode.Current()&^mode.AutocastBits | bit))
+	prev := mode.Current()
+	defer mode.Exit(mode.Enter(prev&^mode.AutocastBits | bit))
+	if prev&mode.AutocastBits == 0 {
+		// The outermost autocast region starts with an empty cast cache
+		// (package tensor's, in the goroutine's mode slot) and drops it
+		// on exit.
+		defer mode.SetSlot(mode.SetSlot(nil))
+	}
 	fn()
 }
 

@@ -419,3 +419,52 @@ func TestConvBatchNormConcat(t *testing.T) {
 		t.Errorf("mixed Concat outside autocast: %v, want ErrDType", err)
 	}
 }
+
+// A weight used at every step of a recurrent loop is cast once per
+// autocast region (the cast cache), and training steps with their
+// backward passes and updates inside one region still cast afresh when
+// the graph was freed and the weight written: two steps give parameters
+// close to those of explicit casts at every use (the gradient of the
+// shared cast is summed in the half type, as in PyTorch, hence a
+// tolerance rather than bits).
+func TestCastCacheInLoop(t *testing.T) {
+	g := tensor.NewGenerator(9)
+	w0 := tensor.RandNormal(0, 0.3, []int{8, 8}, tensor.WithGenerator(g))
+	x := tensor.RandNormal(0, 1, []int{4, 8}, tensor.WithGenerator(g))
+	step := func(w *T, cast func(*T) *T) {
+		var loss *T
+		autograd.Record(func() {
+			h := x
+			for range 3 {
+				h = cast(h).MatMul(cast(w)).Tanh()
+			}
+			loss = h.AsType(tensor.Float32).Square().Sum()
+		})
+		loss.Backward()
+		autograd.Pause(func() { w.Assign(w.Sub(w.Grad().MulScalar(0.05))) })
+		w.ZeroGrad()
+	}
+	cached := w0.Clone()
+	cached.AttachGrad()
+	amp.Autocast(tensor.BFloat16, func() {
+		for range 2 {
+			step(cached, func(w *T) *T { return w })
+		}
+	})
+	explicit := w0.Clone()
+	explicit.AttachGrad()
+	for range 2 {
+		step(explicit, func(w *T) *T { return w.AsType(tensor.BFloat16) })
+	}
+	a, b, w := cached.Float64s(), explicit.Float64s(), w0.Float64s()
+	moved := 0.0
+	for i := range a {
+		if d := math.Abs(a[i] - b[i]); d > 2e-2*(1+math.Abs(b[i])) {
+			t.Fatalf("parameter %d: %v with the cast cache, %v with a cast per use", i, a[i], b[i])
+		}
+		moved += math.Abs(b[i] - w[i])
+	}
+	if moved == 0 {
+		t.Fatal("the steps did not move the parameters")
+	}
+}

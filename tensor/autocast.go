@@ -27,7 +27,8 @@ import "github.com/tapegrad/tapegrad/internal/mode"
 //
 // The casts are AsType operations, recorded like any other: a gradient
 // flows back through them in each operand's own dtype, so Float32
-// parameters get Float32 gradients. Backward passes (Tensor.Backward,
+// parameters get Float32 gradients. A parameter (a Float32 tensor with a
+// gradient attached) is cast once per autocast region (see castCache). Backward passes (Tensor.Backward,
 // RunBackward) run with autocast off, in the dtypes the forward pass
 // chose, even when called inside the scope.
 //
@@ -56,9 +57,57 @@ func castLow(t *Tensor, h DType) *Tensor {
 		return t // for the operation's own checks
 	}
 	if dt := t.st.dt; dt != h && (dt == Float32 || dt.IsHalf()) {
+		if t.leaf != nil && t.node == nil && dt == Float32 {
+			return cachedCast(t, h)
+		}
 		return t.AsType(h)
 	}
 	return t
+}
+
+// The cast cache: as PyTorch's autocast, an autocast scope casts each
+// parameter (a Float32 tensor with a gradient attached) to the half type
+// once, however many of its half operations use it (a weight shared by
+// several layers, or used at every step of a recurrent loop), and the
+// uses share the cast's recorded AsType, so one gradient flows back
+// through it. The cache lives in the calling goroutine's mode slot, which
+// package amp's outermost Autocast empties on entry and restores on exit,
+// so it holds what one autocast region cast. Recorded and unrecorded uses
+// have entries of their own, and an entry is reused only while it is
+// still what a new cast would be: the parameter not written since (its
+// storage version) and, for a recorded cast, its recorded operation not
+// freed by a backward pass (a backward pass inside the region frees it;
+// the next use casts again).
+type castCache map[castKey]castEntry
+
+type castKey struct {
+	t        *Tensor
+	dt       DType
+	recorded bool
+}
+
+type castEntry struct {
+	cast    *Tensor
+	version uint64
+}
+
+// cachedCast returns the parameter t cast to h, from the calling
+// goroutine's cast cache when its entry is still valid.
+func cachedCast(t *Tensor, h DType) *Tensor {
+	c, _ := mode.Slot().(castCache)
+	if c == nil {
+		c = castCache{}
+		mode.SetSlot(c)
+	}
+	v, rec := t.st.version.Load(), recording(t)
+	k := castKey{t, h, rec}
+	if e, ok := c[k]; ok && e.version == v && e.cast.st.buf != nil &&
+		(!rec || (e.cast.node != nil && !e.cast.node.freed)) {
+		return e.cast
+	}
+	cast := t.AsType(h)
+	c[k] = castEntry{cast: cast, version: v}
+	return cast
 }
 
 // autocastUp returns t cast to Float32 if it is a half tensor and the

@@ -56,6 +56,7 @@ func (s State) Has(b State) bool { return s&b == b }
 type gstate struct {
 	cur   State
 	depth int
+	slot  any // Slot's value: package tensor's autocast cast cache
 }
 
 var (
@@ -105,6 +106,37 @@ func Autocast() State {
 		return 0
 	}
 	return lookup() & AutocastBits
+}
+
+// Slot returns the value the calling goroutine's innermost scope holds in
+// its slot (SetSlot), or nil outside every scope. Package tensor keeps its
+// autocast cast cache there.
+func Slot() any {
+	if open.Load() == 0 {
+		return nil
+	}
+	v, ok := states.Load(self())
+	if !ok {
+		return nil
+	}
+	return v.(*gstate).slot
+}
+
+// SetSlot sets the calling goroutine's slot to v and returns the previous
+// value, for the caller to restore (by defer) before its scope ends. It
+// must be called inside a scope (after Enter); outside one it does
+// nothing and returns nil.
+func SetSlot(v any) (prev any) {
+	if open.Load() == 0 {
+		return nil
+	}
+	x, ok := states.Load(self())
+	if !ok {
+		return nil
+	}
+	g := x.(*gstate)
+	prev, g.slot = g.slot, v
+	return prev
 }
 
 // Enter sets the calling goroutine's state to s and returns the state to

@@ -82,3 +82,29 @@ func BenchmarkHalfMatMul(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkHalfCopy converts 4M elements between float32 and each half
+// dtype with Copy (AsType, autocast's casts, WithHalf's scratch buffers).
+func BenchmarkHalfCopy(b *testing.B) {
+	const n = 1 << 22
+	be := cpu.Get()
+	l := device.Contiguous([]int{n})
+	for _, dt := range []device.DType{device.BFloat16, device.Float16} {
+		f, _ := be.Alloc(device.Float32, n)
+		h, _ := be.Alloc(dt, n)
+		for _, dir := range []string{"narrow", "widen"} {
+			b.Run(dt.String()+"/"+dir, func(b *testing.B) {
+				b.SetBytes(6 * n)
+				for b.Loop() {
+					if dir == "narrow" {
+						be.Copy(h, l, f, l)
+					} else {
+						be.Copy(f, l, h, l)
+					}
+				}
+			})
+		}
+		be.Free(f)
+		be.Free(h)
+	}
+}

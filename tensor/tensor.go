@@ -214,10 +214,14 @@ func pace(bytes int64) {
 // drainFor bounds pace's wait for a collection's cleanups.
 const drainFor = 100 * time.Millisecond
 
+// cleanupSamples are cleanupsQueued's samples (used under pacer.mu).
+var cleanupSamples = []metrics.Sample{{Name: "/gc/cleanups/queued:cleanups"}, {Name: "/gc/cleanups/executed:cleanups"}}
+
 // cleanupsQueued returns the runtime's count of cleanups queued and not
-// yet run (approximate, as runtime/metrics documents it).
+// yet run (approximate, as runtime/metrics documents it). pacer.mu is
+// held.
 func cleanupsQueued() int64 {
-	s := []metrics.Sample{{Name: "/gc/cleanups/queued:cleanups"}, {Name: "/gc/cleanups/executed:cleanups"}}
+	s := cleanupSamples
 	metrics.Read(s)
 	if s[0].Value.Kind() != metrics.KindUint64 || s[1].Value.Kind() != metrics.KindUint64 {
 		return 0
